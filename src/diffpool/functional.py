@@ -1,0 +1,279 @@
+r"""The pooling math of DiffPool (Ying et al., NeurIPS 2018), in a dense and a sparse form.
+
+For one graph with adjacency :math:`A` (n×n), node embeddings :math:`Z` (n×F) and assignment
+logits :math:`s` (n×K):
+
+.. math::
+    S = \mathrm{softmax}(s) \quad
+    X' = S^\top Z \quad
+    A' = S^\top A S \quad
+    L_{LP} = \lVert A - S S^\top \rVert_F \quad
+    L_E = \tfrac{1}{n} \textstyle\sum_i H(S_i)
+
+:func:`dense_diff_pool` works on padded batches ([B, N, ·] with a node mask), as PyG's layer does.
+:func:`sparse_diff_pool` works on a PyG mini-batch (nodes of all graphs stacked, ``edge_index``,
+``batch``) and never forms an n×n tensor: :math:`A S` is a scatter over edges and the link loss
+uses :math:`\lVert A - SS^\top\rVert_F^2 = \lVert A\rVert_F^2 - 2\,\mathrm{tr}(S^\top A S)
++ \lVert S^\top S\rVert_F^2`, so cost is linear in edges and nodes.
+
+Both accept ``num_clusters`` [B]: graph ``b`` then uses only its first ``num_clusters[b]``
+clusters (per-graph cluster counts); the surplus logits are masked out of the softmax and the
+returned ``mask`` marks the clusters in use.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "PoolOutput",
+    "dense_diff_pool",
+    "sparse_diff_pool",
+    "assignment_softmax",
+    "cluster_mask",
+]
+
+
+class PoolOutput(NamedTuple):
+    """Result of one DiffPool coarsening.
+
+    Attributes:
+        x: pooled features :math:`S^\\top Z`, [B, K, F].
+        adj: pooled adjacency :math:`S^\\top A S`, [B, K, K].
+        mask: [B, K] bool, the clusters in use (all True unless ``num_clusters`` was given).
+        link_loss: [B], :math:`\\lVert A_g - S_g S_g^\\top\\rVert_F` per graph (not squared,
+            not normalised).
+        entropy: [B], mean over the graph's real nodes of :math:`H(S_i)`.
+    """
+
+    x: Tensor
+    adj: Tensor
+    mask: Tensor
+    link_loss: Tensor
+    entropy: Tensor
+
+
+def cluster_mask(num_clusters: Tensor, max_clusters: int) -> Tensor:
+    """[B, max_clusters] bool: True for the first ``num_clusters[b]`` clusters of graph ``b``."""
+    return torch.arange(max_clusters, device=num_clusters.device) < num_clusters.unsqueeze(-1)
+
+
+def assignment_softmax(s: Tensor, allowed: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """Row-wise softmax of assignment logits and its log, with disallowed clusters at exactly 0.
+
+    Returns ``(S, log_S)``; ``log_S`` is 0 (not -inf) where a cluster is disallowed, so that
+    ``S * log_S`` and its gradient stay finite even for one-hot rows.
+    """
+    if allowed is None:
+        log_s = torch.log_softmax(s, dim=-1)
+        return log_s.exp(), log_s
+    log_s = torch.log_softmax(s.masked_fill(~allowed, float("-inf")), dim=-1)
+    log_s = log_s.masked_fill(~allowed, 0.0)
+    return log_s.exp() * allowed, log_s
+
+
+def _safe_sqrt(squared: Tensor) -> Tensor:
+    """sqrt(max(x, 0)) with gradient 0, not inf/NaN, where x <= 0 (round-off can make it < 0)."""
+    positive = squared > 0
+    return torch.where(positive, squared.clamp_min(1e-30).sqrt(), torch.zeros_like(squared))
+
+
+def _entropy_per_node(s_prob: Tensor, log_s: Tensor) -> Tensor:
+    return -(s_prob * log_s).sum(dim=-1)
+
+
+# --------------------------------------------------------------------------- validation
+def _check_finite(name: str, t: Tensor) -> None:
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); check the input features")
+
+
+def _check_clusters(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"the assignment has K={k} clusters; K must be at least 1")
+
+
+def _check_num_clusters(num_clusters: Optional[Tensor], batch_size: int, k: int) -> Optional[Tensor]:
+    if num_clusters is None:
+        return None
+    num_clusters = torch.as_tensor(num_clusters)
+    if num_clusters.shape != (batch_size,):
+        raise ValueError(f"num_clusters must have shape [{batch_size}] (one per graph), got {list(num_clusters.shape)}")
+    if bool((num_clusters < 1).any()) or bool((num_clusters > k).any()):
+        raise ValueError(f"num_clusters must lie in 1..{k} (the assignment's K), got values "
+                         f"{int(num_clusters.min())}..{int(num_clusters.max())}")
+    return num_clusters
+
+
+# --------------------------------------------------------------------------- dense form
+def dense_diff_pool(
+    x: Tensor,
+    adj: Tensor,
+    s: Tensor,
+    mask: Optional[Tensor] = None,
+    num_clusters: Optional[Tensor] = None,
+) -> PoolOutput:
+    r"""DiffPool on a padded batch.
+
+    Args:
+        x: node embeddings :math:`Z`, [B, N, F] (or [N, F] for one graph).
+        adj: adjacency, [B, N, N] (or [N, N]); may be weighted.
+        s: assignment logits, [B, N, K] (or [N, K]); softmax is taken here.
+        mask: [B, N] bool, real nodes. Padded nodes contribute nothing anywhere.
+        num_clusters: optional [B] long, clusters used by each graph (surplus logits masked).
+
+    Returns:
+        :class:`PoolOutput`.
+    """
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    if adj.dim() == 2:
+        adj = adj.unsqueeze(0)
+    if s.dim() == 2:
+        s = s.unsqueeze(0)
+    if x.dim() != 3 or adj.dim() != 3 or s.dim() != 3:
+        raise ValueError("dense_diff_pool expects x [B, N, F], adj [B, N, N] and s [B, N, K]")
+    batch_size, num_nodes, _ = x.shape
+    if adj.shape != (batch_size, num_nodes, num_nodes):
+        raise ValueError(f"adj has shape {list(adj.shape)}, expected [{batch_size}, {num_nodes}, {num_nodes}] to match x")
+    if s.shape[:2] != (batch_size, num_nodes):
+        raise ValueError(f"s has shape {list(s.shape)}, expected [{batch_size}, {num_nodes}, K] to match x")
+    k = s.size(-1)
+    _check_clusters(k)
+    for name, t in (("x", x), ("adj", adj), ("s", s)):
+        _check_finite(name, t)
+    if mask is None:
+        mask = torch.ones(batch_size, num_nodes, dtype=torch.bool, device=x.device)
+    elif mask.shape != (batch_size, num_nodes):
+        raise ValueError(f"mask has shape {list(mask.shape)}, expected [{batch_size}, {num_nodes}]")
+    mask = mask.bool()
+    num_clusters = _check_num_clusters(num_clusters, batch_size, k)
+
+    allowed = None if num_clusters is None else cluster_mask(num_clusters, k).unsqueeze(1)
+    s_prob, log_s = assignment_softmax(s, allowed)
+    node = mask.unsqueeze(-1).to(x.dtype)
+    s_prob = s_prob * node
+    x = x * node
+    adj = adj * node * node.transpose(1, 2)
+
+    s_t = s_prob.transpose(1, 2)
+    out_x = s_t @ x
+    out_adj = s_t @ adj @ s_prob
+    link_loss = _safe_sqrt(((adj - s_prob @ s_t) ** 2).sum(dim=(1, 2)))
+    entropy = (_entropy_per_node(s_prob, log_s) * node.squeeze(-1)).sum(-1) / mask.sum(-1).clamp_min(1)
+    out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
+                else cluster_mask(num_clusters, k))
+    return PoolOutput(out_x, out_adj, out_mask, link_loss, entropy)
+
+
+# --------------------------------------------------------------------------- sparse form
+def _check_sparse_inputs(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor,
+                         edge_weight: Optional[Tensor]) -> None:
+    if x.dim() != 2:
+        raise ValueError(f"x must be [N, F] (nodes of all graphs stacked), got shape {list(x.shape)}")
+    if s.dim() != 2:
+        raise ValueError(f"s must be [N, K] assignment logits, got shape {list(s.shape)}")
+    n = x.size(0)
+    if s.size(0) != n:
+        raise ValueError(f"s has {s.size(0)} rows but x has {n} nodes")
+    if batch.dim() != 1 or batch.numel() != n:
+        raise ValueError(f"batch must be [N] with one graph id per node: x has {n} nodes, batch has shape {list(batch.shape)}")
+    if n == 0:
+        raise ValueError("the batch has no nodes")
+    if batch.is_floating_point():
+        raise ValueError("batch must hold integer graph ids")
+    if bool((batch[1:] < batch[:-1]).any()) or int(batch[0]) != 0:
+        raise ValueError("batch must be sorted graph ids starting at 0, as PyG's DataLoader makes them")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index must be [2, E], got shape {list(edge_index.shape)}")
+    if edge_index.is_floating_point():
+        raise ValueError("edge_index must hold integer node ids")
+    if edge_index.numel():
+        lo, hi = int(edge_index.min()), int(edge_index.max())
+        if lo < 0 or hi >= n:
+            raise ValueError(f"edge_index refers to node ids {lo}..{hi}, but the batch has nodes 0..{n - 1}")
+        if bool((batch[edge_index[0]] != batch[edge_index[1]]).any()):
+            raise ValueError("edge_index has edges between nodes of different graphs")
+    if edge_weight is not None:
+        if edge_weight.shape != (edge_index.size(1),):
+            raise ValueError(f"edge_weight must be [E] = [{edge_index.size(1)}], got {list(edge_weight.shape)}")
+        _check_finite("edge_weight", edge_weight)
+    _check_clusters(s.size(1))
+    _check_finite("x", x)
+    _check_finite("s", s)
+
+
+def _squared_norm_per_graph(edge_index: Tensor, edge_weight: Tensor, batch: Tensor,
+                            num_nodes: int, batch_size: int) -> Tensor:
+    """‖A_g‖²_F per graph, with duplicate edges summed first (as ``to_dense_adj`` does)."""
+    key = edge_index[0] * num_nodes + edge_index[1]
+    unique_key, inverse = torch.unique(key, return_inverse=True)
+    summed = torch.zeros(unique_key.numel(), dtype=edge_weight.dtype, device=edge_weight.device)
+    summed = summed.index_add(0, inverse, edge_weight)
+    graph = batch[torch.div(unique_key, num_nodes, rounding_mode="floor")]
+    out = torch.zeros(batch_size, dtype=edge_weight.dtype, device=edge_weight.device)
+    return out.index_add(0, graph, summed * summed)
+
+
+def sparse_diff_pool(
+    x: Tensor,
+    edge_index: Tensor,
+    s: Tensor,
+    batch: Tensor,
+    edge_weight: Optional[Tensor] = None,
+    num_clusters: Optional[Tensor] = None,
+) -> PoolOutput:
+    r"""DiffPool on a PyG mini-batch, without any n×n tensor.
+
+    Args:
+        x: node embeddings :math:`Z`, [N_total, F] (nodes of all graphs stacked).
+        edge_index: [2, E] edges (source, target); an edge (i, j) is the entry A[i, j].
+        s: assignment logits, [N_total, K].
+        batch: [N_total] sorted graph id of every node (PyG's ``batch``).
+        edge_weight: optional [E]; duplicate edges add their weights.
+        num_clusters: optional [B] long, clusters used by each graph (surplus logits masked).
+
+    Returns:
+        :class:`PoolOutput` with dense [B, K, F] / [B, K, K] outputs and per-graph losses.
+
+    Cost: O(E·K + N·K·(F + K)) time and O(N·K + B·K·(F + K)) memory.
+    """
+    _check_sparse_inputs(x, edge_index, s, batch, edge_weight)
+    num_nodes, k = s.shape
+    batch_size = int(batch[-1]) + 1
+    num_clusters = _check_num_clusters(num_clusters, batch_size, k)
+    if edge_weight is None:
+        edge_weight = torch.ones(edge_index.size(1), dtype=x.dtype, device=x.device)
+    else:
+        edge_weight = edge_weight.to(x.dtype)
+
+    allowed = None if num_clusters is None else cluster_mask(num_clusters, k)[batch]
+    s_prob, log_s = assignment_softmax(s, allowed)
+
+    # (A S)_i = Σ_j A_ij S_j, a scatter over edges: O(E·K).
+    src, dst = edge_index
+    a_s = torch.zeros_like(s_prob).index_add(0, src, s_prob[dst] * edge_weight.unsqueeze(-1))
+
+    # Per-graph products over each graph's own rows only (batch is sorted): O(N·K·(F + K)).
+    sizes = torch.bincount(batch, minlength=batch_size).tolist()
+    s_parts = s_prob.split(sizes)
+    s_t_z = [p.t() @ z for p, z in zip(s_parts, x.split(sizes))]
+    s_t_as = [p.t() @ q for p, q in zip(s_parts, a_s.split(sizes))]
+    s_t_s = [p.t() @ p for p in s_parts]
+    out_x = torch.stack(s_t_z)
+    out_adj = torch.stack(s_t_as)
+    gram = torch.stack(s_t_s)
+
+    norm_a = _squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)
+    trace = out_adj.diagonal(dim1=1, dim2=2).sum(-1)
+    link_loss = _safe_sqrt(norm_a - 2 * trace + (gram ** 2).sum(dim=(1, 2)))
+
+    node_entropy = _entropy_per_node(s_prob, log_s)
+    counts = torch.tensor(sizes, dtype=x.dtype, device=x.device).clamp_min(1)
+    entropy = torch.zeros(batch_size, dtype=x.dtype, device=x.device).index_add(0, batch, node_entropy) / counts
+    out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
+                else cluster_mask(num_clusters, k))
+    return PoolOutput(out_x, out_adj, out_mask, link_loss, entropy)

@@ -1,0 +1,246 @@
+r"""Graph classifiers: the hierarchical DiffPool network and the baselines it is compared with.
+
+:class:`DiffPoolNet` (the paper's architecture)::
+
+    GNN block ─► DiffPool (sparse, level 1) ─► GNN block ─► DiffPool (dense) ─► … ─► GNN block
+        └─ readout         └─ readout                         └─ readout            └─ readout
+                               concatenate ─► MLP ─► logits
+
+Level 1 runs on PyG's sparse mini-batch; levels ≥ 2 run on the small padded coarsened graphs.
+Cluster counts follow the paper: ``K_1 = ceil(ratio · max_nodes)`` and
+``K_{l+1} = ceil(ratio · K_l)``; with ``per_graph_clusters`` graph ``g`` uses only
+``k_g = ceil(ratio · n_g)`` of them (surplus logits masked), so small graphs do not pay for the
+largest one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import global_add_pool
+
+from .nn import DenseDiffPool, DiffPool, GNNBlock, dense_readout, sparse_readout
+from .nn.blocks import CONV_KINDS, READOUTS
+
+__all__ = ["ModelConfig", "ModelOutput", "DiffPoolNet", "GraphSAGENet", "SumMLP", "build_model",
+           "classification_loss", "VARIANTS"]
+
+VARIANTS: tuple[str, ...] = ("diffpool", "nolp", "graphsage", "baseline")
+LINK_NORMALIZATIONS: tuple[str, ...] = ("none", "nodes")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model; saved with every checkpoint as plain data."""
+
+    in_channels: int
+    num_classes: int
+    max_nodes: int
+    variant: str = "diffpool"
+    hidden: int = 64
+    layers_per_block: int = 3
+    levels: int = 2
+    ratio: float = 0.25
+    conv: str = "sage"
+    readout: str = "max"
+    batch_norm: bool = True
+    normalize: bool = True
+    concat: bool = True
+    per_graph_clusters: bool = False
+    mlp_hidden: int = 64
+    dropout: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.variant not in VARIANTS:
+            problems.append(f"variant {self.variant!r} is not one of {', '.join(VARIANTS)}")
+        if self.conv not in CONV_KINDS:
+            problems.append(f"conv {self.conv!r} is not one of {', '.join(CONV_KINDS)}")
+        if self.readout not in READOUTS:
+            problems.append(f"readout {self.readout!r} is not one of {', '.join(READOUTS)}")
+        if not 0 < self.ratio <= 1:
+            problems.append(f"ratio must lie in (0, 1], got {self.ratio}")
+        for name in ("in_channels", "num_classes", "max_nodes", "hidden", "layers_per_block", "mlp_hidden"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.levels < 1 and self.variant in ("diffpool", "nolp"):
+            problems.append(f"levels must be at least 1 for DiffPool, got {self.levels}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout must lie in [0, 1), got {self.dropout}")
+        if problems:
+            raise ValueError("invalid model configuration: " + "; ".join(problems))
+
+    def cluster_counts(self) -> list[int]:
+        """K per level: ``ceil(ratio · max_nodes)``, then ``ceil(ratio · K)`` for each further level."""
+        counts, size = [], self.max_nodes
+        for _ in range(self.levels):
+            size = max(1, math.ceil(self.ratio * size))
+            counts.append(size)
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ModelOutput(NamedTuple):
+    """Logits plus what the auxiliary losses and the pictures need, one entry per pooling level."""
+
+    logits: Tensor
+    """[B, C] class scores."""
+    link_losses: list[Tensor]
+    """per level, [B] ‖A − SSᵀ‖_F of each graph."""
+    entropies: list[Tensor]
+    """per level, [B] mean assignment entropy of each graph."""
+    assignments: list[Tensor]
+    """per level, S: [N_total, K_1] for level 1 (rows of the sparse batch), [B, K_{l-1}, K_l] after."""
+    node_counts: list[Tensor]
+    """per level, [B] number of nodes each graph had on entering that level."""
+
+
+def _mlp(in_channels: int, hidden: int, out_channels: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(hidden, out_channels))
+
+
+class DiffPoolNet(nn.Module):
+    """The paper's hierarchical classifier. ``forward(batch)`` takes a PyG ``Batch``."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        block = dict(num_layers=c.layers_per_block, conv=c.conv, batch_norm=c.batch_norm,
+                     normalize=c.normalize, concat=c.concat)
+        self.cluster_counts = c.cluster_counts()
+        pools: list[nn.Module] = []
+        channels = c.in_channels
+        for level, k in enumerate(self.cluster_counts):
+            layer_cls = DiffPool if level == 0 else DenseDiffPool
+            pools.append(layer_cls(channels, c.hidden, k, **block))
+            channels = pools[-1].out_channels
+        self.pools = nn.ModuleList(pools)
+        self.final = GNNBlock(channels, c.hidden, dense=True, **block)
+        readout_size = sum(p.out_channels for p in pools) + self.final.out_channels
+        self.classifier = _mlp(readout_size, c.mlp_hidden, c.num_classes, c.dropout)
+
+    def _clusters_for(self, level: int, sizes: Tensor) -> Optional[Tensor]:
+        if not self.config.per_graph_clusters:
+            return None
+        wanted = torch.ceil(sizes.to(torch.float64) * self.config.ratio).long()
+        return wanted.clamp(1, self.cluster_counts[level])
+
+    def forward(self, data) -> ModelOutput:
+        x, edge_index, batch = data.x, data.edge_index, data.batch
+        if batch is None:
+            batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+        batch_size = int(batch[-1]) + 1 if batch.numel() else 0
+        sizes = torch.bincount(batch, minlength=batch_size)
+        readouts, links, entropies, assignments, counts = [], [], [], [], []
+
+        first = self.pools[0]
+        num_clusters = self._clusters_for(0, sizes)
+        out = first(x, edge_index, batch, num_clusters)
+        readouts.append(sparse_readout(out.embedding, batch, self.config.readout, batch_size))
+        self._record(out, sizes, links, entropies, assignments, counts)
+        x, adj, mask = out.pooled.x, out.pooled.adj, out.pooled.mask
+        sizes = mask.sum(-1)
+
+        for level, pool in enumerate(self.pools[1:], start=1):
+            out = pool(x, adj, mask, self._clusters_for(level, sizes))
+            readouts.append(dense_readout(out.embedding, mask, self.config.readout))
+            self._record(out, sizes, links, entropies, assignments, counts)
+            x, adj, mask = out.pooled.x, out.pooled.adj, out.pooled.mask
+            sizes = mask.sum(-1)
+
+        readouts.append(dense_readout(self.final(x, adj, mask), mask, self.config.readout))
+        logits = self.classifier(torch.cat(readouts, dim=-1))
+        return ModelOutput(logits, links, entropies, assignments, counts)
+
+    @staticmethod
+    def _record(out, sizes, links, entropies, assignments, counts) -> None:
+        links.append(out.pooled.link_loss)
+        entropies.append(out.pooled.entropy)
+        assignments.append(out.assignment)
+        counts.append(sizes)
+
+
+class GraphSAGENet(nn.Module):
+    """Flat baseline of the same depth and width: ``levels + 1`` GNN blocks, readout, MLP."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        block = dict(num_layers=c.layers_per_block, conv=c.conv, batch_norm=c.batch_norm,
+                     normalize=c.normalize, concat=c.concat)
+        blocks, channels = [], c.in_channels
+        for _ in range(max(c.levels, 0) + 1):
+            blocks.append(GNNBlock(channels, c.hidden, **block))
+            channels = blocks[-1].out_channels
+        self.blocks = nn.ModuleList(blocks)
+        self.classifier = _mlp(sum(b.out_channels for b in blocks), c.mlp_hidden, c.num_classes, c.dropout)
+
+    def forward(self, data) -> ModelOutput:
+        x, edge_index, batch = data.x, data.edge_index, data.batch
+        if batch is None:
+            batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+        batch_size = int(batch[-1]) + 1 if batch.numel() else 0
+        readouts = []
+        for block in self.blocks:
+            x = block(x, edge_index)
+            readouts.append(sparse_readout(x, batch, self.config.readout, batch_size))
+        return ModelOutput(self.classifier(torch.cat(readouts, dim=-1)), [], [], [], [])
+
+
+class SumMLP(nn.Module):
+    """Errica et al.'s structure-agnostic baseline: sum of node features → MLP (no edges used)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.classifier = _mlp(config.in_channels, config.mlp_hidden, config.num_classes, config.dropout)
+
+    def forward(self, data) -> ModelOutput:
+        batch = data.batch
+        if batch is None:
+            batch = torch.zeros(data.x.size(0), dtype=torch.long, device=data.x.device)
+        batch_size = int(batch[-1]) + 1 if batch.numel() else 0
+        return ModelOutput(self.classifier(global_add_pool(data.x, batch, batch_size)), [], [], [], [])
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """The model a configuration describes (``nolp`` is DiffPoolNet trained without link loss)."""
+    if config.variant in ("diffpool", "nolp"):
+        return DiffPoolNet(config)
+    if config.variant == "graphsage":
+        return GraphSAGENet(config)
+    return SumMLP(config)
+
+
+def classification_loss(output: ModelOutput, target: Tensor, *, link_weight: float = 1.0,
+                        entropy_weight: float = 1.0, link_normalization: str = "none") -> dict[str, Tensor]:
+    """Cross-entropy plus the weighted auxiliary terms, averaged over graphs and summed over levels.
+
+    ``link_normalization="nodes"`` divides each graph's ‖A − SSᵀ‖_F by its node count at that
+    level (the root-mean-square reconstruction error per node pair), so graphs of every size weigh
+    alike; ``"none"`` is the paper's raw norm. ``link_weight=0`` gives DiffPool-NOLP.
+
+    Returns a dict with ``loss`` (to minimise), ``ce``, ``link`` and ``entropy``.
+    """
+    if link_normalization not in LINK_NORMALIZATIONS:
+        raise ValueError(f"link_normalization must be one of {', '.join(LINK_NORMALIZATIONS)}, got {link_normalization!r}")
+    ce = F.cross_entropy(output.logits, target)
+    zero = output.logits.new_zeros(())
+    link, entropy = zero, zero
+    for level_link, level_entropy, sizes in zip(output.link_losses, output.entropies, output.node_counts):
+        if link_normalization == "nodes":
+            level_link = level_link / sizes.clamp_min(1).to(level_link.dtype)
+        link = link + level_link.mean()
+        entropy = entropy + level_entropy.mean()
+    loss = ce + link_weight * link + entropy_weight * entropy
+    return {"loss": loss, "ce": ce.detach(), "link": link.detach(), "entropy": entropy.detach()}

@@ -1,0 +1,5 @@
+"""Neural-network modules: GNN blocks and the DiffPool layer."""
+from .blocks import GNNBlock, dense_readout, make_conv, sparse_readout
+from .pool import DenseDiffPool, DiffPool, DiffPoolOutput
+
+__all__ = ["GNNBlock", "DiffPool", "DenseDiffPool", "DiffPoolOutput", "make_conv", "sparse_readout", "dense_readout"]

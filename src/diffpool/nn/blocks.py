@@ -1,0 +1,119 @@
+r"""GNN blocks: a few message-passing layers whose outputs are concatenated (the paper's setting).
+
+Each layer is ``conv → L2-normalise → ReLU → batch norm`` (the last layer: ``conv → L2-normalise``),
+and the block returns ``[h_1 ‖ h_2 ‖ … ‖ h_L]``. The convolutions are PyG's: :class:`SAGEConv`
+(mean), :class:`GCNConv` or :class:`GINConv` on sparse graphs, and their ``Dense*`` twins on the
+padded coarsened graphs. In the dense form batch norm sees only real nodes (``mask``), so
+padding never enters its statistics.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import (DenseGCNConv, DenseGINConv, DenseSAGEConv, GCNConv, GINConv,
+                                SAGEConv, global_add_pool, global_max_pool, global_mean_pool)
+
+ConvKind = Literal["sage", "gcn", "gin"]
+Readout = Literal["max", "mean", "sum"]
+CONV_KINDS: tuple[str, ...] = ("sage", "gcn", "gin")
+READOUTS: tuple[str, ...] = ("max", "mean", "sum")
+
+__all__ = ["GNNBlock", "make_conv", "sparse_readout", "dense_readout", "CONV_KINDS", "READOUTS"]
+
+
+def make_conv(kind: str, in_channels: int, out_channels: int, *, dense: bool) -> nn.Module:
+    """One PyG convolution of the given kind, sparse (``edge_index``) or dense (``adj``)."""
+    if kind == "sage":
+        return DenseSAGEConv(in_channels, out_channels) if dense else SAGEConv(in_channels, out_channels, aggr="mean")
+    if kind == "gcn":
+        return DenseGCNConv(in_channels, out_channels) if dense else GCNConv(in_channels, out_channels)
+    if kind == "gin":
+        mlp = nn.Sequential(nn.Linear(in_channels, out_channels), nn.ReLU(), nn.Linear(out_channels, out_channels))
+        return DenseGINConv(mlp) if dense else GINConv(mlp)
+    raise ValueError(f"unknown convolution {kind!r}; choose one of {', '.join(CONV_KINDS)}")
+
+
+class GNNBlock(nn.Module):
+    r"""``num_layers`` graph convolutions with outputs concatenated.
+
+    Args:
+        in_channels: input feature size.
+        hidden_channels: output size of every layer.
+        num_layers: number of convolutions (paper: 3).
+        conv: ``"sage"`` (GraphSAGE mean, paper), ``"gcn"`` or ``"gin"``.
+        dense: work on padded ``[B, N, F]`` graphs with ``adj [B, N, N]`` instead of ``edge_index``.
+        batch_norm: batch norm after every layer but the last (over real nodes only).
+        normalize: L2-normalise every layer's output (paper).
+        concat: return all layers' outputs concatenated (paper) instead of the last one.
+
+    Shapes:
+        sparse: ``x [N, in] , edge_index [2, E] → [N, out_channels]``;
+        dense: ``x [B, N, in], adj [B, N, N], mask [B, N] → [B, N, out_channels]``.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, num_layers: int = 3, *,
+                 conv: str = "sage", dense: bool = False, batch_norm: bool = True,
+                 normalize: bool = True, concat: bool = True) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"a GNN block needs at least one layer, got num_layers={num_layers}")
+        self.dense = dense
+        self.normalize = normalize
+        self.concat = concat
+        self.convs = nn.ModuleList(
+            make_conv(conv, in_channels if i == 0 else hidden_channels, hidden_channels, dense=dense)
+            for i in range(num_layers))
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(hidden_channels) if batch_norm else nn.Identity() for _ in range(num_layers - 1))
+        self.out_channels = hidden_channels * num_layers if concat else hidden_channels
+
+    def forward(self, x: Tensor, graph: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        """``graph`` is ``edge_index`` (sparse) or ``adj`` (dense); ``mask`` marks real nodes (dense)."""
+        outputs = []
+        for i, conv in enumerate(self.convs):
+            x = conv(x, graph, mask) if self.dense else conv(x, graph)
+            if self.normalize:
+                x = F.normalize(x, p=2.0, dim=-1)
+            if i < len(self.norms):
+                x = self._batch_norm(self.norms[i], F.relu(x), mask)
+            outputs.append(x)
+        out = torch.cat(outputs, dim=-1) if self.concat else outputs[-1]
+        if self.dense and mask is not None:
+            out = out * mask.unsqueeze(-1).to(out.dtype)
+        return out
+
+    def _batch_norm(self, norm: nn.Module, x: Tensor, mask: Optional[Tensor]) -> Tensor:
+        if not self.dense:
+            return norm(x)
+        if mask is None:
+            return norm(x.reshape(-1, x.size(-1))).reshape(x.shape)
+        # Statistics over real nodes only: padding must not shift the mean or variance.
+        out = torch.zeros_like(x)
+        out[mask] = norm(x[mask])
+        return out
+
+
+def sparse_readout(x: Tensor, batch: Tensor, kind: str, size: Optional[int] = None) -> Tensor:
+    """Graph-level readout of stacked node features: ``[N, F] → [B, F]``."""
+    if kind == "max":
+        return global_max_pool(x, batch, size)
+    if kind == "mean":
+        return global_mean_pool(x, batch, size)
+    if kind == "sum":
+        return global_add_pool(x, batch, size)
+    raise ValueError(f"unknown readout {kind!r}; choose one of {', '.join(READOUTS)}")
+
+
+def dense_readout(x: Tensor, mask: Tensor, kind: str) -> Tensor:
+    """Graph-level readout over real nodes of a padded batch: ``[B, N, F] → [B, F]``."""
+    m = mask.unsqueeze(-1)
+    if kind == "max":
+        return x.masked_fill(~m, float("-inf")).max(dim=1).values
+    if kind == "mean":
+        return (x * m).sum(dim=1) / m.sum(dim=1).clamp_min(1)
+    if kind == "sum":
+        return (x * m).sum(dim=1)
+    raise ValueError(f"unknown readout {kind!r}; choose one of {', '.join(READOUTS)}")

@@ -1,0 +1,100 @@
+r"""The DiffPool layer as a module: it owns GNN_embed and GNN_pool and applies the pooling math.
+
+.. math::
+    Z = \mathrm{GNN}_{embed}(A, X) \qquad
+    S = \mathrm{softmax}(\mathrm{GNN}_{pool}(A, X)) \qquad
+    X' = S^\top Z \qquad A' = S^\top A S
+
+with the auxiliary losses :math:`L_{LP} = \lVert A - SS^\top\rVert_F` and
+:math:`L_E = \frac{1}{n}\sum_i H(S_i)` per graph. :class:`DiffPool` takes a sparse PyG
+mini-batch (``x, edge_index, batch``) and never builds an n×n tensor; :class:`DenseDiffPool`
+takes the padded coarsened graphs of the next level (``x, adj, mask``).
+
+Example::
+
+    pool = DiffPool(in_channels=dataset.num_features, hidden_channels=64, max_clusters=16)
+    out = pool(batch.x, batch.edge_index, batch.batch)
+    out.pooled.x, out.pooled.adj        # [B, 16, 192], [B, 16, 16]
+    loss = ce + out.pooled.link_loss.mean() + out.pooled.entropy.mean()
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+from torch import Tensor, nn
+
+from ..functional import PoolOutput, assignment_softmax, cluster_mask, dense_diff_pool, sparse_diff_pool
+from .blocks import GNNBlock
+
+__all__ = ["DiffPool", "DenseDiffPool", "DiffPoolOutput"]
+
+
+class DiffPoolOutput(NamedTuple):
+    """What one DiffPool layer returns."""
+
+    pooled: PoolOutput
+    """the coarsened graph (``x``, ``adj``, ``mask``) and the per-graph losses."""
+    embedding: Tensor
+    """Z, the node embeddings of the input graph (for a readout at this level)."""
+    assignment: Tensor
+    """S, soft assignment of each input node to the clusters; rows sum to 1."""
+
+
+class _DiffPoolBase(nn.Module):
+    dense: bool = False
+
+    def __init__(self, in_channels: int, hidden_channels: int, max_clusters: int, *,
+                 num_layers: int = 3, conv: str = "sage", batch_norm: bool = True,
+                 normalize: bool = True, concat: bool = True) -> None:
+        super().__init__()
+        if max_clusters < 1:
+            raise ValueError(f"DiffPool needs at least one cluster, got max_clusters={max_clusters}")
+        block = dict(num_layers=num_layers, conv=conv, dense=self.dense, batch_norm=batch_norm,
+                     normalize=normalize, concat=concat)
+        self.embed = GNNBlock(in_channels, hidden_channels, **block)
+        self.pool = GNNBlock(in_channels, hidden_channels, **block)
+        # A linear head, so assignment logits are not L2-normalised (that would flatten the softmax).
+        self.assign = nn.Linear(self.pool.out_channels, max_clusters)
+        self.max_clusters = max_clusters
+        self.out_channels = self.embed.out_channels
+
+
+class DiffPool(_DiffPoolBase):
+    r"""DiffPool on a sparse PyG mini-batch (first level).
+
+    Args:
+        in_channels: node feature size.
+        hidden_channels: width of every GNN layer.
+        max_clusters: K, the number of clusters (per graph, at most).
+        num_layers, conv, batch_norm, normalize, concat: see :class:`GNNBlock`.
+
+    Shapes: ``x [N, F], edge_index [2, E], batch [N]`` →
+    ``pooled.x [B, K, out_channels], pooled.adj [B, K, K]``, ``assignment [N, K]``.
+    """
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor,
+                num_clusters: Optional[Tensor] = None) -> DiffPoolOutput:
+        """``num_clusters`` [B]: use only the first ``num_clusters[b]`` clusters for graph ``b``."""
+        z = self.embed(x, edge_index)
+        logits = self.assign(self.pool(x, edge_index))
+        pooled = sparse_diff_pool(z, edge_index, logits, batch, num_clusters=num_clusters)
+        allowed = None if num_clusters is None else cluster_mask(num_clusters, self.max_clusters)[batch]
+        return DiffPoolOutput(pooled, z, assignment_softmax(logits, allowed)[0])
+
+
+class DenseDiffPool(_DiffPoolBase):
+    r"""DiffPool on padded graphs ``x [B, N, F], adj [B, N, N], mask [B, N]`` (levels ≥ 2).
+
+    Same arguments as :class:`DiffPool`; ``assignment`` is ``[B, N, K]`` with padded rows 0.
+    """
+
+    dense = True
+
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor,
+                num_clusters: Optional[Tensor] = None) -> DiffPoolOutput:
+        z = self.embed(x, adj, mask)
+        logits = self.assign(self.pool(x, adj, mask))
+        pooled = dense_diff_pool(z, adj, logits, mask, num_clusters=num_clusters)
+        allowed = None if num_clusters is None else cluster_mask(num_clusters, self.max_clusters).unsqueeze(1)
+        assignment = assignment_softmax(logits, allowed)[0] * mask.unsqueeze(-1).to(logits.dtype)
+        return DiffPoolOutput(pooled, z, assignment)
