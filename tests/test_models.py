@@ -1,0 +1,208 @@
+"""The modules and the hierarchical classifier: invariances, masking, shapes, losses, errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.utils import to_dense_adj, to_dense_batch, to_undirected
+
+from diffpool.models import ModelConfig, build_model, classification_loss
+from diffpool.nn import DenseDiffPool, DiffPool, GNNBlock
+
+
+def random_graph(n: int, feature_dim: int, gen: torch.Generator, label: int = 0) -> Data:
+    m = max(1, 2 * n)
+    edge_index = torch.randint(0, n, (2, m), generator=gen)
+    edge_index = to_undirected(edge_index[:, edge_index[0] != edge_index[1]], num_nodes=n)
+    return Data(x=torch.randn(n, feature_dim, generator=gen), edge_index=edge_index,
+                y=torch.tensor([label]), num_nodes=n)
+
+
+def random_graphs(sizes, feature_dim=6, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [random_graph(n, feature_dim, gen, label=i % 3) for i, n in enumerate(sizes)]
+
+
+def permute_nodes(data: Data, gen: torch.Generator) -> Data:
+    perm = torch.randperm(data.num_nodes, generator=gen)
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(data.num_nodes)
+    return Data(x=data.x[perm], edge_index=inverse[data.edge_index], y=data.y, num_nodes=data.num_nodes)
+
+
+SIZES = [9, 1, 14, 5, 20, 3]
+
+
+def make_model(per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0):
+    torch.manual_seed(seed)
+    config = ModelConfig(in_channels=6, num_classes=3, max_nodes=max(SIZES), hidden=16, levels=levels,
+                         per_graph_clusters=per_graph, variant=variant, conv=conv, readout=readout, mlp_hidden=16)
+    return build_model(config)
+
+
+def train_briefly(model, graphs, steps=3):
+    """A few optimiser steps so batch-norm running statistics are not trivial."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batch = Batch.from_data_list(graphs)
+    model.train()
+    for _ in range(steps):
+        loss = classification_loss(model(batch), batch.y)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+
+
+@pytest.mark.parametrize("per_graph", [False, True])
+@pytest.mark.parametrize("conv", ["sage", "gcn", "gin"])
+def test_logits_invariant_to_node_permutation(per_graph, conv):
+    graphs = random_graphs(SIZES)
+    model = make_model(per_graph=per_graph, conv=conv)
+    train_briefly(model, graphs)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        base = model(Batch.from_data_list(graphs)).logits
+        permuted = model(Batch.from_data_list([permute_nodes(g, gen) for g in graphs])).logits
+    torch.testing.assert_close(base, permuted, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["diffpool", "graphsage", "baseline"])
+def test_logits_invariant_to_graph_order_in_batch(variant):
+    graphs = random_graphs(SIZES)
+    model = make_model(variant=variant, per_graph=True)
+    train_briefly(model, graphs)
+    order = [3, 0, 5, 1, 4, 2]
+    with torch.no_grad():
+        base = model(Batch.from_data_list(graphs)).logits
+        shuffled = model(Batch.from_data_list([graphs[i] for i in order])).logits
+    torch.testing.assert_close(base[order], shuffled, atol=1e-4, rtol=1e-4)
+
+
+def test_eval_logits_of_a_graph_do_not_depend_on_its_batch_mates():
+    graphs = random_graphs(SIZES)
+    model = make_model(per_graph=True)
+    train_briefly(model, graphs)
+    with torch.no_grad():
+        together = model(Batch.from_data_list(graphs)).logits
+        alone = torch.cat([model(Batch.from_data_list([g])).logits for g in graphs])
+    torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-4)
+
+
+def test_output_shapes_and_assignments():
+    graphs = random_graphs(SIZES)
+    model = make_model()
+    out = model(Batch.from_data_list(graphs))
+    k1, k2 = model.cluster_counts
+    assert (k1, k2) == (5, 2)  # ceil(0.25·20), ceil(0.25·5)
+    assert out.logits.shape == (len(SIZES), 3)
+    assert out.assignments[0].shape == (sum(SIZES), k1)
+    assert out.assignments[1].shape == (len(SIZES), k1, k2)
+    torch.testing.assert_close(out.assignments[0].sum(-1), torch.ones(sum(SIZES)))
+    torch.testing.assert_close(out.assignments[1].sum(-1), torch.ones(len(SIZES), k1))
+    assert [t.shape for t in out.link_losses] == [(len(SIZES),)] * 2
+    assert torch.equal(out.node_counts[0], torch.tensor(SIZES))
+
+
+def test_per_graph_clusters_use_ceil_of_ratio_times_size():
+    graphs = random_graphs(SIZES)
+    model = make_model(per_graph=True)
+    out = model(Batch.from_data_list(graphs))
+    expected_k1 = torch.tensor([3, 1, 4, 2, 5, 1])  # ceil(0.25·n)
+    used = out.assignments[0] > 0
+    batch = Batch.from_data_list(graphs).batch
+    for g, k in enumerate(expected_k1.tolist()):
+        assert used[batch == g].any(0).sum() == k
+        assert not used[batch == g][:, k:].any()
+    assert torch.equal(out.node_counts[1], expected_k1)
+    assert torch.equal((out.assignments[1].sum(1) > 0).sum(-1), torch.tensor([1, 1, 1, 1, 2, 1]))
+
+
+def test_dense_batch_norm_ignores_padding():
+    """In training mode, padding a batch further must not change the real nodes' outputs."""
+    torch.manual_seed(0)
+    block = GNNBlock(4, 8, dense=True)
+    x = torch.randn(3, 6, 4)
+    mask = torch.tensor([[1] * 6, [1] * 2 + [0] * 4, [1] * 4 + [0] * 2], dtype=torch.bool)
+    adj = (torch.rand(3, 6, 6) > 0.5).float()
+    adj = adj * (mask.unsqueeze(-1) & mask.unsqueeze(1))
+    out = block(x, adj, mask)
+    extra = 5
+    wide = block(torch.nn.functional.pad(x, (0, 0, 0, extra), value=3.0),
+                 torch.nn.functional.pad(adj, (0, extra, 0, extra)),
+                 torch.nn.functional.pad(mask, (0, extra)))
+    torch.testing.assert_close(out, wide[:, :6], atol=1e-5, rtol=1e-5)
+    assert wide[:, 6:].abs().max() == 0
+    assert out[~mask].abs().max() == 0
+
+
+def test_sparse_layer_equals_dense_layer_with_same_weights():
+    """The sparse first level computes exactly what the padded dense form computes (train mode)."""
+    torch.manual_seed(0)
+    graphs = random_graphs(SIZES)
+    batch = Batch.from_data_list(graphs)
+    sparse = DiffPool(6, 8, max_clusters=4)
+    dense = DenseDiffPool(6, 8, max_clusters=4)
+    state = {}
+    # SAGEConv: lin_l (neighbours, with bias) + lin_r (root); DenseSAGEConv: lin_rel + lin_root (with bias).
+    renames = {"lin_l.weight": "lin_rel.weight", "lin_l.bias": "lin_root.bias", "lin_r.weight": "lin_root.weight"}
+    for name, value in sparse.state_dict().items():
+        for old, new in renames.items():
+            name = name.replace(old, new)
+        state[name] = value
+    dense.load_state_dict(state)
+    num_clusters = torch.tensor([3, 1, 4, 2, 4, 1])
+    a = sparse(batch.x, batch.edge_index, batch.batch, num_clusters)
+    x, mask = to_dense_batch(batch.x, batch.batch)
+    b = dense(x, to_dense_adj(batch.edge_index, batch.batch), mask, num_clusters)
+    for left, right in zip(a.pooled, b.pooled):
+        torch.testing.assert_close(left, right, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a.assignment, b.assignment[mask], atol=1e-5, rtol=1e-5)
+
+
+def test_loss_helper_weights_and_nolp():
+    graphs = random_graphs(SIZES)
+    model = make_model()
+    batch = Batch.from_data_list(graphs)
+    out = model(batch)
+    full = classification_loss(out, batch.y, link_weight=1.0, entropy_weight=1.0)
+    nolp = classification_loss(out, batch.y, link_weight=0.0, entropy_weight=1.0)
+    ce_only = classification_loss(out, batch.y, link_weight=0.0, entropy_weight=0.0)
+    torch.testing.assert_close(ce_only["loss"], torch.nn.functional.cross_entropy(out.logits, batch.y))
+    torch.testing.assert_close(full["loss"] - nolp["loss"], full["link"])
+    torch.testing.assert_close(nolp["loss"] - ce_only["loss"], full["entropy"])
+    expected_link = sum(level.mean() for level in out.link_losses)
+    torch.testing.assert_close(full["link"], expected_link)
+    per_node = classification_loss(out, batch.y, link_normalization="nodes")
+    expected = sum((level / n).mean() for level, n in zip(out.link_losses, out.node_counts))
+    torch.testing.assert_close(per_node["link"], expected)
+    with pytest.raises(ValueError, match="link_normalization"):
+        classification_loss(out, batch.y, link_normalization="edges")
+
+
+def test_gradients_reach_every_parameter():
+    graphs = random_graphs(SIZES)
+    model = make_model()
+    batch = Batch.from_data_list(graphs)
+    classification_loss(model(batch), batch.y)["loss"].backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(ratio=0.0), "ratio"),
+    (dict(ratio=1.5), "ratio"),
+    (dict(conv="gat"), "conv"),
+    (dict(readout="median"), "readout"),
+    (dict(variant="fancy"), "variant"),
+    (dict(hidden=0), "hidden"),
+    (dict(levels=0), "levels"),
+])
+def test_invalid_config_is_rejected(changes, message):
+    base = dict(in_channels=3, num_classes=2, max_nodes=10)
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**{**base, **changes})
+
+
+def test_module_rejects_zero_clusters():
+    with pytest.raises(ValueError, match="at least one cluster"):
+        DiffPool(3, 8, max_clusters=0)
