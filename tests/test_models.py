@@ -206,3 +206,13 @@ def test_invalid_config_is_rejected(changes, message):
 def test_module_rejects_zero_clusters():
     with pytest.raises(ValueError, match="at least one cluster"):
         DiffPool(3, 8, max_clusters=0)
+
+
+def test_per_graph_clusters_compute_only_the_clusters_the_batch_uses():
+    model = make_model(per_graph=True)  # K1 = 5 for the largest graph (20 nodes)
+    small = random_graphs([9, 1, 5, 3])  # ceil(0.25·9) = 3 is the most any of these needs
+    out = model(Batch.from_data_list(small))
+    assert out.assignments[0].shape == (18, 3)
+    assert out.assignments[1].shape == (4, 3, 1)
+    with pytest.raises(ValueError, match="max_clusters=5"):
+        model.pools[0](small[0].x, small[0].edge_index, torch.zeros(9, dtype=torch.long), torch.tensor([6]))

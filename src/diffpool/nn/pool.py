@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..functional import PoolOutput, assignment_softmax, cluster_mask, dense_diff_pool, sparse_diff_pool
@@ -58,6 +59,16 @@ class _DiffPoolBase(nn.Module):
         self.max_clusters = max_clusters
         self.out_channels = self.embed.out_channels
 
+    def _logits(self, h: Tensor, num_clusters: Optional[Tensor]) -> Tensor:
+        """Assignment logits for the clusters some graph of the batch uses, not all ``max_clusters``."""
+        if num_clusters is None:
+            return self.assign(h)
+        if bool((num_clusters > self.max_clusters).any()):
+            raise ValueError(f"num_clusters asks for up to {int(num_clusters.max())} clusters, "
+                             f"but this layer has max_clusters={self.max_clusters}")
+        used = int(num_clusters.max())
+        return F.linear(h, self.assign.weight[:used], self.assign.bias[:used])
+
 
 class DiffPool(_DiffPoolBase):
     r"""DiffPool on a sparse PyG mini-batch (first level).
@@ -74,11 +85,15 @@ class DiffPool(_DiffPoolBase):
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor,
                 num_clusters: Optional[Tensor] = None) -> DiffPoolOutput:
-        """``num_clusters`` [B]: use only the first ``num_clusters[b]`` clusters for graph ``b``."""
+        """``num_clusters`` [B]: use only the first ``num_clusters[b]`` clusters for graph ``b``.
+
+        The outputs then have ``K = max(num_clusters)`` columns, not ``max_clusters``: clusters no
+        graph of the batch uses are neither computed nor returned.
+        """
         z = self.embed(x, edge_index)
-        logits = self.assign(self.pool(x, edge_index))
+        logits = self._logits(self.pool(x, edge_index), num_clusters)
         pooled = sparse_diff_pool(z, edge_index, logits, batch, num_clusters=num_clusters)
-        allowed = None if num_clusters is None else cluster_mask(num_clusters, self.max_clusters)[batch]
+        allowed = None if num_clusters is None else cluster_mask(num_clusters, logits.size(-1))[batch]
         return DiffPoolOutput(pooled, z, assignment_softmax(logits, allowed)[0])
 
 
@@ -93,8 +108,8 @@ class DenseDiffPool(_DiffPoolBase):
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor,
                 num_clusters: Optional[Tensor] = None) -> DiffPoolOutput:
         z = self.embed(x, adj, mask)
-        logits = self.assign(self.pool(x, adj, mask))
+        logits = self._logits(self.pool(x, adj, mask), num_clusters)
         pooled = dense_diff_pool(z, adj, logits, mask, num_clusters=num_clusters)
-        allowed = None if num_clusters is None else cluster_mask(num_clusters, self.max_clusters).unsqueeze(1)
+        allowed = None if num_clusters is None else cluster_mask(num_clusters, logits.size(-1)).unsqueeze(1)
         assignment = assignment_softmax(logits, allowed)[0] * mask.unsqueeze(-1).to(logits.dtype)
         return DiffPoolOutput(pooled, z, assignment)
