@@ -26,10 +26,10 @@ from torch_geometric.nn import global_add_pool
 from .nn import DenseDiffPool, DiffPool, GNNBlock, dense_readout, sparse_readout
 from .nn.blocks import CONV_KINDS, READOUTS
 
-__all__ = ["ModelConfig", "ModelOutput", "DiffPoolNet", "GraphSAGENet", "SumMLP", "build_model",
-           "classification_loss", "VARIANTS"]
+__all__ = ["ModelConfig", "ModelOutput", "DiffPoolNet", "DETDiffPoolNet", "GraphSAGENet", "SumMLP",
+           "build_model", "classification_loss", "attach_det_clusters", "VARIANTS"]
 
-VARIANTS: tuple[str, ...] = ("diffpool", "nolp", "graphsage", "baseline")
+VARIANTS: tuple[str, ...] = ("diffpool", "nolp", "det", "graphsage", "baseline")
 LINK_NORMALIZATIONS: tuple[str, ...] = ("none", "nodes")
 
 
@@ -68,7 +68,7 @@ class ModelConfig:
         for name in ("in_channels", "num_classes", "max_nodes", "hidden", "layers_per_block", "mlp_hidden"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.levels < 1 and self.variant in ("diffpool", "nolp"):
+        if self.levels < 1 and self.variant in ("diffpool", "nolp", "det"):
             problems.append(f"levels must be at least 1 for DiffPool, got {self.levels}")
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must lie in [0, 1), got {self.dropout}")
@@ -169,6 +169,82 @@ class DiffPoolNet(nn.Module):
         counts.append(sizes)
 
 
+# A hard assignment as logits: softmax gives exactly 1 and 0 (exp(-1e4) underflows), entropy 0.
+_HARD_LOGIT = 1e4
+
+
+class DETDiffPoolNet(nn.Module):
+    """DiffPool-DET: the same network with S fixed to a deterministic normalised-cut clustering.
+
+    Each graph must carry ``det_level_1 … det_level_L`` (cluster id of every node at each level)
+    and ``det_sizes`` ([1, L + 1]: node count per level), as :func:`attach_det_clusters` adds.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        block = dict(num_layers=c.layers_per_block, conv=c.conv, batch_norm=c.batch_norm,
+                     normalize=c.normalize, concat=c.concat)
+        self.cluster_counts = c.cluster_counts()
+        blocks, channels = [], c.in_channels
+        for level in range(c.levels + 1):
+            blocks.append(GNNBlock(channels, c.hidden, dense=level > 0, **block))
+            channels = blocks[-1].out_channels
+        self.blocks = nn.ModuleList(blocks)
+        self.classifier = _mlp(sum(b.out_channels for b in blocks), c.mlp_hidden, c.num_classes, c.dropout)
+
+    def forward(self, data) -> ModelOutput:
+        from torch_geometric.utils import to_dense_batch
+
+        from .functional import dense_diff_pool, sparse_diff_pool
+
+        if not hasattr(data, "det_sizes"):
+            raise ValueError("DiffPool-DET needs precomputed clusters: pass the data set through "
+                             "diffpool.models.attach_det_clusters first")
+        batch = data.batch if data.batch is not None else torch.zeros(data.x.size(0), dtype=torch.long)
+        sizes = data.det_sizes.view(-1, self.config.levels + 1)
+        batch_size = sizes.size(0)
+        z = self.blocks[0](data.x, data.edge_index)
+        readouts = [sparse_readout(z, batch, self.config.readout, batch_size)]
+        links, entropies, assignments, counts = [], [], [], []
+        for level in range(self.config.levels):
+            k = int(sizes[:, level + 1].max())
+            hard = F.one_hot(getattr(data, f"det_level_{level + 1}"), k).to(z.dtype)
+            logits = (hard * 2 - 1) * _HARD_LOGIT
+            if level == 0:
+                out = sparse_diff_pool(z, data.edge_index, logits, batch, num_clusters=sizes[:, 1])
+            else:
+                owner = torch.repeat_interleave(torch.arange(batch_size, device=z.device), sizes[:, level])
+                logits = to_dense_batch(logits, owner, batch_size=batch_size)[0]
+                out = dense_diff_pool(z, adj, logits, mask, num_clusters=sizes[:, level + 1])
+            assignments.append(torch.softmax(logits, dim=-1))
+            links.append(out.link_loss)
+            entropies.append(out.entropy)
+            counts.append(sizes[:, level])
+            x, adj, mask = out.x, out.adj, out.mask
+            z = self.blocks[level + 1](x, adj, mask)
+            readouts.append(dense_readout(z, mask, self.config.readout))
+        return ModelOutput(self.classifier(torch.cat(readouts, dim=-1)), links, entropies, assignments, counts)
+
+
+def attach_det_clusters(graphs, config: ModelConfig) -> list:
+    """Copies of ``graphs`` carrying their DiffPool-DET clusters for every level (computed once each)."""
+    from .graclus import det_hierarchy
+
+    counts = config.cluster_counts()
+    out = []
+    for data in graphs:
+        ids = det_hierarchy(data.edge_index, int(data.num_nodes), config.ratio, config.levels, counts)
+        data = data.clone()
+        sizes = [int(data.num_nodes)] + [int(level.max()) + 1 if level.numel() else 1 for level in ids]
+        for level, cluster in enumerate(ids, start=1):
+            setattr(data, f"det_level_{level}", cluster)
+        data.det_sizes = torch.tensor([sizes])
+        out.append(data)
+    return out
+
+
 class GraphSAGENet(nn.Module):
     """Flat baseline of the same depth and width: ``levels + 1`` GNN blocks, readout, MLP."""
 
@@ -214,9 +290,12 @@ class SumMLP(nn.Module):
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """The model a configuration describes (``nolp`` is DiffPoolNet trained without link loss)."""
+    """The model a configuration describes (``nolp`` is DiffPoolNet trained without link loss;
+    ``det`` needs its data passed through :func:`attach_det_clusters`)."""
     if config.variant in ("diffpool", "nolp"):
         return DiffPoolNet(config)
+    if config.variant == "det":
+        return DETDiffPoolNet(config)
     if config.variant == "graphsage":
         return GraphSAGENet(config)
     return SumMLP(config)
