@@ -1,0 +1,148 @@
+"""Stratified cross-validation splits as plain index lists, saved to and loaded from JSON.
+
+Every run and every implementation can then use the very same folds: ``stratified_folds`` makes
+them (scikit-learn's ``StratifiedKFold`` for the outer folds, a stratified ``train_test_split`` of
+each training part for validation), ``save_splits`` writes them atomically, ``load_splits`` reads
+them back and checks that each fold's parts are disjoint, cover ``0..N-1`` and hold only valid
+indices. A split is ``{"train": [...], "val": [...], "test": [...]}`` of sorted ints.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from .errors import DataError
+
+__all__ = ["stratified_folds", "save_splits", "load_splits", "check_splits", "labels_of"]
+
+PARTS = ("train", "val", "test")
+SPLITS_FORMAT = "diffpool-splits"
+
+
+def labels_of(dataset_or_labels) -> np.ndarray:
+    """Class index of every graph, from a PyG dataset / list of graphs or from labels directly."""
+    if isinstance(dataset_or_labels, np.ndarray):
+        return dataset_or_labels.reshape(-1).astype(np.int64)
+    slices = getattr(dataset_or_labels, "slices", None)
+    if slices is not None and "y" in slices and hasattr(dataset_or_labels, "indices"):
+        y = dataset_or_labels._data.y.view(-1).numpy()
+        return y[np.asarray(list(dataset_or_labels.indices()), dtype=np.int64)].astype(np.int64)
+    items = list(dataset_or_labels)
+    if items and hasattr(items[0], "y"):
+        return np.array([int(g.y.view(-1)[0]) for g in items], dtype=np.int64)
+    return np.asarray([int(v) for v in items], dtype=np.int64)
+
+
+def stratified_folds(dataset_or_labels, k: int = 10, seed: int = 0, inner_val: float = 0.1) -> list[dict]:
+    """``k`` stratified folds; each fold's training part keeps a stratified ``inner_val`` share aside
+    for validation (``inner_val=0``: no validation part). Same input and seed → same folds."""
+    labels = labels_of(dataset_or_labels)
+    if k < 2:
+        raise DataError(f"k must be at least 2 folds, got {k}")
+    if not 0 <= inner_val < 1:
+        raise DataError(f"inner_val is a fraction in [0, 1), got {inner_val}")
+    values, counts = np.unique(labels, return_counts=True)
+    if counts.size and counts.min() < k:
+        rare = values[np.argmin(counts)]
+        raise DataError(f"class {rare} has only {counts.min()} graphs, too few for {k} stratified "
+                        f"folds: use k ≤ {counts.min()}")
+    outer = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    splits = []
+    for train, test in outer.split(np.zeros(len(labels)), labels):
+        val = np.zeros(0, dtype=np.int64)
+        if inner_val > 0:
+            train, val = train_test_split(train, test_size=inner_val, stratify=labels[train],
+                                          random_state=seed)
+        splits.append({"train": sorted(int(i) for i in train), "val": sorted(int(i) for i in val),
+                       "test": sorted(int(i) for i in test)})
+    return splits
+
+
+def check_splits(splits: Sequence[dict], num_graphs: Optional[int] = None, *, where: str = "splits") -> int:
+    """Raise :class:`DataError` unless every fold's parts are int lists, disjoint, and cover
+    ``0..N-1``; returns N (inferred from the largest index when not given)."""
+    if not isinstance(splits, (list, tuple)) or not splits:
+        raise DataError(f"{where}: expected a non-empty list of folds")
+    indices = []
+    for f, fold in enumerate(splits):
+        if not isinstance(fold, dict) or any(p not in fold for p in ("train", "test")):
+            raise DataError(f"{where}: fold {f} must be a dict with 'train', 'val' and 'test' lists")
+        for part in PARTS:
+            values = fold.get(part, [])
+            if not isinstance(values, (list, tuple)) or not all(
+                    isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+                raise DataError(f"{where}: fold {f} '{part}' must be a list of integers")
+            indices.extend(int(v) for v in values)
+    if indices and min(indices) < 0:
+        raise DataError(f"{where}: negative index {min(indices)}")
+    inferred = max(indices) + 1 if indices else 0
+    if num_graphs is None:
+        num_graphs = inferred
+    elif inferred > num_graphs:
+        raise DataError(f"{where}: index {inferred - 1} out of range for {num_graphs} graphs")
+    for f, fold in enumerate(splits):
+        seen = np.zeros(num_graphs, dtype=np.int64)
+        for part in PARTS:
+            values = np.asarray(fold.get(part, []), dtype=np.int64)
+            dup = np.flatnonzero(np.bincount(values, minlength=num_graphs) > 1)
+            if dup.size:
+                raise DataError(f"{where}: fold {f} '{part}' lists graph {dup[0]} twice")
+            seen[values] += 1
+        overlap = np.flatnonzero(seen > 1)
+        if overlap.size:
+            holders = [p for p in PARTS if int(overlap[0]) in set(fold.get(p, []))]
+            raise DataError(f"{where}: fold {f}: graph {overlap[0]} is in both {holders[0]!r} and "
+                            f"{holders[1]!r} (parts must be disjoint)")
+        missing = np.flatnonzero(seen == 0)
+        if missing.size:
+            raise DataError(f"{where}: fold {f} leaves out {missing.size} of {num_graphs} graphs "
+                            f"(first: {missing[0]}); train, val and test must cover all graphs")
+    return num_graphs
+
+
+def save_splits(splits: Sequence[dict], path: Union[str, os.PathLike]) -> None:
+    """Write ``splits`` as JSON, atomically (temp file, fsync, rename): a crash never leaves half a file."""
+    num_graphs = check_splits(splits)
+    document = {"format": SPLITS_FORMAT, "version": 1, "num_graphs": num_graphs,
+                "folds": [{p: [int(i) for i in fold.get(p, [])] for p in PARTS} for fold in splits]}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_splits(path: Union[str, os.PathLike], num_graphs: Optional[int] = None) -> list[dict]:
+    """Read splits written by :func:`save_splits` (or a bare JSON list of fold dicts) and validate
+    them; ``num_graphs`` (e.g. ``len(dataset)``) must match the file's when given."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such splits file") from None
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    if isinstance(document, dict):
+        folds = document.get("folds")
+        stored = document.get("num_graphs")
+        if stored is not None and num_graphs is not None and stored != num_graphs:
+            raise DataError(f"{path}: splits are for {stored} graphs, but the data set has {num_graphs}")
+        num_graphs = num_graphs if num_graphs is not None else stored
+    else:
+        folds = document
+    check_splits(folds, num_graphs, where=str(path))
+    return [{p: [int(i) for i in fold.get(p, [])] for p in PARTS} for fold in folds]
