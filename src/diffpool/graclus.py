@@ -1,11 +1,11 @@
 r"""Deterministic clustering for DiffPool-DET: Graclus-style normalised-cut matching.
 
-Graclus (Dhillon et al., 2007) coarsens a graph by repeatedly matching every unmatched node with
-the unmatched neighbour that maximises the normalised-cut weight
-:math:`w_{ij}\,(1/d_i + 1/d_j)`; each pass roughly halves the node count. We repeat passes on
-the coarsened graph until at most ``k`` clusters remain. Nodes are visited in a fixed order
-(by id), so the result depends only on the graph. Where no edge is left to contract (isolated
-nodes, disconnected parts) the smallest clusters are merged until ``k`` remain.
+Graclus (Dhillon et al., 2007) coarsens a graph by matching nodes along edges of high
+normalised-cut weight :math:`w_{ij}\,(1/d_i + 1/d_j)` and contracting the matched pairs; we
+repeat passes on the coarsened graph (degrees become cluster volumes) until at most ``k`` clusters
+remain. Each pass merges only mutually-best pairs, so the result is deterministic and does not
+depend on the node order. Where no edge is left to contract (isolated nodes, disconnected parts)
+the smallest clusters are merged until ``k`` remain.
 
 The paper's DiffPool-DET uses such hard assignments instead of the learned S; see
 :func:`det_hierarchy`, which computes them once per graph for every pooling level.
@@ -21,31 +21,38 @@ from torch import Tensor
 __all__ = ["normalized_cut_clustering", "det_hierarchy"]
 
 
-def _matching_pass(weights: dict[tuple[int, int], float], num_nodes: int, limit: int) -> np.ndarray:
-    """One greedy matching pass; returns new cluster ids (0..m-1) for the ``num_nodes`` nodes."""
-    degree = np.zeros(num_nodes)
-    neighbours: list[list[tuple[int, float]]] = [[] for _ in range(num_nodes)]
+def _matching_pass(weights: dict[tuple[int, int], float], volume: np.ndarray, limit: int) -> np.ndarray:
+    """One matching pass; returns new cluster ids (0..m-1) for the current nodes.
+
+    Each node picks the neighbour with the highest normalised-cut score
+    ``w_ij (1/vol_i + 1/vol_j)`` (ties: the lower id); pairs that pick each other merge, best
+    scores first, at most ``num_nodes - limit`` of them. Unlike visiting nodes in a fixed order,
+    this never forces a node into a weak pair because its good partners were taken, and the
+    result does not depend on the node order. ``volume`` is each node's total degree in the
+    original graph (edges inside it included).
+    """
+    num_nodes = volume.size
+    vol = np.maximum(volume, 1e-12)
+    best = np.full(num_nodes, -1, dtype=np.int64)
+    best_score = np.zeros(num_nodes)
     for (i, j), w in weights.items():
-        degree[i] += w
-        neighbours[i].append((j, w))
+        score = w * (1.0 / vol[i] + 1.0 / vol[j])
+        if score > best_score[i] or (score == best_score[i] and best[i] >= 0 and j < best[i]):
+            best[i], best_score[i] = j, score
+    pairs = sorted(((-best_score[i], i, int(best[i])) for i in range(num_nodes)
+                    if best[i] > i and best[best[i]] == i))
+    pairs = pairs[:max(num_nodes - limit, 0)]
+    partner = np.full(num_nodes, -1, dtype=np.int64)
+    for _, i, j in pairs:
+        partner[j] = i
     cluster = np.full(num_nodes, -1, dtype=np.int64)
     next_id = 0
-    merges_allowed = num_nodes - limit
-    for i in range(num_nodes):
-        if cluster[i] >= 0:
-            continue
-        best, best_score = -1, 0.0
-        if merges_allowed > 0:
-            for j, w in sorted(neighbours[i]):
-                if j != i and cluster[j] < 0:
-                    score = w * (1.0 / degree[i] + 1.0 / degree[j])
-                    if score > best_score:
-                        best, best_score = j, score
-        cluster[i] = next_id
-        if best >= 0:
-            cluster[best] = next_id
-            merges_allowed -= 1
-        next_id += 1
+    for i in range(num_nodes):  # a partner j always has a lower id, so it is numbered already
+        if partner[i] >= 0:
+            cluster[i] = cluster[partner[i]]
+        else:
+            cluster[i] = next_id
+            next_id += 1
     return cluster
 
 
@@ -63,12 +70,16 @@ def normalized_cut_clustering(edge_index: Tensor, num_nodes: int, num_clusters: 
             weights[(j, i)] = weights.get((j, i), 0.0) + w
     assignment = np.arange(num_nodes)
     count = num_nodes
+    volume = np.zeros(num_nodes)
+    for (i, _), w in weights.items():
+        volume[i] += w
     while count > target:
-        step = _matching_pass(weights, count, target)
+        step = _matching_pass(weights, volume, target)
         new_count = int(step.max()) + 1 if count else 0
         if new_count == count:
             break
         assignment = step[assignment]
+        volume = np.bincount(step, weights=volume, minlength=new_count)
         merged: dict[tuple[int, int], float] = {}
         for (i, j), w in weights.items():
             a, b = int(step[i]), int(step[j])

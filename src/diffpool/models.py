@@ -214,11 +214,12 @@ class DETDiffPoolNet(nn.Module):
             logits = (hard * 2 - 1) * _HARD_LOGIT
             if level == 0:
                 out = sparse_diff_pool(z, data.edge_index, logits, batch, num_clusters=sizes[:, 1])
+                assignments.append(hard)
             else:
                 owner = torch.repeat_interleave(torch.arange(batch_size, device=z.device), sizes[:, level])
                 logits = to_dense_batch(logits, owner, batch_size=batch_size)[0]
                 out = dense_diff_pool(z, adj, logits, mask, num_clusters=sizes[:, level + 1])
-            assignments.append(torch.softmax(logits, dim=-1))
+                assignments.append(to_dense_batch(hard, owner, batch_size=batch_size)[0])
             links.append(out.link_loss)
             entropies.append(out.entropy)
             counts.append(sizes[:, level])
