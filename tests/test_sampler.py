@@ -1,0 +1,84 @@
+"""The size-bucketed batch sampler: coverage, determinism, similar sizes per batch, loader use."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+
+from diffpool.data.sampler import SizeBucketSampler
+
+
+def sizes_of(n=503, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    # A long-tailed mix like REDDIT-BINARY: many small graphs, a few very large ones.
+    return (torch.rand(n, generator=gen) ** 4 * 3000).long() + 2
+
+
+@pytest.mark.parametrize("n,batch_size", [(503, 20), (40, 20), (41, 20), (21, 20), (7, 20), (1, 1), (10, 1), (5, 2)])
+def test_every_graph_exactly_once_per_epoch(n, batch_size):
+    sampler = SizeBucketSampler(sizes_of(n), batch_size, seed=3)
+    for epoch in range(4):
+        batches = list(sampler)
+        flat = [i for b in batches for i in b]
+        assert sorted(flat) == list(range(n))
+        assert all(1 <= len(b) <= batch_size + (batch_size >= 2) for b in batches)
+        assert sum(len(b) > batch_size for b in batches) <= 1
+        if n >= 2 and batch_size >= 2:
+            assert all(len(b) >= 2 for b in batches), "a single-graph batch breaks batch norm"
+
+
+def test_deterministic_per_seed_and_varies_between_epochs_and_seeds():
+    sizes = sizes_of()
+    a, b = SizeBucketSampler(sizes, 20, seed=1), SizeBucketSampler(sizes, 20, seed=1)
+    epochs_a = [list(a) for _ in range(3)]
+    epochs_b = [list(b) for _ in range(3)]
+    assert epochs_a == epochs_b
+    assert epochs_a[0] != epochs_a[1]
+    assert list(SizeBucketSampler(sizes, 20, seed=2)) != epochs_a[0]
+    # set_epoch replays an epoch.
+    a.set_epoch(1)
+    assert list(a) == epochs_a[1]
+
+
+def test_batches_hold_graphs_of_similar_size():
+    sizes = sizes_of()
+    sampler = SizeBucketSampler(sizes, 20, seed=0)
+    batches = list(sampler)
+    # Padded cost B·max² of the bucketed batches is close to the true Σ n², far below random batches.
+    true_cost = float((sizes.double() ** 2).sum())
+    bucketed = sum(len(b) * float(sizes[b].max()) ** 2 for b in batches)
+    perm = torch.randperm(len(sizes), generator=torch.Generator().manual_seed(0))
+    random_cost = sum(len(c) * float(sizes[c].max()) ** 2 for c in perm.split(20))
+    assert bucketed < 1.5 * true_cost
+    assert random_cost > 3 * bucketed
+    # Batches come in shuffled order, not sorted by size.
+    maxima = [int(sizes[b].max()) for b in batches]
+    assert maxima != sorted(maxima)
+
+
+def test_unshuffled_gives_sorted_batches():
+    sizes = sizes_of(45)
+    batches = list(SizeBucketSampler(sizes, 20, shuffle=False))
+    assert [len(b) for b in batches] == [20, 20, 5]
+    flat = [int(sizes[i]) for b in batches for i in b]
+    assert flat == sorted(flat)
+
+
+def test_works_as_a_pyg_batch_sampler():
+    graphs = [Data(x=torch.ones(n, 1), edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=n)
+              for n in sizes_of(57).tolist()]
+    sampler = SizeBucketSampler([g.num_nodes for g in graphs], 10, seed=0)
+    loader = DataLoader(graphs, batch_sampler=sampler)
+    seen = sum(batch.num_graphs for batch in loader)
+    assert seen == len(graphs)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(sizes=[], batch_size=2), "at least one graph"),
+    (dict(sizes=[3, 4], batch_size=0), "batch_size"),
+    (dict(sizes=[3, -1], batch_size=2), "non-negative"),
+])
+def test_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SizeBucketSampler(**kwargs)
