@@ -1,0 +1,278 @@
+"""Evaluation protocols: one split (``train``) and cross-validation (``fair`` and ``paper``).
+
+``fair`` (Errica et al., 2020): stratified outer folds; inside each, an inner validation split
+chooses the epoch (best validation accuracy, early stopping with patience); the outer test fold is
+evaluated once, with that epoch's weights. Reported: mean ± std of the test accuracies.
+
+``paper`` (the authors' protocol): each fold trains for a fixed number of epochs on all of its
+training data and evaluates the held-out fold after every epoch; reported is the maximum over
+epochs of the mean over folds. Choosing the epoch on the test folds makes it optimistic, and
+the output says so.
+
+Every run folder holds ``splits.json``, ``config.json``, per-fold ``fold_K/`` (logs, checkpoints,
+``result.json``) and ``results.json``. Re-running the same command resumes: finished folds are
+read back, an unfinished fold continues from its last checkpoint.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+
+from ..models import attach_det_clusters
+from .checkpoints import AtomicCheckpointIO
+from .config import RunConfig
+from .evaluation import community_nmi, evaluate_accuracy
+from .loaders import make_loader
+from .module import GraphClassifier
+from .results import ResultsError, atomic_write_json, read_json, versions
+
+__all__ = ["load_dataset", "train", "cross_validate", "report", "PROTOCOLS", "fit_fold"]
+
+PROTOCOLS = ("fair", "paper")
+log = logging.getLogger(__name__)
+FOLD_RESULT_KEYS = ("fold", "protocol", "test_acc", "history")
+
+
+# --------------------------------------------------------------------------- data
+def load_dataset(config: RunConfig):
+    """The data set a run configuration names (``synthetic`` or a TU set), ready for its variant."""
+    from ..data import GraphDataset
+    from ..data import load_dataset as load_by_name
+
+    dataset = load_by_name(config.dataset, config.data_dir, features=config.features, max_nodes=config.max_nodes)
+    if config.variant != "det":
+        return dataset
+    # DiffPool-DET's clusters are computed once per graph here, not in every epoch.
+    model_config = config.model_config(dataset.num_features, dataset.num_classes, max_graph_size(dataset))
+    return GraphDataset(attach_det_clusters(list(dataset), model_config), name=dataset.name,
+                        label_mapping=dataset.label_mapping, feature_spec=dataset.feature_spec,
+                        filtered=dataset.filtered, info=dataset.info)
+
+
+def graph_labels(dataset) -> list[int]:
+    return dataset.y.view(-1).tolist()
+
+
+def max_graph_size(dataset) -> int:
+    from ..data import graph_sizes
+
+    return int(graph_sizes(dataset)[0].max())
+
+
+def _splits_for(dataset, folds: int, seed: int, run_dir: Path) -> list[dict[str, list[int]]]:
+    """The run's saved splits, made once (stratified) and read back on every later call."""
+    from ..data import load_splits, save_splits, stratified_folds
+
+    path = run_dir / "splits.json"
+    if path.exists():
+        splits = load_splits(path)
+        if len(splits) != folds:
+            raise ResultsError(f"{path}: holds {len(splits)} folds but {folds} were asked for; "
+                               "use another --out folder or the same --folds")
+        return splits
+    splits = stratified_folds(graph_labels(dataset), k=folds, seed=seed)
+    save_splits(splits, path)
+    return splits
+
+
+# --------------------------------------------------------------------------- one fold
+def _accelerator(config: RunConfig) -> str:
+    if config.device in ("cuda", "gpu") and not torch.cuda.is_available():
+        warnings.warn("--device cuda was asked for but no CUDA GPU is available here: running on the CPU")
+        return "cpu"
+    return {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "mps": "mps"}[config.device]
+
+
+def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress: bool) -> L.Trainer:
+    from lightning.pytorch.loggers import CSVLogger
+
+    callbacks: list[Any] = []
+    if select_epoch:
+        callbacks.append(ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="best", monitor="val_acc",
+                                         mode="max", save_top_k=1, save_last=True))
+        if config.patience > 0:
+            callbacks.append(EarlyStopping(monitor="val_acc", mode="max", patience=config.patience))
+    else:
+        callbacks.append(ModelCheckpoint(dirpath=fold_dir / "checkpoints", save_top_k=0, save_last=True))
+    if progress:
+        callbacks.append(TQDMProgressBar(leave=False))
+    return L.Trainer(
+        max_epochs=config.epochs, accelerator=_accelerator(config), devices=config.devices,
+        num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
+        sync_batchnorm=config.sync_batchnorm, gradient_clip_val=config.grad_clip or None,
+        callbacks=callbacks, logger=CSVLogger(fold_dir, name="logs", version=""),
+        enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+        log_every_n_steps=1, deterministic=True, plugins=[AtomicCheckpointIO()])
+
+
+def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: Path, *, fold: int,
+             protocol: str = "fair", progress: bool = True) -> dict[str, Any]:
+    """Train and evaluate one fold; returns (and writes) its ``result.json``. Resumes if interrupted."""
+    result_path = fold_dir / "result.json"
+    if result_path.exists():
+        try:
+            return read_json(result_path, required=FOLD_RESULT_KEYS)
+        except ResultsError as err:
+            log.warning("%s; recomputing fold %d", err, fold)
+    started = time.time()
+    torch.set_num_threads(config.threads)
+    L.seed_everything(config.seed + fold, workers=True, verbose=False)
+    model_config = config.model_config(dataset.num_features, dataset.num_classes, max_graph_size(dataset))
+    fair = protocol == "fair"
+    module = GraphClassifier(model_config.to_dict(), config.to_dict(),
+                             feature_spec=getattr(dataset, "feature_spec", None),
+                             label_mapping=getattr(dataset, "label_mapping", None),
+                             eval_prefixes=("val",) if fair else ("heldout",))
+    train_idx = split["train"] if fair else split["train"] + split["val"]
+    train_loader = make_loader(dataset, train_idx, config.batch_size, shuffle=True, seed=config.seed + fold,
+                               num_workers=config.num_workers)
+    eval_idx = split["val"] if fair else split["test"]
+    eval_loader = make_loader(dataset, eval_idx, config.batch_size, shuffle=False, num_workers=config.num_workers)
+    trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress)
+    last = fold_dir / "checkpoints" / "last.ckpt"
+    trainer.fit(module, train_loader, eval_loader, ckpt_path=last if last.exists() else None,
+                weights_only=True if last.exists() else None)
+
+    history = module.history
+    result: dict[str, Any] = {"fold": fold, "protocol": protocol, "epochs_run": len(history), "history": history,
+                              "train_size": len(train_idx), "eval_size": len(eval_idx)}
+    if fair:
+        best = fold_dir / "checkpoints" / "best.ckpt"
+        test_loader = make_loader(dataset, split["test"], config.batch_size, shuffle=False)
+        best_module = GraphClassifier.load_from_checkpoint(best, weights_only=True)
+        result["test_acc"] = evaluate_accuracy(best_module.model, test_loader)
+        best_epoch = int(torch.load(best, weights_only=True, map_location="cpu")["epoch"])
+        val_by_epoch = {h["epoch"]: h.get("val_acc") for h in history}
+        result.update(best_epoch=best_epoch, val_acc=val_by_epoch.get(best_epoch),
+                      test_size=len(split["test"]), checkpoint=str(best))
+    else:
+        result["test_acc"] = history[-1].get("heldout_acc") if history else None
+        result["checkpoint"] = str(last)
+    result["wall_time_s"] = round(time.time() - started, 2)
+    if trainer.is_global_zero:
+        atomic_write_json(result_path, result)
+    return result
+
+
+# --------------------------------------------------------------------------- protocols
+def _summary(config: RunConfig, protocol: str, fold_results: list[dict[str, Any]], folds: int,
+             wall_time: float) -> dict[str, Any]:
+    accs = [r["test_acc"] for r in fold_results]
+    summary: dict[str, Any] = {"dataset": config.dataset, "variant": config.variant, "protocol": protocol,
+                               "folds": folds, "completed_folds": len(fold_results)}
+    if protocol == "fair":
+        summary.update(mean=float(np.mean(accs)), std=float(np.std(accs)), per_fold=accs,
+                       label="fair protocol: stratified outer folds, epoch chosen on an inner validation split, "
+                             "each test fold evaluated once")
+    else:
+        curves = [[h.get("heldout_acc", math.nan) for h in r["history"]] for r in fold_results]
+        length = min(len(c) for c in curves)
+        mean_curve = np.nanmean(np.array([c[:length] for c in curves]), axis=0)
+        best_epoch = int(np.nanargmax(mean_curve))
+        per_fold = [c[best_epoch] for c in curves]
+        summary.update(mean=float(mean_curve[best_epoch]), std=float(np.std(per_fold)), per_fold=per_fold,
+                       best_epoch=best_epoch, mean_curve=[float(v) for v in mean_curve],
+                       label="paper protocol (optimistic): maximum over epochs of the mean held-out accuracy, "
+                             "the epoch chosen on the test folds")
+    summary.update(epochs_run=[r["epochs_run"] for r in fold_results],
+                   wall_time_s=round(wall_time, 1), config=config.to_dict(), versions=versions())
+    summary["markdown"] = markdown_row(summary)
+    return summary
+
+
+def markdown_row(summary: dict[str, Any]) -> str:
+    tag = " (optimistic)" if summary["protocol"] == "paper" else ""
+    return (f"| {summary['dataset']} | {summary['variant']} | {summary['protocol']}{tag} | {summary['completed_folds']} | "
+            f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} | {summary['wall_time_s'] / 60:.1f} min |")
+
+
+def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, protocol: str = "fair",
+                   only_fold: Optional[int] = None, progress: bool = True,
+                   on_fold: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
+    """k-fold cross-validation; resumes from ``run_dir``. With ``only_fold`` runs just that fold."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_same_config(run_dir, config, protocol, folds)
+    started = time.time()
+    dataset = load_dataset(config)
+    splits = _splits_for(dataset, folds, config.seed, run_dir)
+    wanted = range(folds) if only_fold is None else [only_fold]
+    if only_fold is not None and not 0 <= only_fold < folds:
+        raise ValueError(f"--fold must lie in 0..{folds - 1}, got {only_fold}")
+    for fold in wanted:
+        result = fit_fold(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
+                          protocol=protocol, progress=progress)
+        if on_fold is not None:
+            on_fold(result)
+    if only_fold is not None:
+        return read_json(run_dir / f"fold_{only_fold}" / "result.json", required=FOLD_RESULT_KEYS)
+    return report(run_dir, wall_time=time.time() - started)
+
+
+def report(run_dir: str | Path, *, wall_time: Optional[float] = None) -> dict[str, Any]:
+    """Merge the finished folds of ``run_dir`` into ``results.json``; says which folds are missing."""
+    run_dir = Path(run_dir)
+    meta = read_json(run_dir / "config.json", required=("config", "protocol", "folds"))
+    config = RunConfig.from_dict(meta["config"], source=str(run_dir / "config.json"))
+    fold_results, missing = [], []
+    for fold in range(meta["folds"]):
+        path = run_dir / f"fold_{fold}" / "result.json"
+        if path.exists():
+            fold_results.append(read_json(path, required=FOLD_RESULT_KEYS))
+        else:
+            missing.append(fold)
+    if not fold_results:
+        raise ResultsError(f"{run_dir}: no finished folds yet (missing: {missing})")
+    total_wall = wall_time if wall_time is not None else sum(r.get("wall_time_s", 0.0) for r in fold_results)
+    summary = _summary(config, meta["protocol"], fold_results, meta["folds"], total_wall)
+    summary["missing_folds"] = missing
+    summary["fold_wall_time_s"] = round(sum(r.get("wall_time_s", 0.0) for r in fold_results), 1)
+    atomic_write_json(run_dir / "results.json", summary)
+    return summary
+
+
+def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> None:
+    """A run folder belongs to one configuration: resuming with other settings would mix results."""
+    path = run_dir / "config.json"
+    meta = {"config": config.to_dict(), "protocol": protocol, "folds": folds}
+    if path.exists():
+        saved = read_json(path, required=("config", "protocol"))
+        ignored = {"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"}
+        old = {k: v for k, v in saved["config"].items() if k not in ignored}
+        new = {k: v for k, v in meta["config"].items() if k not in ignored}
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        changed += [k for k in ("protocol", "folds") if saved.get(k) != meta[k]]
+        if changed:
+            what = ", ".join(f"{k}: {(saved if k in meta else old).get(k)!r} → {(meta if k in meta else new).get(k)!r}"
+                             for k in changed)
+            raise ResultsError(f"{run_dir} holds a run with other settings ({what}); "
+                               "use a new --out folder or the same settings to resume")
+        return
+    atomic_write_json(path, meta)
+
+
+def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+    """One stratified split (80% train, 10% validation, 10% test): train, select the epoch, test once."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(config)
+    splits = _splits_for(dataset, 10, config.seed, run_dir)
+    result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
+    if "community_nmi" not in result and config.variant in ("diffpool", "nolp") and hasattr(dataset[0], "community"):
+        model = GraphClassifier.load_from_checkpoint(result["checkpoint"], weights_only=True).model
+        result["community_nmi"] = community_nmi(model, make_loader(dataset, splits[0]["test"], 64, shuffle=False))
+        atomic_write_json(run_dir / "result.json", result)
+    return result

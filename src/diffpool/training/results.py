@@ -1,0 +1,64 @@
+"""Results on disk: atomic JSON writes, validated reads, versions, the markdown row."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["atomic_write_json", "atomic_write_text", "read_json", "versions", "ResultsError"]
+
+
+class ResultsError(ValueError):
+    """A results or splits file is missing, truncated or not what it should be."""
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` so that ``path`` holds either the old or the new content, never half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike, *, required: tuple[str, ...] = ()) -> Any:
+    """Read a JSON file we wrote, with a clear error if it is truncated or lacks ``required`` keys."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ResultsError(f"{path}: not valid JSON ({err}); the file is truncated or corrupted. "
+                           "Delete it to recompute it.") from None
+    missing = [key for key in required if not isinstance(obj, dict) or key not in obj]
+    if missing:
+        raise ResultsError(f"{path}: missing {', '.join(missing)}; the file is incomplete. Delete it to recompute it.")
+    return obj
+
+
+def versions() -> dict[str, str]:
+    import lightning
+    import sklearn
+    import torch
+    import torch_geometric
+
+    from .. import __version__
+
+    return {"diffpool": __version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
+            "lightning": lightning.__version__, "scikit-learn": sklearn.__version__,
+            "python": platform.python_version()}
