@@ -1,0 +1,143 @@
+"""Training and evaluation protocols on real data: files, schema, resume, determinism, variants."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from diffpool.training import NonFiniteLossError, RunConfig, cross_validate, report, train
+from diffpool.training.results import ResultsError
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DIFFPOOL_DATA", str(tmp_path_factory.getbasetemp() / "diffpool-cache"))
+
+
+def mutag(tu_root, **changes) -> RunConfig:
+    return RunConfig(**{**dict(dataset="MUTAG", data_dir=str(tu_root), epochs=3, patience=2, hidden=16,
+                               mlp_hidden=16), **changes})
+
+
+def test_cv_fair_writes_results_splits_and_checkpoints(tu_root, tmp_path):
+    summary = cross_validate(mutag(tu_root), tmp_path, folds=3, protocol="fair", progress=False)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results == summary
+    for key in ("dataset", "variant", "protocol", "folds", "mean", "std", "per_fold", "config", "versions",
+                "wall_time_s", "markdown", "label", "missing_folds"):
+        assert key in results, key
+    assert results["protocol"] == "fair" and results["missing_folds"] == []
+    assert len(results["per_fold"]) == 3 and all(0 <= a <= 1 for a in results["per_fold"])
+    assert results["mean"] == pytest.approx(sum(results["per_fold"]) / 3)
+    assert results["markdown"].startswith("| MUTAG | diffpool | fair | 3 |")
+    assert results["versions"]["torch"] == torch.__version__
+    splits = json.loads((tmp_path / "splits.json").read_text())
+    tests = [set(fold["test"]) for fold in (splits["folds"] if isinstance(splits, dict) else splits)]
+    assert set().union(*tests) == set(range(188)) and sum(len(t) for t in tests) == 188
+    for fold in range(3):
+        fold_result = json.loads((tmp_path / f"fold_{fold}" / "result.json").read_text())
+        assert (tmp_path / f"fold_{fold}" / "checkpoints" / "best.ckpt").exists()
+        assert (tmp_path / f"fold_{fold}" / "logs" / "metrics.csv").exists()
+        assert [h["epoch"] for h in fold_result["history"]] == list(range(fold_result["epochs_run"]))
+        assert 0 <= fold_result["best_epoch"] < fold_result["epochs_run"]
+        best_val = max(h["val_acc"] for h in fold_result["history"])
+        assert fold_result["val_acc"] == pytest.approx(best_val)
+
+
+def test_cv_resume_skips_finished_folds_and_recomputes_the_rest_identically(tu_root, tmp_path):
+    config = mutag(tu_root)
+    first = cross_validate(config, tmp_path, folds=2, protocol="fair", progress=False)
+    fold0 = tmp_path / "fold_0" / "result.json"
+    stamp = os.stat(fold0).st_mtime_ns
+    # an interruption after fold 0: fold 1 never finished
+    (tmp_path / "fold_1" / "result.json").unlink()
+    (tmp_path / "results.json").unlink()
+    again = cross_validate(config, tmp_path, folds=2, protocol="fair", progress=False)
+    assert os.stat(fold0).st_mtime_ns == stamp, "a finished fold was recomputed"
+    assert again["per_fold"] == first["per_fold"]
+
+
+def test_resume_from_a_mid_training_checkpoint_gives_the_same_result(tu_root, tmp_path):
+    config = mutag(tu_root, epochs=4, patience=10)
+    whole = train(config, tmp_path / "whole", progress=False)
+    # stop after 2 epochs, then run the 4-epoch command again in the same folder
+    train(mutag(tu_root, epochs=2, patience=10), tmp_path / "split", progress=False)
+    (tmp_path / "split" / "result.json").unlink()
+    (tmp_path / "split" / "config.json").unlink(missing_ok=True)
+    resumed = train(config, tmp_path / "split", progress=False)
+    assert [h["epoch"] for h in resumed["history"]] == [0, 1, 2, 3]
+    for a, b in zip(whole["history"], resumed["history"]):
+        assert a == pytest.approx(b, rel=1e-5)
+    assert resumed["test_acc"] == whole["test_acc"]
+
+
+def test_paper_protocol_reports_max_over_epochs_of_fold_mean(tu_root, tmp_path):
+    summary = cross_validate(mutag(tu_root, epochs=4), tmp_path, folds=2, protocol="paper", progress=False)
+    curve = summary["mean_curve"]
+    assert len(curve) == 4
+    assert summary["mean"] == pytest.approx(max(curve))
+    assert summary["best_epoch"] == curve.index(max(curve))
+    assert "optimistic" in summary["label"] and "(optimistic)" in summary["markdown"]
+    fold = json.loads((tmp_path / "fold_0" / "result.json").read_text())
+    assert all("heldout_acc" in h and "val_acc" not in h for h in fold["history"])
+    assert fold["train_size"] + fold["eval_size"] == 188
+
+
+def test_same_seed_same_result(tu_root, tmp_path):
+    a = train(mutag(tu_root, seed=3), tmp_path / "a", progress=False)
+    b = train(mutag(tu_root, seed=3), tmp_path / "b", progress=False)
+    assert a["history"] == b["history"] and a["test_acc"] == b["test_acc"]
+
+
+def test_other_settings_in_the_same_folder_are_refused(tu_root, tmp_path):
+    cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=2, progress=False)
+    with pytest.raises(ResultsError, match="other settings.*lr"):
+        cross_validate(mutag(tu_root, epochs=1, lr=0.1), tmp_path, folds=2, progress=False)
+    with pytest.raises(ResultsError, match="folds"):
+        cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=3, progress=False)
+
+
+def test_single_fold_runs_and_report_names_missing_folds(tu_root, tmp_path):
+    config = mutag(tu_root, epochs=1)
+    one = cross_validate(config, tmp_path, folds=3, only_fold=1, progress=False)
+    assert one["fold"] == 1
+    merged = report(tmp_path)
+    assert merged["missing_folds"] == [0, 2] and merged["completed_folds"] == 1
+    with pytest.raises(ValueError, match="--fold must lie in 0..2"):
+        cross_validate(config, tmp_path, folds=3, only_fold=5, progress=False)
+
+
+@pytest.mark.parametrize("variant", ["nolp", "det", "graphsage", "baseline"])
+def test_every_variant_trains(tu_root, tmp_path, variant):
+    result = train(mutag(tu_root, variant=variant, epochs=1), tmp_path, progress=False)
+    assert 0 <= result["test_acc"] <= 1
+    assert result["history"][0]["train_loss"] > 0
+
+
+def test_non_finite_loss_stops_with_epoch_and_batch(tu_root, tmp_path, monkeypatch):
+    from diffpool.training import module
+
+    real = module.classification_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        losses = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            losses["loss"] = losses["loss"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(module, "classification_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 0, batch 2.*--lr"):
+        train(mutag(tu_root), tmp_path, progress=False)
+
+
+def test_invalid_run_config_is_rejected():
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        RunConfig(epochs=0)
+    with pytest.raises(ValueError, match="unknown option"):
+        RunConfig.from_dict({"epochz": 3})
