@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from typing import Callable, Optional, Sequence
 
 from . import __version__
@@ -85,6 +86,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(levelname)s: %(message)s")
     from .data import DataError
 
+    # warnings (e.g. "removed 67 graphs with more than 100 nodes") as one plain line, no source line
+    original_format = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         return int(args.run(args) or EXIT_OK)
     except DataError as error:
@@ -93,6 +97,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = original_format
 
 
 if __name__ == "__main__":  # pragma: no cover

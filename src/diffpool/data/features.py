@@ -249,7 +249,7 @@ def describe_features(spec: Optional[dict]) -> str:
     if not spec:
         return "unknown"
     names = {
-        "attributes": lambda s: f"{s['num_attributes']} attributes",
+        "attributes": lambda s: f"{s['num_attributes']} attribute{'s' if s['num_attributes'] != 1 else ''}",
         "labels": lambda s: f"{s['num_node_labels']} node-label one-hot",
         "degree": lambda s: f"{s['degree_cap'] + 1} degree one-hot (cap {s['degree_cap']})",
         "constant": lambda s: "1 constant",

@@ -29,10 +29,10 @@ def load_dataset(
     cache: Optional[Union[str, "os.PathLike[str]"]] = None,
 ) -> GraphDataset:
     """Load ``name``: the synthetic set (``num_graphs``, ``seed``) or a TU set (from ``data_dir``,
-    else the download cache). ``features=None`` means each set's default (``auto`` for TU,
-    ``degree`` for synthetic)."""
+    else the download cache). ``features=None`` means ``auto``: node labels and attributes where
+    the set has them (the synthetic set's community colours), else one-hot degree."""
     if name == SYNTHETIC_NAME:
-        dataset = SyntheticHierarchy(num_graphs=num_graphs, seed=seed, features=features or "degree")
+        dataset = SyntheticHierarchy(num_graphs=num_graphs, seed=seed, features=features or "auto")
         if max_nodes is not None:
             keep = [i for i in range(len(dataset)) if int(dataset[i].num_nodes) <= max_nodes]
             removed = len(dataset) - len(keep)

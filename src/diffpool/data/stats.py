@@ -63,10 +63,11 @@ def dataset_stats(dataset: Union[GraphDataset, Sequence[Data]]) -> dict:
     nodes, edges = graph_sizes(dataset)
     labels = _labels(dataset)
     mapping = getattr(dataset, "label_mapping", None) or {int(v): int(v) for v in np.unique(labels)}
-    inverse = {index: raw for raw, index in mapping.items()}
+    info = getattr(dataset, "info", {}) or {}
+    names = info.get("class_names")  # e.g. the synthetic set's arrangements
+    inverse = {index: (names[index] if names else raw) for raw, index in mapping.items()}
     counts = np.bincount(labels, minlength=len(inverse)) if labels.size else np.zeros(0, np.int64)
     spec = getattr(dataset, "feature_spec", None)
-    info = getattr(dataset, "info", {}) or {}
     first = dataset[0]
     return {
         "name": getattr(dataset, "name", "graphs"),

@@ -121,9 +121,11 @@ def _scan_for_error(path: Path, text: str, columns: Optional[int], kind: str) ->
                                             f"{line.strip()!r}")
         for position, value in enumerate(fields, start=1):
             try:
-                convert(value)
+                number_value = convert(value)
             except ValueError:
                 return file_error(path, number, f"value {position} is not {what}: {value.strip()!r}")
+            if kind == "int" and not -2**63 <= number_value < 2**63:
+                return file_error(path, number, f"value {position} is too large: {value.strip()!r}")
     return file_error(path, 0, "could not be parsed")
 
 
@@ -403,8 +405,9 @@ def find_tu_folder(name: str, root: Optional[PathLike], cache: Path) -> Path:
         return find_tu_folder(name, root / f"{name}.zip", cache)
     if not root.exists():
         raise DataError(f"{root}: no such folder (expected a folder holding {name}/ or {name}.zip)")
-    if root.name == name:  # the data set's own folder, but incomplete: say which file is missing
-        read_tu_raw(root, name)
+    for folder in (root, root / name):  # the data set's folder, but incomplete: say what is missing
+        if folder.name == name and folder.is_dir():
+            read_tu_raw(folder, name)
     raise DataError(f"{root}: found neither {name}/{name}_A.txt, {name}_A.txt nor {name}.zip there "
                     f"(data set names are case-sensitive)")
 

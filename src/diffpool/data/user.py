@@ -97,7 +97,7 @@ def _graph_to_data(graph: nx.Graph, where: str) -> tuple[Data, Any]:
         node_where = f"{where}: node {node!r}"
         labels.append(_node_label(node_data["label"], node_where) if "label" in node_data else None)
         attrs.append(_node_attr(node_data, node_where))
-    for values, key, what in ((labels, "node_label", "a 'label'"), (attrs, "node_attr", "attributes ('x')")):
+    for values, key, what in ((labels, "node_label", "'label'"), (attrs, "node_attr", "attributes ('x')")):
         present = [v is not None for v in values]
         if nodes and all(present):
             widths = {len(v) for v in values}
