@@ -21,7 +21,20 @@ Readout = Literal["max", "mean", "sum"]
 CONV_KINDS: tuple[str, ...] = ("sage", "gcn", "gin")
 READOUTS: tuple[str, ...] = ("max", "mean", "sum")
 
-__all__ = ["GNNBlock", "make_conv", "sparse_readout", "dense_readout", "CONV_KINDS", "READOUTS"]
+__all__ = ["GNNBlock", "make_conv", "sparse_readout", "dense_readout", "without_self_loops", "CONV_KINDS",
+           "READOUTS"]
+
+
+def without_self_loops(adj: Tensor) -> Tensor:
+    """``adj`` with a zero diagonal: the neighbourhood a GNN aggregates over, N(v) without v.
+
+    A coarsened adjacency ``SᵀAS`` keeps each cluster's internal edge mass on its diagonal, often
+    tens of times the weight of the links between clusters; a mean aggregator would then see
+    mostly the node itself. GraphSAGE aggregates over N(v) \\ {v} and handles v through its root
+    weight (GCN and GIN treat the node separately too), so the GNNs get the diagonal removed,
+    while the pooling itself uses the full ``SᵀAS``.
+    """
+    return adj * (1 - torch.eye(adj.size(-1), dtype=adj.dtype, device=adj.device))
 
 
 def make_conv(kind: str, in_channels: int, out_channels: int, *, dense: bool) -> nn.Module:
@@ -71,7 +84,12 @@ class GNNBlock(nn.Module):
         self.out_channels = hidden_channels * num_layers if concat else hidden_channels
 
     def forward(self, x: Tensor, graph: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        """``graph`` is ``edge_index`` (sparse) or ``adj`` (dense); ``mask`` marks real nodes (dense)."""
+        """``graph`` is ``edge_index`` (sparse) or ``adj`` (dense); ``mask`` marks real nodes (dense).
+
+        A dense ``adj`` is used without its diagonal (see :func:`without_self_loops`).
+        """
+        if self.dense:
+            graph = without_self_loops(graph)
         outputs = []
         for i, conv in enumerate(self.convs):
             x = conv(x, graph, mask) if self.dense else conv(x, graph)
