@@ -22,6 +22,10 @@ __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 
+class UsageError(ValueError):
+    """The command line's words are off (beyond what argparse checks)."""
+
+
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every subcommand that loads a data set by name."""
     parser.add_argument("name", help="TU data set name (case-sensitive, e.g. ENZYMES, PROTEINS) or "
@@ -61,8 +65,199 @@ def run_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- shared by train / cv ----------------------------------------------------------------------
+def _quiet_lightning(verbose: bool) -> None:
+    """Lightning's banners (GPU available, tips) and data-loader hints are noise at the prompt."""
+    import warnings
+
+    if not verbose:
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+
+
+def _print(args: argparse.Namespace, text: str) -> None:
+    if not args.json:
+        print(text)
+
+
+def _percent(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+# -- train -----------------------------------------------------------------------------------------
+def add_train_parser(subparsers) -> argparse.ArgumentParser:
+    from .training.options import add_run_options
+
+    parser = subparsers.add_parser(
+        "train", help="train DiffPool on one split (default: the built-in synthetic set, offline)",
+        description="Train on one stratified split (80%% train, 10%% validation, 10%% test), keep the epoch "
+                    "with the best validation accuracy, and test it once. With no options: DiffPool on the "
+                    "built-in synthetic hierarchy set. Re-running the same command resumes.")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="run folder for checkpoints, logs and result.json (default: runs/train-DATASET)")
+    parser.add_argument("--picture", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the learned hierarchy of one test graph as a PNG (DiffPool variants)")
+    parser.add_argument("--json", action="store_true", help="print only a JSON summary, no progress bars")
+    add_run_options(parser)
+    parser.set_defaults(run=run_train)
+    return parser
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .training import train
+    from .training.options import run_config_from_args
+
+    config = run_config_from_args(args)
+    _quiet_lightning(args.verbose)
+    out = Path(args.out or Path("runs") / f"train-{config.dataset}")
+    _print(args, f"training {config.variant} on {config.dataset} → {out}")
+    result = train(config, out, progress=not args.json)
+    summary = {"dataset": config.dataset, "variant": config.variant, "test_acc": result["test_acc"],
+               "val_acc": result.get("val_acc"), "best_epoch": result.get("best_epoch"),
+               "epochs_run": result["epochs_run"], "community_nmi": result.get("community_nmi"),
+               "checkpoint": result["checkpoint"], "logs": str(out / "logs" / "metrics.csv"),
+               "result": str(out / "result.json"), "wall_time_s": result["wall_time_s"]}
+    if args.picture and config.variant in ("diffpool", "nolp"):
+        summary["picture"] = _assignment_picture(config, result, out)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return EXIT_OK
+    print(f"test accuracy      {_percent(result['test_acc'])}  (epoch {result.get('best_epoch')} of "
+          f"{result['epochs_run']}, chosen on validation accuracy {_percent(result.get('val_acc'))})")
+    if result.get("community_nmi") is not None:
+        print(f"community recovery NMI {result['community_nmi']:.3f}  (level-1 clusters vs true communities, test graphs)")
+    print(f"checkpoint         {summary['checkpoint']}")
+    print(f"logs               {summary['logs']}")
+    if summary.get("picture"):
+        print(f"picture            {summary['picture']}")
+    return EXIT_OK
+
+
+def _assignment_picture(config, result, out) -> Optional[str]:
+    """The learned hierarchy of the first test graph, if the pictures module is available."""
+    try:
+        from .viz import assignment_figure
+    except ImportError:
+        return None
+    from .training.predict import load_trained_model
+    from .training.protocols import load_dataset
+
+    model, _ = load_trained_model(result["checkpoint"])
+    dataset = load_dataset(config)
+    splits = json.loads((out / "splits.json").read_text())
+    folds = splits["folds"] if isinstance(splits, dict) else splits
+    index = folds[0]["test"][0]
+    path = out / f"assignments-graph{index}.png"
+    assignment_figure(model, dataset[index], path)
+    return str(path)
+
+
+# -- cv ----------------------------------------------------------------------------------------------
+def add_cv_parser(subparsers) -> argparse.ArgumentParser:
+    from .training.options import add_run_options
+
+    parser = subparsers.add_parser(
+        "cv", help="k-fold cross-validation (fair or paper protocol), resumable; 'cv report RUN_DIR' merges folds",
+        description="k-fold cross-validation. fair: stratified outer folds, the epoch chosen on an inner "
+                    "validation split, each test fold evaluated once (mean ± std). paper: the authors' "
+                    "protocol, maximum over epochs of the mean held-out accuracy (optimistic). Writes "
+                    "RUN_DIR/splits.json, per-fold logs, checkpoints and results, and RUN_DIR/results.json. "
+                    "Re-running the same command resumes. 'diffpool cv report RUN_DIR' merges the finished "
+                    "folds of a run whose folds ran as separate jobs (--fold).")
+    parser.add_argument("action", nargs="?", choices=("report",), help="'report': merge the finished folds of RUN_DIR")
+    parser.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="with 'report': the run folder")
+    parser.add_argument("--folds", type=int, default=10, help="number of outer folds (default: 10)")
+    parser.add_argument("--protocol", choices=("fair", "paper"), default="fair", help="evaluation protocol (default: fair)")
+    parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/cv-DATASET-VARIANT-PROTOCOL)")
+    parser.add_argument("--fold", type=int, default=None, metavar="I", help="run only fold I (0-based), e.g. as one job of an array")
+    parser.add_argument("--json", action="store_true", help="print only the results as JSON, no progress bars")
+    add_run_options(parser)
+    parser.set_defaults(run=run_cv)
+    return parser
+
+
+def run_cv(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .training import cross_validate, report
+    from .training.options import run_config_from_args
+
+    if args.action == "report":
+        if not args.run_dir:
+            raise UsageError("'cv report' needs the run folder: diffpool cv report RUN_DIR")
+        summary = report(args.run_dir)
+        _print_cv(args, summary, Path(args.run_dir))
+        return EXIT_OK
+    if args.run_dir:
+        raise UsageError(f"unexpected argument {args.run_dir!r}; use --out RUN_DIR for the run folder")
+    config = run_config_from_args(args)
+    _quiet_lightning(args.verbose)
+    out = Path(args.out or Path("runs") / f"cv-{config.dataset}-{config.variant}-{args.protocol}")
+
+    def progress(result):
+        _print(args, f"fold {result['fold']}: test accuracy {_percent(result['test_acc'])} "
+                     f"({result['epochs_run']} epochs, {result.get('wall_time_s', 0):.0f} s)")
+
+    _print(args, f"{args.folds}-fold cross-validation ({args.protocol} protocol) of {config.variant} on "
+                 f"{config.dataset} → {out}")
+    summary = cross_validate(config, out, folds=args.folds, protocol=args.protocol, only_fold=args.fold,
+                             progress=not args.json, on_fold=progress)
+    if args.fold is not None:
+        if args.json:
+            print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
+        return EXIT_OK
+    _print_cv(args, summary, out)
+    return EXIT_OK
+
+
+def _print_cv(args, summary, out) -> None:
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(f"{summary['protocol']} protocol: {100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} "
+          f"over {summary['completed_folds']} of {summary['folds']} folds")
+    print(f"  {summary['label']}")
+    if summary.get("missing_folds"):
+        print(f"  missing folds: {', '.join(map(str, summary['missing_folds']))}")
+    print(summary["markdown"])
+    print(f"results: {out / 'results.json'}")
+
+
+# -- predict -----------------------------------------------------------------------------------------
+def add_predict_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "predict", help="class probabilities for new graphs from a checkpoint, as CSV",
+        description="Class probabilities for every graph of a TU data set folder or a folder of GraphML / "
+                    "edge-list files, with node features built as for the training data.")
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint written by train or cv")
+    parser.add_argument("--graphs", required=True, metavar="PATH", help="TU folder or folder of .graphml/.edgelist files")
+    parser.add_argument("--out", metavar="CSV", help="write the CSV here instead of printing it")
+    parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    parser.set_defaults(run=run_predict)
+    return parser
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .training.predict import predict
+
+    result = predict(args.checkpoint, args.graphs, args.out)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("rows", "classes", "accuracy")}, indent=2))
+    elif args.out:
+        accuracy = "" if result["accuracy"] is None else f"; accuracy against the folder's labels {_percent(result['accuracy'])}"
+        print(f"{len(result['rows'])} graphs → {args.out}{accuracy}")
+    else:
+        sys.stdout.write(result["csv"])
+    return EXIT_OK
+
+
 #: Registration functions of all subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS: list[Callable] = [add_info_parser]
+SUBCOMMANDS: list[Callable] = [add_train_parser, add_cv_parser, add_predict_parser, add_info_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,15 +280,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     from .data import DataError
+    from .models import ConfigError
+    from .training import NonFiniteLossError
+    from .training.predict import CheckpointError
+    from .training.results import ResultsError
 
     # warnings (e.g. "removed 67 graphs with more than 100 nodes") as one plain line, no source line
     original_format = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         return int(args.run(args) or EXIT_OK)
-    except DataError as error:
+    except (DataError, ConfigError, ResultsError, CheckpointError, UsageError) as error:
         print(f"diffpool {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except NonFiniteLossError as error:
+        print(f"diffpool {args.command}: training stopped: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

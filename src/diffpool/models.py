@@ -26,11 +26,15 @@ from torch_geometric.nn import global_add_pool
 from .nn import DenseDiffPool, DiffPool, GNNBlock, dense_readout, sparse_readout
 from .nn.blocks import CONV_KINDS, READOUTS
 
-__all__ = ["ModelConfig", "ModelOutput", "DiffPoolNet", "DETDiffPoolNet", "GraphSAGENet", "SumMLP",
+__all__ = ["ConfigError", "ModelConfig", "ModelOutput", "DiffPoolNet", "DETDiffPoolNet", "GraphSAGENet", "SumMLP",
            "build_model", "classification_loss", "attach_det_clusters", "VARIANTS"]
 
 VARIANTS: tuple[str, ...] = ("diffpool", "nolp", "det", "graphsage", "baseline")
 LINK_NORMALIZATIONS: tuple[str, ...] = ("none", "nodes")
+
+
+class ConfigError(ValueError):
+    """A model or run configuration (options, config file) is invalid."""
 
 
 @dataclass
@@ -73,7 +77,7 @@ class ModelConfig:
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must lie in [0, 1), got {self.dropout}")
         if problems:
-            raise ValueError("invalid model configuration: " + "; ".join(problems))
+            raise ConfigError("invalid model configuration: " + "; ".join(problems))
 
     def cluster_counts(self) -> list[int]:
         """K per level: ``ceil(ratio · max_nodes)``, then ``ceil(ratio · K)`` for each further level."""

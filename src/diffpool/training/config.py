@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
-from ..models import ModelConfig
+from ..models import ConfigError, ModelConfig
 
 __all__ = ["RunConfig", "paper_preset", "load_config_file", "PAPER_PRESET_SOURCE"]
 
@@ -78,7 +78,7 @@ class RunConfig:
         if self.device not in ("auto", "cpu", "cuda", "gpu", "mps"):
             problems.append(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
         if problems:
-            raise ValueError("invalid configuration: " + "; ".join(problems))
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
 
     def model_config(self, in_channels: int, num_classes: int, max_nodes: int) -> ModelConfig:
         """The model this run trains, for data with these dimensions."""
@@ -97,7 +97,7 @@ class RunConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"{source}: unknown option(s) {', '.join(unknown)}; known options are "
+            raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}; known options are "
                              f"{', '.join(sorted(known))}")
         return cls(**values)
 
@@ -133,16 +133,16 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML: {err}") from None
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of option names to values, got {type(values).__name__}")
+        raise ConfigError(f"{path}: expected a mapping of option names to values, got {type(values).__name__}")
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
     known = {f.name for f in fields(RunConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"{path}: unknown option(s) {', '.join(unknown)}")
+        raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)}")
     return values

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
-from ..models import attach_det_clusters
+from ..models import ConfigError, attach_det_clusters
 from .checkpoints import AtomicCheckpointIO
 from .config import RunConfig
 from .evaluation import community_nmi, evaluate_accuracy
@@ -200,9 +200,9 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
                    on_fold: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
     """k-fold cross-validation; resumes from ``run_dir``. With ``only_fold`` runs just that fold."""
     if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if folds < 2:
-        raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
+        raise ConfigError(f"cross-validation needs at least 2 folds, got {folds}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_config(run_dir, config, protocol, folds)
@@ -211,7 +211,7 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
     splits = _splits_for(dataset, folds, config.seed, run_dir)
     wanted = range(folds) if only_fold is None else [only_fold]
     if only_fold is not None and not 0 <= only_fold < folds:
-        raise ValueError(f"--fold must lie in 0..{folds - 1}, got {only_fold}")
+        raise ConfigError(f"--fold must lie in 0..{folds - 1}, got {only_fold}")
     for fold in wanted:
         result = fit_fold(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
                           protocol=protocol, progress=progress)

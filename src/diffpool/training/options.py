@@ -1,0 +1,90 @@
+"""Command-line options of ``train`` and ``cv``: one per :class:`RunConfig` field, with help text.
+
+Precedence: RunConfig defaults < ``--preset paper`` < ``--config FILE`` (YAML) < explicit options.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from typing import Any
+
+from ..models import VARIANTS
+from ..nn.blocks import CONV_KINDS, READOUTS
+from .config import PAPER_PRESET_SOURCE, RunConfig, load_config_file, paper_preset
+
+__all__ = ["add_run_options", "run_config_from_args"]
+
+HELP: dict[str, str] = {
+    "dataset": "'synthetic' (built-in, offline) or a TU data set name such as ENZYMES, PROTEINS",
+    "data_dir": "folder holding NAME/ in the official TU layout, or NAME.zip; without it the official "
+                "archive is downloaded once into $DIFFPOOL_DATA (default ~/.cache/diffpool)",
+    "features": "node features: auto (attributes + one-hot labels where present, else degree), labels, "
+                "attributes, degree, constant (default: auto for TU sets, degree for synthetic)",
+    "max_nodes": "drop graphs with more than N nodes (the count is reported); default keeps all",
+    "variant": "diffpool; nolp (no link-prediction loss); det (deterministic normalised-cut clusters instead "
+               "of learned S); graphsage (flat GNN of the same depth); baseline (sum of node features → MLP)",
+    "hidden": "width of every GNN layer",
+    "layers_per_block": "GNN layers per block (paper: 3)",
+    "levels": "number of DiffPool levels (paper: 2, or 1 for ENZYMES/COLLAB)",
+    "ratio": "clusters per level as a fraction of the nodes before it (paper: 0.25, or 0.1 with one level)",
+    "conv": f"message-passing layer: {', '.join(CONV_KINDS)} (paper: sage, GraphSAGE mean)",
+    "readout": f"graph readout per level: {', '.join(READOUTS)}",
+    "batch_norm": "batch norm after every GNN layer but the last (over real nodes only)",
+    "normalize": "L2-normalise every GNN layer's output (paper)",
+    "concat": "concatenate the outputs of a block's layers (paper)",
+    "per_graph_clusters": "give graph g only ceil(ratio · n_g) clusters instead of ceil(ratio · largest graph)",
+    "mlp_hidden": "width of the classifier MLP",
+    "dropout": "dropout in the classifier MLP",
+    "epochs": "maximum number of epochs",
+    "batch_size": "graphs per mini-batch",
+    "lr": "Adam learning rate",
+    "weight_decay": "Adam weight decay",
+    "grad_clip": "clip the gradient norm at this value (0: no clipping)",
+    "link_weight": "weight of the link-prediction loss ‖A − SSᵀ‖_F (0 = DiffPool-NOLP)",
+    "entropy_weight": "weight of the assignment-entropy loss",
+    "link_normalization": "'nodes': divide each graph's ‖A − SSᵀ‖_F by its node count (size-independent); "
+                          "'none': the paper's raw norm",
+    "patience": "early stopping: epochs without a better validation accuracy before stopping (0: never)",
+    "seed": "random seed (splits, initialisation, batch order)",
+    "device": "auto, cpu, cuda or mps (falls back to the CPU with a message when no GPU is present)",
+    "devices": "processes/devices for data-parallel training (DDP)",
+    "num_nodes": "machines for multi-node DDP",
+    "strategy": "Lightning strategy: auto, ddp, ddp_spawn, ...",
+    "precision": "Lightning precision, e.g. 32-true, bf16-mixed",
+    "sync_batchnorm": "synchronise batch-norm statistics across DDP processes",
+    "num_workers": "data-loader worker processes",
+    "threads": "torch intra-op threads (1 is fastest for small graphs on a shared CPU)",
+}
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """One option per RunConfig field; unset options stay absent so files and presets can fill them."""
+    parser.add_argument("--config", metavar="FILE", help="YAML file of options (names as below, with _ or -); "
+                                                         "options given here override it")
+    parser.add_argument("--preset", choices=("paper",), help=f"the paper's settings for the data set ({PAPER_PRESET_SOURCE})")
+    group = parser.add_argument_group("run options")
+    defaults = RunConfig()
+    for f in fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        help_text = f"{HELP[f.name]} (default: {default})"
+        kwargs: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        kind = {int: int, float: float}.get(type(default), str)
+        if f.name == "max_nodes":
+            kind = int
+        if f.name == "variant":
+            kwargs["choices"] = VARIANTS
+        if f.name == "features":
+            kwargs["choices"] = ("auto", "labels", "attributes", "degree", "constant")
+        group.add_argument(flag, type=kind, metavar=f.name.upper(), **kwargs)
+
+
+def run_config_from_args(args: argparse.Namespace) -> RunConfig:
+    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
+    from_file = load_config_file(args.config) if getattr(args, "config", None) else {}
+    dataset = given.get("dataset", from_file.get("dataset", RunConfig.dataset))
+    preset = paper_preset(dataset) if getattr(args, "preset", None) == "paper" else {}
+    return RunConfig.from_dict({**preset, **from_file, **given}, source=getattr(args, "config", None) or "options")
