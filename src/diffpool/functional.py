@@ -33,6 +33,8 @@ __all__ = [
     "sparse_diff_pool",
     "assignment_softmax",
     "cluster_mask",
+    "sparse_pool_with_assignment",
+    "dense_pool_with_assignment",
 ]
 
 
@@ -69,9 +71,11 @@ def assignment_softmax(s: Tensor, allowed: Optional[Tensor] = None) -> tuple[Ten
     if allowed is None:
         log_s = torch.log_softmax(s, dim=-1)
         return log_s.exp(), log_s
-    log_s = torch.log_softmax(s.masked_fill(~allowed, float("-inf")), dim=-1)
-    log_s = log_s.masked_fill(~allowed, 0.0)
-    return log_s.exp() * allowed, log_s
+    blocked = ~allowed
+    log_s = torch.log_softmax(s.masked_fill(blocked, float("-inf")), dim=-1)
+    # exp(-inf) is exactly 0, so S needs no extra multiply by the mask (one [N, K] pass less).
+    s_prob = log_s.exp()
+    return s_prob, log_s.masked_fill(blocked, 0.0)
 
 
 def _safe_sqrt(squared: Tensor) -> Tensor:
@@ -128,6 +132,16 @@ def dense_diff_pool(
     Returns:
         :class:`PoolOutput`.
     """
+    return dense_pool_with_assignment(x, adj, s, mask, num_clusters)[0]
+
+
+def dense_pool_with_assignment(x: Tensor, adj: Tensor, s: Tensor, mask: Optional[Tensor] = None,
+                               num_clusters: Optional[Tensor] = None) -> tuple[PoolOutput, Tensor]:
+    """:func:`dense_diff_pool` plus the assignment S it computed ([B, N, K], padded rows 0).
+
+    For :class:`~diffpool.nn.DenseDiffPool`, which returns S too: taking it from here instead of a
+    second softmax saves that work and the autograd graph it would keep alive.
+    """
     if x.dim() == 2:
         x = x.unsqueeze(0)
     if adj.dim() == 2:
@@ -166,7 +180,7 @@ def dense_diff_pool(
     entropy = (_entropy_per_node(s_prob, log_s) * node.squeeze(-1)).sum(-1) / mask.sum(-1).clamp_min(1)
     out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
                 else cluster_mask(num_clusters, k))
-    return PoolOutput(out_x, out_adj, out_mask, link_loss, entropy)
+    return PoolOutput(out_x, out_adj, out_mask, link_loss, entropy), s_prob
 
 
 # --------------------------------------------------------------------------- sparse form
@@ -241,6 +255,17 @@ def sparse_diff_pool(
 
     Cost: O(E·K + N·K·(F + K)) time and O(N·K + B·K·(F + K)) memory.
     """
+    return sparse_pool_with_assignment(x, edge_index, s, batch, edge_weight, num_clusters)[0]
+
+
+def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor,
+                                edge_weight: Optional[Tensor] = None,
+                                num_clusters: Optional[Tensor] = None) -> tuple[PoolOutput, Tensor]:
+    """:func:`sparse_diff_pool` plus the assignment S it computed ([N_total, K]).
+
+    For :class:`~diffpool.nn.DiffPool`, which returns S too: a second softmax would cost several
+    passes over an [N, K] tensor and keep its autograd graph alive as long as the output lives.
+    """
     _check_sparse_inputs(x, edge_index, s, batch, edge_weight)
     num_nodes, k = s.shape
     batch_size = int(batch[-1]) + 1
@@ -250,7 +275,9 @@ def sparse_diff_pool(
     else:
         edge_weight = edge_weight.to(x.dtype)
 
-    allowed = None if num_clusters is None else cluster_mask(num_clusters, k)[batch]
+    # One comparison builds the [N, K] mask (cheaper than gathering rows of a [B, K] one).
+    allowed = (None if num_clusters is None else
+               torch.arange(k, device=s.device) < num_clusters.to(s.device)[batch].unsqueeze(-1))
     s_prob, log_s = assignment_softmax(s, allowed)
 
     # (A S)_i = Σ_j A_ij S_j, a scatter over edges: O(E·K).
@@ -276,4 +303,4 @@ def sparse_diff_pool(
     entropy = torch.zeros(batch_size, dtype=x.dtype, device=x.device).index_add(0, batch, node_entropy) / counts
     out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
                 else cluster_mask(num_clusters, k))
-    return PoolOutput(out_x, out_adj, out_mask, link_loss, entropy)
+    return PoolOutput(out_x, out_adj, out_mask, link_loss, entropy), s_prob

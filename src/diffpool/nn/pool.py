@@ -24,7 +24,7 @@ from typing import NamedTuple, Optional
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..functional import PoolOutput, assignment_softmax, cluster_mask, dense_diff_pool, sparse_diff_pool
+from ..functional import PoolOutput, dense_pool_with_assignment, sparse_pool_with_assignment
 from .blocks import GNNBlock
 
 __all__ = ["DiffPool", "DenseDiffPool", "DiffPoolOutput"]
@@ -92,9 +92,8 @@ class DiffPool(_DiffPoolBase):
         """
         z = self.embed(x, edge_index)
         logits = self._logits(self.pool(x, edge_index), num_clusters)
-        pooled = sparse_diff_pool(z, edge_index, logits, batch, num_clusters=num_clusters)
-        allowed = None if num_clusters is None else cluster_mask(num_clusters, logits.size(-1))[batch]
-        return DiffPoolOutput(pooled, z, assignment_softmax(logits, allowed)[0])
+        pooled, assignment = sparse_pool_with_assignment(z, edge_index, logits, batch, num_clusters=num_clusters)
+        return DiffPoolOutput(pooled, z, assignment)
 
 
 class DenseDiffPool(_DiffPoolBase):
@@ -109,7 +108,5 @@ class DenseDiffPool(_DiffPoolBase):
                 num_clusters: Optional[Tensor] = None) -> DiffPoolOutput:
         z = self.embed(x, adj, mask)
         logits = self._logits(self.pool(x, adj, mask), num_clusters)
-        pooled = dense_diff_pool(z, adj, logits, mask, num_clusters=num_clusters)
-        allowed = None if num_clusters is None else cluster_mask(num_clusters, logits.size(-1)).unsqueeze(1)
-        assignment = assignment_softmax(logits, allowed)[0] * mask.unsqueeze(-1).to(logits.dtype)
+        pooled, assignment = dense_pool_with_assignment(z, adj, logits, mask, num_clusters=num_clusters)
         return DiffPoolOutput(pooled, z, assignment)
