@@ -111,12 +111,15 @@ def run_train(args: argparse.Namespace) -> int:
 
     from .training import train
     from .training.options import run_config_from_args
+    from .training.protocols import is_rank_zero
 
     config = run_config_from_args(args)
     _quiet_lightning(args.verbose)
     out = Path(args.out or Path("runs") / f"train-{config.dataset}")
     _print(args, f"training {config.variant} on {config.dataset} → {out}")
     result = train(config, out, progress=not args.json)
+    if not is_rank_zero():  # DDP worker processes: the first process reports
+        return EXIT_OK
     summary = {"dataset": config.dataset, "variant": config.variant, "test_acc": result["test_acc"],
                "val_acc": result.get("val_acc"), "best_epoch": result.get("best_epoch"),
                "epochs_run": result["epochs_run"], "community_nmi": result.get("community_nmi"),
@@ -186,6 +189,7 @@ def run_cv(args: argparse.Namespace) -> int:
 
     from .training import cross_validate, report
     from .training.options import run_config_from_args
+    from .training.protocols import is_rank_zero
 
     if args.action == "report":
         if not args.run_dir:
@@ -207,6 +211,8 @@ def run_cv(args: argparse.Namespace) -> int:
                  f"{config.dataset} → {out}")
     summary = cross_validate(config, out, folds=args.folds, protocol=args.protocol, only_fold=args.fold,
                              progress=not args.json, on_fold=progress)
+    if not is_rank_zero():  # DDP worker processes: the first process reports
+        return EXIT_OK
     if args.fold is not None:
         if args.json:
             print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))

@@ -62,9 +62,9 @@ class GraphClassifier(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         output, losses = self._losses(batch)
-        if not math.isfinite(float(losses["loss"])):
+        if not math.isfinite(float(losses["loss"].detach())):
             raise NonFiniteLossError(
-                f"the training loss became {float(losses['loss'])} at epoch {self.current_epoch}, batch {batch_idx} "
+                f"the training loss became {float(losses['loss'].detach())} at epoch {self.current_epoch}, batch {batch_idx} "
                 f"(cross-entropy {float(losses['ce']):.4g}, link {float(losses['link']):.4g}, entropy "
                 f"{float(losses['entropy']):.4g}). Try a lower --lr, a lower --link-weight, or --grad-clip; "
                 "the last good checkpoint is kept.")

@@ -31,7 +31,7 @@ from ..models import ConfigError, attach_det_clusters
 from .checkpoints import AtomicCheckpointIO
 from .config import RunConfig
 from .evaluation import community_nmi, evaluate_accuracy
-from .loaders import make_loader
+from .loaders import FoldData, make_loader
 from .module import GraphClassifier
 from .results import ResultsError, atomic_write_json, read_json, versions
 
@@ -80,8 +80,16 @@ def _splits_for(dataset, folds: int, seed: int, run_dir: Path) -> list[dict[str,
                                "use another --out folder or the same --folds")
         return splits
     splits = stratified_folds(graph_labels(dataset), k=folds, seed=seed)
-    save_splits(splits, path)
+    if is_rank_zero():
+        save_splits(splits, path)
     return splits
+
+
+def is_rank_zero() -> bool:
+    """Only the first process writes run files; under DDP the others compute the same things."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 # --------------------------------------------------------------------------- one fold
@@ -95,6 +103,11 @@ def _accelerator(config: RunConfig) -> str:
 def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress: bool) -> L.Trainer:
     from lightning.pytorch.loggers import CSVLogger
 
+    accelerator = _accelerator(config)
+    if config.sync_batchnorm and (accelerator == "cpu" or not torch.cuda.is_available()):
+        raise ConfigError("--sync-batchnorm needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
+                          "on the CPU train with --no-batch-norm or without --sync-batchnorm")
+
     callbacks: list[Any] = []
     if select_epoch:
         callbacks.append(ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="best", monitor="val_acc",
@@ -106,12 +119,13 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
     if progress:
         callbacks.append(TQDMProgressBar(leave=False))
     return L.Trainer(
-        max_epochs=config.epochs, accelerator=_accelerator(config), devices=config.devices,
+        max_epochs=config.epochs, accelerator=accelerator, devices=config.devices,
         num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
         sync_batchnorm=config.sync_batchnorm, gradient_clip_val=config.grad_clip or None,
         callbacks=callbacks, logger=CSVLogger(fold_dir, name="logs", version=""),
         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
-        log_every_n_steps=1, deterministic=True, plugins=[AtomicCheckpointIO()])
+        log_every_n_steps=1, deterministic=True, plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False)  # FoldData shards the data itself, without duplicate graphs
 
 
 def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: Path, *, fold: int,
@@ -133,13 +147,12 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
                              label_mapping=getattr(dataset, "label_mapping", None),
                              eval_prefixes=("val",) if fair else ("heldout",))
     train_idx = split["train"] if fair else split["train"] + split["val"]
-    train_loader = make_loader(dataset, train_idx, config.batch_size, shuffle=True, seed=config.seed + fold,
-                               num_workers=config.num_workers)
     eval_idx = split["val"] if fair else split["test"]
-    eval_loader = make_loader(dataset, eval_idx, config.batch_size, shuffle=False, num_workers=config.num_workers)
+    data = FoldData(dataset, train_idx, eval_idx, config.batch_size, seed=config.seed + fold,
+                    num_workers=config.num_workers)
     trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress)
     last = fold_dir / "checkpoints" / "last.ckpt"
-    trainer.fit(module, train_loader, eval_loader, ckpt_path=last if last.exists() else None,
+    trainer.fit(module, datamodule=data, ckpt_path=last if last.exists() else None,
                 weights_only=True if last.exists() else None)
 
     history = module.history
@@ -158,7 +171,7 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
         result["test_acc"] = history[-1].get("heldout_acc") if history else None
         result["checkpoint"] = str(last)
     result["wall_time_s"] = round(time.time() - started, 2)
-    if trainer.is_global_zero:
+    if is_rank_zero():
         atomic_write_json(result_path, result)
     return result
 
@@ -240,7 +253,8 @@ def report(run_dir: str | Path, *, wall_time: Optional[float] = None) -> dict[st
     summary = _summary(config, meta["protocol"], fold_results, meta["folds"], total_wall)
     summary["missing_folds"] = missing
     summary["fold_wall_time_s"] = round(sum(r.get("wall_time_s", 0.0) for r in fold_results), 1)
-    atomic_write_json(run_dir / "results.json", summary)
+    if is_rank_zero():
+        atomic_write_json(run_dir / "results.json", summary)
     return summary
 
 
@@ -261,7 +275,8 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
             raise ResultsError(f"{run_dir} holds a run with other settings ({what}); "
                                "use a new --out folder or the same settings to resume")
         return
-    atomic_write_json(path, meta)
+    if is_rank_zero():
+        atomic_write_json(path, meta)
 
 
 def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
@@ -274,5 +289,6 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
     if "community_nmi" not in result and config.variant in ("diffpool", "nolp") and hasattr(dataset[0], "community"):
         model = GraphClassifier.load_from_checkpoint(result["checkpoint"], weights_only=True).model
         result["community_nmi"] = community_nmi(model, make_loader(dataset, splits[0]["test"], 64, shuffle=False))
-        atomic_write_json(run_dir / "result.json", result)
+        if is_rank_zero():
+            atomic_write_json(run_dir / "result.json", result)
     return result
