@@ -5,8 +5,8 @@
 #   # when all tasks are done:
 #   diffpool cv report runs/cv-ENZYMES
 #
-# Every task runs the same command with its own --fold; the first task to start writes
-# RUN_DIR/splits.json and the others read it, so all folds use the same saved splits.
+# Every task runs the same command with its own --fold. The splits are a function of the data and
+# --seed and written atomically, so tasks that start together write identical splits.json files.
 #SBATCH --job-name=diffpool-cv
 #SBATCH --cpus-per-task=2
 #SBATCH --mem=8G
@@ -17,6 +17,4 @@ dataset=${1:?usage: sbatch --array=0-9 scripts/slurm_cv.sh DATASET RUN_DIR [diff
 run_dir=${2:?usage: sbatch --array=0-9 scripts/slurm_cv.sh DATASET RUN_DIR [diffpool options]}
 shift 2
 fold=${SLURM_ARRAY_TASK_ID:?run this as a job array: sbatch --array=0-9 ...}
-# Make the splits once, before the folds race for them (a no-op when they exist).
-if [ "$fold" = "0" ]; then :; else sleep 5; fi
 exec diffpool cv --dataset "$dataset" --folds 10 --out "$run_dir" --fold "$fold" --threads "${SLURM_CPUS_PER_TASK:-1}" "$@"

@@ -130,3 +130,13 @@ def test_bad_config_file_names_the_file(tmp_path, capsys, monkeypatch):
     (tmp_path / "bad.yaml").write_text("epochz: 3\n")
     assert main(["train", "--config", "bad.yaml"]) == 2
     assert "bad.yaml: unknown option(s) epochz" in capsys.readouterr().err
+
+
+def test_folds_as_separate_jobs_then_report_equal_one_cv_run(tu_root, tmp_path, capsys):
+    common = ["--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "1", "--hidden", "8", "--folds", "2", "--json"]
+    whole = run_json(capsys, ["cv", "--out", str(tmp_path / "whole"), *common])
+    for fold in (1, 0):
+        run_json(capsys, ["cv", "--out", str(tmp_path / "jobs"), "--fold", str(fold), *common])
+    merged = run_json(capsys, ["cv", "report", str(tmp_path / "jobs"), "--json"])
+    assert merged["per_fold"] == whole["per_fold"]
+    assert (merged["mean"], merged["std"]) == (whole["mean"], whole["std"])
