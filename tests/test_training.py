@@ -141,3 +141,14 @@ def test_invalid_run_config_is_rejected():
         RunConfig(epochs=0)
     with pytest.raises(ValueError, match="unknown option"):
         RunConfig.from_dict({"epochz": 3})
+
+
+def test_out_of_memory_batch_is_reported_with_sizes_and_a_batch_size(tu_root, tmp_path, monkeypatch):
+    from diffpool.training import BatchTooLargeError, module
+
+    def exhausted(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99999999999 bytes.")
+
+    monkeypatch.setattr(module, "classification_loss", exhausted)
+    with pytest.raises(BatchTooLargeError, match=r"batch of 20 graphs.*largest \d+, total \d+.*--batch-size 5"):
+        train(mutag(tu_root), tmp_path, progress=False)

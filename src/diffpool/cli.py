@@ -287,7 +287,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(levelname)s: %(message)s")
     from .data import DataError
     from .models import ConfigError
-    from .training import NonFiniteLossError
+    from .training import BatchTooLargeError, NonFiniteLossError
     from .training.predict import CheckpointError
     from .training.results import ResultsError
 
@@ -299,7 +299,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (DataError, ConfigError, ResultsError, CheckpointError, UsageError) as error:
         print(f"diffpool {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except NonFiniteLossError as error:
+    except (NonFiniteLossError, BatchTooLargeError) as error:
         print(f"diffpool {args.command}: training stopped: {error}", file=sys.stderr)
         return EXIT_FAILURE
 

@@ -18,11 +18,22 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ..models import ModelConfig, build_model, classification_loss
 
-__all__ = ["GraphClassifier", "NonFiniteLossError"]
+__all__ = ["GraphClassifier", "NonFiniteLossError", "BatchTooLargeError"]
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+class BatchTooLargeError(RuntimeError):
+    """A mini-batch did not fit in memory."""
+
+
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "not enough memory", "failed to allocate")
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or any(s in str(error).lower() for s in _OUT_OF_MEMORY)
 
 
 class GraphClassifier(L.LightningModule):
@@ -57,8 +68,20 @@ class GraphClassifier(L.LightningModule):
         return self.model(batch)
 
     def _losses(self, batch):
-        output = self.model(batch)
-        return output, classification_loss(output, batch.y, **self.loss_weights)
+        try:
+            output = self.model(batch)
+            return output, classification_loss(output, batch.y, **self.loss_weights)
+        except RuntimeError as error:
+            if not _is_out_of_memory(error):
+                raise
+            sizes = torch.bincount(batch.batch, minlength=batch.num_graphs)
+            suggested = max(1, batch.num_graphs // 4)
+            raise BatchTooLargeError(
+                f"a batch of {batch.num_graphs} graphs did not fit in memory (nodes per graph: largest "
+                f"{int(sizes.max())}, total {int(sizes.sum())}; fixed cluster counts cost B·K² per level, "
+                f"here K = {getattr(self.model, 'cluster_counts', '?')}). Try --batch-size {suggested}, "
+                "--per-graph-clusters, or --max-nodes to leave out the largest graphs "
+                f"({str(error).splitlines()[0][:120]})") from None
 
     def training_step(self, batch, batch_idx: int):
         output, losses = self._losses(batch)
