@@ -156,7 +156,7 @@ def _assignment_picture(config, result, out) -> Optional[str]:
     folds = splits["folds"] if isinstance(splits, dict) else splits
     index = folds[0]["test"][0]
     path = out / f"assignments-graph{index}.png"
-    assignment_figure(model, dataset[index], path)
+    assignment_figure(model, dataset[index], path, class_names=getattr(dataset, "class_names", None))
     return str(path)
 
 
@@ -263,7 +263,13 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 #: Registration functions of all subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS: list[Callable] = [add_train_parser, add_cv_parser, add_predict_parser, add_info_parser]
+def add_plot_parser(subparsers) -> argparse.ArgumentParser:
+    from .viz import add_plot_parser as add_viz_parser
+
+    return add_viz_parser(subparsers)
+
+
+SUBCOMMANDS: list[Callable] = [add_train_parser, add_cv_parser, add_predict_parser, add_plot_parser, add_info_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:
