@@ -460,9 +460,8 @@ def _draw_level(ax, view: AssignmentView, level: LevelView) -> None:
     pos = level.positions
     radii = np.full(level.num_clusters, np.nan)
     radii[used] = _radius(level.mass[used], level.mass[used].sum())
-    edges = level.edges[:300]
-    if edges:  # thinned: the heaviest 300, and none lighter than 3% of the heaviest
-        edges = [e for e in edges if e[2] >= 0.03 * edges[0][2]]
+    edges = _drawn_edges(level)
+    if edges:
         heaviest = edges[0][2]
         segments = [pos[[i, j]] for i, j, _ in edges]
         widths = [0.6 + 7.0 * w / heaviest for _, _, w in edges]
@@ -488,6 +487,12 @@ def _draw_level(ax, view: AssignmentView, level: LevelView) -> None:
     _frame(ax, pad=0.1)
 
 
+def _drawn_edges(level: LevelView) -> list[tuple[int, int, float]]:
+    """Thinned coarsened edges: at most 3 per used cluster (≥ 20), none under 5% of the heaviest."""
+    edges = level.edges[:max(20, 3 * len(level.used))]
+    return [e for e in edges if e[2] >= 0.05 * edges[0][2]] if edges else []
+
+
 def _cluster_name(level: int, cluster: int) -> str:
     return f"c{cluster}" if level == 1 else f"L{level}·c{cluster}"
 
@@ -504,14 +509,15 @@ def _draw_heatmap(ax, view: AssignmentView, fig=None) -> None:
     colours = view.colours()
     # a colour strip on the left: each row's cluster
     strip = np.array([[colours[int(view.cluster[i])] for i in order]]).transpose(1, 0, 2)
+    width = max(0.3, 0.04 * len(columns))
     ax.imshow(strip, aspect="auto", interpolation="nearest",
-              extent=(-1.6, -0.6, len(order) - 0.5, -0.5))
+              extent=(-0.55 - width, -0.55, len(order) - 0.5, -0.5))
     ranks = {c: r for r, c in enumerate(columns)}
     grouped = [ranks[int(view.cluster[i])] for i in order]
     boundaries = [r for r in range(1, len(grouped)) if grouped[r] != grouped[r - 1]]
     for b in boundaries:
         ax.axhline(b - 0.5, color="0.35", linewidth=0.5 if len(order) > 200 else 0.8)
-    ax.set_xlim(-1.6, len(columns) - 0.5)
+    ax.set_xlim(-0.55 - width, len(columns) - 0.5)
     if len(columns) <= 40:
         ax.set_xticks(range(len(columns)))
         ax.set_xticklabels([f"c{c}" for c in columns], rotation=90, fontsize=7)
@@ -524,8 +530,8 @@ def _draw_heatmap(ax, view: AssignmentView, fig=None) -> None:
         ax.set_yticklabels([view.node_names[i][:10] for i in order], fontsize=6)
     else:
         ax.set_yticks([])
-    ax.set_xlabel("used level-1 clusters (heaviest first)", fontsize=8)
-    ax.set_ylabel(f"{view.num_nodes} nodes, grouped by cluster", fontsize=8)
+    ax.set_xlabel("used level-1 clusters (largest first)", fontsize=8)
+    ax.set_ylabel(f"{view.num_nodes} nodes, grouped by cluster", fontsize=8, labelpad=2)
     unused = view.levels[0].unused
     ax.set_title(f"S of level 1 (assignment probabilities)\n{unused} unused column(s) omitted", fontsize=9)
     if fig is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .assignments import AssignmentView, LevelView, _cluster_name, _draw_heatmap, _radius, _suptitle
+from .assignments import AssignmentView, LevelView, _cluster_name, _draw_heatmap, _drawn_edges, _radius, _suptitle
 
 __all__ = ["assignment_html", "write_assignment_html"]
 
@@ -94,12 +94,10 @@ def _level_svg(view: AssignmentView, level: LevelView, colours: dict[int, str]) 
     radius_of = dict(zip(used.tolist(), radii.tolist()))
     out = [f'<svg class="panel" id="level{level.level}" viewBox="0 0 {size} {size}" width="{size}" height="{size}" '
            f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="level {level.level}">', '<g class="edges">']
-    edges = level.edges[:300]
+    edges = _drawn_edges(level)
     if edges:
         heaviest = edges[0][2]
         for i, j, w in edges:
-            if w < 0.03 * heaviest:
-                continue
             (x1, y1), (x2, y2) = _xy(level.positions[i], size, pad), _xy(level.positions[j], size, pad)
             out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#444" '
                        f'stroke-opacity="{0.25 + 0.6 * w / heaviest:.2f}" stroke-width="{0.6 + 7 * w / heaviest:.2f}">'

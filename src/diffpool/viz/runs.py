@@ -205,12 +205,16 @@ def draw_run(curves: dict[str, Any], *, figsize=RUN_FIGURE_SIZE, dpi: int = RUN_
     aux.set_title("training loss terms (unweighted, summed over levels)", fontsize=10)
     aux.set_ylabel("loss term")
 
+    from matplotlib.lines import Line2D
+
     for ax in (loss, acc, aux):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         handles, _ = ax.get_legend_handles_labels()
+        if len(curves["folds"]) > 1:
+            handles.append(Line2D([], [], color="0.5", alpha=0.4, linewidth=0.9, label="thin lines: each fold"))
         if handles:
-            ax.legend(fontsize=8, loc="best")
+            ax.legend(handles=handles, fontsize=8, loc="best")
 
     text.axis("off")
     lines = _summary_lines(curves)
