@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The cross-validation runs behind docs/RESULTS.md. Each run's results.json and splits.json are
+# copied to docs/results/NAME/ (checkpoints stay in the run folder). Runs one after another with
+# one thread each; re-running resumes finished folds. Usage: scripts/accuracy_runs.sh [RUN_ROOT]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=${1:-runs/accuracy}
+tu=${DIFFPOOL_TU_ROOT:-../shared/datasets/tu}
+diffpool=${DIFFPOOL:-.venv/bin/diffpool}
+export OMP_NUM_THREADS=1
+run() {  # NAME then diffpool cv options
+  local name=$1; shift
+  echo "== $name: diffpool cv $*"
+  if "$diffpool" cv --out "$root/$name" --data-dir "$tu" --json "$@" > "$root/$name.json.log" 2> "$root/$name.err"; then
+    mkdir -p "docs/results/$name"
+    cp "$root/$name/results.json" "$root/$name/splits.json" "docs/results/$name/"
+    echo "diffpool cv --out RUN_DIR --data-dir $tu $*" > "docs/results/$name/command.txt"
+    tail -c 300 "$root/$name/results.json" | grep -o '"markdown".*' || true
+  else
+    echo "$name failed: $(tail -3 "$root/$name.err")"
+  fi
+}
+mkdir -p "$root"
+common=(--folds 10 --protocol fair --epochs 150 --patience 50)
+run ENZYMES-diffpool-fair --dataset ENZYMES --preset paper "${common[@]}"
+run ENZYMES-baseline-fair --dataset ENZYMES --variant baseline "${common[@]}"
+run PROTEINS-diffpool-fair --dataset PROTEINS --preset paper "${common[@]}"
+run PROTEINS-baseline-fair --dataset PROTEINS --variant baseline "${common[@]}"
+run MUTAG-diffpool-fair --dataset MUTAG --preset paper "${common[@]}"
+run MUTAG-baseline-fair --dataset MUTAG --variant baseline "${common[@]}"
+run IMDB-BINARY-diffpool-fair --dataset IMDB-BINARY --preset paper "${common[@]}"
+run IMDB-BINARY-baseline-fair --dataset IMDB-BINARY --variant baseline "${common[@]}"
+run ENZYMES-diffpool-paper --dataset ENZYMES --preset paper --folds 10 --protocol paper --epochs 100
+run ENZYMES-graphsage-fair --dataset ENZYMES --preset paper --variant graphsage "${common[@]}"
+run ENZYMES-nolp-fair --dataset ENZYMES --preset paper --variant nolp "${common[@]}"
+run IMDB-MULTI-diffpool-fair --dataset IMDB-MULTI --preset paper "${common[@]}"
+run IMDB-MULTI-baseline-fair --dataset IMDB-MULTI --variant baseline "${common[@]}"
+run NCI1-diffpool-fair --dataset NCI1 --preset paper "${common[@]}"
+run NCI1-baseline-fair --dataset NCI1 --variant baseline "${common[@]}"
