@@ -1,33 +1,214 @@
-"""Checkpoint files written atomically: a crash mid-write leaves the previous file intact."""
+"""Checkpoint files written atomically, with the previous good one kept beside the new one.
+
+Writing ``NAME.ckpt``:
+
+1. the new checkpoint goes to a temporary file in the same folder, which is fsynced;
+2. the current ``NAME.ckpt`` (if any) is hard-linked to ``NAME.ckpt.prev`` (via a temporary name
+   and a rename, so ``.prev`` is always a whole file);
+3. the temporary file is renamed over ``NAME.ckpt``.
+
+At every moment ``NAME.ckpt`` is a complete file (old or new) and, from the second save on,
+``NAME.ckpt.prev`` is the checkpoint before it. If ``NAME.ckpt`` is later found corrupted (a disk
+fault, a copy cut short, bytes flipped), :func:`load_resumable_checkpoint` falls back to
+``.prev``; :class:`AtomicCheckpointIO` does so itself when Lightning resumes from ``last.ckpt``.
+
+Every load here uses ``torch.load(weights_only=True)``: a crafted file cannot run code. Every
+checkpoint carries a SHA-256 of its content (:data:`CHECKSUM_KEY`), checked on every load here:
+``torch.load`` itself does not notice most flipped bytes inside tensor data.
+"""
 from __future__ import annotations
 
 import io
+import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-__all__ = ["AtomicCheckpointIO"]
+__all__ = ["AtomicCheckpointIO", "load_resumable_checkpoint", "read_checkpoint", "previous_path",
+           "content_digest", "PREVIOUS_SUFFIX", "CHECKSUM_KEY"]
+
+log = logging.getLogger(__name__)
+
+PREVIOUS_SUFFIX = ".prev"
+#: Top-level key holding the SHA-256 of the rest of the checkpoint's content (see :func:`content_digest`).
+CHECKSUM_KEY = "diffpool_checksum"
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _feed(digest, obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(obj, dict):
+        digest.update(f"D{len(obj)}".encode())
+        for key, value in obj.items():
+            _feed(digest, key)
+            _feed(digest, value)
+    elif isinstance(obj, (list, tuple)):
+        digest.update(f"{'L' if isinstance(obj, list) else 'U'}{len(obj)}".encode())
+        for value in obj:
+            _feed(digest, value)
+    else:
+        digest.update(f"{type(obj).__name__}:{obj!r};".encode())
+
+
+def content_digest(checkpoint: dict[str, Any]) -> str:
+    """SHA-256 over everything in ``checkpoint`` but :data:`CHECKSUM_KEY`: tensors by dtype, shape
+    and bytes, containers in order, other values by type and ``repr``.
+
+    ``torch.load`` does not notice most flipped bytes inside tensor data (the zip records are not
+    CRC-checked on read), so the checkpoint carries this digest and every load here compares it.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in checkpoint.items() if k != CHECKSUM_KEY})
+    return digest.hexdigest()
+
+
+def previous_path(path: PathLike) -> Path:
+    """Where the checkpoint before ``path`` is kept: ``last.ckpt`` → ``last.ckpt.prev``."""
+    path = Path(path)
+    return path.with_name(path.name + PREVIOUS_SUFFIX)
+
+
+def read_checkpoint(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)``, checked to be a dict with a ``state_dict`` whose
+    content matches its checksum (checkpoints without one, e.g. written by other tools, are not
+    checked).
+
+    Raises :class:`~diffpool.training.predict.CheckpointError` naming the file if it is missing,
+    unreadable (truncated, bytes flipped, not a torch file, holds objects that are not plain data)
+    or not a Lightning checkpoint.
+    """
+    from .predict import CheckpointError
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+                              "it is truncated or corrupted, or was not written by diffpool") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path}: not a training checkpoint (no state_dict inside)")
+    stored = checkpoint.get(CHECKSUM_KEY)
+    if stored is not None and stored != content_digest(checkpoint):
+        raise CheckpointError(f"{path}: corrupted (its content does not match the checksum written with it; "
+                              "bytes were changed after it was saved)")
+    return checkpoint
+
+
+def _first_readable(path: Path, map_location: Any = "cpu") -> Optional[tuple[Path, dict[str, Any]]]:
+    from .predict import CheckpointError
+
+    for candidate in (path, previous_path(path)):
+        if not candidate.exists():
+            continue
+        try:
+            checkpoint = read_checkpoint(candidate, map_location)
+        except CheckpointError as err:
+            log.warning("%s; %s", err, "trying the previous checkpoint" if candidate == path
+                        else "no earlier checkpoint is kept")
+            continue
+        if candidate != path:
+            log.warning("resuming from %s, the checkpoint before the corrupted %s", candidate, path.name)
+        return candidate, checkpoint
+    return None
+
+
+def load_resumable_checkpoint(path: PathLike) -> Optional[Path]:
+    """The newest readable checkpoint among ``path`` (e.g. ``last.ckpt``) and ``path.prev``.
+
+    Readable means ``torch.load(weights_only=True)`` succeeds and gives a dict with a
+    ``state_dict``. A corrupted file is reported with a warning naming it (and left in place for
+    inspection; the next save replaces it). Returns ``None`` when neither file exists or neither is
+    readable (then training must start afresh).
+    """
+    found = _first_readable(Path(path))
+    return None if found is None else found[0]
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (best effort: not every OS / file system allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _keep_previous(path: Path) -> None:
+    """Make ``path.prev`` the current content of ``path`` without ever leaving either half-written."""
+    if not path.is_file():
+        return
+    prev = previous_path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{prev.name}.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        try:
+            os.link(path, tmp)  # same inode: no copy, and the rename below replaces only the name
+        except OSError:  # file systems without hard links: copy (still atomic through the rename)
+            import shutil
+
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, prev)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes to a temporary file in the same folder, fsyncs it, then renames it over the target."""
+    """Atomic checkpoint writes that keep the previous checkpoint; weights-only loads with fallback."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Optional[Any] = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
+        torch.save({**checkpoint, CHECKSUM_KEY: content_digest(checkpoint)}, buffer)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(buffer.getbuffer())
                 handle.flush()
                 os.fsync(handle.fileno())
+            _keep_previous(path)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _fsync_dir(path.parent)
+
+    def load_checkpoint(self, path, map_location: Optional[Callable] = lambda storage, loc: storage,
+                        weights_only: Optional[bool] = None) -> dict[str, Any]:
+        """Load ``path`` with ``weights_only=True`` (always); if it is corrupted, ``path.prev``.
+
+        Raises :class:`~diffpool.training.predict.CheckpointError` when neither is readable.
+        """
+        from .predict import CheckpointError
+
+        path = Path(path)
+        found = _first_readable(path, map_location)
+        if found is None:
+            if not path.exists() and not previous_path(path).exists():
+                raise FileNotFoundError(f"Checkpoint file not found: {path}")
+            raise CheckpointError(f"{path}: corrupted, and no readable earlier checkpoint "
+                                  f"({previous_path(path).name}) is kept; delete the folder {path.parent} "
+                                  "to train this run afresh")
+        return found[1]
+
+    def remove_checkpoint(self, path) -> None:
+        super().remove_checkpoint(path)
+        previous_path(path).unlink(missing_ok=True)
