@@ -233,6 +233,28 @@ def _squared_norm_per_graph(edge_index: Tensor, edge_weight: Tensor, batch: Tens
     return out.index_add(0, graph, summed * summed)
 
 
+class _GramSquaredNorm(torch.autograd.Function):
+    r"""``‖SᵀS‖²_F`` of one graph's assignment S [n, K], with a hand-written backward.
+
+    The link loss needs only this scalar. Autograd through ``(S.t() @ S) ** 2`` would run two
+    n×K×K products in the backward pass (one per operand of the product); the gradient is
+    :math:`4\,S\,(S^\top S)`, a single product with the Gram matrix kept from the forward pass.
+    With per-graph K = n/4 these products dominate a level-1 step, so this saves ~1/6 of its
+    matrix work.
+    """
+
+    @staticmethod
+    def forward(ctx, s: Tensor) -> Tensor:
+        gram = s.t() @ s
+        ctx.save_for_backward(s, gram)
+        return (gram * gram).sum()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        s, gram = ctx.saved_tensors
+        return (s @ gram) * (4 * grad)
+
+
 def _propagate(edge_index: Tensor, edge_weight: Tensor, s_prob: Tensor) -> Tensor:
     r"""(A S)_i = Σ_j A_ij S_j over the edges (i, j): O(E·K) time, O(N·K) memory.
 
@@ -305,14 +327,13 @@ def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch:
     s_parts = s_prob.split(sizes)
     s_t_z = [p.t() @ z for p, z in zip(s_parts, x.split(sizes))]
     s_t_as = [p.t() @ q for p, q in zip(s_parts, a_s.split(sizes))]
-    s_t_s = [p.t() @ p for p in s_parts]
     out_x = torch.stack(s_t_z)
     out_adj = torch.stack(s_t_as)
-    gram = torch.stack(s_t_s)
+    gram_norm = torch.stack([_GramSquaredNorm.apply(p) for p in s_parts])
 
     norm_a = _squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)
     trace = out_adj.diagonal(dim1=1, dim2=2).sum(-1)
-    link_loss = _safe_sqrt(norm_a - 2 * trace + (gram ** 2).sum(dim=(1, 2)))
+    link_loss = _safe_sqrt(norm_a - 2 * trace + gram_norm)
 
     node_entropy = _entropy_per_node(s_prob, log_s)
     counts = torch.tensor(sizes, dtype=x.dtype, device=x.device).clamp_min(1)
