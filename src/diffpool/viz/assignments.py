@@ -511,13 +511,13 @@ def _draw_heatmap(ax, view: AssignmentView, fig=None) -> None:
     strip = np.array([[colours[int(view.cluster[i])] for i in order]]).transpose(1, 0, 2)
     width = max(0.3, 0.04 * len(columns))
     ax.imshow(strip, aspect="auto", interpolation="nearest",
-              extent=(-0.55 - width, -0.55, len(order) - 0.5, -0.5))
+              extent=(-0.5 - width, -0.5, len(order) - 0.5, -0.5))
     ranks = {c: r for r, c in enumerate(columns)}
     grouped = [ranks[int(view.cluster[i])] for i in order]
     boundaries = [r for r in range(1, len(grouped)) if grouped[r] != grouped[r - 1]]
     for b in boundaries:
         ax.axhline(b - 0.5, color="0.35", linewidth=0.5 if len(order) > 200 else 0.8)
-    ax.set_xlim(-0.55 - width, len(columns) - 0.5)
+    ax.set_xlim(-0.5 - width, len(columns) - 0.5)
     if len(columns) <= 40:
         ax.set_xticks(range(len(columns)))
         ax.set_xticklabels([f"c{c}" for c in columns], rotation=90, fontsize=7)
