@@ -1,0 +1,162 @@
+"""``diffpool bench``: argument parsing and dispatch for the epoch and scaling benchmarks and the report.
+
+The CLI owner wires it with::
+
+    bench = subparsers.add_parser("bench", help="performance benchmarks")
+    add_bench_arguments(bench)
+    ...
+    return run_bench(args)
+
+Sub-commands: ``epoch`` (training epoch + inference per implementation and data set), ``scaling``
+(one DiffPool layer on synthetic graphs of growing size) and ``report`` (``docs/PERFORMANCE.md``
+and the plot, from the JSON files).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional
+
+__all__ = ["add_bench_arguments", "run_bench", "add_epoch_arguments", "add_scaling_arguments",
+           "add_report_arguments", "run_epoch", "run_scaling", "run_report"]
+
+DEFAULT_DATASETS = ["ENZYMES", "PROTEINS", "REDDIT-BINARY"]
+DEFAULT_IMPLS = ["sparse", "pergraph", "dense", "pyg", "graphsage"]
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _per_set(text: Optional[str]) -> dict:
+    """``"REDDIT-BINARY=1800,PROTEINS=600"`` → ``{"REDDIT-BINARY": 1800.0, ...}``."""
+    out = {}
+    for item in _csv(text or ""):
+        name, _, value = item.partition("=")
+        if not value:
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {item!r}")
+        out[name] = float(value)
+    return out
+
+
+def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--datasets", type=_csv, default=DEFAULT_DATASETS,
+                        help="comma-separated TU data sets (default: %(default)s)")
+    parser.add_argument("--impls", type=_csv, default=DEFAULT_IMPLS,
+                        help="comma-separated implementations: sparse, pergraph, dense, pyg, graphsage "
+                             "(default: all)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs; the median is reported (default: 3)")
+    parser.add_argument("--warmup-epochs", type=int, default=1, help="untimed epochs first (default: 1)")
+    parser.add_argument("--warmup-batches", type=int, default=0,
+                        help="warm up with this many batches instead of whole epochs (default: 0 = epochs)")
+    parser.add_argument("--slow-sets", type=_csv, default=["REDDIT-BINARY"],
+                        help="sets that warm up with --slow-warmup-batches and time --slow-epochs epochs")
+    parser.add_argument("--slow-warmup-batches", type=int, default=3)
+    parser.add_argument("--slow-epochs", type=int, default=3)
+    parser.add_argument("--predict-passes", type=int, default=1, help="timed inference passes (default: 1)")
+    parser.add_argument("--batch-size", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per case (default: 1; see docs/PERFORMANCE.md on shared CPUs)")
+    parser.add_argument("--memory-cap-gb", type=float, default=8.0,
+                        help="address-space cap per case; exceeding it is reported as out of memory (default: 8)")
+    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per case (default: 1200)")
+    parser.add_argument("--timeouts", type=_per_set, default={},
+                        help="per-set timeouts, e.g. REDDIT-BINARY=2400")
+    parser.add_argument("--impl-epochs", type=_per_set, default={},
+                        help="per-implementation timed epochs, e.g. sparse=1 (long fixed-k runs)")
+    parser.add_argument("--impl-timeouts", type=_per_set, default={},
+                        help="per-implementation timeouts in seconds, e.g. pyg=300,dense=300")
+    parser.add_argument("--pyg-padding", choices=["dataset", "batch"], default="dataset",
+                        help="pad PyG's batches to the data set's largest graph (as its example's "
+                             "T.ToDense does; default) or to the batch's largest")
+    parser.add_argument("--data-root", default=None, help="folder holding the TU data sets")
+    parser.add_argument("--cache", default=None, help="processed-data cache folder")
+    parser.add_argument("--out", default=None, help="append the JSON lines to this file too")
+
+
+def add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sizes", type=lambda t: [int(v) for v in _csv(t)],
+                        default=[250, 500, 1000, 2000, 4000, 8000, 16000, 32000])
+    parser.add_argument("--impls", type=_csv, default=["sparse", "dense", "pyg"])
+    parser.add_argument("--clusters", type=_csv, default=["ratio", "64"],
+                        help="'ratio' (K = 0.25·n capped at --max-clusters) and/or fixed K values")
+    parser.add_argument("--max-clusters", type=int, default=512)
+    parser.add_argument("--degree", type=float, default=5.0)
+    parser.add_argument("--features", type=int, default=16)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3, help="timed forward+backward passes (median)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--memory-cap-gb", type=float, default=8.0)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--out", default=None, help="append the JSON lines to this file too")
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epoch-json", default="docs/perf/epoch.jsonl")
+    parser.add_argument("--scaling-json", default="docs/perf/scaling.jsonl")
+    parser.add_argument("--output", default="docs/PERFORMANCE.md")
+    parser.add_argument("--plot", default="docs/perf/scaling.png")
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``epoch`` / ``scaling`` / ``report`` sub-commands to ``parser``."""
+    sub = parser.add_subparsers(dest="bench_command", metavar="{epoch,scaling,report}")
+    sub.required = True
+    add_epoch_arguments(sub.add_parser("epoch", help="training epoch and inference, per implementation"))
+    add_scaling_arguments(sub.add_parser("scaling", help="one DiffPool layer on growing synthetic graphs"))
+    add_report_arguments(sub.add_parser("report", help="write docs/PERFORMANCE.md and the plot from the JSON"))
+
+
+def run_epoch(args: argparse.Namespace) -> int:
+    from .runner import run_epoch_benchmark
+
+    options = dict(epochs=args.epochs, warmup_epochs=args.warmup_epochs, warmup_batches=args.warmup_batches,
+                   predict_passes=args.predict_passes, batch_size=args.batch_size, seed=args.seed,
+                   threads=args.threads, data_root=args.data_root, cache=args.cache,
+                   pyg_padding=args.pyg_padding)
+    case_options = {name: {"warmup_batches": args.slow_warmup_batches, "epochs": args.slow_epochs}
+                    for name in args.slow_sets}
+    records = run_epoch_benchmark(args.datasets, args.impls, out_path=args.out, memory_cap_gb=args.memory_cap_gb,
+                                  timeout=args.timeout, timeouts=args.timeouts, case_options=case_options,
+                                  impl_epochs={k: int(v) for k, v in args.impl_epochs.items()},
+                                  impl_timeouts=args.impl_timeouts, **options)
+    return 0 if all(r.get("status") in ("ok", "out of memory", "timeout") for r in records) else 1
+
+
+def run_scaling(args: argparse.Namespace) -> int:
+    from .scaling import run_scaling_benchmark
+
+    records = run_scaling_benchmark(args.sizes, args.impls, clusters=args.clusters, max_clusters=args.max_clusters,
+                                    degree=args.degree, features=args.features, hidden=args.hidden,
+                                    repeats=args.repeats, threads=args.threads, memory_cap_gb=args.memory_cap_gb,
+                                    timeout=args.timeout, out_path=args.out)
+    return 0 if all(r.get("status") in ("ok", "out of memory", "timeout", "skipped") for r in records) else 1
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    path = write_report(args.epoch_json, args.scaling_json, args.output, args.plot)
+    print(json.dumps({"kind": "report", "written": str(path), "plot": args.plot}))
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run the sub-command chosen on the command line; returns the exit code."""
+    command = getattr(args, "bench_command", None)
+    if command == "epoch":
+        return run_epoch(args)
+    if command == "scaling":
+        return run_scaling(args)
+    if command == "report":
+        return run_report(args)
+    print("diffpool bench: choose one of epoch, scaling, report", file=sys.stderr)
+    return 2
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m diffpool.bench", description="diffpool performance benchmarks")
+    add_bench_arguments(parser)
+    return run_bench(parser.parse_args(argv))

@@ -1,0 +1,60 @@
+r"""*Ours dense*: :class:`~diffpool.models.DiffPoolNet`'s architecture with every level dense.
+
+The sparse mini-batch is padded (``to_dense_batch`` / ``to_dense_adj``, to the batch's largest
+graph) and level 1 is a :class:`~diffpool.nn.DenseDiffPool` instead of the sparse
+:class:`~diffpool.nn.DiffPool`. Everything else (blocks, readouts, classifier, losses) is the same
+code, so the benchmark isolates what the sparse first level buys.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch_geometric.utils import to_dense_adj, to_dense_batch
+
+from ..models import ModelConfig, ModelOutput, _mlp
+from ..nn import DenseDiffPool, GNNBlock, dense_readout
+
+__all__ = ["DenseDiffPoolNet"]
+
+
+class DenseDiffPoolNet(nn.Module):
+    """``forward(batch)`` takes a PyG ``Batch`` and returns a :class:`~diffpool.models.ModelOutput`."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        block = dict(num_layers=c.layers_per_block, conv=c.conv, batch_norm=c.batch_norm,
+                     normalize=c.normalize, concat=c.concat)
+        self.cluster_counts = c.cluster_counts()
+        pools, channels = [], c.in_channels
+        for k in self.cluster_counts:
+            pools.append(DenseDiffPool(channels, c.hidden, k, **block))
+            channels = pools[-1].out_channels
+        self.pools = nn.ModuleList(pools)
+        self.final = GNNBlock(channels, c.hidden, dense=True, **block)
+        readout_size = sum(p.out_channels for p in pools) + self.final.out_channels
+        self.classifier = _mlp(readout_size, c.mlp_hidden, c.num_classes, c.dropout)
+
+    def _clusters_for(self, level: int, sizes: torch.Tensor):
+        if not self.config.per_graph_clusters:
+            return None
+        wanted = torch.ceil(sizes.to(torch.float64) * self.config.ratio).long()
+        return wanted.clamp(1, self.cluster_counts[level])
+
+    def forward(self, data) -> ModelOutput:
+        x, mask = to_dense_batch(data.x, data.batch)
+        adj = to_dense_adj(data.edge_index, data.batch, max_num_nodes=x.size(1))
+        sizes = mask.sum(-1)
+        readouts, links, entropies, assignments, counts = [], [], [], [], []
+        for level, pool in enumerate(self.pools):
+            out = pool(x, adj, mask, self._clusters_for(level, sizes))
+            readouts.append(dense_readout(out.embedding, mask, self.config.readout))
+            links.append(out.pooled.link_loss)
+            entropies.append(out.pooled.entropy)
+            assignments.append(out.assignment)
+            counts.append(sizes)
+            x, adj, mask = out.pooled.x, out.pooled.adj, out.pooled.mask
+            sizes = mask.sum(-1)
+        readouts.append(dense_readout(self.final(x, adj, mask), mask, self.config.readout))
+        logits = self.classifier(torch.cat(readouts, dim=-1))
+        return ModelOutput(logits, links, entropies, assignments, counts)

@@ -1,0 +1,171 @@
+"""The implementations the epoch benchmark compares, behind one small interface.
+
+Each :class:`Implementation` builds its model for a :class:`~.workloads.Workload`, yields the
+training batches of an epoch in its own input format (the conversion is part of the measured
+time), and returns the training loss or the logits of a batch. The training loop around them
+(:func:`diffpool.bench.runner.run_case`) is identical for all.
+
+=============  ============================================================================
+name           what it is
+=============  ============================================================================
+``sparse``     ours, sparse first level, fixed K per level as in PyG's example, random batches
+``pergraph``   ours, ``per_graph_clusters=True``, size-bucketed batches (:class:`SizeBucketSampler`)
+``dense``      ours with every level dense (:class:`~.dense_model.DenseDiffPoolNet`), random batches
+``pyg``        PyG's ``dense_diff_pool`` in its example's architecture, padded to the set's max nodes
+``graphsage``  ours, flat GraphSAGE of the same depth and width (``variant="graphsage"``)
+=============  ============================================================================
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.loader import DataLoader
+from torch_geometric.utils import to_dense_adj, to_dense_batch
+
+from ..data.sampler import SizeBucketSampler
+from ..models import ModelConfig, build_model, classification_loss
+from .dense_model import DenseDiffPoolNet
+from .reference import PygDiffPoolNet
+from .workloads import Workload
+
+__all__ = ["Implementation", "IMPLEMENTATIONS", "get_implementation", "model_config"]
+
+
+def model_config(workload: Workload, *, per_graph: bool = False, variant: str = "diffpool") -> ModelConfig:
+    """The shared architecture: hidden 64, 3 layers per block, 2 levels at 25 %, mean readout."""
+    return ModelConfig(in_channels=workload.num_features, num_classes=workload.num_classes,
+                       max_nodes=workload.max_nodes, variant=variant, hidden=64, layers_per_block=3,
+                       levels=2, ratio=0.25, readout="mean", per_graph_clusters=per_graph, mlp_hidden=64)
+
+
+class Implementation:
+    name = ""
+    description = ""
+
+    def __init__(self, batch_size: int = 20, seed: int = 0) -> None:
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def build(self, workload: Workload) -> nn.Module:
+        raise NotImplementedError
+
+    def train_batches(self, workload: Workload, epoch: int) -> Iterable:
+        gen = torch.Generator().manual_seed(self.seed * 7919 + epoch)
+        return DataLoader(workload.graphs, batch_size=self.batch_size, shuffle=True, generator=gen)
+
+    def eval_batches(self, workload: Workload) -> Iterable:
+        return DataLoader(workload.graphs, batch_size=self.batch_size, shuffle=False)
+
+    def loss(self, model: nn.Module, batch) -> Tensor:
+        return classification_loss(model(batch), batch.y.view(-1))["loss"]
+
+    def predict(self, model: nn.Module, batch) -> Tensor:
+        return model(batch).logits
+
+    def config_summary(self, workload: Workload) -> dict:
+        return {}
+
+
+class OursSparse(Implementation):
+    name = "sparse"
+    description = "ours, sparse level 1, fixed K"
+    per_graph = False
+
+    def build(self, workload):
+        self.config = model_config(workload, per_graph=self.per_graph)
+        return build_model(self.config)
+
+    def config_summary(self, workload):
+        return {"cluster_counts": self.config.cluster_counts(), "per_graph_clusters": self.per_graph}
+
+
+class OursPerGraph(OursSparse):
+    name = "pergraph"
+    description = "ours, per-graph k, size-bucketed batches"
+    per_graph = True
+
+    def train_batches(self, workload, epoch):
+        sampler = SizeBucketSampler(workload.sizes, self.batch_size, seed=self.seed)
+        sampler.set_epoch(epoch)
+        return DataLoader(workload.graphs, batch_sampler=sampler)
+
+    def eval_batches(self, workload):
+        sampler = SizeBucketSampler(workload.sizes, self.batch_size, shuffle=False)
+        return DataLoader(workload.graphs, batch_sampler=sampler)
+
+
+class OursDense(Implementation):
+    name = "dense"
+    description = "ours, all levels dense (padded to batch max)"
+
+    def build(self, workload):
+        self.config = model_config(workload)
+        return DenseDiffPoolNet(self.config)
+
+    def config_summary(self, workload):
+        return {"cluster_counts": self.config.cluster_counts(), "padding": "batch max"}
+
+
+class PygReference(Implementation):
+    name = "pyg"
+    description = "PyG dense_diff_pool, proteins_diff_pool.py architecture"
+
+    def __init__(self, batch_size: int = 20, seed: int = 0, padding: str = "dataset") -> None:
+        super().__init__(batch_size, seed)
+        if padding not in ("dataset", "batch"):
+            raise ValueError(f"padding must be 'dataset' (as T.ToDense in PyG's example) or 'batch', got {padding!r}")
+        self.padding = padding
+
+    def build(self, workload):
+        self.model = PygDiffPoolNet(workload.num_features, workload.num_classes, workload.max_nodes)
+        return self.model
+
+    def _dense(self, batch, workload):
+        n = workload.max_nodes if self.padding == "dataset" else None
+        x, mask = to_dense_batch(batch.x, batch.batch, max_num_nodes=n)
+        adj = to_dense_adj(batch.edge_index, batch.batch, max_num_nodes=x.size(1))
+        return x, adj, mask
+
+    def train_batches(self, workload, epoch):
+        for batch in super().train_batches(workload, epoch):
+            yield (*self._dense(batch, workload), batch.y.view(-1))
+
+    def eval_batches(self, workload):
+        for batch in super().eval_batches(workload):
+            yield (*self._dense(batch, workload), batch.y.view(-1))
+
+    def loss(self, model, batch):
+        x, adj, mask, y = batch
+        out, link, entropy = model(x, adj, mask)
+        return F.nll_loss(out, y) + link + entropy
+
+    def predict(self, model, batch):
+        x, adj, mask, _ = batch
+        return model(x, adj, mask)[0]
+
+    def config_summary(self, workload):
+        return {"cluster_counts": self.model.cluster_counts, "padding": self.padding}
+
+
+class OursGraphSAGE(OursSparse):
+    name = "graphsage"
+    description = "ours, flat GraphSAGE, same depth and width"
+
+    def build(self, workload):
+        self.config = model_config(workload, variant="graphsage")
+        return build_model(self.config)
+
+    def config_summary(self, workload):
+        return {"blocks": self.config.levels + 1}
+
+
+IMPLEMENTATIONS = {cls.name: cls for cls in (OursSparse, OursPerGraph, OursDense, PygReference, OursGraphSAGE)}
+
+
+def get_implementation(name: str, **kwargs) -> Implementation:
+    if name not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {name!r}; choose from {', '.join(IMPLEMENTATIONS)}")
+    return IMPLEMENTATIONS[name](**kwargs)

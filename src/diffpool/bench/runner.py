@@ -1,0 +1,289 @@
+"""The epoch benchmark: one child process per (data set, implementation), results as JSON lines.
+
+Each case runs in its own subprocess so peak RSS is that implementation's alone, under a memory cap
+(:func:`~.environment.apply_memory_cap`) and a wall-clock timeout, so a dense model that cannot fit
+is reported as "out of memory" or "timeout" rather than taking the machine down. The training loop
+is the same plain PyTorch loop for every implementation: Adam (lr 1e-3), ``zero_grad``, loss,
+``backward``, ``step``; the batch conversion each implementation needs is inside the timed epoch.
+
+Run ``python -m diffpool.bench.runner --help`` or ``diffpool bench epoch --help``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Iterable, Optional
+
+__all__ = ["run_case", "run_epoch_benchmark", "ratios", "CHILD_FLAG"]
+
+CHILD_FLAG = "--child-case"
+
+
+def _emit(record: dict, stream=None) -> None:
+    stream = stream or sys.stdout
+    stream.write(json.dumps(record) + "\n")
+    stream.flush()
+
+
+def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: int = 1,
+             warmup_batches: int = 0, predict_passes: int = 1, batch_size: int = 20, seed: int = 0,
+             threads: Optional[int] = 2, data_root: Optional[str] = None, cache: Optional[str] = None,
+             pyg_padding: str = "dataset", progress=None, workload=None) -> dict:
+    """Train ``impl_name`` on ``dataset`` in this process and return the measurements.
+
+    Warm-up: ``warmup_batches`` batches if > 0, else ``warmup_epochs`` full epochs. Then
+    ``epochs`` timed epochs (median reported) and ``predict_passes`` timed inference passes.
+    ``progress(dict)`` is called after every timed epoch and for the first few batches.
+    """
+    import torch
+
+    from .environment import current_rss_mb, environment, peak_rss_mb
+    from .implementations import get_implementation
+    from .workloads import load_workload
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    progress = progress or (lambda record: None)
+    extra = {"padding": pyg_padding} if impl_name == "pyg" else {}
+    impl = get_implementation(impl_name, batch_size=batch_size, seed=seed, **extra)
+    started = time.perf_counter()
+    workload = workload or load_workload(dataset, data_root, cache)
+    load_s = time.perf_counter() - started
+    rss_after_data = current_rss_mb()
+    model = impl.build(workload)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    record = {"kind": "epoch", "dataset": dataset, "impl": impl_name, "description": impl.description,
+              "batch_size": batch_size, "seed": seed, "workload": workload.describe(),
+              "parameters": sum(p.numel() for p in model.parameters()),
+              "config": impl.config_summary(workload), "env": environment(), "data_load_s": load_s,
+              "rss_after_data_mb": rss_after_data}
+
+    def train_epoch(epoch: int, max_batches: int = 0, report_batches: int = 0) -> tuple[float, int]:
+        model.train()
+        count, batches = 0, 0
+        t0 = time.perf_counter()
+        for batch in impl.train_batches(workload, epoch):
+            optimizer.zero_grad(set_to_none=True)
+            loss = impl.loss(model, batch)
+            loss.backward()
+            optimizer.step()
+            batches += 1
+            if batches <= report_batches:
+                progress({"kind": "batch", "epoch": epoch, "batch": batches,
+                          "elapsed_s": time.perf_counter() - t0})
+            if max_batches and batches >= max_batches:
+                break
+        return time.perf_counter() - t0, batches
+
+    num_batches = None
+    if warmup_batches > 0:
+        warm_s, _ = train_epoch(-1, max_batches=warmup_batches, report_batches=warmup_batches)
+    else:
+        warm_s = 0.0
+        for e in range(warmup_epochs):
+            s, num_batches = train_epoch(-1 - e, report_batches=3 if e == 0 else 0)
+            warm_s += s
+    record["warmup_s"] = warm_s
+
+    times = []
+    for epoch in range(epochs):
+        seconds, num_batches = train_epoch(epoch, report_batches=3 if not times and warmup_batches else 0)
+        times.append(seconds)
+        progress({"kind": "progress", "epoch": epoch, "epoch_s": seconds, "peak_rss_mb": peak_rss_mb()})
+    record["epoch_times_s"] = times
+    record["epoch_s"] = statistics.median(times)
+    record["batches_per_epoch"] = num_batches
+    record["graphs_per_s"] = len(workload.graphs) / record["epoch_s"]
+    record["train_peak_rss_mb"] = peak_rss_mb()
+
+    model.eval()
+    predict_times = []
+    with torch.no_grad():
+        for _ in range(predict_passes):
+            t0 = time.perf_counter()
+            for batch in impl.eval_batches(workload):
+                impl.predict(model, batch)
+            predict_times.append(time.perf_counter() - t0)
+    if predict_times:
+        record["predict_s"] = statistics.median(predict_times)
+        record["predict_graphs_per_s"] = len(workload.graphs) / record["predict_s"]
+    record["peak_rss_mb"] = peak_rss_mb()
+    record["status"] = "ok"
+    record["env"]["loadavg_end"] = list(os.getloadavg())
+    return record
+
+
+# --------------------------------------------------------------------------- child process
+def _child(spec: dict) -> int:
+    from .environment import apply_memory_cap, environment, is_out_of_memory, peak_rss_mb
+
+    def progress(record):
+        _emit(record)
+
+    cap = spec.pop("memory_cap_gb", None)
+    base = {"kind": "epoch", "dataset": spec["dataset"], "impl": spec["impl_name"],
+            "batch_size": spec.get("batch_size", 20)}
+    try:
+        import torch  # noqa: F401  (imported before the cap: its own mappings are not the benchmark's)
+        import torch_geometric  # noqa: F401
+
+        if cap:
+            apply_memory_cap(cap)
+        record = run_case(spec.pop("dataset"), spec.pop("impl_name"), progress=progress, **spec)
+        record["memory_cap_gb"] = cap
+        _emit(record)
+        return 0
+    except BaseException as error:  # report every failure as a record, including the memory cap
+        status = "out of memory" if is_out_of_memory(error) else "error"
+        _emit({**base, "status": status, "error": f"{type(error).__name__}: {str(error)[:300]}",
+               "peak_rss_mb": peak_rss_mb(), "memory_cap_gb": cap, "env": environment()})
+        return 0 if status == "out of memory" else 1
+
+
+def _spawn(spec: dict, timeout: float) -> dict:
+    """Run one case in a fresh interpreter; parse its JSON lines; turn a timeout into a record."""
+    cmd = [sys.executable, "-m", "diffpool.bench.runner", CHILD_FLAG, json.dumps(spec)]
+    lines: list[dict] = []
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        lines = _parse_lines(out)
+        return _timeout_record(spec, lines, timeout, time.perf_counter() - started)
+    lines = _parse_lines(out)
+    finals = [r for r in lines if r.get("kind") == "epoch"]
+    if finals:
+        record = finals[-1]
+        if proc.returncode not in (0, None) and record.get("status") == "ok":
+            record["status"] = "error"
+        return record
+    status = "out of memory" if proc.returncode in (-9, 137) else "error"
+    return {"kind": "epoch", "dataset": spec["dataset"], "impl": spec["impl_name"], "status": status,
+            "error": f"exit code {proc.returncode}: {err.strip()[-500:]}", "memory_cap_gb": spec.get("memory_cap_gb")}
+
+
+def _parse_lines(text: str) -> list[dict]:
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return out
+
+
+def _timeout_record(spec: dict, lines: list[dict], timeout: float, wall: float) -> dict:
+    """What a case that ran out of time still tells: finished epochs, or the pace of its first batches."""
+    record = {"kind": "epoch", "dataset": spec["dataset"], "impl": spec["impl_name"], "status": "timeout",
+              "timeout_s": timeout, "memory_cap_gb": spec.get("memory_cap_gb")}
+    epochs = [r["epoch_s"] for r in lines if r.get("kind") == "progress"]
+    batches = [r for r in lines if r.get("kind") == "batch"]
+    if epochs:
+        record["epoch_times_s"] = epochs
+        record["epoch_s"] = statistics.median(epochs)
+        record["peak_rss_mb"] = max(r["peak_rss_mb"] for r in lines if r.get("kind") == "progress")
+    elif batches:
+        last = batches[-1]
+        record["batches_done"] = last["batch"]
+        record["seconds_per_batch"] = last["elapsed_s"] / last["batch"]
+    return record
+
+
+# --------------------------------------------------------------------------- orchestration
+def ratios(records: Iterable[dict]) -> list[dict]:
+    """Per data set: each implementation against PyG (speed = its graphs/s ÷ PyG's, memory = its
+    peak RSS ÷ PyG's) and DiffPool's epoch time against flat GraphSAGE's, from the same run."""
+    by_set: dict[str, dict[str, dict]] = {}
+    for r in records:
+        if r.get("kind") == "epoch":
+            by_set.setdefault(r["dataset"], {})[r["impl"]] = r
+    out = []
+    for dataset, cases in by_set.items():
+        row: dict = {"kind": "ratios", "dataset": dataset}
+        ref = cases.get("pyg")
+        ref_ok = ref is not None and ref.get("status") == "ok"
+        row["pyg_status"] = None if ref is None else ref.get("status")
+        for name, case in cases.items():
+            if name == "pyg" or case.get("status") != "ok":
+                continue
+            entry = {}
+            if ref_ok:
+                entry["speed_vs_pyg"] = case["graphs_per_s"] / ref["graphs_per_s"]
+                entry["memory_vs_pyg"] = case["peak_rss_mb"] / ref["peak_rss_mb"]
+                if case.get("predict_graphs_per_s") and ref.get("predict_graphs_per_s"):
+                    entry["predict_speed_vs_pyg"] = case["predict_graphs_per_s"] / ref["predict_graphs_per_s"]
+            sage = cases.get("graphsage")
+            if name != "graphsage" and sage is not None and sage.get("status") == "ok":
+                entry["epoch_vs_graphsage"] = case["epoch_s"] / sage["epoch_s"]
+            row[name] = entry
+        out.append(row)
+    return out
+
+
+def run_epoch_benchmark(datasets: list[str], impls: list[str], *, out_path: Optional[str] = None,
+                        memory_cap_gb: float = 8.0, timeout: float = 900.0, timeouts: Optional[dict] = None,
+                        case_options: Optional[dict] = None, impl_epochs: Optional[dict] = None,
+                        impl_timeouts: Optional[dict] = None, **options) -> list[dict]:
+    """Run every (data set, implementation) case in its own subprocess; write and return records.
+
+    ``options`` go to :func:`run_case` (epochs, warmup_epochs, warmup_batches, predict_passes,
+    batch_size, seed, threads, data_root, cache, pyg_padding); ``case_options[dataset]`` overrides
+    them per data set and ``timeouts[dataset]`` the timeout; ``impl_epochs[impl]`` and
+    ``impl_timeouts[impl]`` override the epochs and the timeout per implementation (e.g. one epoch
+    for a fixed-k run that takes minutes per epoch).
+    """
+    records = []
+    sink = open(out_path, "a") if out_path else None
+    try:
+        for dataset in datasets:
+            set_records = []
+            for impl in impls:
+                spec = {"dataset": dataset, "impl_name": impl, "memory_cap_gb": memory_cap_gb, **options,
+                        **((case_options or {}).get(dataset, {}))}
+                if impl != "pyg":
+                    spec.pop("pyg_padding", None)
+                if impl in (impl_epochs or {}):
+                    spec["epochs"] = impl_epochs[impl]
+                limit = (impl_timeouts or {}).get(impl, (timeouts or {}).get(dataset, timeout))
+                record = _spawn(spec, limit)
+                record["timeout_s"] = limit
+                set_records.append(record)
+                _emit(record)
+                if sink:
+                    _emit(record, sink)
+            for row in ratios(set_records):
+                _emit(row)
+                if sink:
+                    _emit(row, sink)
+            records += set_records
+    finally:
+        if sink:
+            sink.close()
+    return records
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == CHILD_FLAG:
+        return _child(json.loads(argv[1]))
+    import argparse
+
+    from .cli import add_epoch_arguments, run_epoch
+
+    parser = argparse.ArgumentParser(prog="python -m diffpool.bench.runner", description=__doc__.splitlines()[0])
+    add_epoch_arguments(parser)
+    return run_epoch(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

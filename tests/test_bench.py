@@ -1,0 +1,116 @@
+"""Smoke tests of the benchmark runner on tiny inputs: the JSON schema and the ratios, never timings."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch_geometric.data import Data
+from torch_geometric.utils import to_undirected
+
+from diffpool.bench.cli import add_bench_arguments, run_bench
+from diffpool.bench.implementations import IMPLEMENTATIONS
+from diffpool.bench.runner import ratios, run_case, run_epoch_benchmark
+from diffpool.bench.scaling import loglog_slope, run_layer, summarize
+from diffpool.bench.workloads import Workload, default_data_root, random_graph
+
+EPOCH_KEYS = {"kind", "dataset", "impl", "status", "epoch_s", "epoch_times_s", "graphs_per_s", "peak_rss_mb",
+              "predict_graphs_per_s", "batch_size", "env", "workload", "config"}
+
+
+def tiny_workload(num_graphs=12, seed=0) -> Workload:
+    gen = torch.Generator().manual_seed(seed)
+    graphs = []
+    for i in range(num_graphs):
+        n = int(torch.randint(3, 15, (1,), generator=gen))
+        edge_index = torch.randint(0, n, (2, 2 * n), generator=gen)
+        edge_index = to_undirected(edge_index[:, edge_index[0] != edge_index[1]], num_nodes=n)
+        graphs.append(Data(x=torch.randn(n, 3, generator=gen), edge_index=edge_index, y=torch.tensor([i % 2]),
+                           num_nodes=n))
+    return Workload("tiny", graphs, 3, 2, max(int(g.num_nodes) for g in graphs))
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
+def test_run_case_reports_the_schema(impl):
+    record = run_case("tiny", impl, epochs=2, warmup_epochs=1, batch_size=4, threads=1, workload=tiny_workload())
+    assert EPOCH_KEYS <= set(record), EPOCH_KEYS - set(record)
+    assert record["status"] == "ok" and record["impl"] == impl
+    assert len(record["epoch_times_s"]) == 2 and record["epoch_s"] > 0 and record["graphs_per_s"] > 0
+    assert record["peak_rss_mb"] > 0 and record["env"]["threads"] == 1
+    assert {"torch", "torch_geometric", "loadavg"} <= set(record["env"])
+    json.dumps(record)  # serialisable
+
+
+def test_ratios_from_one_run():
+    records = [
+        {"kind": "epoch", "dataset": "D", "impl": "pyg", "status": "ok", "graphs_per_s": 10.0, "peak_rss_mb": 2000.0,
+         "epoch_s": 10.0, "predict_graphs_per_s": 50.0},
+        {"kind": "epoch", "dataset": "D", "impl": "sparse", "status": "ok", "graphs_per_s": 50.0,
+         "peak_rss_mb": 400.0, "epoch_s": 2.0, "predict_graphs_per_s": 100.0},
+        {"kind": "epoch", "dataset": "D", "impl": "graphsage", "status": "ok", "graphs_per_s": 100.0,
+         "peak_rss_mb": 300.0, "epoch_s": 1.0},
+        {"kind": "epoch", "dataset": "E", "impl": "pyg", "status": "out of memory"},
+        {"kind": "epoch", "dataset": "E", "impl": "pergraph", "status": "ok", "graphs_per_s": 5.0,
+         "peak_rss_mb": 100.0, "epoch_s": 3.0},
+    ]
+    rows = {r["dataset"]: r for r in ratios(records)}
+    assert rows["D"]["sparse"]["speed_vs_pyg"] == pytest.approx(5.0)
+    assert rows["D"]["sparse"]["memory_vs_pyg"] == pytest.approx(0.2)
+    assert rows["D"]["sparse"]["predict_speed_vs_pyg"] == pytest.approx(2.0)
+    assert rows["D"]["sparse"]["epoch_vs_graphsage"] == pytest.approx(2.0)
+    assert rows["E"]["pyg_status"] == "out of memory" and "speed_vs_pyg" not in rows["E"]["pergraph"]
+
+
+def test_subprocess_runner_on_a_small_tu_set(tmp_path):
+    root = default_data_root()
+    if root is None or not (root / "MUTAG").is_dir():
+        pytest.skip("the shared TU data (MUTAG) is not beside the checkout")
+    out = tmp_path / "epoch.jsonl"
+    records = run_epoch_benchmark(["MUTAG"], ["pergraph", "pyg"], out_path=str(out), memory_cap_gb=4.0,
+                                  timeout=300, epochs=1, warmup_epochs=0, warmup_batches=1, threads=1,
+                                  cache=str(tmp_path / "cache"))
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["kind"] for line in lines] == ["epoch", "epoch", "ratios"]
+    assert lines[-1]["pergraph"]["speed_vs_pyg"] > 0
+    assert lines[0]["memory_cap_gb"] == 4.0
+
+
+@pytest.mark.parametrize("impl", ["sparse", "dense", "pyg"])
+def test_one_layer_record(impl):
+    record = run_layer(impl, 60, 8, repeats=1, threads=1)
+    assert record["status"] == "ok" and record["seconds"] > 0 and record["memory_mb"] >= 0
+    assert record["n"] == 60 and record["k"] == 8
+
+
+def test_loglog_slope_and_summary():
+    assert loglog_slope([(1, 3), (10, 30), (100, 300)]) == pytest.approx(1.0)
+    assert loglog_slope([(1, 1), (4, 16)]) == pytest.approx(2.0)
+    assert loglog_slope([(5, 1)]) is None
+    records = [{"kind": "layer", "impl": "sparse", "clusters": "64", "n": n, "status": "ok", "seconds": n / 100,
+                "memory_mb": n / 10} for n in (250, 500, 1000)]
+    records.append({"kind": "layer", "impl": "dense", "clusters": "64", "n": 250, "status": "out of memory"})
+    rows = {r["impl"]: r for r in summarize(records)}
+    assert rows["sparse"]["time_slope"] == pytest.approx(1.0) and rows["sparse"]["largest_n_ok"] == 1000
+    assert rows["dense"]["first_failure"] == {"n": 250, "status": "out of memory"}
+
+
+def test_random_graph_degree():
+    g = random_graph(2000, avg_degree=5.0, num_features=4)
+    assert g.x.shape == (2000, 4)
+    assert math.isclose(g.edge_index.size(1) / 2000, 5.0, rel_tol=0.05)
+
+
+def test_cli_parses_and_dispatches(tmp_path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    args = parser.parse_args(["epoch", "--datasets", "A,B", "--impls", "sparse", "--timeouts", "B=5"])
+    assert args.datasets == ["A", "B"] and args.impls == ["sparse"] and args.timeouts == {"B": 5.0}
+    args = parser.parse_args(["report", "--epoch-json", str(tmp_path / "none.jsonl"), "--scaling-json",
+                              str(tmp_path / "none2.jsonl"), "--output", str(tmp_path / "P.md"),
+                              "--plot", str(tmp_path / "p.png")])
+    assert run_bench(args) == 0
+    assert (tmp_path / "P.md").read_text().startswith("# Performance")
