@@ -95,8 +95,11 @@ class TURaw:
 
 
 def _read_text(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return handle.read().decode("utf-8", errors="replace")
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError as error:  # unreadable (permissions, I/O error): our error, naming the file
+        raise file_error(path, 0, f"cannot be read ({error.strerror or error})") from None
 
 
 def _scan_for_error(path: Path, text: str, columns: Optional[int], kind: str) -> DataError:
