@@ -13,7 +13,19 @@ from typing import Any, Optional
 
 from ..models import ConfigError, ModelConfig
 
-__all__ = ["RunConfig", "paper_preset", "load_config_file", "PAPER_PRESET_SOURCE"]
+__all__ = ["RunConfig", "paper_preset", "defaults_for", "load_config_file", "PAPER_PRESET_SOURCE", "DATASET_DEFAULTS"]
+
+# Settings that belong to a data set rather than to a run, below presets, files and options.
+# The built-in synthetic set has at most 6 communities per graph. With the general default (two
+# levels at 25% of the largest graph: 17 clusters) the learned clusters split communities and the
+# test accuracy stayed at 0.42, near flat GraphSAGE's 0.46; one level with ceil(0.12 · 67) = 9
+# clusters recovered the communities (NMI 1.0) and reached 0.98 (40 epochs, seed 0).
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {"synthetic": dict(levels=1, ratio=0.12, epochs=40)}
+
+
+def defaults_for(dataset: str) -> dict[str, Any]:
+    """The data set's own defaults (empty for TU sets: they use the general defaults or a preset)."""
+    return dict(DATASET_DEFAULTS.get(dataset, {}))
 
 
 @dataclass
@@ -91,6 +103,11 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def for_dataset(cls, dataset: str = "synthetic", **options: Any) -> "RunConfig":
+        """The configuration for ``dataset``: its own defaults (see :data:`DATASET_DEFAULTS`), then ``options``."""
+        return cls.from_dict({**defaults_for(dataset), "dataset": dataset, **options})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str = "configuration") -> "RunConfig":

@@ -1,6 +1,7 @@
 """Command-line options of ``train`` and ``cv``: one per :class:`RunConfig` field, with help text.
 
-Precedence: RunConfig defaults < ``--preset paper`` < ``--config FILE`` (YAML) < explicit options.
+Precedence: RunConfig defaults < the data set's own defaults (``DATASET_DEFAULTS``) < ``--preset paper``
+< ``--config FILE`` (YAML) < explicit options.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from ..models import VARIANTS
 from ..nn.blocks import CONV_KINDS, READOUTS
-from .config import PAPER_PRESET_SOURCE, RunConfig, load_config_file, paper_preset
+from .config import DATASET_DEFAULTS, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
 
 __all__ = ["add_run_options", "run_config_from_args"]
 
@@ -67,7 +68,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     for f in fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
-        help_text = f"{HELP[f.name]} (default: {default})"
+        own = {name: values[f.name] for name, values in DATASET_DEFAULTS.items() if f.name in values}
+        also = "".join(f"; {value} for the {name} set" for name, value in own.items())
+        help_text = f"{HELP[f.name]} (default: {default}{also})"
         kwargs: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
@@ -87,4 +90,5 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     from_file = load_config_file(args.config) if getattr(args, "config", None) else {}
     dataset = given.get("dataset", from_file.get("dataset", RunConfig.dataset))
     preset = paper_preset(dataset) if getattr(args, "preset", None) == "paper" else {}
-    return RunConfig.from_dict({**preset, **from_file, **given}, source=getattr(args, "config", None) or "options")
+    return RunConfig.from_dict({**defaults_for(dataset), **preset, **from_file, **given},
+                               source=getattr(args, "config", None) or "options")
