@@ -156,7 +156,9 @@ def _assignment_picture(config, result, out) -> Optional[str]:
     folds = splits["folds"] if isinstance(splits, dict) else splits
     index = folds[0]["test"][0]
     path = out / f"assignments-graph{index}.png"
-    assignment_figure(model, dataset[index], path, class_names=getattr(dataset, "class_names", None))
+    class_names = dataset.info.get("class_names") or getattr(dataset, "class_names", None)
+    assignment_figure(model, dataset[index], path, title=f"{config.dataset} test graph {index}",
+                      class_names=[str(c) for c in class_names] if class_names else None)
     return str(path)
 
 
