@@ -85,8 +85,15 @@ def _safe_sqrt(squared: Tensor) -> Tensor:
     return torch.where(positive, squared.clamp_min(1e-30).sqrt(), torch.zeros_like(squared))
 
 
+# Below this, exp(log S) is exactly 0 in every float dtype (float64 underflows at about -745).
+_LOG_ZERO = -1e4
+
+
 def _entropy_per_node(s_prob: Tensor, log_s: Tensor) -> Tensor:
-    return -(s_prob * log_s).sum(dim=-1)
+    # log_softmax gives -inf when logits differ by more than the float range (e.g. ±3e38): then
+    # 0 · (-inf) would be NaN in the value and the gradient. Clamping changes no term (S is exactly
+    # 0 there) and blocks the gradient through the clamped entries.
+    return -(s_prob * log_s.clamp_min(_LOG_ZERO)).sum(dim=-1)
 
 
 # --------------------------------------------------------------------------- validation
