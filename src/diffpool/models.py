@@ -90,6 +90,11 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def block_options(self) -> dict[str, Any]:
+        """Keyword arguments of every :class:`~diffpool.nn.GNNBlock` of the model."""
+        return dict(num_layers=self.layers_per_block, conv=self.conv, batch_norm=self.batch_norm,
+                    normalize=self.normalize, concat=self.concat)
+
 
 class ModelOutput(NamedTuple):
     """Logits plus what the auxiliary losses and the pictures need, one entry per pooling level."""
@@ -118,8 +123,7 @@ class DiffPoolNet(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        block = dict(num_layers=c.layers_per_block, conv=c.conv, batch_norm=c.batch_norm,
-                     normalize=c.normalize, concat=c.concat)
+        block = c.block_options()
         self.cluster_counts = c.cluster_counts()
         pools: list[nn.Module] = []
         channels = c.in_channels
@@ -188,8 +192,7 @@ class DETDiffPoolNet(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        block = dict(num_layers=c.layers_per_block, conv=c.conv, batch_norm=c.batch_norm,
-                     normalize=c.normalize, concat=c.concat)
+        block = c.block_options()
         self.cluster_counts = c.cluster_counts()
         blocks, channels = [], c.in_channels
         for level in range(c.levels + 1):
@@ -212,6 +215,7 @@ class DETDiffPoolNet(nn.Module):
         z = self.blocks[0](data.x, data.edge_index)
         readouts = [sparse_readout(z, batch, self.config.readout, batch_size)]
         links, entropies, assignments, counts = [], [], [], []
+        adj = mask = None  # the coarsened graph: made by level 1, pooled again from level 2 on
         for level in range(self.config.levels):
             k = int(sizes[:, level + 1].max())
             hard = F.one_hot(getattr(data, f"det_level_{level + 1}"), k).to(z.dtype)
@@ -257,8 +261,7 @@ class GraphSAGENet(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        block = dict(num_layers=c.layers_per_block, conv=c.conv, batch_norm=c.batch_norm,
-                     normalize=c.normalize, concat=c.concat)
+        block = c.block_options()
         blocks, channels = [], c.in_channels
         for _ in range(max(c.levels, 0) + 1):
             blocks.append(GNNBlock(channels, c.hidden, **block))

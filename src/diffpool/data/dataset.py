@@ -16,14 +16,13 @@ content is plain tensors and dicts (loadable with ``torch.load(weights_only=True
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 
 from .errors import DataError
+from ..atomic import atomic_open
 
 __all__ = ["GraphDataset", "FORMAT_VERSION"]
 
@@ -89,19 +88,9 @@ class GraphDataset(InMemoryDataset):
     # -- persistence -------------------------------------------------------------------------------
     def save_to(self, path: os.PathLike | str) -> None:
         """Write tensors and metadata to ``path`` atomically (temp file + fsync + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = (self._data.to_dict(), self.slices, self.metadata())
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(payload, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "wb") as handle:
+            torch.save(payload, handle)
 
     @classmethod
     def load_from(cls, path: os.PathLike | str, transform: Optional[Callable] = None) -> "GraphDataset":

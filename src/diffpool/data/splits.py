@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -18,6 +17,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from .errors import DataError
+from ..atomic import atomic_open
 
 __all__ = ["stratified_folds", "save_splits", "load_splits", "check_splits", "labels_of"]
 
@@ -111,19 +111,9 @@ def save_splits(splits: Sequence[dict], path: Union[str, os.PathLike]) -> None:
     num_graphs = check_splits(splits)
     document = {"format": SPLITS_FORMAT, "version": 1, "num_graphs": num_graphs,
                 "folds": [{p: [int(i) for i in fold.get(p, [])] for p in PARTS} for fold in splits]}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as handle:
+        json.dump(document, handle)
+        handle.write("\n")
 
 
 def load_splits(path: Union[str, os.PathLike], num_graphs: Optional[int] = None) -> list[dict]:

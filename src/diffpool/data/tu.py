@@ -43,6 +43,7 @@ from torch_geometric.utils import to_undirected
 
 from .dataset import FORMAT_VERSION, GraphDataset
 from .errors import DataError, DownloadError, file_error
+from ..atomic import atomic_open
 from .features import apply_features, make_feature_spec
 
 __all__ = ["load_tu", "read_tu_raw", "TURaw", "cache_dir", "TU_URL", "find_tu_folder"]
@@ -355,21 +356,12 @@ def _fetch(url: str, destination: Path) -> None:
     """Download ``url`` to ``destination`` with a tqdm progress bar (atomic: temp file + rename)."""
     from tqdm.auto import tqdm
 
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=destination.name + ".", suffix=".part")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {destination.name}") as bar:
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, destination)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with urllib.request.urlopen(url, timeout=60) as response, atomic_open(destination, "wb", suffix=".part") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {destination.name}") as bar:
+            while chunk := response.read(1 << 16):
+                out.write(chunk)
+                bar.update(len(chunk))
 
 
 def _download(name: str, cache: Path) -> Path:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..atomic import atomic_open
 
 __all__ = ["atomic_write_json", "atomic_write_text", "read_json", "versions", "ResultsError"]
 
@@ -17,18 +18,8 @@ class ResultsError(ValueError):
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` so that ``path`` holds either the old or the new content, never half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
