@@ -100,7 +100,9 @@ def _status_cell(r: dict) -> str:
         pace = r.get("seconds_per_batch")
         extra = f" after {r.get('timeout_s', 0):.0f} s"
         if pace:
-            extra += f"; {pace:.1f} s/batch in its first {r.get('batches_done')} batches"
+            extra += f"; {pace:.1f} s/batch over its first {r.get('batches_done')} batches ({r.get('pace_from', 'warm-up')})"
+        if r.get("peak_rss_mb_so_far"):
+            extra += f", peak RSS so far {r['peak_rss_mb_so_far'] / 1024:.2f} GB"
         return f"timeout{extra}"
     if status == "out of memory":
         return f"out of memory (cap {r.get('memory_cap_gb')} GB)"

@@ -75,7 +75,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
             batches += 1
             if batches <= report_batches:
                 progress({"kind": "batch", "epoch": epoch, "batch": batches,
-                          "elapsed_s": time.perf_counter() - t0})
+                          "elapsed_s": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()})
             if max_batches and batches >= max_batches:
                 break
         return time.perf_counter() - t0, batches
@@ -92,7 +92,9 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
 
     times = []
     for epoch in range(epochs):
-        seconds, num_batches = train_epoch(epoch, report_batches=3 if not times and warmup_batches else 0)
+        # Every batch of the first timed epoch is reported, so a case stopped by its timeout still
+        # yields its pace and memory so far.
+        seconds, num_batches = train_epoch(epoch, report_batches=10**9 if not times else 0)
         times.append(seconds)
         progress({"kind": "progress", "epoch": epoch, "epoch_s": seconds, "peak_rss_mb": peak_rss_mb()})
     record["epoch_times_s"] = times
@@ -192,10 +194,15 @@ def _timeout_record(spec: dict, lines: list[dict], timeout: float, wall: float) 
         record["epoch_times_s"] = epochs
         record["epoch_s"] = statistics.median(epochs)
         record["peak_rss_mb"] = max(r["peak_rss_mb"] for r in lines if r.get("kind") == "progress")
-    elif batches:
-        last = batches[-1]
+    if batches:
+        timed = [r for r in batches if r.get("epoch", -1) >= 0] or batches
+        last = timed[-1]
         record["batches_done"] = last["batch"]
         record["seconds_per_batch"] = last["elapsed_s"] / last["batch"]
+        record["pace_from"] = "timed epoch" if last.get("epoch", -1) >= 0 else "warm-up"
+    rss = [r["peak_rss_mb"] for r in lines if r.get("peak_rss_mb")]
+    if rss:
+        record["peak_rss_mb_so_far"] = max(rss)
     return record
 
 
