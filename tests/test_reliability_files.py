@@ -29,7 +29,7 @@ from diffpool.training.checkpoints import (
     previous_path,
     read_checkpoint,
 )
-from diffpool.training.predict import CheckpointError, load_trained_model
+from diffpool.training.predict import CheckpointError
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -300,9 +300,7 @@ SPLITS_DAMAGE = [
     "truncated",
     "empty",
     "overlap",
-    pytest.param("flipped", marks=pytest.mark.xfail(
-        strict=True, reason="load_splits (src/diffpool/data/splits.py) reads with Path.read_text() and lets "
-                            "UnicodeDecodeError escape: it should catch it and raise DataError naming the file")),
+    "flipped",
 ]
 
 
@@ -377,11 +375,6 @@ def test_resuming_when_both_last_checkpoints_are_corrupted_is_a_clear_error(fini
     assert fingerprint(run) == keep
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "protocols.fit_fold loads best.ckpt with GraphClassifier.load_from_checkpoint and torch.load directly: "
-    "a damaged best.ckpt escapes as a raw torch error (exit 1, traceback) or, for flipped tensor bytes, "
-    "silently gives other weights. It should read it through checkpoints.read_checkpoint (weights-only, "
-    "checksum) and raise CheckpointError naming the file"))
 @pytest.mark.parametrize("damage", ["truncated", "flipped"])
 def test_a_corrupted_best_checkpoint_is_a_clear_error(finished_train, tu_root, tmp_path, capsys, damage):
     base, _ = finished_train
@@ -404,10 +397,6 @@ def test_predict_with_a_corrupted_checkpoint_is_a_clear_error(finished_train, tu
     assert_clear_error(code, err, ckpt)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "predict.load_trained_model reads with torch.load(weights_only=True) but does not compare the checksum "
-    "AtomicCheckpointIO writes, and torch.load misses flipped bytes inside tensor data: it should call "
-    "checkpoints.read_checkpoint(path) instead of torch.load"))
 def test_predict_with_flipped_tensor_bytes_is_a_clear_error(finished_train, tu_root, tmp_path, capsys):
     base, _ = finished_train
     ckpt = tmp_path / "best.ckpt"
@@ -499,12 +488,6 @@ def test_a_run_config_json_naming_an_output_path_is_refused(finished_cv, tmp_pat
     assert not (tmp_path / "elsewhere").exists() and fingerprint(run) == keep
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the default run folder is built from the data set name (cli.run_train: runs/train-DATASET, "
-    "cli.run_cv: runs/cv-DATASET-VARIANT-PROTOCOL) before the name is checked, and cross_validate writes "
-    "config.json before load_dataset rejects the name: 'dataset: ../../../x' in a config file makes cv write "
-    "runs/cv-../../../x-diffpool-fair/config.json = ./x-diffpool-fair/config.json (more '..': anywhere). Fix: RunConfig.__post_init__ (training/config.py) rejects data set "
-    "names containing '/', '\\\\' or '..' with a ConfigError, as load_tu does"))
 @pytest.mark.parametrize("command", ["train", "cv"])
 def test_a_data_set_name_from_a_config_file_cannot_place_the_run_outside_runs(tmp_path, capsys, monkeypatch,
                                                                            command):

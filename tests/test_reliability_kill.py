@@ -181,12 +181,6 @@ def test_cv_killed_between_and_inside_folds_resumes_finished_folds(tu_root, tmp_
     assert not list(run.rglob("*.tmp")), "temporary files left behind"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Lightning 2.6 writes last.ckpt (save_last=True) only in epochs where the top-k checkpoint was saved, "
-    "i.e. when val_acc improved (fair protocol), and for save_top_k=0 (paper protocol) only when training "
-    "ends: after a kill or a NaN stop a resume repeats every epoch since the last improvement (paper: all). "
-    "Fix in protocols._trainer: drop save_last=True and add ModelCheckpoint(dirpath=fold_dir / 'checkpoints', "
-    "filename='last', monitor=None, save_top_k=1, enable_version_counter=False), which saves every epoch"))
 @pytest.mark.parametrize("protocol", ["fair", "paper"])
 def test_the_last_good_checkpoint_is_the_last_complete_epoch(tu_root, tmp_path, monkeypatch, protocol):
     """Training stopped in epoch 3 (a NaN loss, injected): last.ckpt holds epochs 0–2."""

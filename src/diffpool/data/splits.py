@@ -126,6 +126,8 @@ def load_splits(path: Union[str, os.PathLike], num_graphs: Optional[int] = None)
         raise DataError(f"{path}: no such splits file") from None
     except json.JSONDecodeError as error:
         raise DataError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}:0: not text (corrupted bytes); delete it to make the splits again") from None
     if isinstance(document, dict):
         folds = document.get("folds")
         stored = document.get("num_graphs")

@@ -77,17 +77,19 @@ def previous_path(path: PathLike) -> Path:
     return path.with_name(path.name + PREVIOUS_SUFFIX)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupted, or not one of ours."""
+
+
 def read_checkpoint(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """``torch.load(path, weights_only=True)``, checked to be a dict with a ``state_dict`` whose
     content matches its checksum (checkpoints without one, e.g. written by other tools, are not
     checked).
 
-    Raises :class:`~diffpool.training.predict.CheckpointError` naming the file if it is missing,
+    Raises :class:`CheckpointError` naming the file if it is missing,
     unreadable (truncated, bytes flipped, not a torch file, holds objects that are not plain data)
     or not a Lightning checkpoint.
     """
-    from .predict import CheckpointError
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -106,8 +108,6 @@ def read_checkpoint(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]
 
 
 def _first_readable(path: Path, map_location: Any = "cpu") -> Optional[tuple[Path, dict[str, Any]]]:
-    from .predict import CheckpointError
-
     for candidate in (path, previous_path(path)):
         if not candidate.exists():
             continue
@@ -195,10 +195,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                         weights_only: Optional[bool] = None) -> dict[str, Any]:
         """Load ``path`` with ``weights_only=True`` (always); if it is corrupted, ``path.prev``.
 
-        Raises :class:`~diffpool.training.predict.CheckpointError` when neither is readable.
+        Raises :class:`CheckpointError` when neither is readable.
         """
-        from .predict import CheckpointError
-
         path = Path(path)
         found = _first_readable(path, map_location)
         if found is None:

@@ -85,6 +85,9 @@ class RunConfig:
             value = getattr(self, name)
             if value < 0 or (isinstance(value, float) and math.isnan(value)):
                 problems.append(f"{name} must be >= 0, got {value}")
+        if any(part in self.dataset for part in ("/", "\\", "..")) or not self.dataset.strip():
+            problems.append(f"dataset must be a data set name (e.g. ENZYMES), not a path: {self.dataset!r}; "
+                            "point --data-dir at the folder")
         if self.max_nodes is not None and self.max_nodes < 1:
             problems.append(f"max_nodes must be at least 1, got {self.max_nodes}")
         if self.device not in ("auto", "cpu", "cuda", "gpu", "mps"):

@@ -17,28 +17,19 @@ import torch
 
 from ..data import DataError, GraphDataset, apply_features, read_graph_folder
 from ..models import ModelConfig, attach_det_clusters, build_model
+from .checkpoints import CheckpointError, read_checkpoint
 from .loaders import make_loader
 from .results import atomic_write_text
 
 __all__ = ["load_trained_model", "read_graphs_for", "predict", "CheckpointError"]
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, corrupted, or not one of ours."""
-
-
 def load_trained_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The trained model (in eval mode) and the checkpoint's hyper-parameters (plain data)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
-                              "it may be truncated or corrupted, or not made by diffpool") from None
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if not isinstance(hparams, dict) or "model_config" not in hparams or "state_dict" not in checkpoint:
+    checkpoint = read_checkpoint(path)  # weights-only, checksum-verified
+    hparams = checkpoint.get("hyper_parameters")
+    if not isinstance(hparams, dict) or "model_config" not in hparams:
         raise CheckpointError(f"{path}: not a diffpool checkpoint (no model configuration inside)")
     model = build_model(ModelConfig(**hparams["model_config"]))
     state = {k[len("model."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}

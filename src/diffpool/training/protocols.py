@@ -28,11 +28,12 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
 from ..models import ConfigError, attach_det_clusters
-from .checkpoints import AtomicCheckpointIO
+from .checkpoints import AtomicCheckpointIO, read_checkpoint
 from .config import RunConfig
 from .evaluation import community_nmi, evaluate_accuracy
 from .loaders import FoldData, make_loader
 from .module import GraphClassifier
+from .predict import load_trained_model
 from .results import ResultsError, atomic_write_json, read_json, versions
 
 __all__ = ["load_dataset", "train", "cross_validate", "report", "PROTOCOLS", "fit_fold"]
@@ -108,14 +109,15 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
         raise ConfigError("--sync-batchnorm needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
                           "on the CPU train with --no-batch-norm or without --sync-batchnorm")
 
-    callbacks: list[Any] = []
+    # last.ckpt after every epoch, for resuming (Lightning's save_last only writes when the monitored
+    # checkpoint does, i.e. when validation improves); best.ckpt when validation accuracy improves.
+    callbacks: list[Any] = [ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="last", monitor=None,
+                                            save_top_k=1, enable_version_counter=False)]
     if select_epoch:
         callbacks.append(ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="best", monitor="val_acc",
-                                         mode="max", save_top_k=1, save_last=True))
+                                         mode="max", save_top_k=1, enable_version_counter=False))
         if config.patience > 0:
             callbacks.append(EarlyStopping(monitor="val_acc", mode="max", patience=config.patience))
-    else:
-        callbacks.append(ModelCheckpoint(dirpath=fold_dir / "checkpoints", save_top_k=0, save_last=True))
     if progress:
         callbacks.append(TQDMProgressBar(leave=False))
     return L.Trainer(
@@ -161,9 +163,9 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     if fair:
         best = fold_dir / "checkpoints" / "best.ckpt"
         test_loader = make_loader(dataset, split["test"], config.batch_size, shuffle=False)
-        best_module = GraphClassifier.load_from_checkpoint(best, weights_only=True)
-        result["test_acc"] = evaluate_accuracy(best_module.model, test_loader)
-        best_epoch = int(torch.load(best, weights_only=True, map_location="cpu")["epoch"])
+        best_model, _ = load_trained_model(best)
+        result["test_acc"] = evaluate_accuracy(best_model, test_loader)
+        best_epoch = int(read_checkpoint(best)["epoch"])
         val_by_epoch = {h["epoch"]: h.get("val_acc") for h in history}
         result.update(best_epoch=best_epoch, val_acc=val_by_epoch.get(best_epoch),
                       test_size=len(split["test"]), checkpoint=str(best))
@@ -287,7 +289,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
     splits = _splits_for(dataset, 10, config.seed, run_dir)
     result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
     if "community_nmi" not in result and config.variant in ("diffpool", "nolp") and hasattr(dataset[0], "community"):
-        model = GraphClassifier.load_from_checkpoint(result["checkpoint"], weights_only=True).model
+        model, _ = load_trained_model(result["checkpoint"])
         result["community_nmi"] = community_nmi(model, make_loader(dataset, splits[0]["test"], 64, shuffle=False))
         if is_rank_zero():
             atomic_write_json(run_dir / "result.json", result)
