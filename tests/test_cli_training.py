@@ -152,3 +152,9 @@ def test_the_synthetic_set_has_its_own_defaults_below_every_option():
     from diffpool.training import RunConfig
 
     assert RunConfig.for_dataset("synthetic", epochs=5).levels == 1
+
+
+def test_bf16_mixed_precision_trains(tu_root, tmp_path, capsys):
+    summary = run_json(capsys, ["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "1",
+                                "--precision", "bf16-mixed", "--out", str(tmp_path), "--json", "--no-picture"])
+    assert 0 <= summary["test_acc"] <= 1
