@@ -21,13 +21,17 @@ from .checkpoints import CheckpointError, read_checkpoint
 from .loaders import make_loader
 from .results import atomic_write_text
 
-__all__ = ["load_trained_model", "read_graphs_for", "predict", "CheckpointError"]
+__all__ = ["load_trained_model", "model_from_checkpoint", "read_graphs_for", "predict", "CheckpointError"]
 
 
 def load_trained_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The trained model (in eval mode) and the checkpoint's hyper-parameters (plain data)."""
     path = Path(path)
-    checkpoint = read_checkpoint(path)  # weights-only, checksum-verified
+    return model_from_checkpoint(read_checkpoint(path), path)  # weights-only, checksum-verified
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model (in eval mode) and hyper-parameters of a checkpoint already read from ``path``."""
     hparams = checkpoint.get("hyper_parameters")
     if not isinstance(hparams, dict) or "model_config" not in hparams:
         raise CheckpointError(f"{path}: not a diffpool checkpoint (no model configuration inside)")

@@ -33,7 +33,7 @@ from .config import RunConfig
 from .evaluation import community_nmi, evaluate_accuracy
 from .loaders import FoldData, make_loader
 from .module import GraphClassifier
-from .predict import load_trained_model
+from .predict import load_trained_model, model_from_checkpoint
 from .results import ResultsError, atomic_write_json, read_json, versions
 
 __all__ = ["load_dataset", "train", "cross_validate", "report", "PROTOCOLS", "fit_fold"]
@@ -163,9 +163,10 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     if fair:
         best = fold_dir / "checkpoints" / "best.ckpt"
         test_loader = make_loader(dataset, split["test"], config.batch_size, shuffle=False)
-        best_model, _ = load_trained_model(best)
+        checkpoint = read_checkpoint(best)
+        best_model, _ = model_from_checkpoint(checkpoint, best)
         result["test_acc"] = evaluate_accuracy(best_model, test_loader)
-        best_epoch = int(read_checkpoint(best)["epoch"])
+        best_epoch = int(checkpoint["epoch"])
         val_by_epoch = {h["epoch"]: h.get("val_acc") for h in history}
         result.update(best_epoch=best_epoch, val_acc=val_by_epoch.get(best_epoch),
                       test_size=len(split["test"]), checkpoint=str(best))
