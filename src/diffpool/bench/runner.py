@@ -66,6 +66,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
     def train_epoch(epoch: int, max_batches: int = 0, report_batches: int = 0) -> tuple[float, int]:
         model.train()
         count, batches = 0, 0
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         for batch in impl.train_batches(workload, epoch):
             optimizer.zero_grad(set_to_none=True)
@@ -78,9 +79,11 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
                           "elapsed_s": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()})
             if max_batches and batches >= max_batches:
                 break
+        cpu_times.append(time.process_time() - cpu0)
         return time.perf_counter() - t0, batches
 
     num_batches = None
+    cpu_times: list[float] = []  # process CPU seconds per epoch: the work, whatever the machine's load
     if warmup_batches > 0:
         warm_s, _ = train_epoch(-1, max_batches=warmup_batches, report_batches=warmup_batches)
     else:
@@ -98,6 +101,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
         times.append(seconds)
         progress({"kind": "progress", "epoch": epoch, "epoch_s": seconds, "peak_rss_mb": peak_rss_mb()})
     record["epoch_times_s"] = times
+    record["epoch_cpu_s"] = statistics.median(cpu_times[-epochs:]) if epochs else None
     record["epoch_s"] = statistics.median(times)
     record["batches_per_epoch"] = num_batches
     record["graphs_per_s"] = len(workload.graphs) / record["epoch_s"]
