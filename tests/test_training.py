@@ -152,3 +152,14 @@ def test_out_of_memory_batch_is_reported_with_sizes_and_a_batch_size(tu_root, tm
     monkeypatch.setattr(module, "classification_loss", exhausted)
     with pytest.raises(BatchTooLargeError, match=r"batch of 20 graphs.*largest \d+, total \d+.*--batch-size 5"):
         train(mutag(tu_root), tmp_path, progress=False)
+
+
+def test_last_checkpoint_carries_the_best_checkpoint_state_of_its_own_epoch(tu_root, tmp_path):
+    """A resume from last.ckpt must know every epoch's best candidate, including the last one."""
+    result = train(mutag(tu_root, epochs=3, patience=10), tmp_path, progress=False)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 2
+    states = [state for key, state in last["callbacks"].items() if "ModelCheckpoint" in key and "val_acc" in key]
+    assert len(states) == 1
+    best_score = float(states[0]["best_model_score"])
+    assert best_score == pytest.approx(max(h["val_acc"] for h in result["history"]))

@@ -109,15 +109,19 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
         raise ConfigError("--sync-batchnorm needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
                           "on the CPU train with --no-batch-norm or without --sync-batchnorm")
 
-    # last.ckpt after every epoch, for resuming (Lightning's save_last only writes when the monitored
-    # checkpoint does, i.e. when validation improves); best.ckpt when validation accuracy improves.
-    callbacks: list[Any] = [ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="last", monitor=None,
-                                            save_top_k=1, enable_version_counter=False)]
+    # best.ckpt when validation accuracy improves; then last.ckpt after every epoch, for resuming
+    # (Lightning's save_last only writes when the monitored checkpoint does). The order matters:
+    # last.ckpt stores the best-checkpoint callback's state, so that callback must have seen the
+    # epoch first, or a run killed between the two writes would forget the epoch as a best
+    # candidate. Lightning runs checkpoint callbacks last, in the order given.
+    callbacks: list[Any] = []
     if select_epoch:
         callbacks.append(ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="best", monitor="val_acc",
                                          mode="max", save_top_k=1, enable_version_counter=False))
         if config.patience > 0:
             callbacks.append(EarlyStopping(monitor="val_acc", mode="max", patience=config.patience))
+    callbacks.append(ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="last", monitor=None,
+                                     save_top_k=1, enable_version_counter=False))
     if progress:
         callbacks.append(TQDMProgressBar(leave=False))
     return L.Trainer(
