@@ -29,8 +29,9 @@ COMMANDS = """\
 ```bash
 # epoch benchmark (one subprocess per case, 8 GB address-space cap each, 1 thread)
 python benchmarks/epoch.py --datasets ENZYMES,PROTEINS --out docs/perf/epoch.jsonl
-python benchmarks/epoch.py --datasets REDDIT-BINARY --impl-epochs sparse=1,dense=1,pyg=1 \\
-    --impl-timeouts sparse=2400,dense=600,pyg=600 --out docs/perf/epoch.jsonl
+python benchmarks/epoch.py --datasets REDDIT-BINARY --impls pergraph,graphsage --out docs/perf/epoch.jsonl
+python benchmarks/epoch.py --datasets REDDIT-BINARY --impls sparse,dense,pyg --impl-epochs sparse=1,dense=1,pyg=1 \\
+    --impl-timeouts sparse=900,dense=240,pyg=240 --slow-warmup-batches 2 --out docs/perf/epoch.jsonl
 # scaling benchmark (one DiffPool layer, n = 250 … 32,000, K = 0.25·n ≤ 512 and K = 64)
 python benchmarks/scaling.py --out docs/perf/scaling.jsonl
 # this document and docs/perf/scaling.png
@@ -128,24 +129,32 @@ def _epoch_section(records: list[dict]) -> tuple[list[str], dict]:
                          f"{info.get('features')} features, {info.get('classes')} classes; batch "
                          f"{next(iter(cases.values())).get('batch_size', 20)}.")
             lines.append("")
-        lines.append("| implementation | status | s/epoch (median) | epochs timed | graphs/s | predict graphs/s "
-                     "| peak RSS | speed vs PyG | memory vs PyG | epoch vs GraphSAGE | load avg |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        lines.append("| implementation | status | s/epoch (median) | CPU s/epoch | epochs timed | graphs/s "
+                     "| predict graphs/s | peak RSS | RSS above data | speed vs PyG (wall / CPU) "
+                     "| peak memory vs PyG (total / above data) | epoch vs GraphSAGE (wall / CPU) | load avg |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for impl, r in cases.items():
             ratio = row_ratios.get(impl, {}) if impl != "pyg" else {}
             rss = r.get("peak_rss_mb")
             load = (r.get("env") or {}).get("loadavg")
+            above = (rss - r["rss_after_data_mb"]) if rss and r.get("rss_after_data_mb") else None
+
+            def pair(a, b, digits):
+                return f"{_fmt(a, digits, '×')} / {_fmt(b, digits, '×')}" if a is not None or b is not None else "–"
+
             lines.append("| " + " | ".join([
                 IMPL_LABELS.get(impl, impl),
                 _status_cell(r),
                 _fmt(r.get("epoch_s")),
+                _fmt(r.get("epoch_cpu_s")),
                 _fmt(len(r.get("epoch_times_s") or []) or None),
                 _fmt(r.get("graphs_per_s"), 1),
                 _fmt(r.get("predict_graphs_per_s"), 1),
                 f"{rss / 1024:.2f} GB" if rss else "–",
-                _fmt(ratio.get("speed_vs_pyg"), 1, "×"),
-                _fmt(ratio.get("memory_vs_pyg"), 2, "×"),
-                _fmt(ratio.get("epoch_vs_graphsage"), 2, "×"),
+                f"{above / 1024:.2f} GB" if above is not None else "–",
+                pair(ratio.get("speed_vs_pyg"), ratio.get("cpu_speed_vs_pyg"), 1) if impl != "pyg" else "1",
+                pair(ratio.get("memory_vs_pyg"), ratio.get("training_memory_vs_pyg"), 2) if impl != "pyg" else "1",
+                pair(ratio.get("epoch_vs_graphsage"), ratio.get("epoch_cpu_vs_graphsage"), 2),
                 _fmt(load[0], 1) if load else "–",
             ]) + " |")
         lines.append("")
@@ -153,6 +162,7 @@ def _epoch_section(records: list[dict]) -> tuple[list[str], dict]:
 
 
 def _verdict(ok: Optional[bool]) -> str:
+    """Met / not met; wall-clock and CPU-time ratios must both clear a target where both exist."""
     return "**met**" if ok else ("not met" if ok is not None else "not measured")
 
 
@@ -165,22 +175,27 @@ def _targets(all_ratios: dict, slopes: list[dict]) -> list[str]:
     def ratio(dataset, impl, key):
         return all_ratios.get(dataset, ({}, {}))[1].get(impl, {}).get(key)
 
-    speed = ratio("PROTEINS", "sparse", "speed_vs_pyg")
+    def speed_row(label, dataset, impl, goal):
+        wall, cpu = ratio(dataset, impl, "speed_vs_pyg"), ratio(dataset, impl, "cpu_speed_vs_pyg")
+        text = f"{_fmt(wall, 1, '×')} wall" + (f", {_fmt(cpu, 1, '×')} CPU time" if cpu else "")
+        # Conservative: on a shared CPU the wall-clock ratio moves with the load each case met, the
+        # CPU-time ratio does not; a target counts as met only if both clear it.
+        rows.append((label, text, None if wall is None else min(wall, cpu or wall) >= goal))
+
+    speed_row("PROTEINS, fixed k: ≥ 5× PyG graphs/s", "PROTEINS", "sparse", 5)
     memory = ratio("PROTEINS", "sparse", "memory_vs_pyg")
-    rows.append(("PROTEINS, fixed k: ≥ 5× PyG graphs/s", f"{_fmt(speed, 1, '×')}",
-                 None if speed is None else speed >= 5))
-    rows.append(("PROTEINS, fixed k: ≤ 1/4 of PyG's peak memory", f"{_fmt(memory, 2, '×')}",
+    above = ratio("PROTEINS", "sparse", "training_memory_vs_pyg")
+    rows.append(("PROTEINS, fixed k: ≤ 1/4 of PyG's peak memory",
+                 f"{_fmt(memory, 2, '×')} of peak RSS; {_fmt(above, 2, '×')} of the RSS above the loaded data",
                  None if memory is None else memory <= 0.25))
-    speed = ratio("ENZYMES", "sparse", "speed_vs_pyg")
-    rows.append(("ENZYMES, fixed k: ≥ 2× PyG graphs/s", _fmt(speed, 1, "×"), None if speed is None else speed >= 2))
-    speed = ratio("PROTEINS", "pergraph", "speed_vs_pyg")
-    rows.append(("PROTEINS, per-graph k: ≥ 15× PyG graphs/s", _fmt(speed, 1, "×"),
-                 None if speed is None else speed >= 15))
+    speed_row("ENZYMES, fixed k: ≥ 2× PyG graphs/s", "ENZYMES", "sparse", 2)
+    speed_row("PROTEINS, per-graph k: ≥ 15× PyG graphs/s", "PROTEINS", "pergraph", 15)
     r = case("REDDIT-BINARY", "pergraph")
     if r and r.get("status") == "ok":
         ok = r["epoch_s"] < 60 and r["peak_rss_mb"] < 4096
+        cpu = f" ({r['epoch_cpu_s']:.0f} s CPU)" if r.get("epoch_cpu_s") else ""
         rows.append(("REDDIT-BINARY, per-graph k, batch 20: epoch < 60 s and < 4 GB",
-                     f"{r['epoch_s']:.1f} s, {r['peak_rss_mb'] / 1024:.2f} GB", ok))
+                     f"{r['epoch_s']:.1f} s{cpu}, {r['peak_rss_mb'] / 1024:.2f} GB", ok))
     else:
         rows.append(("REDDIT-BINARY, per-graph k, batch 20: epoch < 60 s and < 4 GB",
                      _status_cell(r) if r else "–", None if r is None else False))
@@ -194,9 +209,11 @@ def _targets(all_ratios: dict, slopes: list[dict]) -> list[str]:
     for dataset in all_ratios:
         for impl in ("pergraph", "sparse"):
             value = ratio(dataset, impl, "epoch_vs_graphsage")
+            cpu = ratio(dataset, impl, "epoch_cpu_vs_graphsage")
             if value is not None:
-                rows.append((f"{dataset}, {IMPL_LABELS[impl]}: epoch ≤ 1.5× flat GraphSAGE", _fmt(value, 2, "×"),
-                             value <= 1.5))
+                text = f"{_fmt(value, 2, '×')} wall" + (f", {_fmt(cpu, 2, '×')} CPU time" if cpu else "")
+                rows.append((f"{dataset}, {IMPL_LABELS[impl]}: epoch ≤ 1.5× flat GraphSAGE", text,
+                             max(value, cpu or value) <= 1.5))
     for s in slopes:
         if s["impl"] == "sparse" and s.get("time_slope") is not None:
             fixed = s["clusters"] != "ratio"
@@ -204,8 +221,9 @@ def _targets(all_ratios: dict, slopes: list[dict]) -> list[str]:
             value = f"time {s['time_slope']:.2f}, memory {s['memory_slope']:.2f}"
             if s.get("time_slope_large") is not None:
                 value += f" (n ≥ 4000: time {s['time_slope_large']:.2f})"
+            worst = max(v for v in (s["time_slope"], s["memory_slope"], s.get("time_slope_large")) if v is not None)
             rows.append((f"{label}: log-log slope ≤ 1.15" + ("" if fixed else " (K grows with n up to 512: informative)"),
-                         value, (max(s["time_slope"], s["memory_slope"]) <= 1.15) if fixed else None))
+                         value, (worst <= 1.15) if fixed else None))
     lines = ["| target | measured | verdict |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {_verdict(ok)} |" for name, value, ok in rows]
     return lines
@@ -334,13 +352,43 @@ removed in its own commit with the before/after figure in the message:
    same sums without them: A·S fwd+bwd 4.1 → 1.2 s; the layer 17.5 → 15.6 s, 4.17 → 3.38 GB.
 3. **Gram matrix backward** (`functional.py`): of the six n·K² products per graph, autograd spent two
    on `(SᵀS)²`'s backward; a hand-written backward `4·S·(SᵀS)` needs one. Layer 15.6 → 14.1 s.
-4. **Padded level 2 over mostly empty clusters** (per-graph k): `SizeBucketSampler` batches graphs
+4. **Dense SAGE aggregating at the input width** (`nn/blocks.py`): the first layer of each dense
+   block multiplied the [B, K, K] adjacency by 192 concatenated channels; projecting first (exact,
+   `lin_rel` has no bias) makes it 64. PROTEINS fixed-k, 20 steps: 3.07–3.50 → 2.74–2.85 s CPU.
+5. **Masked batch norm without padding** (`nn/blocks.py`): with fixed K every level ≥ 2 has an
+   all-True mask, yet each batch norm gathered/scattered rows and each conv multiplied by the mask
+   (level 2 cost as much as the sparse level 1 on ENZYMES). Skipped when the mask is all True:
+   30 steps ENZYMES 1.07 → 0.99 s, PROTEINS 4.2 → 3.8 s CPU.
+6. **Padded level 2 over mostly empty clusters** (per-graph k): `SizeBucketSampler` batches graphs
    of similar size, so level 2 pays ~Σ k_g² instead of B·k_max².
 
 Probed and rejected: a padded batched product instead of the per-graph loop at level 1 (slower on
 PROTEINS, 0.45 → 0.85 s for 20 batches: the loop's overhead is small next to the padding waste);
 a sparse COO adjacency for A·S (fast, but a sparse [N, N] tensor trips the "no n×n tensor" test's
 element count)."""
+
+
+NOTES = """\
+- **Wall clock vs CPU time.** During these runs the 1-minute load average was 5–7 on 2 cores (other
+  engineers' test runs), so each case got between a third and a half of a core, and not the same
+  share for every case. The *CPU s/epoch* column (process CPU time, 1 thread) is the work itself;
+  a speed target counts as met only when the wall-clock and the CPU-time ratio both clear it.
+- **Peak memory on PROTEINS.** Every process starts at ~0.4 GB (interpreter, torch, PyG, the data
+  set), which bounds any ratio of total peaks from below; here PyG's padded model peaks at well under
+  the 2.0 GB of the issue's probe. The column *RSS above data* (peak minus the RSS after loading the
+  data) isolates what training adds.
+- **REDDIT-BINARY, per-graph k.** With `k_g = ceil(0.25·n_g)` level 1 costs Σ_g n_g·k_g·(F + 2k_g)
+  multiply-adds forward (S^T Z, S^T(AS) and S^T S per graph): 5.7·10¹¹ flops, ~1.6·10¹² with the
+  backward pass after the hand-written Gram backward. At the ~30 GFLOP/s one core sustains for these
+  products that is ~55 s of CPU per epoch before anything else; the epoch is bound by the pooling
+  math, not by overhead. Under 60 s needs the 2 cores free (or fewer clusters for the largest graphs).
+- **DiffPool vs flat GraphSAGE.** A flat GraphSAGE epoch is O(E·F); DiffPool with K proportional to
+  n adds O(n·K²) per graph, which dominates for graphs of hundreds of nodes (PROTEINS' tail,
+  REDDIT-BINARY). The ratio is met on small graphs (ENZYMES) and cannot be on large ones without a
+  smaller K.
+- **Ours dense** runs out of memory before PyG's layer in the scaling benchmark because our
+  `dense_diff_pool` masks padded rows and columns (extra n×n temporaries); it is there to show what
+  the sparse first level buys, not as a product path."""
 
 
 def write_report(epoch_json: str | Path, scaling_json: str | Path, output: str | Path,
@@ -366,6 +414,7 @@ def write_report(epoch_json: str | Path, scaling_json: str | Path, output: str |
     lines += ["## One layer: scaling with n", ""] + (scaling_lines or ["No scaling results yet.", ""])
     if plot_path is None and scaling_records:
         lines.append("(plot not written)")
+    lines += ["## Notes on the figures", "", NOTES, ""]
     lines += ["## Method", "", METHOD, "", "## Hot spots found and removed", "", OPTIMISATIONS, "",
               "## Commands", "", COMMANDS, ""]
     output.write_text("\n".join(lines))

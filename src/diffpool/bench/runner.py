@@ -231,11 +231,19 @@ def ratios(records: Iterable[dict]) -> list[dict]:
             if ref_ok:
                 entry["speed_vs_pyg"] = case["graphs_per_s"] / ref["graphs_per_s"]
                 entry["memory_vs_pyg"] = case["peak_rss_mb"] / ref["peak_rss_mb"]
+                if case.get("epoch_cpu_s") and ref.get("epoch_cpu_s"):
+                    entry["cpu_speed_vs_pyg"] = ref["epoch_cpu_s"] / case["epoch_cpu_s"]
+                if case.get("rss_after_data_mb") and ref.get("rss_after_data_mb"):
+                    entry["training_memory_vs_pyg"] = (
+                        max(case["peak_rss_mb"] - case["rss_after_data_mb"], 1.0)
+                        / max(ref["peak_rss_mb"] - ref["rss_after_data_mb"], 1.0))
                 if case.get("predict_graphs_per_s") and ref.get("predict_graphs_per_s"):
                     entry["predict_speed_vs_pyg"] = case["predict_graphs_per_s"] / ref["predict_graphs_per_s"]
             sage = cases.get("graphsage")
             if name != "graphsage" and sage is not None and sage.get("status") == "ok":
                 entry["epoch_vs_graphsage"] = case["epoch_s"] / sage["epoch_s"]
+                if case.get("epoch_cpu_s") and sage.get("epoch_cpu_s"):
+                    entry["epoch_cpu_vs_graphsage"] = case["epoch_cpu_s"] / sage["epoch_cpu_s"]
             row[name] = entry
         out.append(row)
     return out
