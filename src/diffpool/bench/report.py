@@ -6,12 +6,11 @@ every target's verdict is computed here from those figures.
 """
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Optional
 
-from .runner import ratios
+from .runner import parse_json_lines, ratios
 from .scaling import summarize
 
 __all__ = ["write_report", "load_records", "plot_scaling"]
@@ -66,15 +65,7 @@ METHOD = """\
 def load_records(path: Optional[str | Path]) -> list[dict]:
     if path is None or not Path(path).is_file():
         return []
-    out = []
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
+    return parse_json_lines(Path(path).read_text())
 
 
 def _latest(records: list[dict], kind: str, key) -> dict:

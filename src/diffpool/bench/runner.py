@@ -65,7 +65,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
 
     def train_epoch(epoch: int, max_batches: int = 0, report_batches: int = 0) -> tuple[float, int]:
         model.train()
-        count, batches = 0, 0
+        batches = 0
         cpu0 = time.process_time()
         t0 = time.perf_counter()
         for batch in impl.train_batches(workload, epoch):
@@ -162,9 +162,9 @@ def _spawn(spec: dict, timeout: float) -> dict:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        lines = _parse_lines(out)
+        lines = parse_json_lines(out)
         return _timeout_record(spec, lines, timeout, time.perf_counter() - started)
-    lines = _parse_lines(out)
+    lines = parse_json_lines(out)
     finals = [r for r in lines if r.get("kind") == "epoch"]
     if finals:
         record = finals[-1]
@@ -176,7 +176,8 @@ def _spawn(spec: dict, timeout: float) -> dict:
             "error": f"exit code {proc.returncode}: {err.strip()[-500:]}", "memory_cap_gb": spec.get("memory_cap_gb")}
 
 
-def _parse_lines(text: str) -> list[dict]:
+def parse_json_lines(text: str) -> list[dict]:
+    """The JSON objects among ``text``'s lines; other lines (warnings, progress) are skipped."""
     out = []
     for line in text.splitlines():
         line = line.strip()
