@@ -97,12 +97,11 @@ class RunConfig:
 
     def model_config(self, in_channels: int, num_classes: int, max_nodes: int) -> ModelConfig:
         """The model this run trains, for data with these dimensions."""
-        return ModelConfig(
-            in_channels=in_channels, num_classes=num_classes, max_nodes=max_nodes, variant=self.variant,
-            hidden=self.hidden, layers_per_block=self.layers_per_block, levels=self.levels, ratio=self.ratio,
-            conv=self.conv, readout=self.readout, batch_norm=self.batch_norm, normalize=self.normalize,
-            concat=self.concat, per_graph_clusters=self.per_graph_clusters, mlp_hidden=self.mlp_hidden,
-            dropout=self.dropout)
+        # Every model option is a run option of the same name; max_nodes is not one of them: here it
+        # is a data filter, for the model it is the largest graph (given).
+        shared = {f.name: getattr(self, f.name) for f in fields(ModelConfig)
+                  if hasattr(self, f.name) and f.name != "max_nodes"}
+        return ModelConfig(in_channels=in_channels, num_classes=num_classes, max_nodes=max_nodes, **shared)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
