@@ -90,6 +90,14 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def clusters_per_graph(self, level: int, sizes: Tensor) -> Optional[Tensor]:
+        """With ``per_graph_clusters``: ``ceil(ratio · n_g)`` clusters for each graph at ``level``
+        (at least 1, at most the level's K); otherwise ``None`` (every graph uses all K)."""
+        if not self.per_graph_clusters:
+            return None
+        wanted = torch.ceil(sizes.to(torch.float64) * self.ratio).long()
+        return wanted.clamp(1, self.cluster_counts()[level])
+
     def block_options(self) -> dict[str, Any]:
         """Keyword arguments of every :class:`~diffpool.nn.GNNBlock` of the model."""
         return dict(num_layers=self.layers_per_block, conv=self.conv, batch_norm=self.batch_norm,
@@ -136,12 +144,6 @@ class DiffPoolNet(nn.Module):
         readout_size = sum(p.out_channels for p in pools) + self.final.out_channels
         self.classifier = _mlp(readout_size, c.mlp_hidden, c.num_classes, c.dropout)
 
-    def _clusters_for(self, level: int, sizes: Tensor) -> Optional[Tensor]:
-        if not self.config.per_graph_clusters:
-            return None
-        wanted = torch.ceil(sizes.to(torch.float64) * self.config.ratio).long()
-        return wanted.clamp(1, self.cluster_counts[level])
-
     def forward(self, data) -> ModelOutput:
         x, edge_index, batch = data.x, data.edge_index, data.batch
         if batch is None:
@@ -151,7 +153,7 @@ class DiffPoolNet(nn.Module):
         readouts, links, entropies, assignments, counts = [], [], [], [], []
 
         first = self.pools[0]
-        num_clusters = self._clusters_for(0, sizes)
+        num_clusters = self.config.clusters_per_graph(0, sizes)
         out = first(x, edge_index, batch, num_clusters)
         readouts.append(sparse_readout(out.embedding, batch, self.config.readout, batch_size))
         self._record(out, sizes, links, entropies, assignments, counts)
@@ -159,7 +161,7 @@ class DiffPoolNet(nn.Module):
         sizes = mask.sum(-1)
 
         for level, pool in enumerate(self.pools[1:], start=1):
-            out = pool(x, adj, mask, self._clusters_for(level, sizes))
+            out = pool(x, adj, mask, self.config.clusters_per_graph(level, sizes))
             readouts.append(dense_readout(out.embedding, mask, self.config.readout))
             self._record(out, sizes, links, entropies, assignments, counts)
             x, adj, mask = out.pooled.x, out.pooled.adj, out.pooled.mask

@@ -23,8 +23,7 @@ class DenseDiffPoolNet(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = c = config
-        block = dict(num_layers=c.layers_per_block, conv=c.conv, batch_norm=c.batch_norm,
-                     normalize=c.normalize, concat=c.concat)
+        block = c.block_options()
         self.cluster_counts = c.cluster_counts()
         pools, channels = [], c.in_channels
         for k in self.cluster_counts:
@@ -35,19 +34,13 @@ class DenseDiffPoolNet(nn.Module):
         readout_size = sum(p.out_channels for p in pools) + self.final.out_channels
         self.classifier = _mlp(readout_size, c.mlp_hidden, c.num_classes, c.dropout)
 
-    def _clusters_for(self, level: int, sizes: torch.Tensor):
-        if not self.config.per_graph_clusters:
-            return None
-        wanted = torch.ceil(sizes.to(torch.float64) * self.config.ratio).long()
-        return wanted.clamp(1, self.cluster_counts[level])
-
     def forward(self, data) -> ModelOutput:
         x, mask = to_dense_batch(data.x, data.batch)
         adj = to_dense_adj(data.edge_index, data.batch, max_num_nodes=x.size(1))
         sizes = mask.sum(-1)
         readouts, links, entropies, assignments, counts = [], [], [], [], []
         for level, pool in enumerate(self.pools):
-            out = pool(x, adj, mask, self._clusters_for(level, sizes))
+            out = pool(x, adj, mask, self.config.clusters_per_graph(level, sizes))
             readouts.append(dense_readout(out.embedding, mask, self.config.readout))
             links.append(out.pooled.link_loss)
             entropies.append(out.pooled.entropy)
