@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The cross-validation runs behind docs/RESULTS.md. Each run's results.json and splits.json are
 # copied to docs/results/NAME/ (checkpoints stay in the run folder). Runs one after another with
-# one thread each; re-running resumes finished folds. Usage: scripts/accuracy_runs.sh [RUN_ROOT]
+# one thread each; re-running resumes finished folds. Usage: scripts/accuracy_runs.sh [RUN_ROOT [NAME...]]
+# (with NAMEs, only those runs, in this file's order: two queues can share the cores, never a run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=${1:-runs/accuracy}
+only=" ${*:2} "
 tu=${DIFFPOOL_TU_ROOT:-../shared/datasets/tu}
 diffpool=${DIFFPOOL:-.venv/bin/diffpool}
 export OMP_NUM_THREADS=1
 run() {  # NAME then diffpool cv options
   local name=$1; shift
+  [[ "$only" == "  " || "$only" == *" $name "* ]] || return 0
   echo "== $name: diffpool cv $*"
   if "$diffpool" cv --out "$root/$name" --data-dir "$tu" --json "$@" > "$root/$name.json.log" 2> "$root/$name.err"; then
     mkdir -p "docs/results/$name"
@@ -25,6 +28,7 @@ common=(--folds 10 --protocol fair --epochs 150 --patience 50)
 run ENZYMES-diffpool-fair --dataset ENZYMES --preset paper "${common[@]}"
 run ENZYMES-baseline-fair --dataset ENZYMES --variant baseline "${common[@]}"
 run PROTEINS-diffpool-fair --dataset PROTEINS --preset paper "${common[@]}"
+run PROTEINS-diffpool-pergraph-fair --dataset PROTEINS --preset paper --per-graph-clusters --batching size "${common[@]}"
 run PROTEINS-baseline-fair --dataset PROTEINS --variant baseline "${common[@]}"
 run MUTAG-diffpool-fair --dataset MUTAG --preset paper "${common[@]}"
 run MUTAG-baseline-fair --dataset MUTAG --variant baseline "${common[@]}"
@@ -33,6 +37,7 @@ run IMDB-BINARY-baseline-fair --dataset IMDB-BINARY --variant baseline "${common
 run ENZYMES-diffpool-paper --dataset ENZYMES --preset paper --folds 10 --protocol paper --epochs 100
 run ENZYMES-graphsage-fair --dataset ENZYMES --preset paper --variant graphsage "${common[@]}"
 run ENZYMES-nolp-fair --dataset ENZYMES --preset paper --variant nolp "${common[@]}"
+run ENZYMES-det-fair --dataset ENZYMES --preset paper --variant det "${common[@]}"
 run IMDB-MULTI-diffpool-fair --dataset IMDB-MULTI --preset paper "${common[@]}"
 run IMDB-MULTI-baseline-fair --dataset IMDB-MULTI --variant baseline "${common[@]}"
 run NCI1-diffpool-fair --dataset NCI1 --preset paper "${common[@]}"

@@ -9,6 +9,7 @@ import pytest
 
 from diffpool.cli import build_parser, main
 from diffpool.training.options import run_config_from_args
+from diffpool.training.predict import load_trained_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -70,10 +71,11 @@ def test_cv_then_report_then_predict_on_unseen_graphs(tu_root, tmp_path, capsys)
         assert row["predicted"] in ("-1", "1")
 
 
-def test_predict_on_a_tu_folder_reports_accuracy(tu_root, tmp_path, capsys):
+@pytest.mark.parametrize("variant", ["diffpool", "det"])
+def test_predict_on_a_tu_folder_reports_accuracy(tu_root, tmp_path, capsys, variant):
     run = tmp_path / "t"
     assert main(["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "1", "--out", str(run),
-                 "--json", "--no-picture"]) == 0
+                 "--json", "--no-picture", "--variant", variant]) == 0
     capsys.readouterr()
     result = run_json(capsys, ["predict", "--checkpoint", str(run / "checkpoints" / "best.ckpt"),
                                "--graphs", str(tu_root / "MUTAG"), "--json"])
@@ -158,3 +160,12 @@ def test_bf16_mixed_precision_trains(tu_root, tmp_path, capsys):
     summary = run_json(capsys, ["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "1",
                                 "--precision", "bf16-mixed", "--out", str(tmp_path), "--json", "--no-picture"])
     assert 0 <= summary["test_acc"] <= 1
+
+
+def test_size_batching_with_per_graph_clusters_trains_and_evaluates_every_graph(tu_root, tmp_path, capsys):
+    result = run_json(capsys, ["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "2",
+                               "--out", str(tmp_path / "r"), "--json", "--no-picture",
+                               "--batching", "size", "--per-graph-clusters"])
+    _, hparams = load_trained_model(tmp_path / "r" / "checkpoints" / "best.ckpt")
+    assert hparams["run_config"]["batching"] == "size" and hparams["model_config"]["per_graph_clusters"] is True
+    assert result["epochs_run"] == 2 and 0 <= result["test_acc"] <= 1

@@ -101,6 +101,16 @@ def test_other_settings_in_the_same_folder_are_refused(tu_root, tmp_path):
         cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=3, progress=False)
 
 
+def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_root, tmp_path):
+    first = cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=2, progress=False)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["config"]["batching"]  # as written before --batching existed
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=2, progress=False)["mean"] == first["mean"]
+    with pytest.raises(ResultsError, match="batching: 'random' → 'size'"):
+        cross_validate(mutag(tu_root, epochs=1, batching="size"), tmp_path, folds=2, progress=False)
+
+
 def test_single_fold_runs_and_report_names_missing_folds(tu_root, tmp_path):
     config = mutag(tu_root, epochs=1)
     one = cross_validate(config, tmp_path, folds=3, only_fold=1, progress=False)

@@ -52,6 +52,9 @@ class RunConfig:
     # optimisation
     epochs: int = 100
     batch_size: int = 20
+    # "size": graphs of similar size share a batch (shuffled size buckets), so the padded second
+    # level costs about Σ k_g² rather than B·k_max² with per-graph cluster counts.
+    batching: str = "random"
     lr: float = 1e-3
     weight_decay: float = 0.0
     grad_clip: float = 2.0
@@ -90,6 +93,8 @@ class RunConfig:
                             "point --data-dir at the folder")
         if self.max_nodes is not None and self.max_nodes < 1:
             problems.append(f"max_nodes must be at least 1, got {self.max_nodes}")
+        if self.batching not in ("random", "size"):
+            problems.append(f"batching must be random or size, got {self.batching!r}")
         if self.device not in ("auto", "cpu", "cuda", "gpu", "mps"):
             problems.append(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
         if problems:

@@ -5,17 +5,26 @@ takes every ``world_size``-th graph of it, so the processes' batches together ar
 single-process batches of ``world_size`` times the size. Training shards are padded (by wrapping)
 to equal length, as DDP needs the same number of steps everywhere; evaluation shards are not, so
 accuracy counts every graph exactly once.
+
+``batching="size"`` puts graphs of similar size into one batch (:class:`SizeBucketSampler`): with
+per-graph cluster counts the padded second level then costs about ``Σ_g k_g²`` instead of
+``B · k_max²``. Under DDP each size bucket holds ``world_size`` batches' worth of graphs and is dealt
+out across the processes, so the processes' batches together are again the single-process batches.
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import lightning as L
 import torch
 from torch.utils.data import Sampler
 from torch_geometric.loader import DataLoader
 
-__all__ = ["SeededShuffleSampler", "ShardSampler", "make_loader", "FoldData"]
+from ..data.sampler import SizeBucketSampler
+
+__all__ = ["SeededShuffleSampler", "ShardSampler", "ShardedSizeBatches", "make_loader", "FoldData", "BATCHING"]
+
+BATCHING = ("random", "size")
 
 
 class SeededShuffleSampler(Sampler[int]):
@@ -40,10 +49,10 @@ class SeededShuffleSampler(Sampler[int]):
 
 
 class ShardSampler(Sampler[int]):
-    """Every ``world_size``-th item from ``rank`` on, in order, without padding."""
+    """Every ``world_size``-th item of ``order`` from ``rank`` on, without padding."""
 
-    def __init__(self, num_items: int, rank: int = 0, world_size: int = 1) -> None:
-        self.items = range(rank, num_items, world_size)
+    def __init__(self, order: Sequence[int], rank: int = 0, world_size: int = 1) -> None:
+        self.items = list(order)[rank::world_size]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.items)
@@ -52,28 +61,75 @@ class ShardSampler(Sampler[int]):
         return len(self.items)
 
 
+class ShardedSizeBatches(Sampler[list[int]]):
+    """This process's share of each size-bucketed batch of ``batch_size · world_size`` graphs."""
+
+    def __init__(self, sizes: Sequence[int], batch_size: int, seed: int = 0, rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.buckets = SizeBucketSampler(sizes, batch_size * world_size, seed=seed)
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+        # Lightning calls set_epoch on ``loader.batch_sampler.sampler``, not on the batch sampler.
+        self.sampler = self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.buckets.batches(self.epoch):
+            if len(batch) < self.world_size:  # every process needs a batch in every step
+                batch = (batch * self.world_size)[: self.world_size]
+            yield batch[self.rank:: self.world_size]
+
+    def __len__(self) -> int:
+        return len(self.buckets.batches(self.epoch))
+
+
+def graph_sizes(graphs) -> list[int]:
+    """Node count of every graph in a PyG data set or list of graphs."""
+    return [int(graph.num_nodes) for graph in graphs]
+
+
 def make_loader(dataset, indices: Sequence[int], batch_size: int, *, shuffle: bool, seed: int = 0,
-                num_workers: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
-    """A PyG loader over ``dataset[indices]`` (this process's shard when ``world_size`` > 1)."""
-    subset = dataset[list(indices)]
+                num_workers: int = 0, rank: int = 0, world_size: int = 1,
+                batching: str = "random") -> DataLoader:
+    """A PyG loader over ``dataset[indices]`` (this process's shard when ``world_size`` > 1).
+
+    ``batching="size"`` batches graphs of similar size together: shuffled size buckets for
+    training, graphs in order of size for evaluation.
+    """
+    if batching not in BATCHING:
+        raise ValueError(f"batching must be one of {', '.join(BATCHING)}, got {batching!r}")
+    indices = list(indices)
+    # A PyG data set takes an index list; a plain list of graphs (e.g. with DET clusters) does not.
+    subset = [dataset[i] for i in indices] if isinstance(dataset, list) else dataset[indices]
+    workers = dict(num_workers=num_workers, persistent_workers=num_workers > 0)
+    if batching == "size":
+        sizes = graph_sizes(subset)
+        if shuffle:
+            return DataLoader(subset, batch_sampler=ShardedSizeBatches(sizes, batch_size, seed, rank, world_size),
+                              **workers)
+        order = sorted(range(len(sizes)), key=sizes.__getitem__)
+        return DataLoader(subset, batch_size=batch_size, sampler=ShardSampler(order, rank, world_size), **workers)
     sampler = (SeededShuffleSampler(len(subset), seed, rank, world_size) if shuffle
-               else ShardSampler(len(subset), rank, world_size))
-    return DataLoader(subset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      persistent_workers=num_workers > 0)
+               else ShardSampler(range(len(subset)), rank, world_size))
+    return DataLoader(subset, batch_size=batch_size, sampler=sampler, **workers)
 
 
 class FoldData(L.LightningDataModule):
     """Training and evaluation graphs of one fold; loaders are made once the process rank is known."""
 
     def __init__(self, dataset, train_idx: Sequence[int], eval_idx: Sequence[int], batch_size: int,
-                 seed: int, num_workers: int = 0) -> None:
+                 seed: int, num_workers: int = 0, batching: str = "random") -> None:
         super().__init__()
         self.dataset, self.train_idx, self.eval_idx = dataset, list(train_idx), list(eval_idx)
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
+        self.batching = batching
 
-    def _shard(self) -> dict[str, int]:
+    def _shard(self) -> dict[str, Any]:
         trainer = self.trainer
-        return {"rank": trainer.global_rank, "world_size": trainer.world_size} if trainer else {}
+        shard = {"rank": trainer.global_rank, "world_size": trainer.world_size} if trainer else {}
+        return {**shard, "batching": self.batching}
 
     def train_dataloader(self) -> DataLoader:
         return make_loader(self.dataset, self.train_idx, self.batch_size, shuffle=True, seed=self.seed,

@@ -38,6 +38,7 @@ HELP: dict[str, str] = {
     "dropout": "dropout in the classifier MLP",
     "epochs": "maximum number of epochs",
     "batch_size": "graphs per mini-batch",
+    "batching": "random: shuffled batches; size: graphs of similar size batched together (cheaper with --per-graph-clusters)",
     "lr": "Adam learning rate",
     "weight_decay": "Adam weight decay",
     "grad_clip": "clip the gradient norm at this value (0: no clipping)",
@@ -80,6 +81,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
             kind = int
         if f.name == "variant":
             kwargs["choices"] = VARIANTS
+        if f.name == "batching":
+            kwargs["choices"] = ("random", "size")
         if f.name == "features":
             kwargs["choices"] = ("auto", "labels", "attributes", "degree", "constant")
         group.add_argument(flag, type=kind, metavar=f.name.upper(), **kwargs)

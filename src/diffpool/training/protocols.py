@@ -155,7 +155,7 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     train_idx = split["train"] if fair else split["train"] + split["val"]
     eval_idx = split["val"] if fair else split["test"]
     data = FoldData(dataset, train_idx, eval_idx, config.batch_size, seed=config.seed + fold,
-                    num_workers=config.num_workers)
+                    num_workers=config.num_workers, batching=config.batching)
     trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress)
     last = fold_dir / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=data, ckpt_path=last if last.exists() else None,
@@ -166,7 +166,8 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
                               "train_size": len(train_idx), "eval_size": len(eval_idx)}
     if fair:
         best = fold_dir / "checkpoints" / "best.ckpt"
-        test_loader = make_loader(dataset, split["test"], config.batch_size, shuffle=False)
+        test_loader = make_loader(dataset, split["test"], config.batch_size, shuffle=False,
+                                  batching=config.batching)
         checkpoint = read_checkpoint(best)
         best_model, _ = model_from_checkpoint(checkpoint, best)
         result["test_acc"] = evaluate_accuracy(best_model, test_loader)
@@ -265,6 +266,9 @@ def report(run_dir: str | Path, *, wall_time: Optional[float] = None) -> dict[st
     return summary
 
 
+OPTIONS_ADDED_LATER = {"batching": "random"}
+
+
 def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> None:
     """A run folder belongs to one configuration: resuming with other settings would mix results."""
     path = run_dir / "config.json"
@@ -272,7 +276,8 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
     if path.exists():
         saved = read_json(path, required=("config", "protocol"))
         ignored = {"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"}
-        old = {k: v for k, v in saved["config"].items() if k not in ignored}
+        # Runs saved before an option existed behaved as its value here.
+        old = {k: v for k, v in {**OPTIONS_ADDED_LATER, **saved["config"]}.items() if k not in ignored}
         new = {k: v for k, v in meta["config"].items() if k not in ignored}
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         changed += [k for k in ("protocol", "folds") if saved.get(k) != meta[k]]

@@ -1,0 +1,61 @@
+"""Training and evaluation loaders: size batching, its DDP sharding, and Lightning's epoch hand-off."""
+from __future__ import annotations
+
+import pytest
+import torch
+from lightning.fabric.utilities.data import _set_sampler_epoch
+from torch_geometric.data import Data
+
+from diffpool.data.sampler import SizeBucketSampler
+from diffpool.training.loaders import ShardedSizeBatches, make_loader
+
+
+def graphs_of(sizes):
+    return [Data(x=torch.full((n, 1), float(i)), edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=n)
+            for i, n in enumerate(sizes)]
+
+
+SIZES = [(7 * i) % 53 + 1 for i in range(83)]
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_size_batches_dealt_across_processes_are_the_single_process_batches(world_size):
+    shards = [ShardedSizeBatches(SIZES, 5, seed=1, rank=r, world_size=world_size) for r in range(world_size)]
+    whole = SizeBucketSampler(SIZES, 5 * world_size, seed=1).batches(4)
+    for shard in shards:
+        shard.set_epoch(4)
+    steps = [list(shard) for shard in shards]
+    assert all(len(s) == len(whole) for s in steps)
+    for step, batch in enumerate(whole):
+        parts = [s[step] for s in steps]
+        assert all(parts), "every process needs a batch in every step"
+        if len(batch) >= world_size:
+            assert sorted(i for part in parts for i in part) == sorted(batch)
+
+
+def test_lightning_sets_the_epoch_of_size_batches():
+    loader = make_loader(graphs_of(SIZES), range(len(SIZES)), 6, shuffle=True, seed=0, batching="size")
+    _set_sampler_epoch(loader, 0)
+    first = [b.x[:, 0].unique().tolist() for b in loader]
+    _set_sampler_epoch(loader, 1)
+    second = [b.x[:, 0].unique().tolist() for b in loader]
+    _set_sampler_epoch(loader, 0)
+    again = [b.x[:, 0].unique().tolist() for b in loader]
+    assert first == again and first != second
+    seen = sorted(int(i) for batch in first for i in batch)
+    assert seen == list(range(len(SIZES)))
+
+
+def test_size_batched_evaluation_sees_every_graph_once_in_size_order():
+    loader = make_loader(graphs_of(SIZES), range(len(SIZES)), 10, shuffle=False, batching="size")
+    ids, sizes = [], []
+    for batch in loader:
+        ids += batch.x[batch.ptr[:-1], 0].long().tolist()
+        sizes += (batch.ptr[1:] - batch.ptr[:-1]).tolist()
+    assert sorted(ids) == list(range(len(SIZES)))
+    assert sizes == sorted(SIZES)
+
+
+def test_unknown_batching_is_refused():
+    with pytest.raises(ValueError, match="batching must be one of random, size"):
+        make_loader(graphs_of([3, 4]), [0, 1], 2, shuffle=True, batching="sorted")
