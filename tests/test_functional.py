@@ -87,6 +87,15 @@ def grads(fn, *tensors):
     return value, [leaf.grad for leaf in leaves if leaf is not None]
 
 
+@pytest.fixture(params=["padded", "per-graph"])
+def products(request, monkeypatch):
+    """Both ways the sparse form computes the per-graph products: one padded batched product, a loop."""
+    import diffpool.functional as functional
+
+    monkeypatch.setattr(functional, "PAD_ROWS_FACTOR", math.inf if request.param == "padded" else 0.0)
+    return request.param
+
+
 SIZE_CASES = {
     "mixed": [7, 1, 12, 3, 5, 9],
     "one-node-graphs": [1, 1, 1],
@@ -97,7 +106,7 @@ SIZE_CASES = {
 
 @pytest.mark.parametrize("case", list(SIZE_CASES))
 @pytest.mark.parametrize("weighted", [False, True])
-def test_sparse_and_dense_match_reference(case, weighted):
+def test_sparse_and_dense_match_reference(case, weighted, products):
     x, edge_index, s, batch, weight = random_batch(SIZE_CASES[case], weighted=weighted, seed=hash(case) % 1000)
     ref = reference_pool(x, edge_index, s, batch, weight)
     sparse = sparse_diff_pool(x, edge_index, s, batch, weight)
@@ -111,7 +120,7 @@ def test_sparse_and_dense_match_reference(case, weighted):
 
 
 @pytest.mark.parametrize("case", list(SIZE_CASES))
-def test_gradients_match_reference(case):
+def test_gradients_match_reference(case, products):
     x, edge_index, s, batch, weight = random_batch(SIZE_CASES[case], seed=3)
 
     def via_reference(x_, s_, w_):
@@ -132,7 +141,7 @@ def test_gradients_match_reference(case):
             torch.testing.assert_close(g, r, **TOL)
 
 
-def test_per_graph_cluster_counts_match_reference():
+def test_per_graph_cluster_counts_match_reference(products):
     sizes = [7, 1, 12, 3, 5]
     x, edge_index, s, batch, weight = random_batch(sizes, k=6, seed=5)
     num_clusters = torch.tensor([2, 1, 6, 1, 3])

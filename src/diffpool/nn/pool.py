@@ -24,7 +24,7 @@ from typing import NamedTuple, Optional
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..functional import PoolOutput, dense_pool_with_assignment, sparse_pool_with_assignment
+from ..functional import PoolOutput, check_sparse_batch, dense_pool_with_assignment, sparse_pool_with_assignment
 from .blocks import GNNBlock
 
 __all__ = ["DiffPool", "DenseDiffPool", "DiffPoolOutput"]
@@ -90,9 +90,12 @@ class DiffPool(_DiffPoolBase):
         The outputs then have ``K = max(num_clusters)`` columns, not ``max_clusters``: clusters no
         graph of the batch uses are neither computed nor returned.
         """
+        check_sparse_batch(x, edge_index, batch)  # before the GNNs, so bad input fails with a clear message
         z = self.embed(x, edge_index)
         logits = self._logits(self.pool(x, edge_index), num_clusters)
-        pooled, assignment = sparse_pool_with_assignment(z, edge_index, logits, batch, num_clusters=num_clusters)
+        # z and the logits come from the checked batch: no second scan of them.
+        pooled, assignment = sparse_pool_with_assignment(z, edge_index, logits, batch, num_clusters=num_clusters,
+                                                         validate=False)
         return DiffPoolOutput(pooled, z, assignment)
 
 
@@ -108,5 +111,7 @@ class DenseDiffPool(_DiffPoolBase):
                 num_clusters: Optional[Tensor] = None) -> DiffPoolOutput:
         z = self.embed(x, adj, mask)
         logits = self._logits(self.pool(x, adj, mask), num_clusters)
-        pooled, assignment = dense_pool_with_assignment(z, adj, logits, mask, num_clusters=num_clusters)
+        # Inputs are the previous level's outputs, computed from a checked batch.
+        pooled, assignment = dense_pool_with_assignment(z, adj, logits, mask, num_clusters=num_clusters,
+                                                        check_finite=False)
         return DiffPoolOutput(pooled, z, assignment)
