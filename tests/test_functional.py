@@ -93,6 +93,7 @@ def products(request, monkeypatch):
     import diffpool.functional as functional
 
     monkeypatch.setattr(functional, "PAD_ROWS_FACTOR", math.inf if request.param == "padded" else 0.0)
+    monkeypatch.setattr(functional, "PAD_MAX_ELEMENTS", math.inf)
     return request.param
 
 

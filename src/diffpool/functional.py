@@ -289,11 +289,13 @@ class _BatchedGramSquaredNorm(torch.autograd.Function):
 
 
 # The per-graph products run as one batched product over graphs padded to the batch's largest
-# when padding adds at most this factor of rows: small graphs then cost 3 kernels, not 3 per graph
-# (on ENZYMES the per-graph loop was ~240 tiny matrix products per step). Size-bucketed batches
-# always qualify; a batch with one large graph among small ones keeps the loop, whose memory
-# stays O(N·K) instead of O(B·n_max·K).
+# when padding adds at most PAD_ROWS_FACTOR times the rows and the padded S stays below
+# PAD_MAX_ELEMENTS: small graphs then cost 3 kernels, not 3 per graph (on ENZYMES the loop was
+# ~240 tiny matrix products per step). Large graphs keep the loop over views of S, which copies
+# nothing (padded copies of S and A·S with their gradients would add ~1 GB on REDDIT-BINARY's
+# largest graphs) and whose per-product overhead is negligible next to the products there.
 PAD_ROWS_FACTOR = 2.0
+PAD_MAX_ELEMENTS = 1 << 22
 
 
 def _dense_rows(t: Tensor, index: Tensor, batch_size: int, max_nodes: int) -> Tensor:
@@ -385,7 +387,8 @@ def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch:
     size_tensor = torch.bincount(batch, minlength=batch_size)
     sizes = size_tensor.tolist()
     max_nodes = max(sizes)
-    if batch_size * max_nodes <= PAD_ROWS_FACTOR * num_nodes:
+    padded_rows = batch_size * max_nodes
+    if padded_rows <= PAD_ROWS_FACTOR * num_nodes and padded_rows * k <= PAD_MAX_ELEMENTS:
         index = _pad_index(batch, size_tensor, max_nodes)
         s_pad = _dense_rows(s_prob, index, batch_size, max_nodes)
         s_pad_t = s_pad.transpose(1, 2)
