@@ -18,6 +18,15 @@ ERRICA_BASELINE = {"PROTEINS": "75.8 ± 3.7", "IMDB-BINARY": "70.8 ± 5.0", "IMD
                    "DD": "78.4"}
 
 
+def pooling(config: dict) -> str:
+    """How a row pools: levels × ratio and fixed or per-graph cluster counts (– without pooling)."""
+    if config.get("variant") not in ("diffpool", "nolp", "det"):
+        return "–"
+    counts = ("per-graph k" + (", size batches" if config.get("batching") == "size" else "")
+              if config.get("per_graph_clusters") else "fixed k")
+    return f"{config['levels']} × {100 * config['ratio']:.0f}%, {counts}"
+
+
 def rows(results_dir: Path) -> list[dict]:
     found = []
     for path in sorted(results_dir.glob("*/results.json")):
@@ -26,6 +35,7 @@ def rows(results_dir: Path) -> list[dict]:
         epochs = summary.get("epochs_run", [])
         found.append({
             "set": summary["dataset"], "variant": summary["variant"], "protocol": summary["protocol"],
+            "pooling": pooling(summary["config"]),
             "folds": f"{summary['completed_folds']}/{summary['folds']}",
             "accuracy": f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}",
             "epochs": f"{min(epochs)}–{max(epochs)}" if epochs else "",
@@ -50,11 +60,11 @@ def render(found: list[dict], results_dir: Path) -> str:
         "its run was stopped, and its mean covers only the finished folds (`diffpool cv report`); re-running",
         "its command resumes it.",
         "",
-        "| set | variant | protocol | folds | accuracy % (mean ± std) | epochs run | wall time | paper | Errica DiffPool | Errica baseline | version |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| set | variant | pooling | protocol | folds | accuracy % (mean ± std) | epochs run | wall time | paper | Errica DiffPool | Errica baseline | version |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in found:
-        lines.append(f"| {r['set']} | {r['variant']} | {r['protocol']} | {r['folds']} | {r['accuracy']} | {r['epochs']} | "
+        lines.append(f"| {r['set']} | {r['variant']} | {r['pooling']} | {r['protocol']} | {r['folds']} | {r['accuracy']} | {r['epochs']} | "
                      f"{r['wall']} | {PAPER.get(r['set'], '–')} | {ERRICA_DIFFPOOL.get(r['set'], '–')} | "
                      f"{ERRICA_BASELINE.get(r['set'], '–')} | {r['version']} |")
     synthetic = results_dir / "synthetic"
