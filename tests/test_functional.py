@@ -327,3 +327,17 @@ def test_dense_bad_shapes(shapes, message):
         dense_diff_pool(x, adj, s)
     with pytest.raises(ValueError, match="mask has shape"):
         dense_diff_pool(torch.randn(2, 5, 3), torch.rand(2, 5, 5), torch.randn(2, 5, 2), torch.ones(2, 4, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_softmax_entropy_backward_passes_gradcheck(masked):
+    from diffpool.functional import assignment_softmax_entropy
+
+    gen = torch.Generator().manual_seed(5)
+    s = (torch.randn(6, 5, generator=gen, dtype=torch.float64) * 3).requires_grad_()
+    allowed = (torch.arange(5) < torch.tensor([5, 3, 1, 4, 2, 5]).unsqueeze(-1)) if masked else None
+    torch.autograd.gradcheck(lambda t: assignment_softmax_entropy(t, allowed), (s,))
+    prob, entropy = assignment_softmax_entropy(s, allowed)
+    reference = torch.softmax(s if allowed is None else s.masked_fill(~allowed, float("-inf")), -1)
+    torch.testing.assert_close(prob, reference)
+    torch.testing.assert_close(entropy, -(reference * reference.clamp_min(1e-300).log()).sum(-1))
