@@ -40,7 +40,9 @@ def rows(results_dir: Path) -> list[dict]:
             "accuracy": f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}",
             "epochs": f"{min(epochs)}–{max(epochs)}" if epochs else "",
             "wall": f"{summary.get('wall_time_s', 0) / 60:.1f} min",
-            "version": f"diffpool {summary['versions']['diffpool']}, torch {summary['versions']['torch']}",
+            "version": (f"diffpool {summary['versions']['diffpool']}"
+                        + (f" ({summary['versions']['commit']})" if summary["versions"].get("commit") else "")
+                        + f", torch {summary['versions']['torch']}"),
             "command": command, "name": path.parent.name,
         })
     return found

@@ -4,22 +4,13 @@ from __future__ import annotations
 import os
 import platform
 import resource
-import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
+from ..provenance import git_commit
+
 __all__ = ["environment", "peak_rss_mb", "current_rss_mb", "apply_memory_cap", "is_out_of_memory"]
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def environment() -> dict:
@@ -32,7 +23,7 @@ def environment() -> dict:
         "torch": torch.__version__,
         "torch_geometric": torch_geometric.__version__,
         "diffpool": diffpool_version,
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "machine": platform.machine(),

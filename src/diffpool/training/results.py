@@ -49,7 +49,8 @@ def versions() -> dict[str, str]:
     import torch_geometric
 
     from .. import __version__
+    from ..provenance import git_commit
 
-    return {"diffpool": __version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
+    return {"diffpool": __version__, "commit": git_commit(), "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
             "lightning": lightning.__version__, "scikit-learn": sklearn.__version__,
             "python": platform.python_version()}

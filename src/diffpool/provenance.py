@@ -1,0 +1,18 @@
+"""Which source a result came from: the git commit of the checkout the package runs from."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+__all__ = ["git_commit"]
+
+
+def git_commit() -> Optional[str]:
+    """Short commit of the source tree, ``-dirty`` when it has uncommitted changes; None outside git."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],
+                             cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
