@@ -25,10 +25,14 @@ run() {  # NAME then diffpool cv options
 }
 mkdir -p "$root"
 common=(--folds 10 --protocol fair --epochs 150 --patience 50)
+# Per-graph cluster counts (k_g = ceil(ratio · n_g)) with size-bucketed batches, against the default
+# fixed k = ceil(ratio · largest graph) with random batches.
+pergraph=(--per-graph-clusters --batching size)
 run ENZYMES-diffpool-fair --dataset ENZYMES --preset paper "${common[@]}"
 run ENZYMES-baseline-fair --dataset ENZYMES --variant baseline "${common[@]}"
 run PROTEINS-diffpool-fair --dataset PROTEINS --preset paper "${common[@]}"
-run PROTEINS-diffpool-pergraph-fair --dataset PROTEINS --preset paper --per-graph-clusters --batching size "${common[@]}"
+run PROTEINS-diffpool-pergraph-fair --dataset PROTEINS --preset paper "${pergraph[@]}" "${common[@]}"
+run PROTEINS-diffpool-pergraph-random-fair --dataset PROTEINS --preset paper --per-graph-clusters "${common[@]}"
 run PROTEINS-baseline-fair --dataset PROTEINS --variant baseline "${common[@]}"
 run MUTAG-diffpool-fair --dataset MUTAG --preset paper "${common[@]}"
 run MUTAG-baseline-fair --dataset MUTAG --variant baseline "${common[@]}"
@@ -38,7 +42,11 @@ run ENZYMES-diffpool-paper --dataset ENZYMES --preset paper --folds 10 --protoco
 run ENZYMES-graphsage-fair --dataset ENZYMES --preset paper --variant graphsage "${common[@]}"
 run ENZYMES-nolp-fair --dataset ENZYMES --preset paper --variant nolp "${common[@]}"
 run ENZYMES-det-fair --dataset ENZYMES --preset paper --variant det "${common[@]}"
+run PROTEINS-graphsage-fair --dataset PROTEINS --preset paper --variant graphsage "${common[@]}"
+run PROTEINS-nolp-fair --dataset PROTEINS --preset paper --variant nolp "${common[@]}"
+run PROTEINS-det-fair --dataset PROTEINS --preset paper --variant det "${common[@]}"
 run IMDB-MULTI-diffpool-fair --dataset IMDB-MULTI --preset paper "${common[@]}"
 run IMDB-MULTI-baseline-fair --dataset IMDB-MULTI --variant baseline "${common[@]}"
-run NCI1-diffpool-fair --dataset NCI1 --preset paper "${common[@]}"
+run PROTEINS-diffpool-paper --dataset PROTEINS --preset paper --folds 10 --protocol paper --epochs 100
 run NCI1-baseline-fair --dataset NCI1 --variant baseline "${common[@]}"
+run NCI1-diffpool-fair --dataset NCI1 --preset paper "${common[@]}"
