@@ -26,18 +26,19 @@ IMPL_ORDER = ["pyg", "dense", "sparse", "pergraph", "graphsage"]
 
 COMMANDS = """\
 ```bash
-# epoch benchmark (one subprocess per case, 8 GB address-space cap each, 1 thread)
+# epoch benchmark (one subprocess per case, 8 GB address-space cap each, 1 thread unless given)
 python benchmarks/epoch.py --datasets ENZYMES,PROTEINS --out docs/perf/epoch.jsonl
-python benchmarks/epoch.py --datasets REDDIT-BINARY --impls pergraph,graphsage --out docs/perf/epoch.jsonl
-python benchmarks/epoch.py --datasets REDDIT-BINARY --impls sparse,dense,pyg --impl-epochs sparse=1,dense=1,pyg=1 \\
-    --impl-timeouts sparse=900,dense=240,pyg=240 --slow-warmup-batches 2 --out docs/perf/epoch.jsonl
+python benchmarks/epoch.py --datasets REDDIT-BINARY --impls pergraph,graphsage --threads 2 --out docs/perf/epoch.jsonl
+python benchmarks/epoch.py --datasets REDDIT-BINARY --impls sparse --slow-sets REDDIT-BINARY --slow-epochs 1 \\
+    --slow-warmup-batches 2 --impl-timeouts sparse=2400 --out docs/perf/epoch.jsonl
+python benchmarks/epoch.py --datasets REDDIT-BINARY --impls dense,pyg --impl-epochs dense=1,pyg=1 \\
+    --impl-timeouts dense=240,pyg=240 --slow-warmup-batches 2 --out docs/perf/epoch.jsonl
 # scaling benchmark (one DiffPool layer, n = 250 … 32,000, K = 0.25·n ≤ 512 and K = 64)
 python benchmarks/scaling.py --out docs/perf/scaling.jsonl
 # this document and docs/perf/scaling.png
 python -m diffpool.bench report
 ```
-The same runs are `diffpool bench epoch …`, `diffpool bench scaling …`, `diffpool bench report`
-once the CLI wires `diffpool.bench.add_bench_arguments` / `run_bench`."""
+The same runs are `diffpool bench epoch …`, `diffpool bench scaling …`, `diffpool bench report`."""
 
 METHOD = """\
 - **Workload.** Every implementation trains the same architecture on the unfiltered data set:

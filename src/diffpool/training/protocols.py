@@ -227,7 +227,6 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_config(run_dir, config, protocol, folds)
-    started = time.time()
     dataset = load_dataset(config)
     splits = _splits_for(dataset, folds, config.seed, run_dir)
     wanted = range(folds) if only_fold is None else [only_fold]
@@ -240,11 +239,15 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
             on_fold(result)
     if only_fold is not None:
         return read_json(run_dir / f"fold_{only_fold}" / "result.json", required=FOLD_RESULT_KEYS)
-    return report(run_dir, wall_time=time.time() - started)
+    return report(run_dir)
 
 
-def report(run_dir: str | Path, *, wall_time: Optional[float] = None) -> dict[str, Any]:
-    """Merge the finished folds of ``run_dir`` into ``results.json``; says which folds are missing."""
+def report(run_dir: str | Path) -> dict[str, Any]:
+    """Merge the finished folds of ``run_dir`` into ``results.json``; says which folds are missing.
+
+    The wall time is the sum of the folds' own times, so a run resumed over several sessions (or
+    folds run as separate jobs) reports the time its folds took, not the last invocation's.
+    """
     run_dir = Path(run_dir)
     meta = read_json(run_dir / "config.json", required=("config", "protocol", "folds"))
     config = RunConfig.from_dict(meta["config"], source=str(run_dir / "config.json"))
@@ -257,10 +260,9 @@ def report(run_dir: str | Path, *, wall_time: Optional[float] = None) -> dict[st
             missing.append(fold)
     if not fold_results:
         raise ResultsError(f"{run_dir}: no finished folds yet (missing: {missing})")
-    total_wall = wall_time if wall_time is not None else sum(r.get("wall_time_s", 0.0) for r in fold_results)
+    total_wall = sum(r.get("wall_time_s", 0.0) for r in fold_results)
     summary = _summary(config, meta["protocol"], fold_results, meta["folds"], total_wall)
     summary["missing_folds"] = missing
-    summary["fold_wall_time_s"] = round(sum(r.get("wall_time_s", 0.0) for r in fold_results), 1)
     if is_rank_zero():
         atomic_write_json(run_dir / "results.json", summary)
     return summary

@@ -420,7 +420,7 @@ def _draw_input(ax, view: AssignmentView) -> None:
     nmi = f", NMI vs true communities {view.nmi:.2f}" if view.nmi is not None else ""
     ax.set_title(f"input graph: {n} nodes, {len(view.edges)} edges"
                  + (f" ({len(edges)} drawn)" if len(edges) < len(view.edges) else "")
-                 + f"\ncolour = level-1 cluster (argmax S), opacity = confidence max S"
+                 + "\ncolour = level-1 cluster (argmax S), opacity = confidence max S"
                  + f"\nmean confidence {view.confidence.mean():.2f}{nmi}", fontsize=9)
     _frame(ax)
 
