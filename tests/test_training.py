@@ -117,6 +117,10 @@ def test_single_fold_runs_and_report_names_missing_folds(tu_root, tmp_path):
     assert one["fold"] == 1
     merged = report(tmp_path)
     assert merged["missing_folds"] == [0, 2] and merged["completed_folds"] == 1
+    cross_validate(config, tmp_path, folds=3, only_fold=2, progress=False)
+    # The run's time is its folds' time, however many invocations they took.
+    folds = [json.loads((tmp_path / f"fold_{i}" / "result.json").read_text()) for i in (1, 2)]
+    assert report(tmp_path)["wall_time_s"] == pytest.approx(sum(f["wall_time_s"] for f in folds), abs=0.1)
     with pytest.raises(ValueError, match="--fold must lie in 0..2"):
         cross_validate(config, tmp_path, folds=3, only_fold=5, progress=False)
 
