@@ -214,7 +214,13 @@ def _timeout_record(spec: dict, lines: list[dict], timeout: float, wall: float) 
 # --------------------------------------------------------------------------- orchestration
 def ratios(records: Iterable[dict]) -> list[dict]:
     """Per data set: each implementation against PyG (speed = its graphs/s ÷ PyG's, memory = its
-    peak RSS ÷ PyG's) and DiffPool's epoch time against flat GraphSAGE's, from the same run."""
+    peak RSS ÷ PyG's) and DiffPool's epoch time against flat GraphSAGE's, from the same run.
+
+    Only cases run with the same number of torch threads are compared.
+    """
+    def threads(r: dict):
+        return (r.get("env") or {}).get("threads")
+
     by_set: dict[str, dict[str, dict]] = {}
     for r in records:
         if r.get("kind") == "epoch":
@@ -229,7 +235,7 @@ def ratios(records: Iterable[dict]) -> list[dict]:
             if name == "pyg" or case.get("status") != "ok":
                 continue
             entry = {}
-            if ref_ok:
+            if ref_ok and threads(ref) == threads(case):
                 entry["speed_vs_pyg"] = case["graphs_per_s"] / ref["graphs_per_s"]
                 entry["memory_vs_pyg"] = case["peak_rss_mb"] / ref["peak_rss_mb"]
                 if case.get("epoch_cpu_s") and ref.get("epoch_cpu_s"):
@@ -241,7 +247,8 @@ def ratios(records: Iterable[dict]) -> list[dict]:
                 if case.get("predict_graphs_per_s") and ref.get("predict_graphs_per_s"):
                     entry["predict_speed_vs_pyg"] = case["predict_graphs_per_s"] / ref["predict_graphs_per_s"]
             sage = cases.get("graphsage")
-            if name != "graphsage" and sage is not None and sage.get("status") == "ok":
+            if (name != "graphsage" and sage is not None and sage.get("status") == "ok"
+                    and threads(sage) == threads(case)):
                 entry["epoch_vs_graphsage"] = case["epoch_s"] / sage["epoch_s"]
                 if case.get("epoch_cpu_s") and sage.get("epoch_cpu_s"):
                     entry["epoch_cpu_vs_graphsage"] = case["epoch_cpu_s"] / sage["epoch_cpu_s"]
