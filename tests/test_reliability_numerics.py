@@ -262,3 +262,17 @@ def test_logits_beyond_the_float_range_of_their_difference():
         out = dense_diff_pool(x.unsqueeze(0), torch.zeros(1, 4, 4), s.unsqueeze(0), num_clusters=clusters)
         assert float(out.entropy) == 0.0
         check_pool_output(out, x, s)
+
+
+@pytest.mark.parametrize("sizes", [[3], [1], [2, 1]])
+def test_training_on_a_batch_whose_top_level_has_one_cluster(sizes):
+    """Regression: with per-graph cluster counts, a batch of one small graph (e.g. an epoch's last
+    graph) has a single cluster at its top level, and batch norm in training refused one row
+    ("Expected more than 1 value per channel"), stopping a PROTEINS cross-validation at fold 4."""
+    torch.manual_seed(9)
+    net = model(True, 40)
+    before = [b.clone() for name, b in net.named_buffers() if name.endswith("running_mean")]
+    check_model(net, [graph(n, torch.randn(n, 4), label=i % 2) for i, n in enumerate(sizes)])
+    after = [b for name, b in net.named_buffers() if name.endswith("running_mean")]
+    if sum(sizes) > 1:  # levels with several rows still update the running statistics
+        assert any(not torch.equal(a, b) for a, b in zip(before, after))

@@ -177,3 +177,14 @@ def test_last_checkpoint_carries_the_best_checkpoint_state_of_its_own_epoch(tu_r
     assert len(states) == 1
     best_score = float(states[0]["best_model_score"])
     assert best_score == pytest.approx(max(h["val_acc"] for h in result["history"]))
+
+
+def test_a_resumed_fold_removes_temporary_files_left_by_a_killed_write(tu_root, tmp_path):
+    stale = tmp_path / "checkpoints" / ".last.ckpt.k1ll3d.tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a checkpoint")
+    keep = tmp_path / "checkpoints" / "notes.tmp"  # not one of ours: left alone
+    keep.write_text("mine")
+    train(mutag(tu_root, epochs=1), tmp_path, progress=False)
+    assert not stale.exists() and keep.exists()
+    assert not [p for p in tmp_path.rglob(".*.tmp")]

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_open"]
+__all__ = ["atomic_open", "remove_stale_temporaries"]
 
 
 @contextmanager
@@ -32,3 +32,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, suffix: str = ".tmp
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files :func:`atomic_open` left under ``folder`` when its process was
+    killed mid-write (``.NAME.XXXX.tmp``); returns them. Only for a folder no other process writes."""
+    removed = []
+    for tmp in Path(folder).rglob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed

@@ -133,13 +133,23 @@ class GNNBlock(nn.Module):
 
     def _batch_norm(self, norm: nn.Module, x: Tensor, mask: Optional[Tensor]) -> Tensor:
         if not self.dense:
-            return norm(x)
+            return _normalize_rows(norm, x)
         if mask is None:
-            return norm(x.reshape(-1, x.size(-1))).reshape(x.shape)
+            return _normalize_rows(norm, x.reshape(-1, x.size(-1))).reshape(x.shape)
         # Statistics over real nodes only: padding must not shift the mean or variance.
         out = torch.zeros_like(x)
-        out[mask] = norm(x[mask])
+        out[mask] = _normalize_rows(norm, x[mask])
         return out
+
+
+def _normalize_rows(norm: nn.Module, rows: Tensor) -> Tensor:
+    """Batch norm over ``rows`` [R, F]. A single row has no batch statistics (torch refuses it in
+    training): it is normalised with the running estimates, which it does not update. With per-graph
+    cluster counts a batch holding one small graph has a single cluster at its top level."""
+    if isinstance(norm, nn.BatchNorm1d) and norm.training and rows.size(0) < 2:
+        return F.batch_norm(rows, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                            training=False, eps=norm.eps)
+    return norm(rows)
 
 
 def sparse_readout(x: Tensor, batch: Tensor, kind: str, size: Optional[int] = None) -> Tensor:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
+from ..atomic import remove_stale_temporaries
 from ..models import ConfigError, attach_det_clusters
 from .checkpoints import AtomicCheckpointIO, read_checkpoint
 from .config import RunConfig
@@ -143,6 +144,9 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
             return read_json(result_path, required=FOLD_RESULT_KEYS)
         except ResultsError as err:
             log.warning("%s; recomputing fold %d", err, fold)
+    if is_rank_zero():  # a run killed while writing leaves its temporary file behind
+        for tmp in remove_stale_temporaries(fold_dir):
+            log.info("removed %s, left by an interrupted write", tmp)
     started = time.time()
     torch.set_num_threads(config.threads)
     L.seed_everything(config.seed + fold, workers=True, verbose=False)
