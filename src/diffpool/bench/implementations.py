@@ -10,6 +10,7 @@ name           what it is
 =============  ============================================================================
 ``sparse``     ours, sparse first level, fixed K per level as in PyG's example, random batches
 ``pergraph``   ours, ``per_graph_clusters=True``, size-bucketed batches (:class:`SizeBucketSampler`)
+``pergraph-random``  ours, ``per_graph_clusters=True``, random batches (level 2 padded to the batch's largest k)
 ``dense``      ours with every level dense (:class:`~.dense_model.DenseDiffPoolNet`), random batches
 ``pyg``        PyG's ``dense_diff_pool`` in its example's architecture, padded to the set's max nodes
 ``graphsage``  ours, flat GraphSAGE of the same depth and width (``variant="graphsage"``)
@@ -97,6 +98,12 @@ class OursPerGraph(OursSparse):
         return DataLoader(workload.graphs, batch_sampler=sampler)
 
 
+class OursPerGraphRandom(OursSparse):
+    name = "pergraph-random"
+    description = "ours, per-graph k, random batches"
+    per_graph = True
+
+
 class OursDense(Implementation):
     name = "dense"
     description = "ours, all levels dense (padded to batch max)"
@@ -162,7 +169,8 @@ class OursGraphSAGE(OursSparse):
         return {"blocks": self.config.levels + 1}
 
 
-IMPLEMENTATIONS = {cls.name: cls for cls in (OursSparse, OursPerGraph, OursDense, PygReference, OursGraphSAGE)}
+IMPLEMENTATIONS = {cls.name: cls for cls in (OursSparse, OursPerGraph, OursPerGraphRandom, OursDense, PygReference,
+                                              OursGraphSAGE)}
 
 
 def get_implementation(name: str, **kwargs) -> Implementation:

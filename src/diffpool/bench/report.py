@@ -18,11 +18,12 @@ __all__ = ["write_report", "load_records", "plot_scaling"]
 IMPL_LABELS = {
     "sparse": "ours, sparse level 1, fixed K",
     "pergraph": "ours, per-graph k + size buckets",
+    "pergraph-random": "ours, per-graph k, random batches",
     "dense": "ours, all dense",
     "pyg": "PyG dense_diff_pool (reference)",
     "graphsage": "flat GraphSAGE (ours)",
 }
-IMPL_ORDER = ["pyg", "dense", "sparse", "pergraph", "graphsage"]
+IMPL_ORDER = ["pyg", "dense", "sparse", "pergraph", "pergraph-random", "graphsage"]
 
 COMMANDS = """\
 ```bash
