@@ -396,11 +396,17 @@ NOTES = """\
   backward pass after the hand-written Gram backward. That is ~55 s of one core's time per epoch
   (the CPU column); the epoch is bound by the pooling math, not by overhead, and meets < 60 s only
   with both cores (2 threads, machine otherwise idle).
+- **Per-graph k with random batches** was timed in a separate run after the others on ENZYMES and
+  PROTEINS; its row's ratios are against the reference cases above, and its own run's ratios (with
+  PyG and GraphSAGE timed beside it) are the `"kind": "ratios"` lines in `docs/perf/epoch.jsonl`.
 - **Per-graph k is not the product default.** The issue makes it the default only if it costs no
   fair-protocol accuracy on PROTEINS (within 1 point of fixed k). Measured (docs/RESULTS.md):
-  fixed k 75.7 ± 3.9, per-graph k with size-bucketed batches 72.6 ± 6.1. So it stays an option
-  (`--per-graph-clusters --batching size`), and the product default on REDDIT-BINARY is fixed k:
-  it completes an epoch at 2.2 GB (the *ours, sparse level 1, fixed K* row), in minutes, not seconds.
+  fixed k 75.7 ± 3.9, per-graph k with size-bucketed batches 72.6 ± 6.1; per-graph k with random
+  batches was level with fixed k over its first folds (see RESULTS for the final figure). So it stays
+  an option (`--per-graph-clusters`, with `--batching size` for speed), and the product default on
+  REDDIT-BINARY is fixed k: it completes an epoch at 2.2 GB (the *ours, sparse level 1, fixed K*
+  row), in minutes, not seconds. Random batches keep level 2 padded to the batch's largest k
+  (B·k_max²), which on REDDIT-BINARY's long tail costs far more than size buckets.
 - **DiffPool vs flat GraphSAGE.** A flat GraphSAGE epoch is O(E·F); DiffPool with K proportional to
   n adds O(n·K²) per graph, which dominates for graphs of hundreds of nodes (PROTEINS' tail,
   REDDIT-BINARY). The ratio is met on small graphs (ENZYMES) and cannot be on large ones without a
