@@ -42,6 +42,16 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batches(tu_root
     assert written == ["best.ckpt", "last.ckpt"]
 
 
+def test_two_processes_with_size_batches_and_per_graph_clusters(tu_root, tmp_path):
+    result = run_train(tu_root, tmp_path / "two", "--batch-size", "8", "--devices", "2", "--strategy", "ddp",
+                       "--batching", "size", "--per-graph-clusters")
+    history = json.loads((tmp_path / "two" / "result.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [0, 1] and 0 <= result["test_acc"] <= 1
+    # validation accuracy counts every validation graph once: a multiple of 1 / (number of graphs)
+    val_size = json.loads((tmp_path / "two" / "result.json").read_text())["eval_size"]
+    assert all(abs(h["val_acc"] * val_size - round(h["val_acc"] * val_size)) < 1e-4 for h in history)
+
+
 def test_sync_batchnorm_on_cpu_is_a_clear_error(tu_root, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "diffpool.cli", "train", "--dataset", "MUTAG", "--data-dir", str(tu_root),
