@@ -38,7 +38,8 @@ HELP: dict[str, str] = {
     "dropout": "dropout in the classifier MLP",
     "epochs": "maximum number of epochs",
     "batch_size": "graphs per mini-batch",
-    "batching": "random: shuffled batches; size: graphs of similar size batched together (cheaper with --per-graph-clusters)",
+    "batching": "random: shuffled batches; size: graphs of similar size batched together (much cheaper with "
+                "--per-graph-clusters on sets with a long tail of sizes, but it cost accuracy on PROTEINS: docs/RESULTS.md)",
     "lr": "Adam learning rate",
     "weight_decay": "Adam weight decay",
     "grad_clip": "clip the gradient norm at this value (0: no clipping)",
