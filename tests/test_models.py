@@ -216,3 +216,49 @@ def test_per_graph_clusters_compute_only_the_clusters_the_batch_uses():
     assert out.assignments[1].shape == (4, 3, 1)
     with pytest.raises(ValueError, match="max_clusters=5"):
         model.pools[0](small[0].x, small[0].edge_index, torch.zeros(9, dtype=torch.long), torch.tensor([6]))
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("conv", ["sage", "gcn"])
+def test_levels_run_as_parts_of_similar_size_give_the_padded_result(monkeypatch, train, conv):
+    """Per-graph clusters with graphs of very different sizes: levels ≥ 2 split into parts, each padded
+    only to its own largest graph; outputs and gradients equal one batch padded to the largest."""
+    import diffpool.models as models
+
+    sizes = [150, 3, 40, 9, 90, 1, 20, 60]
+    graphs = random_graphs(sizes, seed=4)
+    for g in graphs:  # float64: only the order of sums differs, so the results must agree tightly
+        g.x = g.x.double()
+    batch = Batch.from_data_list(graphs)
+    torch.manual_seed(3)
+    config = ModelConfig(in_channels=6, num_classes=3, max_nodes=max(sizes), hidden=8, levels=3, ratio=0.5,
+                         per_graph_clusters=True, conv=conv, mlp_hidden=8)
+    model = build_model(config).double()
+    if not train:
+        train_briefly(model, graphs)
+
+    def run(parts: bool):
+        monkeypatch.setattr(models, "MIN_PADDED_CELLS", 0 if parts else float("inf"))
+        model.zero_grad()
+        model.train(train)
+        out = model(batch)
+        classification_loss(out, batch.y)["loss"].backward()
+        return out, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    monkeypatch.setattr(models, "MIN_PADDED_CELLS", 0)
+    level_sizes = torch.tensor([-(-n // 2) for n in sizes])  # ceil(0.5 · n): the clusters after level 1
+    assert len(models.size_groups(level_sizes)) >= 3
+    padded, padded_grads = run(parts=False)
+    split, split_grads = run(parts=True)
+    tight = dict(atol=1e-10, rtol=1e-8)
+    torch.testing.assert_close(split.logits, padded.logits, **tight)
+    for a, b in zip(split.link_losses + split.entropies + split.node_counts,
+                    padded.link_losses + padded.entropies + padded.node_counts):
+        torch.testing.assert_close(a, b, **tight)
+    for a, b in zip(split.assignments[1:], padded.assignments[1:]):
+        rows, cols = min(a.size(1), b.size(1)), min(a.size(2), b.size(2))
+        torch.testing.assert_close(a[:, :rows, :cols], b[:, :rows, :cols], **tight)
+        assert a[:, rows:].abs().sum() == 0 and b[:, :, cols:].abs().sum() == 0
+    assert split_grads.keys() == padded_grads.keys()
+    for name in padded_grads:
+        torch.testing.assert_close(split_grads[name], padded_grads[name], **tight)

@@ -422,9 +422,13 @@ def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch:
         out_adj = s_pad_t @ _dense_rows(a_s, index, batch_size, max_nodes)
         gram_norm = _BatchedGramSquaredNorm.apply(s_pad)
     else:
-        s_parts = s_prob.split(sizes)
-        out_x = torch.stack([p.t() @ z for p, z in zip(s_parts, x.split(sizes))])
-        out_adj = torch.stack([p.t() @ q for p, q in zip(s_parts, a_s.split(sizes))])
+        # Graph g's columns beyond its k_g are exactly 0: its products use only the first k_g, so a
+        # random batch pays Σ n_g·k_g, not n_g·k_max, for its small graphs.
+        used = [k] * batch_size if num_clusters is None else num_clusters.tolist()
+        s_parts = [p[:, :c] for p, c in zip(s_prob.split(sizes), used)]
+        out_x = torch.stack([F.pad(p.t() @ z, (0, 0, 0, k - p.size(1))) for p, z in zip(s_parts, x.split(sizes))])
+        out_adj = torch.stack([F.pad(p.t() @ q[:, : p.size(1)], (0, k - p.size(1), 0, k - p.size(1)))
+                               for p, q in zip(s_parts, a_s.split(sizes))])
         gram_norm = torch.stack([_GramSquaredNorm.apply(p) for p in s_parts])
 
     norm_a = _squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)

@@ -124,6 +124,49 @@ def _mlp(in_channels: int, hidden: int, out_channels: int, dropout: float) -> nn
                          nn.Linear(hidden, out_channels))
 
 
+# A batch's coarsened graphs are split into parts only when padding them to the largest would cost
+# at least this many times the parts' padded work (B·k_max² against Σ_parts B_p·k_p²) and the padded
+# level has at least MIN_PADDED_CELLS cells: for small graphs each extra part's fixed cost per
+# operation outweighs the padding it saves.
+MIN_PART_SAVING = 2.0
+MIN_PADDED_CELLS = 1 << 16
+
+
+def size_groups(sizes: Tensor) -> Optional[list[Tensor]]:
+    """Graph indices in parts of similar size (the largest at most twice the smallest), or None when
+    one padded batch is as cheap (see :data:`MIN_PART_SAVING`)."""
+    k = [max(int(v), 1) for v in sizes.tolist()]
+    if not k:
+        return None
+    groups: list[list[int]] = []
+    for i in sorted(range(len(k)), key=lambda i: -k[i]):
+        if not groups or 2 * k[i] <= k[groups[-1][0]]:
+            groups.append([])
+        groups[-1].append(i)
+    padded = len(k) * max(k) ** 2
+    parted = sum(len(g) * k[g[0]] ** 2 for g in groups)
+    if len(groups) == 1 or padded < MIN_PADDED_CELLS or padded < MIN_PART_SAVING * parted:
+        return None
+    return [torch.tensor(g, dtype=torch.long, device=sizes.device) for g in groups]
+
+
+class _PartMerger:
+    """Puts per-part results ([B_p, ...], parts from :func:`size_groups`) back into batch order."""
+
+    def __init__(self, groups: Optional[list[Tensor]]) -> None:
+        self.order = None if groups is None else torch.argsort(torch.cat(groups))
+
+    def __call__(self, values: list[Tensor]) -> Tensor:
+        return values[0] if self.order is None else torch.cat(values)[self.order]
+
+    def padded(self, values: list[Tensor]) -> Tensor:
+        """[B_p, N_p, K_p] parts zero-padded to the largest N and K, in batch order."""
+        if self.order is None:
+            return values[0]
+        rows, cols = max(v.size(1) for v in values), max(v.size(2) for v in values)
+        return self([F.pad(v, (0, cols - v.size(2), 0, rows - v.size(1))) for v in values])
+
+
 class DiffPoolNet(nn.Module):
     """The paper's hierarchical classifier. ``forward(batch)`` takes a PyG ``Batch``."""
 
@@ -160,14 +203,32 @@ class DiffPoolNet(nn.Module):
         x, adj, mask = out.pooled.x, out.pooled.adj, out.pooled.mask
         sizes = mask.sum(-1)
 
-        for level, pool in enumerate(self.pools[1:], start=1):
-            out = pool(x, adj, mask, self.config.clusters_per_graph(level, sizes))
-            readouts.append(dense_readout(out.embedding, mask, self.config.readout))
-            self._record(out, sizes, links, entropies, assignments, counts)
-            x, adj, mask = out.pooled.x, out.pooled.adj, out.pooled.mask
-            sizes = mask.sum(-1)
+        # Levels ≥ 2 are dense, padded to the largest graph. With per-graph cluster counts and graphs
+        # of very different sizes in a batch, they run as parts of similar-sized graphs instead, each
+        # padded to its own largest: same results (batch norm sees all parts), ~Σ k_g² instead of B·k_max².
+        groups = size_groups(sizes) if self.config.per_graph_clusters else None
+        if groups is None:
+            xs, adjs, masks = [x], [adj], [mask]
+        else:
+            widths = [int(sizes[g].max()) for g in groups]
+            xs = [x[g, :k] for g, k in zip(groups, widths)]
+            adjs = [adj[g, :k, :k] for g, k in zip(groups, widths)]
+            masks = [mask[g, :k] for g, k in zip(groups, widths)]
+        merge = _PartMerger(groups)
+        part_sizes = [m.sum(-1) for m in masks]
 
-        readouts.append(dense_readout(self.final(x, adj, mask), mask, self.config.readout))
+        for level, pool in enumerate(self.pools[1:], start=1):
+            outs = pool.forward_parts(xs, adjs, masks, [self.config.clusters_per_graph(level, n) for n in part_sizes])
+            readouts.append(merge([dense_readout(o.embedding, m, self.config.readout) for o, m in zip(outs, masks)]))
+            links.append(merge([o.pooled.link_loss for o in outs]))
+            entropies.append(merge([o.pooled.entropy for o in outs]))
+            assignments.append(merge.padded([o.assignment for o in outs]))
+            counts.append(merge(part_sizes))
+            xs, adjs, masks = [o.pooled.x for o in outs], [o.pooled.adj for o in outs], [o.pooled.mask for o in outs]
+            part_sizes = [m.sum(-1) for m in masks]
+
+        finals = self.final.forward_parts(xs, adjs, masks)
+        readouts.append(merge([dense_readout(h, m, self.config.readout) for h, m in zip(finals, masks)]))
         logits = self.classifier(torch.cat(readouts, dim=-1))
         return ModelOutput(logits, links, entropies, assignments, counts)
 

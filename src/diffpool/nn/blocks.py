@@ -113,33 +113,54 @@ class GNNBlock(nn.Module):
         A dense ``adj`` is used without its diagonal (see :func:`without_self_loops`).
         """
         if self.dense:
-            graph = without_self_loops(graph)
-            if mask is not None and bool(mask.all()):
-                # No padding (every level ≥ 2 with fixed K): the same result without the masked
-                # batch-norm gathers/scatters and the mask multiplies, which dominate small levels.
-                mask = None
+            return self.forward_parts([x], [graph], [mask])[0]
         outputs = []
         for i, conv in enumerate(self.convs):
-            x = conv(x, graph, mask) if self.dense else conv(x, graph)
+            x = conv(x, graph)
             if self.normalize:
                 x = F.normalize(x, p=2.0, dim=-1)
             if i < len(self.norms):
-                x = self._batch_norm(self.norms[i], F.relu(x), mask)
+                x = _normalize_rows(self.norms[i], F.relu(x))
             outputs.append(x)
-        out = torch.cat(outputs, dim=-1) if self.concat else outputs[-1]
-        if self.dense and mask is not None:
-            out = out * mask.unsqueeze(-1).to(out.dtype)
-        return out
+        return torch.cat(outputs, dim=-1) if self.concat else outputs[-1]
 
-    def _batch_norm(self, norm: nn.Module, x: Tensor, mask: Optional[Tensor]) -> Tensor:
-        if not self.dense:
-            return _normalize_rows(norm, x)
+    def forward_parts(self, xs: list[Tensor], adjs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
+        """Dense form over a batch split into parts (graphs of similar size, each padded only to its
+        own largest): every part goes through the same layers, and batch norm takes its statistics
+        over the real nodes of all parts together — the same result as one batch padded to its
+        largest graph, without paying for that padding."""
+        adjs = [without_self_loops(adj) for adj in adjs]
+        # No padding in a part (every level ≥ 2 with fixed K): the same result without the masked
+        # batch-norm gathers/scatters and the mask multiplies, which dominate small levels.
+        masks = [None if mask is not None and bool(mask.all()) else mask for mask in masks]
+        outputs: list[list[Tensor]] = [[] for _ in xs]
+        for i, conv in enumerate(self.convs):
+            xs = [conv(x, adj, mask) for x, adj, mask in zip(xs, adjs, masks)]
+            if self.normalize:
+                xs = [F.normalize(x, p=2.0, dim=-1) for x in xs]
+            if i < len(self.norms):
+                xs = _batch_norm_parts(self.norms[i], [F.relu(x) for x in xs], masks)
+            for out, x in zip(outputs, xs):
+                out.append(x)
+        results = [torch.cat(out, dim=-1) if self.concat else out[-1] for out in outputs]
+        return [out if mask is None else out * mask.unsqueeze(-1).to(out.dtype) for out, mask in zip(results, masks)]
+
+
+def _batch_norm_parts(norm: nn.Module, xs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
+    """Batch norm of padded parts [B_p, N_p, F] with statistics over all their real rows together."""
+    rows = [x.reshape(-1, x.size(-1)) if mask is None else x[mask] for x, mask in zip(xs, masks)]
+    normed = ([_normalize_rows(norm, rows[0])] if len(rows) == 1
+              else list(_normalize_rows(norm, torch.cat(rows)).split([r.size(0) for r in rows])))
+    outs = []
+    for x, mask, r in zip(xs, masks, normed):
         if mask is None:
-            return _normalize_rows(norm, x.reshape(-1, x.size(-1))).reshape(x.shape)
-        # Statistics over real nodes only: padding must not shift the mean or variance.
-        out = torch.zeros_like(x)
-        out[mask] = _normalize_rows(norm, x[mask])
-        return out
+            outs.append(r.reshape(x.shape))
+        else:
+            # Statistics over real nodes only: padding must not shift the mean or variance.
+            out = torch.zeros_like(x)
+            out[mask] = r
+            outs.append(out)
+    return outs
 
 
 def _normalize_rows(norm: nn.Module, rows: Tensor) -> Tensor:

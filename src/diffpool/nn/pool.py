@@ -109,9 +109,18 @@ class DenseDiffPool(_DiffPoolBase):
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor,
                 num_clusters: Optional[Tensor] = None) -> DiffPoolOutput:
-        z = self.embed(x, adj, mask)
-        logits = self._logits(self.pool(x, adj, mask), num_clusters)
-        # Inputs are the previous level's outputs, computed from a checked batch.
-        pooled, assignment = dense_pool_with_assignment(z, adj, logits, mask, num_clusters=num_clusters,
-                                                        check_finite=False)
-        return DiffPoolOutput(pooled, z, assignment)
+        return self.forward_parts([x], [adj], [mask], [num_clusters])[0]
+
+    def forward_parts(self, xs: list[Tensor], adjs: list[Tensor], masks: list[Tensor],
+                      num_clusters: list[Optional[Tensor]]) -> list[DiffPoolOutput]:
+        """The batch as parts of similar-sized graphs, each padded to its own largest (see
+        :meth:`GNNBlock.forward_parts`); batch norm sees all parts together, the pooling is per graph."""
+        zs = self.embed.forward_parts(xs, adjs, masks)
+        hs = self.pool.forward_parts(xs, adjs, masks)
+        outputs = []
+        for z, h, adj, mask, counts in zip(zs, hs, adjs, masks, num_clusters):
+            # Inputs are the previous level's outputs, computed from a checked batch.
+            pooled, assignment = dense_pool_with_assignment(z, adj, self._logits(h, counts), mask,
+                                                            num_clusters=counts, check_finite=False)
+            outputs.append(DiffPoolOutput(pooled, z, assignment))
+        return outputs
