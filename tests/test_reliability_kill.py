@@ -214,3 +214,23 @@ def test_the_last_good_checkpoint_is_the_last_complete_epoch(tu_root, tmp_path, 
     assert load_resumable_checkpoint(last) == last
     checkpoint = torch.load(last, weights_only=True)
     assert [h["epoch"] for h in checkpoint["history"]] == [0, 1, 2]
+
+
+def test_sigterm_stops_with_a_failure_status_and_the_run_resumes(tu_root, tmp_path, cache_dir, capsys):
+    """Regression: Lightning ends training on SIGTERM with a SystemExit of code None, so the command
+    exited 0 and a queue script took the stopped run for a finished one."""
+    run = tmp_path / "terminated"
+    argv = ["train", "--out", str(run), "--no-picture", *common(tu_root, 40)]
+    proc = subprocess.Popen([sys.executable, "-m", "diffpool.cli", *argv], env=child_env(cache_dir),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last = run / "checkpoints" / "last.ckpt"
+    start = time.monotonic()
+    while not last.exists() and proc.poll() is None and time.monotonic() - start < TIMEOUT:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "stopped by SIGTERM" in err and "resumes" in err and "Traceback" not in err
+    assert not (run / "result.json").exists()
+    assert run_to_end(argv, cache_dir)["epochs_run"] >= 1 and (run / "result.json").exists()

@@ -20,6 +20,7 @@ from . import __version__
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_SIGTERM = 128 + 15  # the shell's status for a process ended by SIGTERM
 
 
 class UsageError(ValueError):
@@ -313,6 +314,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .training import BatchTooLargeError, NonFiniteLossError
     from .training.predict import CheckpointError
     from .training.results import ResultsError
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     # warnings (e.g. "removed 67 graphs with more than 100 nodes") as one plain line, no source line
     original_format = warnings.formatwarning
@@ -329,6 +331,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except SIGTERMException:
+        # Lightning ends training on SIGTERM (a scheduler's time limit, `kill`) by raising this
+        # SystemExit with code None, i.e. exit status 0: a caller would take the unfinished run for
+        # a finished one.
+        print(f"diffpool {args.command}: stopped by SIGTERM; the last checkpoint is kept and the same "
+              "command resumes the run", file=sys.stderr)
+        return EXIT_SIGTERM
     finally:
         warnings.formatwarning = original_format
 
