@@ -199,7 +199,10 @@ class DiffPoolNet(nn.Module):
         num_clusters = self.config.clusters_per_graph(0, sizes)
         out = first(x, edge_index, batch, num_clusters)
         readouts.append(sparse_readout(out.embedding, batch, self.config.readout, batch_size))
-        self._record(out, sizes, links, entropies, assignments, counts)
+        links.append(out.pooled.link_loss)
+        entropies.append(out.pooled.entropy)
+        assignments.append(out.assignment)
+        counts.append(sizes)
         x, adj, mask = out.pooled.x, out.pooled.adj, out.pooled.mask
         sizes = mask.sum(-1)
 
@@ -231,13 +234,6 @@ class DiffPoolNet(nn.Module):
         readouts.append(merge([dense_readout(h, m, self.config.readout) for h, m in zip(finals, masks)]))
         logits = self.classifier(torch.cat(readouts, dim=-1))
         return ModelOutput(logits, links, entropies, assignments, counts)
-
-    @staticmethod
-    def _record(out, sizes, links, entropies, assignments, counts) -> None:
-        links.append(out.pooled.link_loss)
-        entropies.append(out.pooled.entropy)
-        assignments.append(out.assignment)
-        counts.append(sizes)
 
 
 # A hard assignment as logits: softmax gives exactly 1 and 0 (exp(-1e4) underflows), entropy 0.

@@ -112,30 +112,23 @@ class GNNBlock(nn.Module):
 
         A dense ``adj`` is used without its diagonal (see :func:`without_self_loops`).
         """
-        if self.dense:
-            return self.forward_parts([x], [graph], [mask])[0]
-        outputs = []
-        for i, conv in enumerate(self.convs):
-            x = conv(x, graph)
-            if self.normalize:
-                x = F.normalize(x, p=2.0, dim=-1)
-            if i < len(self.norms):
-                x = _normalize_rows(self.norms[i], F.relu(x))
-            outputs.append(x)
-        return torch.cat(outputs, dim=-1) if self.concat else outputs[-1]
+        return self.forward_parts([x], [graph], [mask])[0]
 
-    def forward_parts(self, xs: list[Tensor], adjs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
-        """Dense form over a batch split into parts (graphs of similar size, each padded only to its
-        own largest): every part goes through the same layers, and batch norm takes its statistics
+    def forward_parts(self, xs: list[Tensor], graphs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
+        """The block over a batch split into parts (dense: graphs of similar size, each padded only to
+        its own largest): every part goes through the same layers, and batch norm takes its statistics
         over the real nodes of all parts together — the same result as one batch padded to its
-        largest graph, without paying for that padding."""
-        adjs = [without_self_loops(adj) for adj in adjs]
-        # No padding in a part (every level ≥ 2 with fixed K): the same result without the masked
-        # batch-norm gathers/scatters and the mask multiplies, which dominate small levels.
-        masks = [None if mask is not None and bool(mask.all()) else mask for mask in masks]
+        largest graph, without paying for that padding. The sparse form takes one part."""
+        if self.dense:
+            graphs = [without_self_loops(adj) for adj in graphs]
+            # No padding in a part (every level ≥ 2 with fixed K): the same result without the masked
+            # batch-norm gathers/scatters and the mask multiplies, which dominate small levels.
+            masks = [None if mask is not None and bool(mask.all()) else mask for mask in masks]
+        else:
+            masks = [None] * len(xs)
         outputs: list[list[Tensor]] = [[] for _ in xs]
         for i, conv in enumerate(self.convs):
-            xs = [conv(x, adj, mask) for x, adj, mask in zip(xs, adjs, masks)]
+            xs = [conv(x, graph, mask) if self.dense else conv(x, graph) for x, graph, mask in zip(xs, graphs, masks)]
             if self.normalize:
                 xs = [F.normalize(x, p=2.0, dim=-1) for x in xs]
             if i < len(self.norms):
@@ -147,7 +140,7 @@ class GNNBlock(nn.Module):
 
 
 def _batch_norm_parts(norm: nn.Module, xs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
-    """Batch norm of padded parts [B_p, N_p, F] with statistics over all their real rows together."""
+    """Batch norm of parts ([N, F] sparse, [B_p, N_p, F] padded) with statistics over all their real rows together."""
     rows = [x.reshape(-1, x.size(-1)) if mask is None else x[mask] for x, mask in zip(xs, masks)]
     normed = ([_normalize_rows(norm, rows[0])] if len(rows) == 1
               else list(_normalize_rows(norm, torch.cat(rows)).split([r.size(0) for r in rows])))
