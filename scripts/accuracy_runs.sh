@@ -15,10 +15,11 @@ run() {  # NAME then diffpool cv options
   [[ "$only" == "  " || "$only" == *" $name "* ]] || return 0
   echo "== $name: diffpool cv $*"
   if "$diffpool" cv --out "$root/$name" --data-dir "$tu" --json "$@" > "$root/$name.json.log" 2> "$root/$name.err"; then
-    mkdir -p "docs/results/$name"
-    cp "$root/$name/results.json" "$root/$name/splits.json" "docs/results/$name/"
-    echo "diffpool cv --out RUN_DIR --data-dir $tu $*" > "docs/results/$name/command.txt"
-    tail -c 300 "$root/$name/results.json" | grep -o '"markdown".*' || true
+    # A row only with its results: a run that exited 0 without them must not leave a command behind.
+    mkdir -p "docs/results/$name" &&
+      cp "$root/$name/results.json" "$root/$name/splits.json" "docs/results/$name/" &&
+      echo "diffpool cv --out RUN_DIR --data-dir $tu $*" > "docs/results/$name/command.txt" &&
+      tail -c 300 "$root/$name/results.json" | grep -o '"markdown".*' || echo "$name: no results to copy"
   else
     echo "$name failed: $(tail -3 "$root/$name.err")"
   fi

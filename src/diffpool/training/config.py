@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from ..models import ConfigError, ModelConfig
 
-__all__ = ["RunConfig", "paper_preset", "defaults_for", "load_config_file", "PAPER_PRESET_SOURCE", "DATASET_DEFAULTS"]
+__all__ = ["BATCHING", "RunConfig", "paper_preset", "defaults_for", "load_config_file", "PAPER_PRESET_SOURCE", "DATASET_DEFAULTS"]
 
 # Settings that belong to a data set rather than to a run, below presets, files and options.
 # The built-in synthetic set has at most 6 communities per graph. With the general default (two
@@ -26,6 +26,10 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {"synthetic": dict(levels=1, ratio
 def defaults_for(dataset: str) -> dict[str, Any]:
     """The data set's own defaults (empty for TU sets: they use the general defaults or a preset)."""
     return dict(DATASET_DEFAULTS.get(dataset, {}))
+
+
+# How training batches are drawn (RunConfig.batching, --batching, make_loader).
+BATCHING = ("random", "size")
 
 
 @dataclass
@@ -93,8 +97,8 @@ class RunConfig:
                             "point --data-dir at the folder")
         if self.max_nodes is not None and self.max_nodes < 1:
             problems.append(f"max_nodes must be at least 1, got {self.max_nodes}")
-        if self.batching not in ("random", "size"):
-            problems.append(f"batching must be random or size, got {self.batching!r}")
+        if self.batching not in BATCHING:
+            problems.append(f"batching must be one of {', '.join(BATCHING)}, got {self.batching!r}")
         if self.device not in ("auto", "cpu", "cuda", "gpu", "mps"):
             problems.append(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
         if problems:

@@ -21,10 +21,9 @@ from torch.utils.data import Sampler
 from torch_geometric.loader import DataLoader
 
 from ..data.sampler import SizeBucketSampler
+from .config import BATCHING
 
-__all__ = ["SeededShuffleSampler", "ShardSampler", "ShardedSizeBatches", "make_loader", "FoldData", "BATCHING"]
-
-BATCHING = ("random", "size")
+__all__ = ["SeededShuffleSampler", "ShardSampler", "ShardedSizeBatches", "make_loader", "FoldData"]
 
 
 class SeededShuffleSampler(Sampler[int]):

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..models import VARIANTS
 from ..nn.blocks import CONV_KINDS, READOUTS
-from .config import DATASET_DEFAULTS, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
+from .config import BATCHING, DATASET_DEFAULTS, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
 
 __all__ = ["add_run_options", "run_config_from_args"]
 
@@ -83,7 +83,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         if f.name == "variant":
             kwargs["choices"] = VARIANTS
         if f.name == "batching":
-            kwargs["choices"] = ("random", "size")
+            kwargs["choices"] = BATCHING
         if f.name == "features":
             kwargs["choices"] = ("auto", "labels", "attributes", "degree", "constant")
         group.add_argument(flag, type=kind, metavar=f.name.upper(), **kwargs)
