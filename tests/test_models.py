@@ -117,6 +117,26 @@ def test_per_graph_clusters_use_ceil_of_ratio_times_size():
     assert torch.equal((out.assignments[1].sum(1) > 0).sum(-1), torch.tensor([1, 1, 1, 1, 2, 1]))
 
 
+def test_min_clusters_floors_each_graphs_clusters_at_every_level_but_never_exceeds_k():
+    config = ModelConfig(in_channels=6, num_classes=3, max_nodes=max(SIZES), levels=2, per_graph_clusters=True,
+                         min_clusters=3)  # K = [5, 2]
+    sizes = torch.tensor(SIZES)
+    assert torch.equal(config.clusters_per_graph(0, sizes), torch.tensor([3, 3, 4, 3, 5, 3]))
+    assert torch.equal(config.clusters_per_graph(1, torch.tensor([3, 5])), torch.tensor([2, 2]))
+    torch.manual_seed(0)
+    model = build_model(config)
+    graphs = random_graphs(SIZES)
+    batch = Batch.from_data_list(graphs)
+    out = model(batch)
+    used = out.assignments[0] > 0
+    for g, k in enumerate([3, 3, 4, 3, 5, 3]):
+        rows = used[batch.batch == g]
+        assert rows[:, :k].all() and not rows[:, k:].any()
+    assert torch.equal(out.node_counts[1], torch.tensor([3, 3, 4, 3, 5, 3]))
+    with pytest.raises(ValueError, match="min_clusters"):
+        ModelConfig(in_channels=6, num_classes=3, max_nodes=9, per_graph_clusters=True, min_clusters=0)
+
+
 def test_dense_batch_norm_ignores_padding():
     """In training mode, padding a batch further must not change the real nodes' outputs."""
     torch.manual_seed(0)

@@ -9,8 +9,8 @@ r"""Graph classifiers: the hierarchical DiffPool network and the baselines it is
 Level 1 runs on PyG's sparse mini-batch; levels ≥ 2 run on the small padded coarsened graphs.
 Cluster counts follow the paper: ``K_1 = ceil(ratio · max_nodes)`` and
 ``K_{l+1} = ceil(ratio · K_l)``; with ``per_graph_clusters`` graph ``g`` uses only
-``k_g = ceil(ratio · n_g)`` of them (surplus logits masked), so small graphs do not pay for the
-largest one.
+``k_g = max(ceil(ratio · n_g), min_clusters)`` of them, at most K (surplus logits masked), so small
+graphs do not pay for the largest one.
 """
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ class ModelConfig:
     normalize: bool = True
     concat: bool = True
     per_graph_clusters: bool = False
+    min_clusters: int = 1
     mlp_hidden: int = 64
     dropout: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -69,7 +70,8 @@ class ModelConfig:
             problems.append(f"readout {self.readout!r} is not one of {', '.join(READOUTS)}")
         if not 0 < self.ratio <= 1:
             problems.append(f"ratio must lie in (0, 1], got {self.ratio}")
-        for name in ("in_channels", "num_classes", "max_nodes", "hidden", "layers_per_block", "mlp_hidden"):
+        for name in ("in_channels", "num_classes", "max_nodes", "hidden", "layers_per_block", "mlp_hidden",
+                     "min_clusters"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.levels < 1 and self.variant in ("diffpool", "nolp", "det"):
@@ -91,12 +93,13 @@ class ModelConfig:
         return asdict(self)
 
     def clusters_per_graph(self, level: int, sizes: Tensor) -> Optional[Tensor]:
-        """With ``per_graph_clusters``: ``ceil(ratio · n_g)`` clusters for each graph at ``level``
-        (at least 1, at most the level's K); otherwise ``None`` (every graph uses all K)."""
+        """With ``per_graph_clusters``: ``ceil(ratio · n_g)`` clusters for each graph at ``level``,
+        at least ``min_clusters`` and at most the level's K; otherwise ``None`` (every graph uses all K)."""
         if not self.per_graph_clusters:
             return None
+        most = self.cluster_counts()[level]
         wanted = torch.ceil(sizes.to(torch.float64) * self.ratio).long()
-        return wanted.clamp(1, self.cluster_counts()[level])
+        return wanted.clamp(min(self.min_clusters, most), most)
 
     def block_options(self) -> dict[str, Any]:
         """Keyword arguments of every :class:`~diffpool.nn.GNNBlock` of the model."""

@@ -51,6 +51,7 @@ class RunConfig:
     normalize: bool = True
     concat: bool = True
     per_graph_clusters: bool = False
+    min_clusters: int = 1
     mlp_hidden: int = 64
     dropout: float = 0.0
     # optimisation
@@ -82,7 +83,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("epochs", "batch_size", "devices", "num_nodes", "threads"):
+        for name in ("epochs", "batch_size", "devices", "num_nodes", "threads", "min_clusters"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("lr",):

@@ -34,6 +34,8 @@ HELP: dict[str, str] = {
     "normalize": "L2-normalise every GNN layer's output (paper)",
     "concat": "concatenate the outputs of a block's layers (paper)",
     "per_graph_clusters": "give graph g only ceil(ratio · n_g) clusters instead of ceil(ratio · largest graph)",
+    "min_clusters": "with --per-graph-clusters, at least this many clusters per graph and level (at most K): "
+                    "small graphs keep room for a hierarchy",
     "mlp_hidden": "width of the classifier MLP",
     "dropout": "dropout in the classifier MLP",
     "epochs": "maximum number of epochs",

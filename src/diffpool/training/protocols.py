@@ -272,7 +272,7 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
-OPTIONS_ADDED_LATER = {"batching": "random"}
+OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1}
 
 
 def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> None:
