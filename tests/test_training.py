@@ -188,3 +188,22 @@ def test_a_resumed_fold_removes_temporary_files_left_by_a_killed_write(tu_root, 
     train(mutag(tu_root, epochs=1), tmp_path, progress=False)
     assert not stale.exists() and keep.exists()
     assert not [p for p in tmp_path.rglob(".*.tmp")]
+
+
+def test_the_training_optimiser_is_fused_adam_with_the_default_update():
+    from diffpool.optim import adam
+
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
+    copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    fused, plain = adam(weights, lr=1e-2, weight_decay=1e-3), torch.optim.Adam(copies, lr=1e-2, weight_decay=1e-3)
+    assert fused.defaults["fused"] is True and not plain.defaults["fused"]
+    for _ in range(5):
+        for w, c in zip(weights, copies):
+            w.grad = torch.randn_like(w)
+            c.grad = w.grad.clone()
+        fused.step()
+        plain.step()
+    for w, c in zip(weights, copies):
+        torch.testing.assert_close(w, c)
+    assert adam([torch.nn.Parameter(torch.ones(2, dtype=torch.float64))], lr=1e-3).defaults["fused"] is True

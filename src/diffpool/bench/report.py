@@ -45,7 +45,8 @@ METHOD = """\
 - **Workload.** Every implementation trains the same architecture on the unfiltered data set:
   GraphSAGE-mean blocks of 3 layers × 64 (concatenated), 2 pooling levels at 25 % of the data
   set's largest graph (`K_1 = ceil(0.25·n_max)`, `K_2 = ceil(0.25·K_1)`), mean readout, batch 20,
-  Adam (lr 1e-3), loss = cross-entropy + link + entropy. The loop is plain PyTorch and identical
+  Adam (lr 1e-3; the product's fused Adam for every implementation), loss = cross-entropy + link +
+  entropy. The loop is plain PyTorch and identical
   for all; the conversion each needs (PyG batching, padding, dense adjacency) is inside the timed
   epoch. *PyG* is `examples/proteins_diff_pool.py`'s model with `torch_geometric.nn.dense_diff_pool`,
   batches padded to the data set's largest graph as its `T.ToDense(max_nodes)` does. *Ours dense* is
@@ -395,8 +396,7 @@ removed in its own commit with the before/after figure in the message:
 
 Probed and rejected: padding every batch (random PROTEINS batches pad 39-node graphs to 620 rows:
 0.45 → 0.85 s for 20 batches, hence the 2× guard in item 9); a sparse COO adjacency for A·S (fast,
-but a sparse [N, N] tensor trips the "no n×n tensor" test's element count); a fused Adam
-(`fused=True`: no change on these models)."""
+but a sparse [N, N] tensor trips the "no n×n tensor" test's element count)."""
 
 
 NOTES = """\

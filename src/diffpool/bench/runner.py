@@ -3,7 +3,8 @@
 Each case runs in its own subprocess so peak RSS is that implementation's alone, under a memory cap
 (:func:`~.environment.apply_memory_cap`) and a wall-clock timeout, so a dense model that cannot fit
 is reported as "out of memory" or "timeout" rather than taking the machine down. The training loop
-is the same plain PyTorch loop for every implementation: Adam (lr 1e-3), ``zero_grad``, loss,
+is the same plain PyTorch loop for every implementation: the product's Adam (:func:`diffpool.optim.adam`, lr 1e-3,
+fused), ``zero_grad``, loss,
 ``backward``, ``step``; the batch conversion each implementation needs is inside the timed epoch.
 
 Run ``python -m diffpool.bench.runner --help`` or ``diffpool bench epoch --help``.
@@ -41,6 +42,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
     """
     import torch
 
+    from ..optim import adam
     from .environment import current_rss_mb, environment, peak_rss_mb
     from .implementations import get_implementation
     from .workloads import load_workload
@@ -56,7 +58,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
     load_s = time.perf_counter() - started
     rss_after_data = current_rss_mb()
     model = impl.build(workload)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = adam(model.parameters(), lr=1e-3)
     record = {"kind": "epoch", "dataset": dataset, "impl": impl_name, "description": impl.description,
               "batch_size": batch_size, "seed": seed, "workload": workload.describe(),
               "parameters": sum(p.numel() for p in model.parameters()),

@@ -17,6 +17,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..models import ModelConfig, build_model, classification_loss
+from ..optim import adam
 
 __all__ = ["GraphClassifier", "NonFiniteLossError", "BatchTooLargeError"]
 
@@ -141,4 +142,4 @@ class GraphClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         run = self.hparams.run_config
-        return torch.optim.Adam(self.parameters(), lr=run["lr"], weight_decay=run["weight_decay"])
+        return adam(self.parameters(), lr=run["lr"], weight_decay=run["weight_decay"])
