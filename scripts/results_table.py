@@ -29,7 +29,10 @@ def pooling(config: dict) -> str:
     """How a row pools: levels × ratio and fixed or per-graph cluster counts (– without pooling)."""
     if config.get("variant") not in ("diffpool", "nolp", "det"):
         return "–"
-    counts = ("per-graph k" + (", size batches" if config.get("batching") == "size" else "")
+    # Rows saved before --min-clusters existed had no floor.
+    floor = config.get("min_clusters", 1)
+    counts = ("per-graph k" + (f" ≥ {floor}" if floor > 1 else "")
+              + (", size batches" if config.get("batching") == "size" else "")
               if config.get("per_graph_clusters") else "fixed k")
     return f"{config['levels']} × {100 * config['ratio']:.0f}%, {counts}"
 

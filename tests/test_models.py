@@ -33,10 +33,11 @@ def permute_nodes(data: Data, gen: torch.Generator) -> Data:
 SIZES = [9, 1, 14, 5, 20, 3]
 
 
-def make_model(per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0):
+def make_model(per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0, min_clusters=1):
     torch.manual_seed(seed)
     config = ModelConfig(in_channels=6, num_classes=3, max_nodes=max(SIZES), hidden=16, levels=levels,
-                         per_graph_clusters=per_graph, variant=variant, conv=conv, readout=readout, mlp_hidden=16)
+                         per_graph_clusters=per_graph, min_clusters=min_clusters, variant=variant, conv=conv,
+                         readout=readout, mlp_hidden=16)
     return build_model(config)
 
 
@@ -135,6 +136,13 @@ def test_min_clusters_floors_each_graphs_clusters_at_every_level_but_never_excee
     assert torch.equal(out.node_counts[1], torch.tensor([3, 3, 4, 3, 5, 3]))
     with pytest.raises(ValueError, match="min_clusters"):
         ModelConfig(in_channels=6, num_classes=3, max_nodes=9, per_graph_clusters=True, min_clusters=0)
+
+
+def test_a_saved_model_config_without_min_clusters_loads_without_the_floor():
+    saved = ModelConfig(in_channels=6, num_classes=3, max_nodes=20, min_clusters=1).to_dict()
+    del saved["min_clusters"]  # as checkpoints wrote it before the option existed
+    assert ModelConfig.from_dict(saved).min_clusters == 1
+    assert ModelConfig(in_channels=6, num_classes=3, max_nodes=20).min_clusters == 8
 
 
 def test_dense_batch_norm_ignores_padding():

@@ -111,6 +111,18 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_
         cross_validate(mutag(tu_root, epochs=1, batching="size"), tmp_path, folds=2, progress=False)
 
 
+def test_a_per_graph_run_saved_before_min_clusters_existed_keeps_no_floor(tu_root, tmp_path):
+    old = mutag(tu_root, epochs=1, per_graph_clusters=True, min_clusters=1)
+    first = cross_validate(old, tmp_path, folds=2, progress=False)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["config"]["min_clusters"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert cross_validate(old, tmp_path, folds=2, progress=False)["mean"] == first["mean"]
+    assert report(tmp_path)["config"]["min_clusters"] == 1
+    with pytest.raises(ResultsError, match="min_clusters: 1 → 8"):
+        cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=2, progress=False)
+
+
 def test_single_fold_runs_and_report_names_missing_folds(tu_root, tmp_path):
     config = mutag(tu_root, epochs=1)
     one = cross_validate(config, tmp_path, folds=3, only_fold=1, progress=False)
@@ -207,3 +219,5 @@ def test_the_training_optimiser_is_fused_adam_with_the_default_update():
     for w, c in zip(weights, copies):
         torch.testing.assert_close(w, c)
     assert adam([torch.nn.Parameter(torch.ones(2, dtype=torch.float64))], lr=1e-3).defaults["fused"] is True
+    # Lightning clips gradients after unscaling them, which a fused step would do itself.
+    assert not adam([torch.nn.Parameter(torch.ones(2))], lr=1e-3, mixed_precision=True).defaults["fused"]

@@ -50,8 +50,8 @@ class RunConfig:
     batch_norm: bool = True
     normalize: bool = True
     concat: bool = True
-    per_graph_clusters: bool = False
-    min_clusters: int = 1
+    per_graph_clusters: bool = True
+    min_clusters: int = 8
     mlp_hidden: int = 64
     dropout: float = 0.0
     # optimisation
@@ -135,10 +135,11 @@ class RunConfig:
 # github.com/RexYing/diffpool, example commands in its README): GraphSAGE-mean GNN blocks of 3 layers,
 # batch norm after every layer, L2-normalised embeddings, layer outputs concatenated; Adam with
 # learning rate 1e-3, batch size 20, gradient clipping at 2.0; cluster ratio 25% with two pooling
-# levels for larger sets, 10% with one level for ENZYMES and COLLAB.
+# levels for larger sets, 10% with one level for ENZYMES and COLLAB; every graph gets the same
+# K = ceil(ratio · largest graph) clusters, as the authors' code pads every graph to the largest.
 PAPER_PRESET_SOURCE = ("Ying et al., NeurIPS 2018, Sec. 4.1, and the authors' repository's example commands")
 _PAPER_COMMON = dict(variant="diffpool", conv="sage", layers_per_block=3, batch_norm=True, normalize=True,
-                     concat=True, lr=1e-3, batch_size=20, grad_clip=2.0)
+                     concat=True, lr=1e-3, batch_size=20, grad_clip=2.0, per_graph_clusters=False)
 _PAPER_LEVELS = {
     "ENZYMES": dict(levels=1, ratio=0.10),
     "COLLAB": dict(levels=1, ratio=0.10),

@@ -246,6 +246,10 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
     return report(run_dir)
 
 
+# Options added after runs were first saved, with the behaviour those runs had.
+OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1}
+
+
 def report(run_dir: str | Path) -> dict[str, Any]:
     """Merge the finished folds of ``run_dir`` into ``results.json``; says which folds are missing.
 
@@ -254,7 +258,7 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     """
     run_dir = Path(run_dir)
     meta = read_json(run_dir / "config.json", required=("config", "protocol", "folds"))
-    config = RunConfig.from_dict(meta["config"], source=str(run_dir / "config.json"))
+    config = RunConfig.from_dict({**OPTIONS_ADDED_LATER, **meta["config"]}, source=str(run_dir / "config.json"))
     fold_results, missing = [], []
     for fold in range(meta["folds"]):
         path = run_dir / f"fold_{fold}" / "result.json"
@@ -270,9 +274,6 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     if is_rank_zero():
         atomic_write_json(run_dir / "results.json", summary)
     return summary
-
-
-OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1}
 
 
 def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> None:
