@@ -22,7 +22,7 @@ __all__ = ["add_bench_arguments", "run_bench", "add_epoch_arguments", "add_scali
            "add_report_arguments", "run_epoch", "run_scaling", "run_report"]
 
 DEFAULT_DATASETS = ["ENZYMES", "PROTEINS", "REDDIT-BINARY"]
-DEFAULT_IMPLS = ["sparse", "pergraph", "dense", "pyg", "graphsage"]
+DEFAULT_IMPLS = ["sparse", "pergraph-random", "pergraph", "dense", "pyg", "graphsage"]
 
 
 def _csv(text: str) -> list[str]:

@@ -9,8 +9,8 @@ time), and returns the training loss or the logits of a batch. The training loop
 name           what it is
 =============  ============================================================================
 ``sparse``     ours, sparse first level, fixed K per level as in PyG's example, random batches
-``pergraph``   ours, ``per_graph_clusters=True``, size-bucketed batches (:class:`SizeBucketSampler`)
-``pergraph-random``  ours, ``per_graph_clusters=True``, random batches (level 2 padded to the batch's largest k)
+``pergraph``   ours, per-graph k (``k_g = max(ceil(ratio·n_g), min_clusters)``), size-bucketed batches
+``pergraph-random``  ours, per-graph k, random batches: the product's default
 ``dense``      ours with every level dense (:class:`~.dense_model.DenseDiffPoolNet`), random batches
 ``pyg``        PyG's ``dense_diff_pool`` in its example's architecture, padded to the set's max nodes
 ``graphsage``  ours, flat GraphSAGE of the same depth and width (``variant="graphsage"``)
@@ -80,7 +80,8 @@ class OursSparse(Implementation):
         return build_model(self.config)
 
     def config_summary(self, workload):
-        return {"cluster_counts": self.config.cluster_counts(), "per_graph_clusters": self.per_graph}
+        return {"cluster_counts": self.config.cluster_counts(), "per_graph_clusters": self.per_graph,
+                "min_clusters": self.config.min_clusters if self.per_graph else None}
 
 
 class OursPerGraph(OursSparse):
@@ -100,7 +101,7 @@ class OursPerGraph(OursSparse):
 
 class OursPerGraphRandom(OursSparse):
     name = "pergraph-random"
-    description = "ours, per-graph k, random batches"
+    description = "ours, per-graph k, random batches (product default)"
     per_graph = True
 
 
