@@ -138,13 +138,6 @@ def test_min_clusters_floors_each_graphs_clusters_at_every_level_but_never_excee
         ModelConfig(in_channels=6, num_classes=3, max_nodes=9, per_graph_clusters=True, min_clusters=0)
 
 
-def test_a_saved_model_config_without_min_clusters_loads_without_the_floor():
-    saved = ModelConfig(in_channels=6, num_classes=3, max_nodes=20, min_clusters=1).to_dict()
-    del saved["min_clusters"]  # as checkpoints wrote it before the option existed
-    assert ModelConfig.from_dict(saved).min_clusters == 1
-    assert ModelConfig(in_channels=6, num_classes=3, max_nodes=20).min_clusters == 8
-
-
 def test_dense_batch_norm_ignores_padding():
     """In training mode, padding a batch further must not change the real nodes' outputs."""
     torch.manual_seed(0)

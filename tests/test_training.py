@@ -120,7 +120,8 @@ def test_a_per_graph_run_saved_before_min_clusters_existed_keeps_no_floor(tu_roo
     assert cross_validate(old, tmp_path, folds=2, progress=False)["mean"] == first["mean"]
     assert report(tmp_path)["config"]["min_clusters"] == 1
     with pytest.raises(ResultsError, match="min_clusters: 1 → 8"):
-        cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=2, progress=False)
+        cross_validate(mutag(tu_root, epochs=1, per_graph_clusters=True, min_clusters=8), tmp_path, folds=2,
+                       progress=False)
 
 
 def test_single_fold_runs_and_report_names_missing_folds(tu_root, tmp_path):

@@ -10,7 +10,7 @@ name           what it is
 =============  ============================================================================
 ``sparse``     ours, sparse first level, fixed K per level as in PyG's example, random batches
 ``pergraph``   ours, per-graph k (``k_g = max(ceil(ratio·n_g), min_clusters)``), size-bucketed batches
-``pergraph-random``  ours, per-graph k, random batches: the product's default
+``pergraph-random``  ours, per-graph k, random batches (level 2 in parts of similar-sized graphs)
 ``dense``      ours with every level dense (:class:`~.dense_model.DenseDiffPoolNet`), random batches
 ``pyg``        PyG's ``dense_diff_pool`` in its example's architecture, padded to the set's max nodes
 ``graphsage``  ours, flat GraphSAGE of the same depth and width (``variant="graphsage"``)
@@ -101,7 +101,7 @@ class OursPerGraph(OursSparse):
 
 class OursPerGraphRandom(OursSparse):
     name = "pergraph-random"
-    description = "ours, per-graph k, random batches (product default)"
+    description = "ours, per-graph k, random batches"
     per_graph = True
 
 

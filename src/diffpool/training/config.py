@@ -50,8 +50,8 @@ class RunConfig:
     batch_norm: bool = True
     normalize: bool = True
     concat: bool = True
-    per_graph_clusters: bool = True
-    min_clusters: int = 8
+    per_graph_clusters: bool = False
+    min_clusters: int = 1
     mlp_hidden: int = 64
     dropout: float = 0.0
     # optimisation

@@ -51,7 +51,7 @@ class GraphClassifier(L.LightningModule):
                  eval_prefixes: tuple[str, ...] = ("val", "heldout")) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.model = build_model(ModelConfig.from_dict(model_config))
+        self.model = build_model(ModelConfig(**model_config))
         num_classes = model_config["num_classes"]
         # NOLP drops the link loss by definition; DET's S is fixed, so the term carries no gradient.
         link_weight = 0.0 if model_config.get("variant") in ("nolp", "det") else run_config["link_weight"]

@@ -33,8 +33,9 @@ HELP: dict[str, str] = {
     "batch_norm": "batch norm after every GNN layer but the last (over real nodes only)",
     "normalize": "L2-normalise every GNN layer's output (paper)",
     "concat": "concatenate the outputs of a block's layers (paper)",
-    "per_graph_clusters": "give graph g max(ceil(ratio · n_g), --min-clusters) clusters, at most K; "
-                          "--no-per-graph-clusters gives every graph K = ceil(ratio · largest graph), as the paper",
+    "per_graph_clusters": "give graph g max(ceil(ratio · n_g), --min-clusters) clusters instead of "
+                          "K = ceil(ratio · largest graph) for every graph (much faster on large graphs; "
+                          "accuracy in docs/RESULTS.md)",
     "min_clusters": "with --per-graph-clusters, at least this many clusters per graph and level (at most K): "
                     "small graphs keep room for a hierarchy",
     "mlp_hidden": "width of the classifier MLP",

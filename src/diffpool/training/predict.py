@@ -35,7 +35,7 @@ def model_from_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> tuple
     hparams = checkpoint.get("hyper_parameters")
     if not isinstance(hparams, dict) or "model_config" not in hparams:
         raise CheckpointError(f"{path}: not a diffpool checkpoint (no model configuration inside)")
-    model = build_model(ModelConfig.from_dict(hparams["model_config"]))
+    model = build_model(ModelConfig(**hparams["model_config"]))
     state = {k[len("model."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state)
@@ -89,7 +89,7 @@ def predict(checkpoint: str | Path, graphs: str | Path, out_csv: Optional[str | 
     """
     model, hparams = load_trained_model(checkpoint)
     dataset = read_graphs_for(graphs, hparams)
-    config = ModelConfig.from_dict(hparams["model_config"])
+    config = ModelConfig(**hparams["model_config"])
     if dataset.num_features != config.in_channels:
         raise DataError(f"{graphs}: the graphs have {dataset.num_features} node features but the model expects "
                         f"{config.in_channels}; they were featured differently from the training data")
