@@ -33,11 +33,10 @@ def permute_nodes(data: Data, gen: torch.Generator) -> Data:
 SIZES = [9, 1, 14, 5, 20, 3]
 
 
-def make_model(per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0, min_clusters=1):
+def make_model(per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0):
     torch.manual_seed(seed)
     config = ModelConfig(in_channels=6, num_classes=3, max_nodes=max(SIZES), hidden=16, levels=levels,
-                         per_graph_clusters=per_graph, min_clusters=min_clusters, variant=variant, conv=conv,
-                         readout=readout, mlp_hidden=16)
+                         per_graph_clusters=per_graph, variant=variant, conv=conv, readout=readout, mlp_hidden=16)
     return build_model(config)
 
 

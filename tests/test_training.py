@@ -101,26 +101,18 @@ def test_other_settings_in_the_same_folder_are_refused(tu_root, tmp_path):
         cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=3, progress=False)
 
 
-def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_root, tmp_path):
-    first = cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=2, progress=False)
+@pytest.mark.parametrize("option, old, other", [("batching", "random", "size"), ("min_clusters", 1, 8)])
+def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_root, tmp_path, option, old, other):
+    config = mutag(tu_root, epochs=1, per_graph_clusters=True)
+    cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
     saved = json.loads((tmp_path / "config.json").read_text())
-    del saved["config"]["batching"]  # as written before --batching existed
+    del saved["config"][option]  # as written before the option existed
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    assert cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=2, progress=False)["mean"] == first["mean"]
-    with pytest.raises(ResultsError, match="batching: 'random' → 'size'"):
-        cross_validate(mutag(tu_root, epochs=1, batching="size"), tmp_path, folds=2, progress=False)
-
-
-def test_a_per_graph_run_saved_before_min_clusters_existed_keeps_no_floor(tu_root, tmp_path):
-    old = mutag(tu_root, epochs=1, per_graph_clusters=True, min_clusters=1)
-    first = cross_validate(old, tmp_path, folds=2, progress=False)
-    saved = json.loads((tmp_path / "config.json").read_text())
-    del saved["config"]["min_clusters"]
-    (tmp_path / "config.json").write_text(json.dumps(saved))
-    assert cross_validate(old, tmp_path, folds=2, progress=False)["mean"] == first["mean"]
-    assert report(tmp_path)["config"]["min_clusters"] == 1
-    with pytest.raises(ResultsError, match="min_clusters: 1 → 8"):
-        cross_validate(mutag(tu_root, epochs=1, per_graph_clusters=True, min_clusters=8), tmp_path, folds=2,
+    # The missing fold trains under the old behaviour, and the report says which that was.
+    assert cross_validate(config, tmp_path, folds=2, progress=False)["completed_folds"] == 2
+    assert report(tmp_path)["config"][option] == old
+    with pytest.raises(ResultsError, match=f"{option}: {old!r} → {other!r}"):
+        cross_validate(mutag(tu_root, epochs=1, per_graph_clusters=True, **{option: other}), tmp_path, folds=2,
                        progress=False)
 
 
@@ -161,6 +153,12 @@ def test_non_finite_loss_stops_with_epoch_and_batch(tu_root, tmp_path, monkeypat
     monkeypatch.setattr(module, "classification_loss", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"epoch 0, batch 2.*--lr"):
         train(mutag(tu_root), tmp_path, progress=False)
+
+
+def test_a_floor_on_cluster_counts_without_per_graph_counts_is_rejected():
+    with pytest.raises(ValueError, match="min_clusters .8. only applies with per-graph cluster counts"):
+        RunConfig(dataset="MUTAG", min_clusters=8)
+    assert RunConfig(dataset="MUTAG", min_clusters=8, per_graph_clusters=True).min_clusters == 8
 
 
 def test_invalid_run_config_is_rejected():

@@ -8,8 +8,8 @@ from torch import nn
 
 __all__ = ["adam"]
 
-# Devices with torch's fused Adam kernel.
-_FUSED_DEVICES = ("cpu", "cuda")
+# Devices with torch's fused Adam kernel (the CPU one since torch 2.4; pyproject allows 2.2).
+_FUSED_DEVICES = ("cpu", "cuda") if torch.torch_version.TorchVersion(torch.__version__) >= "2.4" else ("cuda",)
 
 
 def adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0, *,

@@ -45,8 +45,8 @@ METHOD = """\
 - **Workload.** Every implementation trains the same architecture on the unfiltered data set:
   GraphSAGE-mean blocks of 3 layers × 64 (concatenated), 2 pooling levels at 25 % of the data
   set's largest graph (`K_1 = ceil(0.25·n_max)`, `K_2 = ceil(0.25·K_1)`), mean readout, batch 20,
-  Adam (lr 1e-3; the product's fused Adam for every implementation), loss = cross-entropy + link +
-  entropy. The loop is plain PyTorch and identical
+  Adam (lr 1e-3; the product's fused Adam for every implementation in records from commit 4d90b89
+  on, the default Adam before: see each row's commit), loss = cross-entropy + link + entropy. The loop is plain PyTorch and identical
   for all; the conversion each needs (PyG batching, padding, dense adjacency) is inside the timed
   epoch. *PyG* is `examples/proteins_diff_pool.py`'s model with `torch_geometric.nn.dense_diff_pool`,
   batches padded to the data set's largest graph as its `T.ToDense(max_nodes)` does. *Ours dense* is
@@ -396,9 +396,10 @@ removed in its own commit with the before/after figure in the message:
 
 11. **Adam's per-tensor step** (`optim.py`): the default CPU Adam runs a handful of ops for each of
    the model's ~70 parameter tensors, ~11 % of an ENZYMES epoch in the profile; torch's fused Adam
-   does the same update (tested equal) in one kernel: 5.0 → 0.95 ms per step. Every implementation
-   in this benchmark uses it, so it speeds up PyG's model and flat GraphSAGE as much as ours; ENZYMES
-   fixed k moved from 1.6× to 1.7× PyG.
+   does the same update (tested equal) in one kernel: 5.0 → 0.95 ms per step. The benchmark gives
+   it to every implementation, so it speeds up PyG's model and flat GraphSAGE as much as ours;
+   ENZYMES fixed k moved from 1.6× to 1.7× PyG. The *ours, all dense* and REDDIT-BINARY rows were
+   timed before it.
 
 Probed and rejected: padding every batch (random PROTEINS batches pad 39-node graphs to 620 rows:
 0.45 → 0.85 s for 20 batches, hence the 2× guard in item 9); a sparse COO adjacency for A·S (fast,
@@ -420,15 +421,14 @@ NOTES = """\
   (the CPU column); the epoch is bound by the pooling math, not by overhead, and meets < 60 s only
   with both cores (2 threads, machine otherwise idle).
 - **Rows from different runs.** A table shows the latest record of each implementation, which may
-  come from different benchmark runs (e.g. *per-graph k, random batches* was timed after the
-  others); every ratio in a row is from that row's own run, against the PyG and GraphSAGE cases
+  come from different benchmark runs (e.g. *ours, all dense* and the REDDIT-BINARY rows were timed
+  in earlier sessions); every ratio in a row is from that row's own run, against the PyG and GraphSAGE cases
   timed beside it, so a row's ratios need not equal the quotient of the table's columns.
 - **Per-graph k is not the product default.** The issue makes it the default only if it costs no
   fair-protocol accuracy (within 1 point of fixed k). Measured (docs/RESULTS.md), fixed k: ENZYMES
   63.2 ± 4.2, PROTEINS 75.7 ± 3.9. Per-graph k (`k_g = ceil(ratio·n_g)`): ENZYMES 61.7 ± 5.0 (at the
   paper's 10 % a 33-node graph gets 4 clusters), PROTEINS 75.0 ± 4.0. With a floor of 8 clusters
-  (`--min-clusters 8`, set once before measuring): ENZYMES 63.7 ± 7.2, but PROTEINS dropped (see
-  RESULTS). No setting passed on both sets, so fixed k stays the default and per-graph k an option
+  (`--min-clusters 8`, set once before measuring): ENZYMES 63.7 ± 7.2, but PROTEINS 73.0 ± 4.7. No setting passed on both sets, so fixed k stays the default and per-graph k an option
   (`--per-graph-clusters`; `--batching size` for the fastest epochs, which cost accuracy on
   PROTEINS: 72.6 ± 6.1). The product default on REDDIT-BINARY is therefore fixed k: it completes an
   epoch at 2.1 GB (the *ours, sparse level 1, fixed K* row), in minutes, not seconds.

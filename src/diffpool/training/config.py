@@ -98,6 +98,9 @@ class RunConfig:
                             "point --data-dir at the folder")
         if self.max_nodes is not None and self.max_nodes < 1:
             problems.append(f"max_nodes must be at least 1, got {self.max_nodes}")
+        if self.min_clusters > 1 and not self.per_graph_clusters:
+            problems.append(f"min_clusters ({self.min_clusters}) only applies with per-graph cluster counts: "
+                            "add --per-graph-clusters, or leave --min-clusters out")
         if self.batching not in BATCHING:
             problems.append(f"batching must be one of {', '.join(BATCHING)}, got {self.batching!r}")
         if self.device not in ("auto", "cpu", "cuda", "gpu", "mps"):
