@@ -37,6 +37,15 @@ def pooling(config: dict) -> str:
     return f"{config['levels']} × {100 * config['ratio']:.0f}%, {counts}"
 
 
+def pooling_of(summary: dict) -> str:
+    """A row's pooling; for a per-fold selection (``diffpool cv select``), each candidate's and how often it won."""
+    selection = summary.get("selection")
+    if not selection:
+        return pooling(summary["config"])
+    return "chosen per fold on inner validation: " + " / ".join(
+        f"{pooling(c['config'])} ({c['folds_chosen']} folds)" for c in selection["candidates"])
+
+
 def rows(results_dir: Path) -> list[dict]:
     found = []
     for path in sorted(results_dir.glob("*/results.json")):
@@ -45,7 +54,7 @@ def rows(results_dir: Path) -> list[dict]:
         epochs = summary.get("epochs_run", [])
         found.append({
             "set": summary["dataset"], "variant": summary["variant"], "protocol": summary["protocol"],
-            "pooling": pooling(summary["config"]),
+            "pooling": pooling_of(summary),
             "folds": f"{summary['completed_folds']}/{summary['folds']}",
             "accuracy": f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}",
             "mean": 100 * summary["mean"], "complete": summary["completed_folds"] == summary["folds"],

@@ -117,7 +117,8 @@ def test_help_explains_every_option(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--epochs", "0"], "epochs must be at least 1"),
-    (["cv", "report"], "needs the run folder"),
+    (["cv", "report"], "needs one run folder"),
+    (["cv", "select", "a"], "needs two or more run folders and --out"),
     (["predict", "--checkpoint", "nope.ckpt", "--graphs", "."], "checkpoint not found"),
 ])
 def test_bad_input_exits_2_with_a_message(argv, message, tmp_path, capsys, monkeypatch):

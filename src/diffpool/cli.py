@@ -168,15 +168,22 @@ def add_cv_parser(subparsers) -> argparse.ArgumentParser:
     from .training.options import add_run_options
 
     parser = subparsers.add_parser(
-        "cv", help="k-fold cross-validation (fair or paper protocol), resumable; 'cv report RUN_DIR' merges folds",
+        "cv", help="k-fold cross-validation (fair or paper protocol), resumable; 'cv report RUN_DIR' merges folds; "
+                   "'cv select RUN_DIR... --out DIR' chooses among runs per fold on inner validation",
         description="k-fold cross-validation. fair: stratified outer folds, the epoch chosen on an inner "
                     "validation split, each test fold evaluated once (mean ± std). paper: the authors' "
                     "protocol, maximum over epochs of the mean held-out accuracy (optimistic). Writes "
                     "RUN_DIR/splits.json, per-fold logs, checkpoints and results, and RUN_DIR/results.json. "
                     "Re-running the same command resumes. 'diffpool cv report RUN_DIR' merges the finished "
-                    "folds of a run whose folds ran as separate jobs (--fold).")
-    parser.add_argument("action", nargs="?", choices=("report",), help="'report': merge the finished folds of RUN_DIR")
-    parser.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="with 'report': the run folder")
+                    "folds of a run whose folds ran as separate jobs (--fold). 'diffpool cv select RUN_DIR "
+                    "RUN_DIR... --out DIR' is model selection over a small grid: each RUN_DIR is a fair-protocol "
+                    "run of one setting on the same splits, and in every fold the setting with the best "
+                    "inner-validation accuracy is chosen and its test accuracy reported.")
+    parser.add_argument("action", nargs="?", choices=("report", "select"),
+                        help="'report': merge the finished folds of RUN_DIR; 'select': choose among the RUN_DIRs "
+                             "per fold on inner validation, results in --out")
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="with 'report': the run folder; with "
+                        "'select': two or more fair-protocol run folders on the same splits")
     parser.add_argument("--folds", type=int, default=10, help="number of outer folds (default: 10)")
     parser.add_argument("--protocol", choices=("fair", "paper"), default="fair", help="evaluation protocol (default: fair)")
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/cv-DATASET-VARIANT-PROTOCOL)")
@@ -195,13 +202,22 @@ def run_cv(args: argparse.Namespace) -> int:
     from .training.protocols import is_rank_zero
 
     if args.action == "report":
-        if not args.run_dir:
-            raise UsageError("'cv report' needs the run folder: diffpool cv report RUN_DIR")
-        summary = report(args.run_dir)
-        _print_cv(args, summary, Path(args.run_dir))
+        if len(args.run_dirs) != 1:
+            raise UsageError("'cv report' needs one run folder: diffpool cv report RUN_DIR")
+        summary = report(args.run_dirs[0])
+        _print_cv(args, summary, Path(args.run_dirs[0]))
         return EXIT_OK
-    if args.run_dir:
-        raise UsageError(f"unexpected argument {args.run_dir!r}; use --out RUN_DIR for the run folder")
+    if args.action == "select":
+        from .training.selection import select_across_runs
+
+        if len(args.run_dirs) < 2 or not args.out:
+            raise UsageError("'cv select' needs two or more run folders and --out: "
+                             "diffpool cv select RUN_DIR RUN_DIR... --out DIR")
+        summary = select_across_runs(args.run_dirs, args.out)
+        _print_cv(args, summary, Path(args.out))
+        return EXIT_OK
+    if args.run_dirs:
+        raise UsageError(f"unexpected argument {args.run_dirs[0]!r}; use --out RUN_DIR for the run folder")
     config = run_config_from_args(args)
     _quiet_lightning(args.verbose)
     out = Path(args.out or Path("runs") / f"cv-{config.dataset}-{config.variant}-{args.protocol}")
@@ -231,6 +247,8 @@ def _print_cv(args, summary, out) -> None:
     print(f"{summary['protocol']} protocol: {100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} "
           f"over {summary['completed_folds']} of {summary['folds']} folds")
     print(f"  {summary['label']}")
+    for candidate in summary.get("selection", {}).get("candidates", []):
+        print(f"  {candidate['name']}: chosen in {candidate['folds_chosen']} folds")
     if summary.get("missing_folds"):
         print(f"  missing folds: {', '.join(map(str, summary['missing_folds']))}")
     print(summary["markdown"])

@@ -196,6 +196,7 @@ def _summary(config: RunConfig, protocol: str, fold_results: list[dict[str, Any]
                                "folds": folds, "completed_folds": len(fold_results)}
     if protocol == "fair":
         summary.update(mean=float(np.mean(accs)), std=float(np.std(accs)), per_fold=accs,
+                       per_fold_val=[r.get("val_acc") for r in fold_results],
                        label="fair protocol: stratified outer folds, epoch chosen on an inner validation split, "
                              "each test fold evaluated once")
     else:

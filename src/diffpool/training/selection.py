@@ -1,0 +1,114 @@
+"""Model selection inside each outer fold: a small grid of runs, chosen on inner validation.
+
+Errica et al. (2020) choose hyperparameters separately in every outer fold, on that fold's inner
+validation split, and evaluate only the chosen model on the test fold. Here each grid point is an
+ordinary fair-protocol ``diffpool cv`` run; all of them must share the same saved splits (same
+data set, seed and number of folds). For every fold, :func:`select_across_runs` takes the
+candidate whose chosen epoch scored best on the fold's validation split, and reports that
+candidate's test accuracy. Test accuracies play no part in the choice; ties go to the candidate
+listed first. The wall time is the sum over all candidates: what the selection cost.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..data import DataError, load_splits, save_splits
+from .protocols import FOLD_RESULT_KEYS, OPTIONS_ADDED_LATER
+from .results import ResultsError, atomic_write_json, read_json, versions
+
+__all__ = ["select_across_runs"]
+
+# Options that change how a run executes, not what it computes: never a grid dimension.
+RUNTIME_OPTIONS = {"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"}
+
+
+def _candidate(run_dir: Path) -> dict[str, Any]:
+    meta = read_json(run_dir / "config.json", required=("config", "protocol", "folds"))
+    if meta["protocol"] != "fair":
+        raise ResultsError(f"{run_dir}: a {meta['protocol']}-protocol run has no inner validation split to "
+                           "choose on; selection needs fair-protocol runs")
+    try:
+        splits = load_splits(run_dir / "splits.json")
+    except DataError as err:
+        raise ResultsError(str(err)) from None
+    folds = {}
+    for fold in range(meta["folds"]):
+        path = run_dir / f"fold_{fold}" / "result.json"
+        if path.exists():
+            folds[fold] = read_json(path, required=FOLD_RESULT_KEYS + ("val_acc",))
+            if folds[fold]["val_acc"] is None:
+                raise ResultsError(f"{path}: no validation accuracy for the chosen epoch; cannot select on it")
+    return {"dir": run_dir, "name": run_dir.name, "config": {**OPTIONS_ADDED_LATER, **meta["config"]},
+            "folds": meta["folds"], "splits": splits, "results": folds}
+
+
+def _grid(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The options in which the candidates differ, with each candidate's value."""
+    keys = sorted({k for c in configs for k in c} - RUNTIME_OPTIONS)
+    return {k: [c.get(k) for c in configs] for k in keys if len({repr(c.get(k)) for c in configs}) > 1}
+
+
+def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
+    """Per outer fold, the run with the best inner-validation accuracy; writes ``out/results.json``."""
+    dirs = [Path(d) for d in run_dirs]
+    if len(dirs) < 2:
+        raise ResultsError(f"selection needs at least two runs to choose between, got {len(dirs)}")
+    if len({d.resolve() for d in dirs}) < len(dirs):
+        raise ResultsError("the same run folder is listed twice: " + ", ".join(map(str, dirs)))
+    candidates = [_candidate(d) for d in dirs]
+    first = candidates[0]
+    for other in candidates[1:]:
+        if other["config"]["dataset"] != first["config"]["dataset"]:
+            raise ResultsError(f"{other['dir']} is a run on {other['config']['dataset']}, "
+                               f"{first['dir']} on {first['config']['dataset']}: select among runs on one data set")
+        if other["splits"] != first["splits"]:
+            raise ResultsError(f"{other['dir']}/splits.json differs from {first['dir']}/splits.json: the "
+                               "candidates must share their folds (same data set, --seed and --folds)")
+    grid = _grid([c["config"] for c in candidates])
+    if not grid:
+        raise ResultsError("the runs have the same settings: there is nothing to choose between")
+
+    chosen, missing = [], []
+    for fold in range(first["folds"]):
+        results = [c["results"].get(fold) for c in candidates]
+        if any(r is None for r in results):
+            missing.append(fold)
+            continue
+        # max() keeps the first of equal scores: ties go to the candidate listed first.
+        best = max(range(len(candidates)), key=lambda i: results[i]["val_acc"])
+        chosen.append((fold, best, results[best]))
+    if not chosen:
+        raise ResultsError("no fold is finished in every run yet (missing: "
+                           + ", ".join(map(str, missing)) + ")")
+
+    accs = [r["test_acc"] for _, _, r in chosen]
+    variants = {c["config"]["variant"] for c in candidates}
+    summary: dict[str, Any] = {
+        "dataset": first["config"]["dataset"], "variant": variants.pop() if len(variants) == 1 else "selected",
+        "protocol": "fair", "folds": first["folds"], "completed_folds": len(chosen),
+        "mean": float(np.mean(accs)), "std": float(np.std(accs)), "per_fold": accs,
+        "per_fold_val": [r["val_acc"] for _, _, r in chosen],
+        "chosen": [candidates[i]["name"] for _, i, _ in chosen],
+        "selection": {"grid": grid, "candidates": [
+            {"name": c["name"], "run_dir": str(c["dir"]), "config": c["config"],
+             "folds_chosen": sum(1 for _, i, _ in chosen if i == index),
+             "mean_on_these_folds": float(np.mean([c["results"][f]["test_acc"] for f, _, _ in chosen]))}
+            for index, c in enumerate(candidates)]},
+        "label": "fair protocol with model selection: in each outer fold, the candidate with the best "
+                 "inner-validation accuracy; each test fold evaluated once",
+        "epochs_run": [r["epochs_run"] for _, _, r in chosen],
+        "wall_time_s": round(sum(r.get("wall_time_s", 0.0) for c in candidates for r in c["results"].values()), 1),
+        "config": first["config"], "versions": versions(), "missing_folds": missing,
+    }
+    summary["markdown"] = (f"| {summary['dataset']} | {summary['variant']}, chosen per fold from {len(candidates)} runs | "
+                           f"fair | {len(chosen)} | "
+                           f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} | "
+                           f"{summary['wall_time_s'] / 60:.1f} min |")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_splits(first["splits"], out / "splits.json")
+    atomic_write_json(out / "results.json", summary)
+    return summary

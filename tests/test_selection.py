@@ -1,0 +1,125 @@
+"""Model selection per outer fold across runs of a small grid (``diffpool cv select``)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from diffpool.cli import main
+from diffpool.training import RunConfig, cross_validate
+from diffpool.training.results import ResultsError
+from diffpool.training.selection import select_across_runs
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+FOLDS = 3
+
+
+@pytest.fixture(scope="module")
+def grid_runs(tu_root, tmp_path_factory):
+    """Two fair runs on MUTAG's same splits, one or two pooling levels, and one on other splits."""
+    root = tmp_path_factory.mktemp("grid")
+    cache = tmp_path_factory.getbasetemp() / "diffpool-cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DIFFPOOL_DATA", str(cache))
+        common = dict(dataset="MUTAG", data_dir=str(tu_root), epochs=3, patience=2, hidden=16, mlp_hidden=16)
+        for name, changes in (("two", dict(levels=2)), ("one", dict(levels=1, ratio=0.1)),
+                              ("other-seed", dict(levels=1, ratio=0.1, seed=7))):
+            cross_validate(RunConfig(**common, **changes), root / name, folds=FOLDS, progress=False)
+    return root
+
+
+def fold_result(run, fold):
+    return json.loads((run / f"fold_{fold}" / "result.json").read_text())
+
+
+def test_each_fold_takes_the_run_with_the_best_validation_accuracy(grid_runs, tmp_path):
+    runs = [grid_runs / "two", grid_runs / "one"]
+    summary = select_across_runs(runs, tmp_path / "selected")
+    assert json.loads((tmp_path / "selected" / "results.json").read_text()) == summary
+    assert (tmp_path / "selected" / "splits.json").read_text() == (runs[0] / "splits.json").read_text()
+    for fold in range(FOLDS):
+        two, one = fold_result(runs[0], fold), fold_result(runs[1], fold)
+        winner = one if one["val_acc"] > two["val_acc"] else two  # ties: the first listed
+        assert summary["chosen"][fold] == ("one" if winner is one else "two")
+        assert summary["per_fold"][fold] == winner["test_acc"]
+        assert summary["per_fold_val"][fold] == winner["val_acc"]
+    assert summary["mean"] == pytest.approx(sum(summary["per_fold"]) / FOLDS)
+    assert summary["selection"]["grid"] == {"levels": [2, 1], "ratio": [0.25, 0.1]}
+    assert sum(c["folds_chosen"] for c in summary["selection"]["candidates"]) == FOLDS
+    assert summary["completed_folds"] == FOLDS and summary["missing_folds"] == []
+    both = sum(fold_result(run, f)["wall_time_s"] for run in runs for f in range(FOLDS))
+    assert summary["wall_time_s"] == pytest.approx(both, abs=0.1)
+
+
+def test_test_accuracy_never_decides_and_ties_go_to_the_first_run(grid_runs, tmp_path):
+    runs = [tmp_path / "two", tmp_path / "one"]
+    for run, source in zip(runs, ("two", "one")):
+        shutil.copytree(grid_runs / source, run)
+    for fold in range(FOLDS):  # equal validation scores, the second run far better on the test fold
+        for run, test_acc in zip(runs, (0.0, 1.0)):
+            path = run / f"fold_{fold}" / "result.json"
+            result = json.loads(path.read_text())
+            path.write_text(json.dumps({**result, "val_acc": 0.5, "test_acc": test_acc}))
+    summary = select_across_runs(runs, tmp_path / "selected")
+    assert summary["chosen"] == ["two"] * FOLDS and summary["mean"] == 0.0
+    # one better validation score in fold 1 moves that fold, and only it
+    path = runs[1] / "fold_1" / "result.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "val_acc": 0.6}))
+    summary = select_across_runs(runs, tmp_path / "selected")
+    assert summary["chosen"] == ["two", "one", "two"] and summary["per_fold"] == [0.0, 1.0, 0.0]
+
+
+def test_a_fold_missing_from_any_run_is_reported_missing(grid_runs, tmp_path):
+    runs = [tmp_path / "two", grid_runs / "one"]
+    shutil.copytree(grid_runs / "two", runs[0])
+    (runs[0] / "fold_2" / "result.json").unlink()
+    summary = select_across_runs(runs, tmp_path / "selected")
+    assert summary["missing_folds"] == [2] and summary["completed_folds"] == 2 and len(summary["chosen"]) == 2
+    for fold in (0, 1):
+        (runs[0] / f"fold_{fold}" / "result.json").unlink()
+    with pytest.raises(ResultsError, match="no fold is finished in every run"):
+        select_across_runs(runs, tmp_path / "selected")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("other splits", "splits.json differs"),
+    ("one run", "at least two runs"),
+    ("same run twice", "listed twice"),
+    ("same settings", "nothing to choose between"),
+    ("paper protocol", "paper-protocol run has no inner validation split"),
+    ("no config", "config.json: file not found"),
+])
+def test_bad_candidates_are_refused_with_the_reason(grid_runs, tmp_path, case, message):
+    two, one = grid_runs / "two", grid_runs / "one"
+    if case == "other splits":
+        runs = [one, grid_runs / "other-seed"]
+        message = f"{grid_runs / 'other-seed'}/splits.json differs"
+    elif case == "one run":
+        runs = [two]
+    elif case == "same run twice":
+        runs = [two, two]
+    elif case == "same settings":
+        runs = [two, tmp_path / "copy"]
+        shutil.copytree(two, runs[1])
+    elif case == "paper protocol":
+        runs = [two, tmp_path / "paper"]
+        shutil.copytree(one, runs[1])
+        config = json.loads((runs[1] / "config.json").read_text())
+        (runs[1] / "config.json").write_text(json.dumps({**config, "protocol": "paper"}))
+    else:
+        runs = [two, tmp_path / "empty"]
+        runs[1].mkdir()
+    with pytest.raises(ResultsError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        select_across_runs(runs, tmp_path / "selected")
+    assert not (tmp_path / "selected" / "results.json").exists()
+
+
+def test_cli_select_prints_the_choice_and_writes_results(grid_runs, tmp_path, capsys):
+    out = tmp_path / "selected"
+    assert main(["cv", "select", str(grid_runs / "two"), str(grid_runs / "one"), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "two: chosen in" in text and "one: chosen in" in text and str(out / "results.json") in text
+    code = main(["cv", "select", str(grid_runs / "one"), str(grid_runs / "other-seed"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "splits.json differs" in err and "Traceback" not in err
