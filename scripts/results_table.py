@@ -46,6 +46,17 @@ def pooling_of(summary: dict) -> str:
         f"{pooling(c['config'])} ({c['folds_chosen']} folds)" for c in selection["candidates"])
 
 
+def version(summary: dict) -> str:
+    """The package version and commit at report time, and the folds' own commits where they differ
+    (recorded since fold results carry one: a run resumed across versions lists each)."""
+    commit = summary["versions"].get("commit")
+    text = f"diffpool {summary['versions']['diffpool']}" + (f" ({commit})" if commit else "")
+    fold_commits = sorted({c for c in summary.get("fold_commits", []) if c})
+    if fold_commits and fold_commits != [commit]:
+        text += f", folds ran on {', '.join(fold_commits)}"
+    return text + f", torch {summary['versions']['torch']}"
+
+
 def rows(results_dir: Path) -> list[dict]:
     found = []
     for path in sorted(results_dir.glob("*/results.json")):
@@ -60,9 +71,7 @@ def rows(results_dir: Path) -> list[dict]:
             "mean": 100 * summary["mean"], "complete": summary["completed_folds"] == summary["folds"],
             "epochs": f"{min(epochs)}–{max(epochs)}" if epochs else "",
             "wall": f"{summary.get('wall_time_s', 0) / 60:.1f} min",
-            "version": (f"diffpool {summary['versions']['diffpool']}"
-                        + (f" ({summary['versions']['commit']})" if summary["versions"].get("commit") else "")
-                        + f", torch {summary['versions']['torch']}"),
+            "version": version(summary),
             "command": command, "name": path.parent.name,
         })
     return found

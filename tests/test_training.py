@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 
+from diffpool.provenance import git_commit
 from diffpool.training import NonFiniteLossError, RunConfig, cross_validate, report, train
 from diffpool.training.results import ResultsError
 
@@ -46,6 +47,8 @@ def test_cv_fair_writes_results_splits_and_checkpoints(tu_root, tmp_path):
         assert 0 <= fold_result["best_epoch"] < fold_result["epochs_run"]
         best_val = max(h["val_acc"] for h in fold_result["history"])
         assert fold_result["val_acc"] == pytest.approx(best_val)
+        assert results["per_fold_val"][fold] == fold_result["val_acc"]
+        assert fold_result["commit"] == git_commit() and results["fold_commits"][fold] == git_commit()
 
 
 def test_cv_resume_skips_finished_folds_and_recomputes_the_rest_identically(tu_root, tmp_path):

@@ -29,6 +29,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProg
 
 from ..atomic import remove_stale_temporaries
 from ..models import ConfigError, attach_det_clusters
+from ..provenance import git_commit
 from .checkpoints import AtomicCheckpointIO, read_checkpoint
 from .config import RunConfig
 from .evaluation import community_nmi, evaluate_accuracy
@@ -183,6 +184,8 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
         result["test_acc"] = history[-1].get("heldout_acc") if history else None
         result["checkpoint"] = str(last)
     result["wall_time_s"] = round(time.time() - started, 2)
+    # A run resumed over several versions: each fold says which source it ran on.
+    result["commit"] = git_commit()
     if is_rank_zero():
         atomic_write_json(result_path, result)
     return result
@@ -210,7 +213,8 @@ def _summary(config: RunConfig, protocol: str, fold_results: list[dict[str, Any]
                        label="paper protocol (optimistic): maximum over epochs of the mean held-out accuracy, "
                              "the epoch chosen on the test folds")
     summary.update(epochs_run=[r["epochs_run"] for r in fold_results],
-                   wall_time_s=round(wall_time, 1), config=config.to_dict(), versions=versions())
+                   wall_time_s=round(wall_time, 1), config=config.to_dict(), versions=versions(),
+                   fold_commits=[r.get("commit") for r in fold_results])
     summary["markdown"] = markdown_row(summary)
     return summary
 

@@ -101,7 +101,8 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
                  "inner-validation accuracy; each test fold evaluated once",
         "epochs_run": [r["epochs_run"] for _, _, r in chosen],
         "wall_time_s": round(sum(r.get("wall_time_s", 0.0) for c in candidates for r in c["results"].values()), 1),
-        "config": first["config"], "versions": versions(), "missing_folds": missing,
+        "config": first["config"], "versions": versions(),
+        "fold_commits": [r.get("commit") for _, _, r in chosen], "missing_folds": missing,
     }
     summary["markdown"] = (f"| {summary['dataset']} | {summary['variant']}, chosen per fold from {len(candidates)} runs | "
                            f"fair | {len(chosen)} | "
