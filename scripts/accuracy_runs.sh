@@ -27,12 +27,14 @@ run() {  # NAME then diffpool cv options
 select_run() {  # NAME then the candidate runs' NAMEs: per fold, the candidate best on inner validation
   local name=$1; shift
   [[ "$only" == "  " || "$only" == *" $name "* ]] || return 0
+  local candidates=() shown=() candidate
+  for candidate in "$@"; do candidates+=("$root/$candidate"); shown+=("runs/accuracy/$candidate"); done
   echo "== $name: diffpool cv select $*"
-  if "$diffpool" cv select "${@/#/$root/}" --out "$root/$name" --json > "$root/$name.json.log" 2> "$root/$name.err"; then
+  if "$diffpool" cv select "${candidates[@]}" --out "$root/$name" --json > "$root/$name.json.log" 2> "$root/$name.err"; then
     mkdir -p "docs/results/$name" &&
       cp "$root/$name/results.json" "$root/$name/splits.json" "docs/results/$name/" &&
-      echo "diffpool cv select ${*/#/RUNS/} --out RUNS/$name  (RUNS: the folder of the candidate rows' runs)" \
-        > "docs/results/$name/command.txt"
+      echo "diffpool cv select ${shown[*]} --out runs/accuracy/$name" > "docs/results/$name/command.txt" &&
+      tail -c 300 "$root/$name/results.json" | grep -o '"markdown".*' || echo "$name: no results to copy"
   else
     echo "$name failed: $(tail -3 "$root/$name.err")"
   fi
@@ -77,5 +79,13 @@ run REDDIT-BINARY-baseline-fair --dataset REDDIT-BINARY --variant baseline "${co
 # (`diffpool cv select`, below).
 run PROTEINS-diffpool-1level-fair --dataset PROTEINS --preset paper --levels 1 --ratio 0.1 "${common[@]}"
 run ENZYMES-diffpool-2level-fair --dataset ENZYMES --preset paper --levels 2 --ratio 0.25 "${common[@]}"
+run MUTAG-diffpool-1level-fair --dataset MUTAG --preset paper --levels 1 --ratio 0.1 "${common[@]}"
+run IMDB-BINARY-diffpool-1level-fair --dataset IMDB-BINARY --preset paper --levels 1 --ratio 0.1 "${common[@]}"
+run IMDB-MULTI-diffpool-1level-fair --dataset IMDB-MULTI --preset paper --levels 1 --ratio 0.1 "${common[@]}"
+# The authors' code's default pooling (one level; their example commands use 10%) under their protocol.
+run PROTEINS-diffpool-1level-paper --dataset PROTEINS --preset paper --levels 1 --ratio 0.1 --folds 10 --protocol paper --epochs 100
 select_run PROTEINS-diffpool-selected-fair PROTEINS-diffpool-fair PROTEINS-diffpool-1level-fair
 select_run ENZYMES-diffpool-selected-fair ENZYMES-diffpool-fair ENZYMES-diffpool-2level-fair
+select_run MUTAG-diffpool-selected-fair MUTAG-diffpool-fair MUTAG-diffpool-1level-fair
+select_run IMDB-BINARY-diffpool-selected-fair IMDB-BINARY-diffpool-fair IMDB-BINARY-diffpool-1level-fair
+select_run IMDB-MULTI-diffpool-selected-fair IMDB-MULTI-diffpool-fair IMDB-MULTI-diffpool-1level-fair

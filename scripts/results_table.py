@@ -112,6 +112,11 @@ def render(found: list[dict], results_dir: Path) -> str:
         "`vs baseline`: points above our structure-agnostic baseline (sum of node features → MLP) on the",
         "same set and protocol — what the hierarchy adds. `goal`: issue 5's target for the row.",
         "",
+        "Rows whose pooling reads *chosen per fold on inner validation* are model selection over a small",
+        "grid (`diffpool cv select`): their candidates are the rows named in their command, run on the same",
+        "splits; in each outer fold the candidate with the better inner-validation accuracy is taken and",
+        "its test accuracy counted (ties: the first named). Their wall time is all candidates' together.",
+        "",
         "| set | variant | pooling | protocol | folds | accuracy % (mean ± std) | vs baseline | goal | epochs run | wall time | paper | Errica DiffPool | Errica baseline | version |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]

@@ -139,3 +139,55 @@ def test_results_table_shows_the_candidates_and_how_often_each_won(grid_runs, tm
     assert row["pooling"] == (f"chosen per fold on inner validation: 2 × 25%, fixed k ({wins['two']} folds) / "
                               f"1 × 10%, fixed k ({wins['one']} folds)")
     assert row["folds"] == f"{FOLDS}/{FOLDS}" and row["version"].startswith("diffpool ")
+
+
+@pytest.mark.parametrize("damage, message", [
+    ({"val_acc": "high"}, "val_acc is 'high', not a finite number"),
+    ({"val_acc": float("nan")}, "val_acc is nan, not a finite number"),
+    ({"test_acc": None}, "test_acc is None, not a finite number"),
+    ({"fold": 2}, "holds fold 2, not fold 1"),
+])
+def test_a_damaged_fold_result_is_named_not_used(grid_runs, tmp_path, damage, message):
+    run = tmp_path / "one"
+    shutil.copytree(grid_runs / "one", run)
+    path = run / "fold_1" / "result.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **damage}))
+    with pytest.raises(ResultsError, match=f"{path}: {message}"):
+        select_across_runs([grid_runs / "two", run], tmp_path / "selected")
+
+
+def test_a_file_or_missing_folder_is_not_a_run_and_out_must_be_new(grid_runs, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ResultsError, match="file: not a run folder"):
+        select_across_runs([grid_runs / "two", tmp_path / "file"], tmp_path / "selected")
+    with pytest.raises(ResultsError, match="nope: not a run folder \\(does not exist\\)"):
+        select_across_runs([grid_runs / "two", tmp_path / "nope"], tmp_path / "selected")
+    for out in (grid_runs / "one", grid_runs / "other-seed"):  # a candidate, another run
+        with pytest.raises(ResultsError, match="is a cross-validation run folder"):
+            select_across_runs([grid_runs / "two", grid_runs / "one"], out)
+    assert "selection" not in json.loads((grid_runs / "one" / "results.json").read_text())
+
+
+def test_a_different_data_folder_is_not_a_grid_dimension(grid_runs, tmp_path):
+    run = tmp_path / "moved"
+    shutil.copytree(grid_runs / "two", run)
+    meta = json.loads((run / "config.json").read_text())
+    meta["config"]["data_dir"] = "/elsewhere/tu"
+    (run / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ResultsError, match="nothing to choose between"):
+        select_across_runs([grid_runs / "two", run], tmp_path / "selected")
+
+
+def test_selection_summary_keeps_only_the_shared_settings(grid_runs, tmp_path):
+    summary = select_across_runs([grid_runs / "two", grid_runs / "one"], tmp_path / "selected")
+    assert "levels" not in summary["config"] and "ratio" not in summary["config"]
+    assert summary["config"]["dataset"] == "MUTAG" and summary["config"]["hidden"] == 16
+
+
+def test_cli_takes_run_folders_after_the_options_too(grid_runs, tmp_path, capsys):
+    out = tmp_path / "selected"
+    code = main(["cv", "select", "--out", str(out), "--json", str(grid_runs / "two"), str(grid_runs / "one")])
+    assert code == 0 and json.loads(capsys.readouterr().out)["completed_folds"] == FOLDS
+    with pytest.raises(SystemExit):
+        main(["cv", "select", "--out", str(out), str(grid_runs / "two"), "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err

@@ -178,7 +178,8 @@ def add_cv_parser(subparsers) -> argparse.ArgumentParser:
                     "folds of a run whose folds ran as separate jobs (--fold). 'diffpool cv select RUN_DIR "
                     "RUN_DIR... --out DIR' is model selection over a small grid: each RUN_DIR is a fair-protocol "
                     "run of one setting on the same splits, and in every fold the setting with the best "
-                    "inner-validation accuracy is chosen and its test accuracy reported.")
+                    "inner-validation accuracy is chosen (ties: the first listed) and its test accuracy "
+                    "reported.")
     parser.add_argument("action", nargs="?", choices=("report", "select"),
                         help="'report': merge the finished folds of RUN_DIR; 'select': choose among the RUN_DIRs "
                              "per fold on inner validation, results in --out")
@@ -186,7 +187,8 @@ def add_cv_parser(subparsers) -> argparse.ArgumentParser:
                         "'select': two or more fair-protocol run folders on the same splits")
     parser.add_argument("--folds", type=int, default=10, help="number of outer folds (default: 10)")
     parser.add_argument("--protocol", choices=("fair", "paper"), default="fair", help="evaluation protocol (default: fair)")
-    parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/cv-DATASET-VARIANT-PROTOCOL)")
+    parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/cv-DATASET-VARIANT-PROTOCOL); "
+                        "with 'select': a new folder for the selection's results (required)")
     parser.add_argument("--fold", type=int, default=None, metavar="I", help="run only fold I (0-based), e.g. as one job of an array")
     parser.add_argument("--json", action="store_true", help="print only the results as JSON, no progress bars")
     add_run_options(parser)
@@ -324,7 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code (the console script passes it to ``sys.exit``)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse hands 'cv select --out D a b' the run folders after the option as leftovers (an
+    # optional positional followed by a list): they are the action's run folders, not errors.
+    if extra and getattr(args, "action", None) and not any(e.startswith("-") for e in extra):
+        args.run_dirs = [*args.run_dirs, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join([e for e in extra if e.startswith('-')] or extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     from .data import DataError

@@ -184,7 +184,7 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
         result["test_acc"] = history[-1].get("heldout_acc") if history else None
         result["checkpoint"] = str(last)
     result["wall_time_s"] = round(time.time() - started, 2)
-    # A run resumed over several versions: each fold says which source it ran on.
+    # Runs resumed across versions: each fold records the source it finished on.
     result["commit"] = git_commit()
     if is_rank_zero():
         atomic_write_json(result_path, result)

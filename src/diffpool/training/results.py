@@ -33,6 +33,8 @@ def read_json(path: str | os.PathLike, *, required: tuple[str, ...] = ()) -> Any
         obj = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ResultsError(f"{path}: file not found") from None
+    except OSError as err:  # a folder where the file should be, no permission, ...
+        raise ResultsError(f"{path}: cannot be read ({err.strerror or err})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ResultsError(f"{path}: not valid JSON ({err}); the file is truncated or corrupted. "
                            "Delete it to recompute it.") from None

@@ -6,42 +6,62 @@ ordinary fair-protocol ``diffpool cv`` run; all of them must share the same save
 data set, seed and number of folds). For every fold, :func:`select_across_runs` takes the
 candidate whose chosen epoch scored best on the fold's validation split, and reports that
 candidate's test accuracy. Test accuracies play no part in the choice; ties go to the candidate
-listed first. The wall time is the sum over all candidates: what the selection cost.
+listed first. The chosen run's own model is reported (Errica et al. also retrain the chosen
+setting three times on the outer training set; this does not). The wall time is the sum over all
+candidates' folds, what the selection cost, including the time the candidates' own rows report.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..data import DataError, load_splits, save_splits
+from .config import RunConfig
 from .protocols import FOLD_RESULT_KEYS, OPTIONS_ADDED_LATER
 from .results import ResultsError, atomic_write_json, read_json, versions
 
 __all__ = ["select_across_runs"]
 
-# Options that change how a run executes, not what it computes: never a grid dimension.
-RUNTIME_OPTIONS = {"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"}
+# Options that change where or how a run executes, not what it computes: never a grid dimension.
+RUNTIME_OPTIONS = {"data_dir", "device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"}
+
+
+def _score(path: Path, result: dict[str, Any], key: str) -> float:
+    value = result.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ResultsError(f"{path}: {key} is {value!r}, not a finite number; the file is damaged. "
+                           "Delete it to recompute the fold")
+    return float(value)
 
 
 def _candidate(run_dir: Path) -> dict[str, Any]:
+    if not run_dir.is_dir():
+        raise ResultsError(f"{run_dir}: not a run folder" + ("" if run_dir.exists() else " (does not exist)"))
     meta = read_json(run_dir / "config.json", required=("config", "protocol", "folds"))
     if meta["protocol"] != "fair":
         raise ResultsError(f"{run_dir}: a {meta['protocol']}-protocol run has no inner validation split to "
                            "choose on; selection needs fair-protocol runs")
+    config = RunConfig.from_dict({**OPTIONS_ADDED_LATER, **meta["config"]}, source=str(run_dir / "config.json"))
     try:
         splits = load_splits(run_dir / "splits.json")
     except DataError as err:
         raise ResultsError(str(err)) from None
+    if not isinstance(meta["folds"], int) or len(splits) != meta["folds"]:
+        raise ResultsError(f"{run_dir}: config.json names {meta['folds']!r} folds but splits.json holds {len(splits)}")
     folds = {}
     for fold in range(meta["folds"]):
         path = run_dir / f"fold_{fold}" / "result.json"
         if path.exists():
-            folds[fold] = read_json(path, required=FOLD_RESULT_KEYS + ("val_acc",))
-            if folds[fold]["val_acc"] is None:
-                raise ResultsError(f"{path}: no validation accuracy for the chosen epoch; cannot select on it")
-    return {"dir": run_dir, "name": run_dir.name, "config": {**OPTIONS_ADDED_LATER, **meta["config"]},
+            result = read_json(path, required=FOLD_RESULT_KEYS + ("val_acc", "epochs_run"))
+            if result["fold"] != fold:
+                raise ResultsError(f"{path}: holds fold {result['fold']!r}, not fold {fold}")
+            for key in ("val_acc", "test_acc"):
+                result[key] = _score(path, result, key)
+            folds[fold] = result
+    return {"dir": run_dir, "name": run_dir.name, "config": config.to_dict(),
             "folds": meta["folds"], "splits": splits, "results": folds}
 
 
@@ -58,6 +78,9 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
         raise ResultsError(f"selection needs at least two runs to choose between, got {len(dirs)}")
     if len({d.resolve() for d in dirs}) < len(dirs):
         raise ResultsError("the same run folder is listed twice: " + ", ".join(map(str, dirs)))
+    out = Path(out)
+    if any(out.resolve() == d.resolve() for d in dirs) or (out / "config.json").exists():
+        raise ResultsError(f"--out {out} is a cross-validation run folder; write the selection to a new folder")
     candidates = [_candidate(d) for d in dirs]
     first = candidates[0]
     for other in candidates[1:]:
@@ -101,14 +124,14 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
                  "inner-validation accuracy; each test fold evaluated once",
         "epochs_run": [r["epochs_run"] for _, _, r in chosen],
         "wall_time_s": round(sum(r.get("wall_time_s", 0.0) for c in candidates for r in c["results"].values()), 1),
-        "config": first["config"], "versions": versions(),
+        # Only what all candidates share: the grid's options differ from fold to fold.
+        "config": {k: v for k, v in first["config"].items() if k not in grid}, "versions": versions(),
         "fold_commits": [r.get("commit") for _, _, r in chosen], "missing_folds": missing,
     }
     summary["markdown"] = (f"| {summary['dataset']} | {summary['variant']}, chosen per fold from {len(candidates)} runs | "
                            f"fair | {len(chosen)} | "
                            f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} | "
                            f"{summary['wall_time_s'] / 60:.1f} min |")
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_splits(first["splits"], out / "splits.json")
     atomic_write_json(out / "results.json", summary)
