@@ -82,6 +82,7 @@ run ENZYMES-diffpool-2level-fair --dataset ENZYMES --preset paper --levels 2 --r
 run MUTAG-diffpool-1level-fair --dataset MUTAG --preset paper --levels 1 --ratio 0.1 "${common[@]}"
 run IMDB-BINARY-diffpool-1level-fair --dataset IMDB-BINARY --preset paper --levels 1 --ratio 0.1 "${common[@]}"
 run IMDB-MULTI-diffpool-1level-fair --dataset IMDB-MULTI --preset paper --levels 1 --ratio 0.1 "${common[@]}"
+run NCI1-diffpool-1level-fair --dataset NCI1 --preset paper --levels 1 --ratio 0.1 "${common[@]}"
 # The authors' code's default pooling (one level; their example commands use 10%) under their protocol.
 run PROTEINS-diffpool-1level-paper --dataset PROTEINS --preset paper --levels 1 --ratio 0.1 --folds 10 --protocol paper --epochs 100
 select_run PROTEINS-diffpool-selected-fair PROTEINS-diffpool-fair PROTEINS-diffpool-1level-fair
@@ -89,3 +90,4 @@ select_run ENZYMES-diffpool-selected-fair ENZYMES-diffpool-fair ENZYMES-diffpool
 select_run MUTAG-diffpool-selected-fair MUTAG-diffpool-fair MUTAG-diffpool-1level-fair
 select_run IMDB-BINARY-diffpool-selected-fair IMDB-BINARY-diffpool-fair IMDB-BINARY-diffpool-1level-fair
 select_run IMDB-MULTI-diffpool-selected-fair IMDB-MULTI-diffpool-fair IMDB-MULTI-diffpool-1level-fair
+select_run NCI1-diffpool-selected-fair NCI1-diffpool-fair NCI1-diffpool-1level-fair
