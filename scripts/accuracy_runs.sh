@@ -10,34 +10,34 @@ only=" ${*:2} "
 tu=${DIFFPOOL_TU_ROOT:-../shared/datasets/tu}
 diffpool=${DIFFPOOL:-.venv/bin/diffpool}
 export OMP_NUM_THREADS=1
-run() {  # NAME then diffpool cv options
-  local name=$1; shift
-  [[ "$only" == "  " || "$only" == *" $name "* ]] || return 0
-  echo "== $name: diffpool cv $*"
-  if "$diffpool" cv --out "$root/$name" --data-dir "$tu" --json "$@" > "$root/$name.json.log" 2> "$root/$name.err"; then
+wanted() { [[ "$only" == "  " || "$only" == *" $1 "* ]]; }
+# NAME, the command line to record, then the command to run (its --out is $root/NAME).
+publish() {
+  local name=$1 shown=$2; shift 2
+  echo "== $name: $shown"
+  if "$@" > "$root/$name.json.log" 2> "$root/$name.err"; then
     # A row only with its results: a run that exited 0 without them must not leave a command behind.
     mkdir -p "docs/results/$name" &&
       cp "$root/$name/results.json" "$root/$name/splits.json" "docs/results/$name/" &&
-      echo "diffpool cv --out RUN_DIR --data-dir $tu $*" > "docs/results/$name/command.txt" &&
+      echo "$shown" > "docs/results/$name/command.txt" &&
       tail -c 300 "$root/$name/results.json" | grep -o '"markdown".*' || echo "$name: no results to copy"
   else
     echo "$name failed: $(tail -3 "$root/$name.err")"
   fi
 }
+run() {  # NAME then diffpool cv options
+  local name=$1; shift
+  wanted "$name" || return 0
+  publish "$name" "diffpool cv --out RUN_DIR --data-dir $tu $*" \
+    "$diffpool" cv --out "$root/$name" --data-dir "$tu" --json "$@"
+}
 select_run() {  # NAME then the candidate runs' NAMEs: per fold, the candidate best on inner validation
   local name=$1; shift
-  [[ "$only" == "  " || "$only" == *" $name "* ]] || return 0
+  wanted "$name" || return 0
   local candidates=() shown=() candidate
   for candidate in "$@"; do candidates+=("$root/$candidate"); shown+=("runs/accuracy/$candidate"); done
-  echo "== $name: diffpool cv select $*"
-  if "$diffpool" cv select "${candidates[@]}" --out "$root/$name" --json > "$root/$name.json.log" 2> "$root/$name.err"; then
-    mkdir -p "docs/results/$name" &&
-      cp "$root/$name/results.json" "$root/$name/splits.json" "docs/results/$name/" &&
-      echo "diffpool cv select ${shown[*]} --out runs/accuracy/$name" > "docs/results/$name/command.txt" &&
-      tail -c 300 "$root/$name/results.json" | grep -o '"markdown".*' || echo "$name: no results to copy"
-  else
-    echo "$name failed: $(tail -3 "$root/$name.err")"
-  fi
+  publish "$name" "diffpool cv select ${shown[*]} --out runs/accuracy/$name" \
+    "$diffpool" cv select "${candidates[@]}" --out "$root/$name" --json
 }
 mkdir -p "$root"
 common=(--folds 10 --protocol fair --epochs 150 --patience 50)
