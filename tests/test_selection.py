@@ -191,3 +191,59 @@ def test_cli_takes_run_folders_after_the_options_too(grid_runs, tmp_path, capsys
     with pytest.raises(SystemExit):
         main(["cv", "select", "--out", str(out), str(grid_runs / "two"), "--bogus"])
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_grid_points_are_typed_and_checked_like_the_options():
+    from diffpool.models import ConfigError
+    from diffpool.training.options import parse_settings
+
+    assert parse_settings("levels=1,ratio=0.1") == {"levels": 1, "ratio": 0.1}
+    assert parse_settings("per-graph-clusters=true, batch_size=8") == {"per_graph_clusters": True, "batch_size": 8}
+    assert parse_settings("normalize=off") == {"normalize": False}
+    for text, message in (("levels=x", "invalid int value: 'x'"), ("nosuch=1", "unknown option 'nosuch'"),
+                          ("preset=paper", "unknown option 'preset'"), ("levels", "expected NAME=VALUE"),
+                          ("variant=bogus", "invalid choice: 'bogus'"), ("normalize=maybe", "give true or false")):
+        with pytest.raises(ConfigError, match=message):
+            parse_settings(text)
+
+
+def test_cv_grid_runs_each_point_then_selects_and_resumes(tu_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DIFFPOOL_DATA", str(tmp_path / "cache"))
+    out = tmp_path / "grid"
+    argv = ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--folds", "2", "--epochs", "2",
+            "--hidden", "16", "--grid", "levels=1,ratio=0.1", "--grid", "levels=2", "--out", str(out), "--json"]
+    capsys.readouterr()
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    candidates = [out / "candidates" / "levels=1,ratio=0.1", out / "candidates" / "levels=2"]
+    assert summary == select_across_runs(candidates, tmp_path / "again") | {
+        "versions": summary["versions"]}, "the grid's result is the selection over its candidate runs"
+    for run, levels in zip(candidates, (1, 2)):
+        assert json.loads((run / "config.json").read_text())["config"]["levels"] == levels
+    stamp = (candidates[0] / "fold_0" / "result.json").stat().st_mtime_ns
+    assert main(argv) == 0  # the same command again: read back, nothing retrained
+    assert (candidates[0] / "fold_0" / "result.json").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("grid, extra, message", [
+    (["levels=1"], [], "at least two points"),
+    (["levels=1", "seed=3"], [], "may not set seed"),
+    (["levels=1", "levels=1"], [], "the same grid point is given twice"),
+    (["levels=1", "levels=2"], ["--protocol", "paper"], "the paper protocol has none"),
+    (["levels=1", "levels=two"], [], "invalid int value: 'two'"),
+])
+def test_bad_grids_are_refused_before_training(tu_root, tmp_path, capsys, grid, extra, message):
+    argv = ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--out", str(tmp_path / "g"), *extra]
+    for point in grid:
+        argv += ["--grid", point]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "g" / "candidates").exists()
+
+
+def test_grid_out_may_not_be_a_plain_run(grid_runs, tu_root, capsys):
+    argv = ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--grid", "levels=1", "--grid", "levels=2",
+            "--out", str(grid_runs / "two")]
+    assert main(argv) == 2 and "holds a cross-validation run without a grid" in capsys.readouterr().err
+    assert not (grid_runs / "two" / "candidates").exists()

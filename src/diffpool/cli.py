@@ -191,6 +191,10 @@ def add_cv_parser(subparsers) -> argparse.ArgumentParser:
                         "with 'select': a new folder for the selection's results (required)")
     parser.add_argument("--fold", type=int, default=None, metavar="I", help="run only fold I (0-based), e.g. as one job of an array")
     parser.add_argument("--json", action="store_true", help="print only the results as JSON, no progress bars")
+    parser.add_argument("--grid", action="append", metavar="NAME=VALUE,...",
+                        help="a grid point, e.g. levels=1,ratio=0.1 (give two or more): each point runs as its own "
+                             "fair cross-validation on the same splits, in RUN_DIR/candidates/, and every fold "
+                             "takes the point with the best inner-validation accuracy (as 'cv select')")
     add_run_options(parser)
     parser.set_defaults(run=run_cv)
     return parser
@@ -228,6 +232,8 @@ def run_cv(args: argparse.Namespace) -> int:
         _print(args, f"fold {result['fold']}: test accuracy {_percent(result['test_acc'])} "
                      f"({result['epochs_run']} epochs, {result.get('wall_time_s', 0):.0f} s)")
 
+    if args.grid:
+        return _run_cv_grid(args, config)
     _print(args, f"{args.folds}-fold cross-validation ({args.protocol} protocol) of {config.variant} on "
                  f"{config.dataset} → {out}")
     summary = cross_validate(config, out, folds=args.folds, protocol=args.protocol, only_fold=args.fold,
@@ -239,6 +245,31 @@ def run_cv(args: argparse.Namespace) -> int:
             print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
         return EXIT_OK
     _print_cv(args, summary, out)
+    return EXIT_OK
+
+
+def _run_cv_grid(args: argparse.Namespace, config) -> int:
+    from pathlib import Path
+
+    from .training.options import parse_settings
+    from .training.protocols import is_rank_zero
+    from .training.selection import cross_validate_grid
+
+    if args.protocol != "fair":
+        raise UsageError("--grid chooses on the inner validation splits of the fair protocol; "
+                         "the paper protocol has none")
+    points = [parse_settings(text) for text in args.grid]
+    out = Path(args.out or Path("runs") / f"cv-{config.dataset}-{config.variant}-grid")
+
+    def progress(name, result):
+        _print(args, f"{name}, fold {result['fold']}: validation {_percent(result.get('val_acc'))}, test "
+                     f"{_percent(result['test_acc'])} ({result['epochs_run']} epochs, {result.get('wall_time_s', 0):.0f} s)")
+
+    _print(args, f"{args.folds}-fold cross-validation of {len(points)} grid points on {config.dataset} → {out}")
+    summary = cross_validate_grid(config, points, out, folds=args.folds, only_fold=args.fold,
+                                  progress=not args.json, on_fold=progress)
+    if is_rank_zero():
+        _print_cv(args, summary, out)
     return EXIT_OK
 
 

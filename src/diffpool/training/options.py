@@ -9,11 +9,11 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
-from ..models import VARIANTS
+from ..models import VARIANTS, ConfigError
 from ..nn.blocks import CONV_KINDS, READOUTS
 from .config import BATCHING, DATASET_DEFAULTS, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
 
-__all__ = ["add_run_options", "run_config_from_args"]
+__all__ = ["add_run_options", "run_config_from_args", "parse_settings"]
 
 HELP: dict[str, str] = {
     "dataset": "'synthetic' (built-in, offline) or a TU data set name such as ENZYMES, PROTEINS",
@@ -100,3 +100,40 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     preset = paper_preset(dataset) if getattr(args, "preset", None) == "paper" else {}
     return RunConfig.from_dict({**defaults_for(dataset), **preset, **from_file, **given},
                                source=getattr(args, "config", None) or "options")
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    def error(self, message: str):  # a ConfigError for the caller to place, not an exit
+        raise ConfigError(message)
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    """Run options written ``NAME=VALUE,NAME=VALUE`` (e.g. ``levels=1,ratio=0.1``; ``true``/``false``
+    for switches), typed and checked exactly as the command-line options are."""
+    parser = _RaisingParser(add_help=False)
+    add_run_options(parser)
+    argv: list[str] = []
+    switches = {f.name for f in fields(RunConfig) if isinstance(getattr(RunConfig(), f.name), bool)}
+    for item in (part.strip() for part in text.split(",")):
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise ConfigError(f"{text!r}: expected NAME=VALUE pairs separated by commas, got {item!r}")
+        if not hasattr(RunConfig, name):
+            raise ConfigError(f"{text!r}: unknown option {name!r}")
+        if name in switches:
+            if value.strip().lower() not in _TRUE + _FALSE:
+                raise ConfigError(f"{text!r}: {name} is a switch, give true or false, not {value!r}")
+            argv.append(("--" if value.strip().lower() in _TRUE else "--no-") + name.replace("_", "-"))
+        else:
+            argv += ["--" + name.replace("_", "-"), value.strip()]
+    try:
+        parsed, unknown = parser.parse_known_args(argv)
+    except ConfigError as err:
+        raise ConfigError(f"{text!r}: {err}") from None
+    if unknown:
+        raise ConfigError(f"{text!r}: unknown option {unknown[0].lstrip('-').replace('-', '_')!r}")
+    return {f.name: getattr(parsed, f.name) for f in fields(RunConfig) if hasattr(parsed, f.name)}

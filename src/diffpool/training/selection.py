@@ -13,17 +13,19 @@ candidates' folds, what the selection cost, including the time the candidates' o
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from ..data import DataError, load_splits, save_splits
+from ..models import ConfigError
 from .config import RunConfig
-from .protocols import FOLD_RESULT_KEYS, OPTIONS_ADDED_LATER
+from .protocols import FOLD_RESULT_KEYS, OPTIONS_ADDED_LATER, cross_validate, is_rank_zero
 from .results import ResultsError, atomic_write_json, read_json, versions
 
-__all__ = ["select_across_runs"]
+__all__ = ["select_across_runs", "cross_validate_grid"]
 
 # Options that change where or how a run executes, not what it computes: never a grid dimension.
 RUNTIME_OPTIONS = {"data_dir", "device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"}
@@ -136,3 +138,44 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
     save_splits(first["splits"], out / "splits.json")
     atomic_write_json(out / "results.json", summary)
     return summary
+
+
+# What a grid may not vary: these make the folds, which every candidate must share.
+SPLIT_OPTIONS = ("dataset", "data_dir", "seed", "max_nodes")
+
+
+def _point_name(point: dict[str, Any]) -> str:
+    text = ",".join(f"{k}={v}" for k, v in point.items())
+    return re.sub(r"[^A-Za-z0-9_.=,+-]", "_", text)
+
+
+def cross_validate_grid(config: RunConfig, points: Sequence[dict[str, Any]], out: str | Path, *, folds: int = 10,
+                        only_fold: Optional[int] = None, progress: bool = True,
+                        on_fold: Optional[Callable[[str, dict[str, Any]], None]] = None) -> dict[str, Any]:
+    """Fair cross-validation of ``config`` changed by each grid point, then a per-fold choice.
+
+    Each point (e.g. ``{"levels": 1, "ratio": 0.1}``) runs as its own resumable fair-protocol run in
+    ``out/candidates/NAME`` on the same splits; :func:`select_across_runs` then writes
+    ``out/results.json``. With ``only_fold`` only that fold runs, in every candidate.
+    """
+    if len(points) < 2:
+        raise ConfigError(f"a grid needs at least two points to choose between, got {len(points)}")
+    for point in points:
+        fixed = [k for k in SPLIT_OPTIONS if k in point]
+        if fixed:
+            raise ConfigError(f"a grid point may not set {', '.join(fixed)}: every candidate must run on the same folds")
+    names = [_point_name(p) for p in points]
+    if len(set(names)) < len(names):
+        raise ConfigError("the same grid point is given twice: " + "; ".join(names))
+    out = Path(out)
+    if (out / "config.json").exists():
+        raise ConfigError(f"--out {out} holds a cross-validation run without a grid; use a new folder")
+    candidates = [RunConfig.from_dict({**config.to_dict(), **point}, source=f"grid point {name}")
+                  for name, point in zip(names, points)]
+    dirs = [out / "candidates" / name for name in names]
+    for name, candidate, run_dir in zip(names, candidates, dirs):
+        cross_validate(candidate, run_dir, folds=folds, protocol="fair", only_fold=only_fold, progress=progress,
+                       on_fold=None if on_fold is None else (lambda result, name=name: on_fold(name, result)))
+    if not is_rank_zero():  # DDP worker processes: the first process writes the results
+        return {}
+    return select_across_runs(dirs, out)
