@@ -179,7 +179,7 @@ def add_cv_parser(subparsers) -> argparse.ArgumentParser:
                     "RUN_DIR... --out DIR' is model selection over a small grid: each RUN_DIR is a fair-protocol "
                     "run of one setting on the same splits, and in every fold the setting with the best "
                     "inner-validation accuracy is chosen (ties: the first listed) and its test accuracy "
-                    "reported.")
+                    "reported; --grid runs the settings and the choice in one command.")
     parser.add_argument("action", nargs="?", choices=("report", "select"),
                         help="'report': merge the finished folds of RUN_DIR; 'select': choose among the RUN_DIRs "
                              "per fold on inner validation, results in --out")
