@@ -53,7 +53,8 @@ def version(summary: dict) -> str:
     text = f"diffpool {summary['versions']['diffpool']}" + (f" ({commit})" if commit else "")
     fold_commits = sorted({c for c in summary.get("fold_commits", []) if c})
     if fold_commits and fold_commits != [commit]:
-        text += f", folds ran on {', '.join(fold_commits)}"
+        text += (f", folds ran on {', '.join(fold_commits)}" if len(fold_commits) <= 3
+                 else f", folds ran on {len(fold_commits)} commits (fold_commits in results.json)")
     return text + f", torch {summary['versions']['torch']}"
 
 
