@@ -154,6 +154,7 @@ def test_a_damaged_fold_result_is_named_not_used(grid_runs, tmp_path, damage, me
     path.write_text(json.dumps({**json.loads(path.read_text()), **damage}))
     with pytest.raises(ResultsError, match=f"{path}: {message}"):
         select_across_runs([grid_runs / "two", run], tmp_path / "selected")
+    assert not (tmp_path / "selected").exists()
 
 
 def test_a_file_or_missing_folder_is_not_a_run_and_out_must_be_new(grid_runs, tmp_path):
