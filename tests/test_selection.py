@@ -29,6 +29,10 @@ def grid_runs(tu_root, tmp_path_factory):
     return root
 
 
+def snapshot(root):
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def fold_result(run, fold):
     return json.loads((run / f"fold_{fold}" / "result.json").read_text())
 
@@ -110,9 +114,11 @@ def test_bad_candidates_are_refused_with_the_reason(grid_runs, tmp_path, case, m
     else:
         runs = [two, tmp_path / "empty"]
         runs[1].mkdir()
+    before = snapshot(grid_runs)
     with pytest.raises(ResultsError, match=message.replace("(", r"\(").replace(".", r"\.")):
         select_across_runs(runs, tmp_path / "selected")
     assert not (tmp_path / "selected" / "results.json").exists()
+    assert snapshot(grid_runs) == before, "a refused selection changed a candidate's files"
 
 
 def test_cli_select_prints_the_choice_and_writes_results(grid_runs, tmp_path, capsys):
@@ -163,10 +169,11 @@ def test_a_file_or_missing_folder_is_not_a_run_and_out_must_be_new(grid_runs, tm
         select_across_runs([grid_runs / "two", tmp_path / "file"], tmp_path / "selected")
     with pytest.raises(ResultsError, match="nope: not a run folder \\(does not exist\\)"):
         select_across_runs([grid_runs / "two", tmp_path / "nope"], tmp_path / "selected")
+    before = snapshot(grid_runs)
     for out in (grid_runs / "one", grid_runs / "other-seed"):  # a candidate, another run
         with pytest.raises(ResultsError, match="is a cross-validation run folder"):
             select_across_runs([grid_runs / "two", grid_runs / "one"], out)
-    assert "selection" not in json.loads((grid_runs / "one" / "results.json").read_text())
+    assert snapshot(grid_runs) == before
 
 
 def test_a_different_data_folder_is_not_a_grid_dimension(grid_runs, tmp_path):
@@ -217,20 +224,53 @@ def test_cv_grid_runs_each_point_then_selects_and_resumes(tu_root, tmp_path, cap
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     candidates = [out / "candidates" / "levels=1,ratio=0.1", out / "candidates" / "levels=2"]
-    assert summary == select_across_runs(candidates, tmp_path / "again") | {
-        "versions": summary["versions"]}, "the grid's result is the selection over its candidate runs"
     for run, levels in zip(candidates, (1, 2)):
         assert json.loads((run / "config.json").read_text())["config"]["levels"] == levels
+    for fold in range(2):
+        one, two = fold_result(candidates[0], fold), fold_result(candidates[1], fold)
+        winner = two if two["val_acc"] > one["val_acc"] else one  # ties: the first point
+        assert summary["chosen"][fold] == ("levels=2" if winner is two else "levels=1,ratio=0.1")
+        assert summary["per_fold"][fold] == winner["test_acc"]
+    assert json.loads((out / "grid.json").read_text())["points"] == ["levels=1,ratio=0.1", "levels=2"]
     stamp = (candidates[0] / "fold_0" / "result.json").stat().st_mtime_ns
     assert main(argv) == 0  # the same command again: read back, nothing retrained
     assert (candidates[0] / "fold_0" / "result.json").stat().st_mtime_ns == stamp
+    # another grid in the same folder is refused, not chosen among a different set of candidates
+    other = [a if a != "levels=2" else "levels=3" for a in argv]
+    assert main(other) == 2 and "holds a grid of" in capsys.readouterr().err
+    assert not (out / "candidates" / "levels=3").exists()
+
+
+def test_cv_grid_fold_by_fold_then_the_same_command_chooses(tu_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DIFFPOOL_DATA", str(tmp_path / "cache"))
+    out = tmp_path / "grid"
+    argv = ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--folds", "2", "--epochs", "2",
+            "--hidden", "16", "--grid", "levels=1,ratio=0.1", "--grid", "levels=2", "--out", str(out), "--json"]
+    capsys.readouterr()
+    assert main([*argv, "--fold", "1"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["fold"] == 1 and set(printed["candidates"]) == {"levels=1,ratio=0.1", "levels=2"}
+    assert not (out / "results.json").exists(), "nothing is chosen from a single fold job"
+    assert not (out / "candidates" / "levels=2" / "fold_0").exists()
+    stamp = (out / "candidates" / "levels=2" / "fold_1" / "result.json").stat().st_mtime_ns
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["completed_folds"] == 2 and summary["missing_folds"] == []
+    assert (out / "candidates" / "levels=2" / "fold_1" / "result.json").stat().st_mtime_ns == stamp
 
 
 @pytest.mark.parametrize("grid, extra, message", [
     (["levels=1"], [], "at least two points"),
-    (["levels=1", "seed=3"], [], "may not set seed"),
-    (["levels=1", "levels=1"], [], "the same grid point is given twice"),
+    (["levels=1", "seed=3"], [], "grid point seed=3: may not set seed"),
+    (["levels=1", "dataset=ENZYMES"], [], "may not set dataset"),
+    (["levels=1", "max_nodes=20"], [], "may not set max_nodes"),
+    (["levels=1", "threads=2"], [], "may not set threads"),
+    (["levels=1", "levels=1"], [], "give the same settings"),
+    (["levels=2", "ratio=0.25"], [], "grid points levels=2 and ratio=0.25 give the same settings"),
+    (["levels=1", "ratio=2"], [], "grid point ratio=2.0: invalid model configuration"),
+    (["levels=1,levels=2", "levels=3"], [], "levels is given twice"),
     (["levels=1", "levels=2"], ["--protocol", "paper"], "the paper protocol has none"),
+    (["levels=1", "levels=2"], ["--fold", "10"], "--fold must lie in 0..9"),
     (["levels=1", "levels=two"], [], "invalid int value: 'two'"),
 ])
 def test_bad_grids_are_refused_before_training(tu_root, tmp_path, capsys, grid, extra, message):
@@ -240,7 +280,13 @@ def test_bad_grids_are_refused_before_training(tu_root, tmp_path, capsys, grid, 
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert not (tmp_path / "g" / "candidates").exists()
+    assert not (tmp_path / "g").exists(), "a refused grid wrote or trained something"
+
+
+def test_grid_is_refused_with_select_and_report(grid_runs, tmp_path, capsys):
+    argv = ["cv", "select", str(grid_runs / "two"), str(grid_runs / "one"), "--out", str(tmp_path / "s"),
+            "--grid", "levels=1", "--grid", "levels=2"]
+    assert main(argv) == 2 and "only reads finished runs" in capsys.readouterr().err
 
 
 def test_grid_out_may_not_be_a_plain_run(grid_runs, tu_root, capsys):

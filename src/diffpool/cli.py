@@ -187,14 +187,16 @@ def add_cv_parser(subparsers) -> argparse.ArgumentParser:
                         "'select': two or more fair-protocol run folders on the same splits")
     parser.add_argument("--folds", type=int, default=10, help="number of outer folds (default: 10)")
     parser.add_argument("--protocol", choices=("fair", "paper"), default="fair", help="evaluation protocol (default: fair)")
-    parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/cv-DATASET-VARIANT-PROTOCOL); "
-                        "with 'select': a new folder for the selection's results (required)")
+    parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/cv-DATASET-VARIANT-PROTOCOL, "
+                        "or runs/cv-DATASET-VARIANT-grid with --grid); with 'select': a new folder for the "
+                        "selection's results (required)")
     parser.add_argument("--fold", type=int, default=None, metavar="I", help="run only fold I (0-based), e.g. as one job of an array")
     parser.add_argument("--json", action="store_true", help="print only the results as JSON, no progress bars")
     parser.add_argument("--grid", action="append", metavar="NAME=VALUE,...",
                         help="a grid point, e.g. levels=1,ratio=0.1 (give two or more): each point runs as its own "
                              "fair cross-validation on the same splits, in RUN_DIR/candidates/, and every fold "
-                             "takes the point with the best inner-validation accuracy (as 'cv select')")
+                             "takes the point with the best inner-validation accuracy (as 'cv select'); with "
+                             "--fold I only that fold runs, and the same command without --fold then chooses")
     add_run_options(parser)
     parser.set_defaults(run=run_cv)
     return parser
@@ -207,6 +209,8 @@ def run_cv(args: argparse.Namespace) -> int:
     from .training.options import run_config_from_args
     from .training.protocols import is_rank_zero
 
+    if args.action and args.grid:
+        raise UsageError(f"--grid runs a grid; 'cv {args.action}' only reads finished runs")
     if args.action == "report":
         if len(args.run_dirs) != 1:
             raise UsageError("'cv report' needs one run folder: diffpool cv report RUN_DIR")
@@ -268,8 +272,15 @@ def _run_cv_grid(args: argparse.Namespace, config) -> int:
     _print(args, f"{args.folds}-fold cross-validation of {len(points)} grid points on {config.dataset} → {out}")
     summary = cross_validate_grid(config, points, out, folds=args.folds, only_fold=args.fold,
                                   progress=not args.json, on_fold=progress)
-    if is_rank_zero():
-        _print_cv(args, summary, out)
+    if not is_rank_zero():
+        return EXIT_OK
+    if args.fold is not None:
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        _print(args, f"fold {args.fold} of every grid point is done; the same command without --fold chooses "
+                     "once all folds are (finished folds are read back)")
+        return EXIT_OK
+    _print_cv(args, summary, out)
     return EXIT_OK
 
 

@@ -116,6 +116,7 @@ def parse_settings(text: str) -> dict[str, Any]:
     parser = _RaisingParser(add_help=False)
     add_run_options(parser)
     argv: list[str] = []
+    given: set[str] = set()
     switches = {f.name for f in fields(RunConfig) if isinstance(getattr(RunConfig(), f.name), bool)}
     for item in (part.strip() for part in text.split(",")):
         name, sep, value = item.partition("=")
@@ -124,6 +125,9 @@ def parse_settings(text: str) -> dict[str, Any]:
             raise ConfigError(f"{text!r}: expected NAME=VALUE pairs separated by commas, got {item!r}")
         if not hasattr(RunConfig, name):
             raise ConfigError(f"{text!r}: unknown option {name!r}")
+        if name in given:
+            raise ConfigError(f"{text!r}: {name} is given twice")
+        given.add(name)
         if name in switches:
             if value.strip().lower() not in _TRUE + _FALSE:
                 raise ConfigError(f"{text!r}: {name} is a switch, give true or false, not {value!r}")

@@ -140,13 +140,38 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
     return summary
 
 
-# What a grid may not vary: these make the folds, which every candidate must share.
+# What a grid may not vary: these make the folds, which every candidate must share, or decide how
+# (and, under DDP, in how many processes) a run executes.
 SPLIT_OPTIONS = ("dataset", "data_dir", "seed", "max_nodes")
 
 
 def _point_name(point: dict[str, Any]) -> str:
     text = ",".join(f"{k}={v}" for k, v in point.items())
     return re.sub(r"[^A-Za-z0-9_.=,+-]", "_", text)
+
+
+def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> list[tuple[str, RunConfig]]:
+    """Every point checked before any training: its options, its model, and that it differs from the others."""
+    if len(points) < 2:
+        raise ConfigError(f"a grid needs at least two points to choose between, got {len(points)}")
+    candidates, seen = [], {}
+    for point in points:
+        name = _point_name(point)
+        fixed = [k for k in (*SPLIT_OPTIONS, *sorted(RUNTIME_OPTIONS - set(SPLIT_OPTIONS))) if k in point]
+        if fixed:
+            raise ConfigError(f"grid point {name}: may not set {', '.join(fixed)}; every candidate runs on the "
+                              "same folds, in the same way")
+        candidate = RunConfig.from_dict({**config.to_dict(), **point}, source=f"grid point {name}")
+        try:  # options only the model checks (ratio, levels, conv, ...), with stand-in data sizes
+            candidate.model_config(in_channels=1, num_classes=2, max_nodes=100)
+        except ConfigError as err:
+            raise ConfigError(f"grid point {name}: {err}") from None
+        settings = repr(sorted((k, v) for k, v in candidate.to_dict().items() if k not in RUNTIME_OPTIONS))
+        if settings in seen:
+            raise ConfigError(f"grid points {seen[settings]} and {name} give the same settings")
+        seen[settings] = name
+        candidates.append((name, candidate))
+    return candidates
 
 
 def cross_validate_grid(config: RunConfig, points: Sequence[dict[str, Any]], out: str | Path, *, folds: int = 10,
@@ -156,26 +181,34 @@ def cross_validate_grid(config: RunConfig, points: Sequence[dict[str, Any]], out
 
     Each point (e.g. ``{"levels": 1, "ratio": 0.1}``) runs as its own resumable fair-protocol run in
     ``out/candidates/NAME`` on the same splits; :func:`select_across_runs` then writes
-    ``out/results.json``. With ``only_fold`` only that fold runs, in every candidate.
+    ``out/results.json``. ``out/grid.json`` records the points, so a later call with another grid
+    is refused rather than choosing among a different set of candidates. With ``only_fold`` only
+    that fold runs, in every candidate, and nothing is chosen (returns each candidate's fold
+    result): the same call without it reads the finished folds back and chooses.
     """
-    if len(points) < 2:
-        raise ConfigError(f"a grid needs at least two points to choose between, got {len(points)}")
-    for point in points:
-        fixed = [k for k in SPLIT_OPTIONS if k in point]
-        if fixed:
-            raise ConfigError(f"a grid point may not set {', '.join(fixed)}: every candidate must run on the same folds")
-    names = [_point_name(p) for p in points]
-    if len(set(names)) < len(names):
-        raise ConfigError("the same grid point is given twice: " + "; ".join(names))
+    candidates = _grid_candidates(config, points)
+    if only_fold is not None and not 0 <= only_fold < folds:
+        raise ConfigError(f"--fold must lie in 0..{folds - 1}, got {only_fold}")
     out = Path(out)
     if (out / "config.json").exists():
         raise ConfigError(f"--out {out} holds a cross-validation run without a grid; use a new folder")
-    candidates = [RunConfig.from_dict({**config.to_dict(), **point}, source=f"grid point {name}")
-                  for name, point in zip(names, points)]
-    dirs = [out / "candidates" / name for name in names]
-    for name, candidate, run_dir in zip(names, candidates, dirs):
-        cross_validate(candidate, run_dir, folds=folds, protocol="fair", only_fold=only_fold, progress=progress,
-                       on_fold=None if on_fold is None else (lambda result, name=name: on_fold(name, result)))
+    grid = {"points": [name for name, _ in candidates], "folds": folds}
+    if (out / "grid.json").exists():
+        saved = read_json(out / "grid.json", required=("points", "folds"))
+        if saved != grid:
+            raise ConfigError(f"{out} holds a grid of {saved['points']} over {saved['folds']} folds, not "
+                              f"{grid['points']} over {folds}; use a new --out folder or the same grid")
+    elif is_rank_zero():
+        atomic_write_json(out / "grid.json", grid)
+    dirs = [out / "candidates" / name for name, _ in candidates]
+    fold_results = {}
+    for (name, candidate), run_dir in zip(candidates, dirs):
+        fold_results[name] = cross_validate(
+            candidate, run_dir, folds=folds, protocol="fair", only_fold=only_fold, progress=progress,
+            on_fold=None if on_fold is None else (lambda result, name=name: on_fold(name, result)))
+    if only_fold is not None:
+        return {"fold": only_fold, "candidates": {name: {k: v for k, v in result.items() if k != "history"}
+                                                  for name, result in fold_results.items()}}
     if not is_rank_zero():  # DDP worker processes: the first process writes the results
         return {}
     return select_across_runs(dirs, out)
