@@ -140,9 +140,9 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
     return summary
 
 
-# What a grid may not vary: these make the folds, which every candidate must share, or decide how
-# (and, under DDP, in how many processes) a run executes.
-SPLIT_OPTIONS = ("dataset", "data_dir", "seed", "max_nodes")
+# What a grid may not vary: the options that make the folds, which every candidate must share, and
+# the runtime options (under DDP, the process count must be the same for every candidate).
+NOT_IN_A_GRID = {"dataset", "seed", "max_nodes"} | RUNTIME_OPTIONS
 
 
 def _point_name(point: dict[str, Any]) -> str:
@@ -154,10 +154,10 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> lis
     """Every point checked before any training: its options, its model, and that it differs from the others."""
     if len(points) < 2:
         raise ConfigError(f"a grid needs at least two points to choose between, got {len(points)}")
-    candidates, seen = [], {}
+    candidates, seen, names = [], {}, set()
     for point in points:
         name = _point_name(point)
-        fixed = [k for k in (*SPLIT_OPTIONS, *sorted(RUNTIME_OPTIONS - set(SPLIT_OPTIONS))) if k in point]
+        fixed = sorted(k for k in point if k in NOT_IN_A_GRID)
         if fixed:
             raise ConfigError(f"grid point {name}: may not set {', '.join(fixed)}; every candidate runs on the "
                               "same folds, in the same way")
@@ -169,7 +169,10 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> lis
         settings = repr(sorted((k, v) for k, v in candidate.to_dict().items() if k not in RUNTIME_OPTIONS))
         if settings in seen:
             raise ConfigError(f"grid points {seen[settings]} and {name} give the same settings")
+        if name in names:  # distinct values that only differ in characters a folder name cannot hold
+            raise ConfigError(f"two grid points share the folder name {name}; write their values differently")
         seen[settings] = name
+        names.add(name)
         candidates.append((name, candidate))
     return candidates
 
