@@ -215,11 +215,15 @@ def test_grid_points_are_typed_and_checked_like_the_options():
             parse_settings(text)
 
 
+def grid_command(tu_root, tmp_path):
+    out = tmp_path / "grid"
+    return out, ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--folds", "2", "--epochs", "2",
+                 "--hidden", "16", "--grid", "levels=1,ratio=0.1", "--grid", "levels=2", "--out", str(out), "--json"]
+
+
 def test_cv_grid_runs_each_point_then_selects_and_resumes(tu_root, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DIFFPOOL_DATA", str(tmp_path / "cache"))
-    out = tmp_path / "grid"
-    argv = ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--folds", "2", "--epochs", "2",
-            "--hidden", "16", "--grid", "levels=1,ratio=0.1", "--grid", "levels=2", "--out", str(out), "--json"]
+    out, argv = grid_command(tu_root, tmp_path)
     capsys.readouterr()
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -243,9 +247,7 @@ def test_cv_grid_runs_each_point_then_selects_and_resumes(tu_root, tmp_path, cap
 
 def test_cv_grid_fold_by_fold_then_the_same_command_chooses(tu_root, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DIFFPOOL_DATA", str(tmp_path / "cache"))
-    out = tmp_path / "grid"
-    argv = ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--folds", "2", "--epochs", "2",
-            "--hidden", "16", "--grid", "levels=1,ratio=0.1", "--grid", "levels=2", "--out", str(out), "--json"]
+    out, argv = grid_command(tu_root, tmp_path)
     capsys.readouterr()
     assert main([*argv, "--fold", "1"]) == 0
     printed = json.loads(capsys.readouterr().out)
