@@ -3,8 +3,8 @@ resumes and ends with the same numbers as an uninterrupted run (issue 9).
 
 The runs are real subprocesses of the command line (``python -m diffpool.cli``) on MUTAG, CPU,
 one thread, fixed seed. Kill points are drawn from a seeded generator (``KILL_SEED``), so a failure
-replays: early (during start-up, 1–3 s after launch), during training (a random moment after the
-first checkpoint lands), and between folds (as soon as ``fold_0/result.json`` appears). The
+replays: early (during start-up, 1–3 s after launch), during training (just after the checkpoint
+of a random early epoch), and between folds (as soon as ``fold_0/result.json`` appears). The
 uninterrupted reference runs in-process through :func:`diffpool.cli.main`, with the same settings.
 """
 from __future__ import annotations
@@ -113,6 +113,24 @@ def assert_same_history(a: list[dict], b: list[dict]) -> None:
         assert x == pytest.approx(y, rel=1e-5, abs=1e-7)
 
 
+def after_checkpoint_writes(path: Path, count: int) -> Callable[[float], bool]:
+    """A trigger that holds once ``path`` has been written ``count`` times (one write per epoch).
+
+    Counting epochs rather than seconds keeps the kill inside training however fast the machine:
+    a kill a fixed time after the first checkpoint landed after the end of a short run on quiet cores.
+    """
+    versions: set[int] = set()
+
+    def trigger(_elapsed: float) -> bool:
+        try:
+            versions.add(path.stat().st_mtime_ns)
+        except FileNotFoundError:
+            pass
+        return len(versions) >= count
+
+    return trigger
+
+
 def checkpoint_state(folder: Path) -> str:
     """What the killed run left: the epoch of the checkpoint a resume would use."""
     last = folder / "checkpoints" / "last.ckpt"
@@ -134,8 +152,9 @@ def test_train_killed_twice_resumes_to_the_same_result(tu_root, tmp_path, cache_
     kills = []
     # 1: early, 1–3 s after launch (start-up, data loading, or the first epoch)
     kills.append(run_and_kill(argv, cache_dir, lambda t: t >= 1.0, rng.uniform(0.0, 2.0)))
-    # 2: during training, a random moment after the first checkpoint was written
-    kills.append(run_and_kill(argv, cache_dir, lambda t: last.exists(), rng.uniform(0.0, 1.5)))
+    # 2: during training, just after the checkpoint of epoch 1, 2 or 3 of 6 (well before the end)
+    kills.append(run_and_kill(argv, cache_dir, after_checkpoint_writes(last, rng.randint(1, 3)),
+                              rng.uniform(0.0, 0.1)))
     left = checkpoint_state(run)
     log.warning("train: killed at %s s; resuming from %s", kills, left)
     assert not (run / "result.json").exists() or kills[-1] is None
