@@ -398,8 +398,12 @@ removed in its own commit with the before/after figure in the message:
    the model's ~70 parameter tensors, ~11 % of an ENZYMES epoch in the profile; torch's fused Adam
    does the same update (tested equal) in one kernel: 5.0 → 0.95 ms per step. The benchmark gives
    it to every implementation, so it speeds up PyG's model and flat GraphSAGE as much as ours;
-   ENZYMES fixed k moved from 1.6× to 1.7× PyG. The *ours, all dense* and REDDIT-BINARY rows were
-   timed before it.
+   ENZYMES fixed k moved from 1.6× to 1.7× PyG. The *ours, all dense* and REDDIT-BINARY fixed-k
+   rows were timed before it. The REDDIT-BINARY per-graph and GraphSAGE rows were re-timed with it
+   (session 4, 2 threads, machine otherwise idle): every case, GraphSAGE included, took 15–20 %
+   longer than in session 2 (per-graph k with size batches 28.4 → 33.2 s, GraphSAGE 9.8 → 11.8 s),
+   so the cores were slower that hour; Adam is ~1 ms of each of ~100 batches here, and the ratio to
+   GraphSAGE is unchanged (2.9× → 2.8×).
 
 Probed and rejected: padding every batch (random PROTEINS batches pad 39-node graphs to 620 rows:
 0.45 → 0.85 s for 20 batches, hence the 2× guard in item 9); a sparse COO adjacency for A·S (fast,
@@ -426,7 +430,7 @@ NOTES = """\
   (the CPU column); the epoch is bound by the pooling math, not by overhead, and meets < 60 s only
   with both cores (2 threads, machine otherwise idle).
 - **Rows from different runs.** A table shows the latest record of each implementation, which may
-  come from different benchmark runs (e.g. *ours, all dense* and the REDDIT-BINARY rows were timed
+  come from different benchmark runs (e.g. *ours, all dense* and REDDIT-BINARY fixed k were timed
   in earlier sessions); every ratio in a row is from that row's own run, against the PyG and GraphSAGE cases
   timed beside it, so a row's ratios need not equal the quotient of the table's columns.
 - **Per-graph k is not the product default.** The issue makes it the default only if it costs no
