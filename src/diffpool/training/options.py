@@ -117,13 +117,14 @@ def parse_settings(text: str) -> dict[str, Any]:
     add_run_options(parser)
     argv: list[str] = []
     given: set[str] = set()
-    switches = {f.name for f in fields(RunConfig) if isinstance(getattr(RunConfig(), f.name), bool)}
+    options = {f.name for f in fields(RunConfig)}
+    switches = {f.name for f in fields(RunConfig) if isinstance(f.default, bool)}
     for item in (part.strip() for part in text.split(",")):
         name, sep, value = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not name:
             raise ConfigError(f"{text!r}: expected NAME=VALUE pairs separated by commas, got {item!r}")
-        if not hasattr(RunConfig, name):
+        if name not in options:
             raise ConfigError(f"{text!r}: unknown option {name!r}")
         if name in given:
             raise ConfigError(f"{text!r}: {name} is given twice")
