@@ -136,9 +136,7 @@ def parse_settings(text: str) -> dict[str, Any]:
         else:
             argv += ["--" + name.replace("_", "-"), value.strip()]
     try:
-        parsed, unknown = parser.parse_known_args(argv)
+        parsed = parser.parse_args(argv)
     except ConfigError as err:
         raise ConfigError(f"{text!r}: {err}") from None
-    if unknown:
-        raise ConfigError(f"{text!r}: unknown option {unknown[0].lstrip('-').replace('-', '_')!r}")
     return {f.name: getattr(parsed, f.name) for f in fields(RunConfig) if hasattr(parsed, f.name)}
