@@ -251,6 +251,9 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
     return report(run_dir)
 
 
+# Options that decide how a run executes, not what it computes: a run may resume with others.
+RUNTIME_OPTIONS = frozenset({"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"})
+
 # Options added after runs were first saved, with the behaviour those runs had.
 OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1}
 
@@ -287,10 +290,9 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
     meta = {"config": config.to_dict(), "protocol": protocol, "folds": folds}
     if path.exists():
         saved = read_json(path, required=("config", "protocol"))
-        ignored = {"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"}
         # Runs saved before an option existed behaved as its value here.
-        old = {k: v for k, v in {**OPTIONS_ADDED_LATER, **saved["config"]}.items() if k not in ignored}
-        new = {k: v for k, v in meta["config"].items() if k not in ignored}
+        old = {k: v for k, v in {**OPTIONS_ADDED_LATER, **saved["config"]}.items() if k not in RUNTIME_OPTIONS}
+        new = {k: v for k, v in meta["config"].items() if k not in RUNTIME_OPTIONS}
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         changed += [k for k in ("protocol", "folds") if saved.get(k) != meta[k]]
         if changed:

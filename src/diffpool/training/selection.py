@@ -22,13 +22,13 @@ import numpy as np
 from ..data import DataError, load_splits, save_splits
 from ..models import ConfigError
 from .config import RunConfig
-from .protocols import FOLD_RESULT_KEYS, OPTIONS_ADDED_LATER, cross_validate, is_rank_zero
+from .protocols import FOLD_RESULT_KEYS, OPTIONS_ADDED_LATER, RUNTIME_OPTIONS, cross_validate, is_rank_zero
 from .results import ResultsError, atomic_write_json, read_json, versions
 
 __all__ = ["select_across_runs", "cross_validate_grid"]
 
 # Options that change where or how a run executes, not what it computes: never a grid dimension.
-RUNTIME_OPTIONS = {"data_dir", "device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"}
+NOT_COMPARED = RUNTIME_OPTIONS | {"data_dir"}
 
 
 def _score(path: Path, result: dict[str, Any], key: str) -> float:
@@ -69,7 +69,7 @@ def _candidate(run_dir: Path) -> dict[str, Any]:
 
 def _grid(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """The options in which the candidates differ, with each candidate's value."""
-    keys = sorted({k for c in configs for k in c} - RUNTIME_OPTIONS)
+    keys = sorted({k for c in configs for k in c} - NOT_COMPARED)
     return {k: [c.get(k) for c in configs] for k in keys if len({repr(c.get(k)) for c in configs}) > 1}
 
 
@@ -142,7 +142,7 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
 
 # What a grid may not vary: the options that make the folds, which every candidate must share, and
 # the runtime options (under DDP, the process count must be the same for every candidate).
-NOT_IN_A_GRID = {"dataset", "seed", "max_nodes"} | RUNTIME_OPTIONS
+NOT_IN_A_GRID = {"dataset", "seed", "max_nodes"} | NOT_COMPARED
 
 
 def _point_name(point: dict[str, Any]) -> str:
@@ -166,7 +166,7 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> lis
             candidate.model_config(in_channels=1, num_classes=2, max_nodes=100)
         except ConfigError as err:
             raise ConfigError(f"grid point {name}: {err}") from None
-        settings = repr(sorted((k, v) for k, v in candidate.to_dict().items() if k not in RUNTIME_OPTIONS))
+        settings = repr(sorted((k, v) for k, v in candidate.to_dict().items() if k not in NOT_COMPARED))
         if settings in seen:
             raise ConfigError(f"grid points {seen[settings]} and {name} give the same settings")
         if name in names:  # distinct values that only differ in characters a folder name cannot hold
