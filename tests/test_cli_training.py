@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+import torch
 
 from diffpool.cli import build_parser, main
 from diffpool.training.options import run_config_from_args
@@ -80,6 +81,20 @@ def test_predict_on_a_tu_folder_reports_accuracy(tu_root, tmp_path, capsys, vari
     result = run_json(capsys, ["predict", "--checkpoint", str(run / "checkpoints" / "best.ckpt"),
                                "--graphs", str(tu_root / "MUTAG"), "--json"])
     assert len(result["rows"]) == 188 and 0 <= result["accuracy"] <= 1
+
+
+def test_input_norm_is_saved_with_the_model_and_used_by_predict(tu_root, tmp_path, capsys):
+    run = tmp_path / "t"
+    assert main(["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "2", "--out", str(run),
+                 "--json", "--no-picture", "--input-norm"]) == 0
+    capsys.readouterr()
+    state = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    # MUTAG's features are one-hot labels: the learned means are the labels' frequencies, not 0
+    means = next(v for k, v in state.items() if k.endswith("input_norm.running_mean"))
+    assert means.shape == (7,) and 0 < float(means.max()) < 1
+    result = run_json(capsys, ["predict", "--checkpoint", str(run / "checkpoints" / "best.ckpt"),
+                               "--graphs", str(tu_root / "MUTAG"), "--json"])
+    assert len(result["rows"]) == 188 and result["accuracy"] > 0.5
 
 
 def test_predict_with_a_checkpoint_of_other_features_is_a_clear_error(tu_root, tmp_path, capsys):

@@ -33,10 +33,11 @@ def permute_nodes(data: Data, gen: torch.Generator) -> Data:
 SIZES = [9, 1, 14, 5, 20, 3]
 
 
-def make_model(per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0):
+def make_model(per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0, input_norm=False):
     torch.manual_seed(seed)
     config = ModelConfig(in_channels=6, num_classes=3, max_nodes=max(SIZES), hidden=16, levels=levels,
-                         per_graph_clusters=per_graph, variant=variant, conv=conv, readout=readout, mlp_hidden=16)
+                         per_graph_clusters=per_graph, variant=variant, conv=conv, readout=readout, mlp_hidden=16,
+                         input_norm=input_norm)
     return build_model(config)
 
 
@@ -78,14 +79,49 @@ def test_logits_invariant_to_graph_order_in_batch(variant):
     torch.testing.assert_close(base[order], shuffled, atol=1e-4, rtol=1e-4)
 
 
-def test_eval_logits_of_a_graph_do_not_depend_on_its_batch_mates():
+@pytest.mark.parametrize("input_norm", [False, True])
+def test_eval_logits_of_a_graph_do_not_depend_on_its_batch_mates(input_norm):
     graphs = random_graphs(SIZES)
-    model = make_model(per_graph=True)
+    model = make_model(per_graph=True, input_norm=input_norm)
     train_briefly(model, graphs)
     with torch.no_grad():
         together = model(Batch.from_data_list(graphs)).logits
         alone = torch.cat([model(Batch.from_data_list([g])).logits for g in graphs])
     torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-4)
+
+
+def rescaled(graphs, column, scale, shift):
+    out = []
+    for g in graphs:
+        x = g.x.clone()
+        x[:, column] = x[:, column] * scale + shift
+        out.append(Data(x=x, edge_index=g.edge_index, y=g.y, num_nodes=g.num_nodes))
+    return out
+
+
+@pytest.mark.parametrize("variant", ["diffpool", "graphsage", "baseline"])
+def test_input_norm_makes_training_blind_to_the_scale_of_a_feature_column(variant):
+    graphs = random_graphs(SIZES)
+    # PROTEINS-like: one attribute on a scale hundreds of times the others.
+    wide = rescaled(graphs, column=0, scale=400.0, shift=30.0)
+    outputs = {}
+    for input_norm in (False, True):
+        model = make_model(variant=variant, input_norm=input_norm)
+        model.train()  # batch statistics: the scale of a column is divided out
+        with torch.no_grad():
+            outputs[input_norm] = [model(Batch.from_data_list(gs)).logits for gs in (graphs, wide)]
+    torch.testing.assert_close(*outputs[True], atol=1e-4, rtol=1e-3)
+    assert not torch.allclose(*outputs[False], atol=1e-2)
+
+
+def test_input_norm_is_one_batch_norm_whose_running_statistics_track_the_training_features():
+    graphs = random_graphs(SIZES)
+    model = make_model(input_norm=True)
+    assert list(make_model().input_norm.parameters()) == []  # off by default: nothing to learn or save
+    train_briefly(model, rescaled(graphs, column=0, scale=400.0, shift=30.0), steps=60)
+    mean = torch.cat([g.x[:, 0] for g in graphs]).mean() * 400 + 30
+    # momentum 0.1 over 60 steps of the same batch: within 0.2 % of the batch mean
+    assert model.input_norm.running_mean[0].item() == pytest.approx(mean.item(), rel=2e-3)
 
 
 def test_output_shapes_and_assignments():

@@ -104,7 +104,8 @@ def test_other_settings_in_the_same_folder_are_refused(tu_root, tmp_path):
         cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=3, progress=False)
 
 
-@pytest.mark.parametrize("option, old, other", [("batching", "random", "size"), ("min_clusters", 1, 8)])
+@pytest.mark.parametrize("option, old, other", [("batching", "random", "size"), ("min_clusters", 1, 8),
+                                               ("input_norm", False, True)])
 def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_root, tmp_path, option, old, other):
     config = mutag(tu_root, epochs=1, per_graph_clusters=True)
     cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)

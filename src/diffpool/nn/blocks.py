@@ -21,8 +21,8 @@ Readout = Literal["max", "mean", "sum"]
 CONV_KINDS: tuple[str, ...] = ("sage", "gcn", "gin")
 READOUTS: tuple[str, ...] = ("max", "mean", "sum")
 
-__all__ = ["GNNBlock", "make_conv", "sparse_readout", "dense_readout", "without_self_loops", "CONV_KINDS",
-           "READOUTS"]
+__all__ = ["GNNBlock", "batch_norm_rows", "make_conv", "sparse_readout", "dense_readout", "without_self_loops",
+           "CONV_KINDS", "READOUTS"]
 
 
 def without_self_loops(adj: Tensor) -> Tensor:
@@ -142,8 +142,8 @@ class GNNBlock(nn.Module):
 def _batch_norm_parts(norm: nn.Module, xs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
     """Batch norm of parts ([N, F] sparse, [B_p, N_p, F] padded) with statistics over all their real rows together."""
     rows = [x.reshape(-1, x.size(-1)) if mask is None else x[mask] for x, mask in zip(xs, masks)]
-    normed = ([_normalize_rows(norm, rows[0])] if len(rows) == 1
-              else list(_normalize_rows(norm, torch.cat(rows)).split([r.size(0) for r in rows])))
+    normed = ([batch_norm_rows(norm, rows[0])] if len(rows) == 1
+              else list(batch_norm_rows(norm, torch.cat(rows)).split([r.size(0) for r in rows])))
     outs = []
     for x, mask, r in zip(xs, masks, normed):
         if mask is None:
@@ -156,7 +156,7 @@ def _batch_norm_parts(norm: nn.Module, xs: list[Tensor], masks: list[Optional[Te
     return outs
 
 
-def _normalize_rows(norm: nn.Module, rows: Tensor) -> Tensor:
+def batch_norm_rows(norm: nn.Module, rows: Tensor) -> Tensor:
     """Batch norm over ``rows`` [R, F]. A single row has no batch statistics (torch refuses it in
     training): it is normalised with the running estimates, which it does not update. With per-graph
     cluster counts a batch holding one small graph has a single cluster at its top level."""

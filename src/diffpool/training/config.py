@@ -54,6 +54,7 @@ class RunConfig:
     min_clusters: int = 1
     mlp_hidden: int = 64
     dropout: float = 0.0
+    input_norm: bool = False
     # optimisation
     epochs: int = 100
     batch_size: int = 20
