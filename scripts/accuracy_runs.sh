@@ -91,3 +91,12 @@ select_run MUTAG-diffpool-selected-fair MUTAG-diffpool-fair MUTAG-diffpool-1leve
 select_run IMDB-BINARY-diffpool-selected-fair IMDB-BINARY-diffpool-fair IMDB-BINARY-diffpool-1level-fair
 select_run IMDB-MULTI-diffpool-selected-fair IMDB-MULTI-diffpool-fair IMDB-MULTI-diffpool-1level-fair
 select_run NCI1-diffpool-selected-fair NCI1-diffpool-fair NCI1-diffpool-1level-fair
+# Batch norm of the raw node features (--input-norm) on the two sets with node attributes, whose
+# scales are far from the one-hot labels' (ENZYMES: std up to 45; PROTEINS: 12.5, tail to ±800).
+# Decided before these runs: the preset and the preset with --input-norm are the two candidates of a
+# per-fold choice on inner validation (ties go to the preset), and every row is published.
+run ENZYMES-inputnorm-fair --dataset ENZYMES --preset paper --input-norm "${common[@]}"
+run PROTEINS-inputnorm-fair --dataset PROTEINS --preset paper --input-norm "${common[@]}"
+run PROTEINS-inputnorm-paper --dataset PROTEINS --preset paper --input-norm --folds 10 --protocol paper --epochs 100
+select_run ENZYMES-inputnorm-selected-fair ENZYMES-diffpool-fair ENZYMES-inputnorm-fair
+select_run PROTEINS-inputnorm-selected-fair PROTEINS-diffpool-fair PROTEINS-inputnorm-fair
