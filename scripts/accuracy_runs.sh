@@ -97,6 +97,10 @@ select_run NCI1-diffpool-selected-fair NCI1-diffpool-fair NCI1-diffpool-1level-f
 # per-fold choice on inner validation (ties go to the preset), and every row is published.
 run ENZYMES-inputnorm-fair --dataset ENZYMES --preset paper --input-norm "${common[@]}"
 run PROTEINS-inputnorm-fair --dataset PROTEINS --preset paper --input-norm "${common[@]}"
+# What the hierarchy adds on normalised inputs: the baseline and flat GraphSAGE with them too.
+run ENZYMES-baseline-inputnorm-fair --dataset ENZYMES --variant baseline --input-norm "${common[@]}"
+run PROTEINS-baseline-inputnorm-fair --dataset PROTEINS --variant baseline --input-norm "${common[@]}"
+run ENZYMES-graphsage-inputnorm-fair --dataset ENZYMES --preset paper --variant graphsage --input-norm "${common[@]}"
 run PROTEINS-inputnorm-paper --dataset PROTEINS --preset paper --input-norm --folds 10 --protocol paper --epochs 100
 select_run ENZYMES-inputnorm-selected-fair ENZYMES-diffpool-fair ENZYMES-inputnorm-fair
 select_run PROTEINS-inputnorm-selected-fair PROTEINS-diffpool-fair PROTEINS-inputnorm-fair

@@ -40,8 +40,13 @@ FINDINGS = [
 ]
 
 
+def setting(config: dict) -> str:
+    """How a row pools (levels × ratio, fixed or per-graph cluster counts; – without pooling), and
+    whether its raw node features are batch-normalised (``--input-norm``; off in rows saved before it)."""
+    return pooling(config) + (", input norm" if config.get("input_norm") else "")
+
+
 def pooling(config: dict) -> str:
-    """How a row pools: levels × ratio and fixed or per-graph cluster counts (– without pooling)."""
     if config.get("variant") not in ("diffpool", "nolp", "det"):
         return "–"
     # Rows saved before --min-clusters existed had no floor.
@@ -52,13 +57,13 @@ def pooling(config: dict) -> str:
     return f"{config['levels']} × {100 * config['ratio']:.0f}%, {counts}"
 
 
-def pooling_of(summary: dict) -> str:
-    """A row's pooling; for a per-fold selection (``diffpool cv select``), each candidate's and how often it won."""
+def setting_of(summary: dict) -> str:
+    """A row's setting; for a per-fold selection (``diffpool cv select``), each candidate's and how often it won."""
     selection = summary.get("selection")
     if not selection:
-        return pooling(summary["config"])
+        return setting(summary["config"])
     return "chosen per fold on inner validation: " + " / ".join(
-        f"{pooling(c['config'])} ({c['folds_chosen']} folds)" for c in selection["candidates"])
+        f"{setting(c['config'])} ({c['folds_chosen']} folds)" for c in selection["candidates"])
 
 
 def version(summary: dict) -> str:
@@ -81,7 +86,7 @@ def rows(results_dir: Path) -> list[dict]:
         epochs = summary.get("epochs_run", [])
         found.append({
             "set": summary["dataset"], "variant": summary["variant"], "protocol": summary["protocol"],
-            "pooling": pooling_of(summary),
+            "setting": setting_of(summary),
             "folds": f"{summary['completed_folds']}/{summary['folds']}",
             "accuracy": f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}",
             "mean": 100 * summary["mean"], "complete": summary["completed_folds"] == summary["folds"],
@@ -129,16 +134,16 @@ def render(found: list[dict], results_dir: Path) -> str:
         "`vs baseline`: points above our structure-agnostic baseline (sum of node features → MLP) on the",
         "same set and protocol — what the hierarchy adds. `goal`: issue 5's target for the row.",
         "",
-        "Rows whose pooling reads *chosen per fold on inner validation* are model selection over a small",
+        "Rows whose setting reads *chosen per fold on inner validation* are model selection over a small",
         "grid (`diffpool cv select`): their candidates are the rows named in their command, run on the same",
         "splits; in each outer fold the candidate with the better inner-validation accuracy is taken and",
         "its test accuracy counted (ties: the first named). Their wall time is all candidates' together.",
         "",
-        "| set | variant | pooling | protocol | folds | accuracy % (mean ± std) | vs baseline | goal | epochs run | wall time | paper | Errica DiffPool | Errica baseline | version |",
+        "| set | variant | setting | protocol | folds | accuracy % (mean ± std) | vs baseline | goal | epochs run | wall time | paper | Errica DiffPool | Errica baseline | version |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in found:
-        lines.append(f"| {r['set']} | {r['variant']} | {r['pooling']} | {r['protocol']} | {r['folds']} | {r['accuracy']} | "
+        lines.append(f"| {r['set']} | {r['variant']} | {r['setting']} | {r['protocol']} | {r['folds']} | {r['accuracy']} | "
                      f"{versus_baseline(r, found)} | {goal(r)} | {r['epochs']} | "
                      f"{r['wall']} | {PAPER.get(r['set'], '–')} | {ERRICA_DIFFPOOL.get(r['set'], '–')} | "
                      f"{ERRICA_BASELINE.get(r['set'], '–')} | {r['version']} |")
