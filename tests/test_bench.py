@@ -11,12 +11,13 @@ from torch_geometric.utils import to_undirected
 
 from diffpool.bench.cli import add_bench_arguments, run_bench
 from diffpool.bench.implementations import IMPLEMENTATIONS
-from diffpool.bench.runner import ratios, run_case, run_epoch_benchmark
+from diffpool.bench.runner import ratios, run_case, run_epoch_benchmark, saved_activation_bytes
 from diffpool.bench.scaling import loglog_slope, run_layer, summarize
 from diffpool.bench.workloads import Workload, default_data_root, random_graph
 
 EPOCH_KEYS = {"kind", "dataset", "impl", "status", "epoch_s", "epoch_times_s", "graphs_per_s", "peak_rss_mb",
-              "predict_graphs_per_s", "batch_size", "env", "workload", "config"}
+              "predict_graphs_per_s", "batch_size", "env", "workload", "config", "saved_activations_mb",
+              "saved_activations_batches"}
 
 
 def tiny_workload(num_graphs=12, seed=0) -> Workload:
@@ -38,16 +39,30 @@ def test_run_case_reports_the_schema(impl):
     assert record["status"] == "ok" and record["impl"] == impl
     assert len(record["epoch_times_s"]) == 2 and record["epoch_s"] > 0 and record["graphs_per_s"] > 0
     assert record["peak_rss_mb"] > 0 and record["env"]["threads"] == 1
+    assert record["saved_activations_mb"] > 0 and record["saved_activations_batches"] == 3  # 12 graphs / 4
     assert {"torch", "torch_geometric", "loadavg"} <= set(record["env"])
     json.dumps(record)  # serialisable
+
+
+def test_saved_activations_count_what_backward_keeps_once_per_storage():
+    a = torch.randn(100, 10, requires_grad=True)  # 4,000 bytes
+    w = torch.randn(10, 1000)  # 40,000 bytes; its product with a: 400,000
+    _, exp_saved = saved_activation_bytes(lambda: torch.exp(a).sum())  # exp keeps its result
+    _, square_saved = saved_activation_bytes(lambda: (a * a).sum())  # mul keeps a twice: one storage
+    _, linear_saved = saved_activation_bytes(lambda: (a @ w).sum())  # a's gradient needs w only
+    _, relu_saved = saved_activation_bytes(lambda: (a @ w).relu().sum())  # relu keeps its output too
+    with torch.no_grad():
+        _, nothing = saved_activation_bytes(lambda: torch.exp(a).sum())
+    assert exp_saved == square_saved == 4000
+    assert linear_saved == 40000 and relu_saved == 440000 and nothing == 0
 
 
 def test_ratios_from_one_run():
     records = [
         {"kind": "epoch", "dataset": "D", "impl": "pyg", "status": "ok", "graphs_per_s": 10.0, "peak_rss_mb": 2000.0,
-         "epoch_s": 10.0, "predict_graphs_per_s": 50.0},
+         "epoch_s": 10.0, "predict_graphs_per_s": 50.0, "saved_activations_mb": 200.0},
         {"kind": "epoch", "dataset": "D", "impl": "sparse", "status": "ok", "graphs_per_s": 50.0,
-         "peak_rss_mb": 400.0, "epoch_s": 2.0, "predict_graphs_per_s": 100.0},
+         "peak_rss_mb": 400.0, "epoch_s": 2.0, "predict_graphs_per_s": 100.0, "saved_activations_mb": 50.0},
         {"kind": "epoch", "dataset": "D", "impl": "graphsage", "status": "ok", "graphs_per_s": 100.0,
          "peak_rss_mb": 300.0, "epoch_s": 1.0},
         {"kind": "epoch", "dataset": "E", "impl": "pyg", "status": "out of memory"},
@@ -58,6 +73,8 @@ def test_ratios_from_one_run():
     assert rows["D"]["sparse"]["speed_vs_pyg"] == pytest.approx(5.0)
     assert rows["D"]["sparse"]["memory_vs_pyg"] == pytest.approx(0.2)
     assert rows["D"]["sparse"]["predict_speed_vs_pyg"] == pytest.approx(2.0)
+    assert rows["D"]["sparse"]["activations_vs_pyg"] == pytest.approx(0.25)
+    assert "activations_vs_pyg" not in rows["D"]["graphsage"]  # no saved activations in its record
     assert rows["D"]["sparse"]["epoch_vs_graphsage"] == pytest.approx(2.0)
     assert rows["E"]["pyg_status"] == "out of memory" and "speed_vs_pyg" not in rows["E"]["pergraph"]
 

@@ -30,13 +30,35 @@ def _emit(record: dict, stream=None) -> None:
     stream.flush()
 
 
+def saved_activation_bytes(compute):
+    """Run ``compute()`` and return ``(its result, bytes autograd saved for the backward pass)``.
+
+    Each storage counts once however many ops save it. This is the activation memory a training
+    step holds at its peak (the backward pass frees it), free of what the allocator and the
+    interpreter add to RSS, so implementations compare on what their models keep.
+    """
+    import torch
+
+    storages: dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages.setdefault(storage.data_ptr(), storage.nbytes())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        result = compute()
+    return result, sum(storages.values())
+
+
 def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: int = 1,
              warmup_batches: int = 0, predict_passes: int = 1, batch_size: int = 20, seed: int = 0,
              threads: Optional[int] = 2, data_root: Optional[str] = None, cache: Optional[str] = None,
              pyg_padding: str = "dataset", progress=None, workload=None) -> dict:
     """Train ``impl_name`` on ``dataset`` in this process and return the measurements.
 
-    Warm-up: ``warmup_batches`` batches if > 0, else ``warmup_epochs`` full epochs. Then
+    Warm-up: ``warmup_batches`` batches if > 0, else ``warmup_epochs`` full epochs; it also records
+    the largest batch's saved activations (:func:`saved_activation_bytes`), untimed. Then
     ``epochs`` timed epochs (median reported) and ``predict_passes`` timed inference passes.
     ``progress(dict)`` is called after every timed epoch and for the first few batches.
     """
@@ -65,14 +87,21 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
               "config": impl.config_summary(workload), "env": environment(), "data_load_s": load_s,
               "rss_after_data_mb": rss_after_data}
 
-    def train_epoch(epoch: int, max_batches: int = 0, report_batches: int = 0) -> tuple[float, int]:
+    saved_bytes: list[int] = []  # per warm-up batch
+
+    def train_epoch(epoch: int, max_batches: int = 0, report_batches: int = 0,
+                    measure_activations: bool = False) -> tuple[float, int]:
         model.train()
         batches = 0
         cpu0 = time.process_time()
         t0 = time.perf_counter()
         for batch in impl.train_batches(workload, epoch):
             optimizer.zero_grad(set_to_none=True)
-            loss = impl.loss(model, batch)
+            if measure_activations:
+                loss, saved = saved_activation_bytes(lambda: impl.loss(model, batch))
+                saved_bytes.append(saved)
+            else:
+                loss = impl.loss(model, batch)
             loss.backward()
             optimizer.step()
             batches += 1
@@ -87,13 +116,17 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
     num_batches = None
     cpu_times: list[float] = []  # process CPU seconds per epoch: the work, whatever the machine's load
     if warmup_batches > 0:
-        warm_s, _ = train_epoch(-1, max_batches=warmup_batches, report_batches=warmup_batches)
+        warm_s, _ = train_epoch(-1, max_batches=warmup_batches, report_batches=warmup_batches,
+                                measure_activations=True)
     else:
         warm_s = 0.0
         for e in range(warmup_epochs):
-            s, num_batches = train_epoch(-1 - e, report_batches=3 if e == 0 else 0)
+            s, num_batches = train_epoch(-1 - e, report_batches=3 if e == 0 else 0, measure_activations=e == 0)
             warm_s += s
     record["warmup_s"] = warm_s
+    if saved_bytes:
+        record["saved_activations_mb"] = max(saved_bytes) / 2**20  # the largest batch's
+        record["saved_activations_batches"] = len(saved_bytes)
 
     times = []
     for epoch in range(epochs):
@@ -216,7 +249,7 @@ def _timeout_record(spec: dict, lines: list[dict], timeout: float, wall: float) 
 # --------------------------------------------------------------------------- orchestration
 def ratios(records: Iterable[dict]) -> list[dict]:
     """Per data set: each implementation against PyG (speed = its graphs/s ÷ PyG's, memory = its
-    peak RSS ÷ PyG's) and DiffPool's epoch time against flat GraphSAGE's, from the same run.
+    peak RSS ÷ PyG's, activations = its largest batch's saved activations ÷ PyG's) and DiffPool's epoch time against flat GraphSAGE's, from the same run.
 
     Only cases run with the same number of torch threads are compared.
     """
@@ -246,6 +279,8 @@ def ratios(records: Iterable[dict]) -> list[dict]:
                     entry["training_memory_vs_pyg"] = (
                         max(case["peak_rss_mb"] - case["rss_after_data_mb"], 1.0)
                         / max(ref["peak_rss_mb"] - ref["rss_after_data_mb"], 1.0))
+                if case.get("saved_activations_mb") and ref.get("saved_activations_mb"):
+                    entry["activations_vs_pyg"] = case["saved_activations_mb"] / ref["saved_activations_mb"]
                 if case.get("predict_graphs_per_s") and ref.get("predict_graphs_per_s"):
                     entry["predict_speed_vs_pyg"] = case["predict_graphs_per_s"] / ref["predict_graphs_per_s"]
             sage = cases.get("graphsage")
