@@ -320,3 +320,28 @@ def test_levels_run_as_parts_of_similar_size_give_the_padded_result(monkeypatch,
     assert split_grads.keys() == padded_grads.keys()
     for name in padded_grads:
         torch.testing.assert_close(split_grads[name], padded_grads[name], **tight)
+
+
+@pytest.mark.parametrize("in_channels, out_channels", [(12, 5), (5, 5), (3, 8)])
+def test_dense_sage_layer_equals_pygs_with_the_same_weights(in_channels, out_channels):
+    from torch_geometric.nn import DenseSAGEConv
+
+    from diffpool.nn.blocks import make_conv, mean_adjacency
+
+    torch.manual_seed(0)
+    ours = make_conv("sage", in_channels, out_channels, dense=True)
+    pyg = DenseSAGEConv(in_channels, out_channels)
+    pyg.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 7, in_channels, requires_grad=True)
+    adj = torch.rand(3, 7, 7).round() * torch.rand(3, 7, 7)  # weighted, some rows empty
+    adj[1, 4] = 0
+    adj.requires_grad_(True)
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    mask[2, 5:] = False
+    expected = pyg(x, adj, mask)
+    for got in (ours(x, adj, mask), ours.forward_mean(x, mean_adjacency(adj), mask)):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+        weights = torch.randn_like(expected)
+        grads = torch.autograd.grad((got * weights).sum(), (x, adj))
+        torch.testing.assert_close(grads, torch.autograd.grad((expected * weights).sum(), (x, adj), retain_graph=True),
+                                   atol=1e-5, rtol=1e-4)

@@ -206,16 +206,22 @@ def dense_pool_with_assignment(x: Tensor, adj: Tensor, s: Tensor, mask: Optional
 
     allowed = None if num_clusters is None else cluster_mask(num_clusters, k).unsqueeze(1)
     s_prob, node_entropy = assignment_softmax_entropy(s, allowed)
-    node = mask.unsqueeze(-1).to(x.dtype)
-    s_prob = s_prob * node
-    x = x * node
-    adj = adj * node * node.transpose(1, 2)
+    if not bool(mask.all()):
+        # Padded nodes contribute nothing: their rows of S, Z and A become 0. Without padding (every
+        # level ≥ 2 with fixed K) these products would only copy S, Z and A, and autograd keep the copies.
+        node = mask.unsqueeze(-1).to(x.dtype)
+        s_prob = s_prob * node
+        x = x * node
+        adj = adj * node * node.transpose(1, 2)
 
     s_t = s_prob.transpose(1, 2)
     out_x = s_t @ x
     out_adj = s_t @ adj @ s_prob
-    link_loss = _safe_sqrt(((adj - s_prob @ s_t) ** 2).sum(dim=(1, 2)))
-    entropy = (node_entropy * node.squeeze(-1)).sum(-1) / mask.sum(-1).clamp_min(1)
+    # ‖A − SSᵀ‖²_F = ‖A‖²_F − 2·tr(SᵀAS) + ‖SᵀS‖²_F, as in the sparse form: no [B, N, N] product SSᵀ
+    # nor its difference with A to compute and keep, and tr(SᵀAS) comes with A'.
+    trace = out_adj.diagonal(dim1=1, dim2=2).sum(-1)
+    link_loss = _safe_sqrt((adj * adj).sum(dim=(1, 2)) - 2 * trace + _BatchedGramSquaredNorm.apply(s_prob))
+    entropy = (node_entropy * mask.to(x.dtype)).sum(-1) / mask.sum(-1).clamp_min(1)
     out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
                 else cluster_mask(num_clusters, k))
     return PoolOutput(out_x, out_adj, out_mask, link_loss, entropy), s_prob

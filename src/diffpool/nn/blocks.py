@@ -37,22 +37,35 @@ def without_self_loops(adj: Tensor) -> Tensor:
     return adj * (1 - torch.eye(adj.size(-1), dtype=adj.dtype, device=adj.device))
 
 
-class _DenseSAGEConv(DenseSAGEConv):
-    r"""PyG's :class:`DenseSAGEConv` (same parameters, same output), projecting before aggregating.
+def mean_adjacency(adj: Tensor) -> Tensor:
+    """``adj`` with each row divided by its sum (at least 1): ``mean_adjacency(A) @ X`` averages each
+    node's neighbours, as PyG's :class:`DenseSAGEConv` does with ``(A X) / deg``."""
+    return adj / adj.sum(dim=-1, keepdim=True).clamp(min=1)
 
-    PyG computes ``lin_rel(A X / deg)``: the [B, N, N] × [B, N, F_in] product runs at the input
-    width. ``lin_rel`` has no bias, so ``lin_rel(A X / deg) = A lin_rel(X) / deg`` exactly; when
-    ``F_in > F_out`` (the first layer of every block after level 1 gets the 3·64 = 192 concatenated
-    channels and outputs 64) aggregating after the projection makes that product 3× cheaper.
+
+class _DenseSAGEConv(DenseSAGEConv):
+    r"""PyG's :class:`DenseSAGEConv` (same parameters, same output), with the mean aggregation
+    ``P = A / deg`` made once per block instead of once per layer.
+
+    PyG computes ``lin_rel((A X) / deg)``; each layer then keeps both ``A X`` and its quotient for
+    the backward pass. Given ``P`` (:meth:`forward_mean`), a layer keeps one [B, N, F] product and
+    the block one ``P``, shared by its layers. ``lin_rel`` has no bias, so ``lin_rel(P X) = P lin_rel(X)``
+    exactly; when ``F_in > F_out`` (the first layer of every block after level 1 gets the 3·64 = 192
+    concatenated channels and outputs 64) aggregating after the projection makes the product 3× cheaper.
     """
 
     def forward(self, x: Tensor, adj: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        if self.in_channels <= self.out_channels:
-            return super().forward(x, adj, mask)
-        x = x.unsqueeze(0) if x.dim() == 2 else x
         adj = adj.unsqueeze(0) if adj.dim() == 2 else adj
-        batch_size, num_nodes, _ = adj.size()
-        out = torch.matmul(adj, self.lin_rel(x)) / adj.sum(dim=-1, keepdim=True).clamp(min=1)
+        return self.forward_mean(x, mean_adjacency(adj), mask)
+
+    def forward_mean(self, x: Tensor, mean_adj: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        """The layer given ``mean_adj = mean_adjacency(A)`` [B, N, N]."""
+        x = x.unsqueeze(0) if x.dim() == 2 else x
+        batch_size, num_nodes, _ = mean_adj.size()
+        if self.in_channels > self.out_channels:
+            out = torch.matmul(mean_adj, self.lin_rel(x))
+        else:
+            out = self.lin_rel(torch.matmul(mean_adj, x))
         out = out + self.lin_root(x)
         if self.normalize:
             out = F.normalize(out, p=2.0, dim=-1)
@@ -106,6 +119,7 @@ class GNNBlock(nn.Module):
         self.norms = nn.ModuleList(
             nn.BatchNorm1d(hidden_channels) if batch_norm else nn.Identity() for _ in range(num_layers - 1))
         self.out_channels = hidden_channels * num_layers if concat else hidden_channels
+        self._mean_aggregation = dense and conv == "sage"
 
     def forward(self, x: Tensor, graph: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """``graph`` is ``edge_index`` (sparse) or ``adj`` (dense); ``mask`` marks real nodes (dense).
@@ -114,13 +128,26 @@ class GNNBlock(nn.Module):
         """
         return self.forward_parts([x], [graph], [mask])[0]
 
+    def neighbourhoods(self, adjs: list[Tensor]) -> list[Tensor]:
+        """What the dense layers aggregate over, from each part's ``adj``: the adjacency without its
+        diagonal (:func:`without_self_loops`), row-normalised for GraphSAGE's mean (:func:`mean_adjacency`).
+        Blocks of the same convolution over the same graphs can share it (:meth:`forward_prepared`).
+        A sparse block's ``edge_index`` needs nothing: it is returned as given."""
+        if not self.dense:
+            return adjs
+        graphs = [without_self_loops(adj) for adj in adjs]
+        return [mean_adjacency(g) for g in graphs] if self._mean_aggregation else graphs
+
     def forward_parts(self, xs: list[Tensor], graphs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
         """The block over a batch split into parts (dense: graphs of similar size, each padded only to
         its own largest): every part goes through the same layers, and batch norm takes its statistics
         over the real nodes of all parts together — the same result as one batch padded to its
         largest graph, without paying for that padding. The sparse form takes one part."""
+        return self.forward_prepared(xs, self.neighbourhoods(graphs), masks)
+
+    def forward_prepared(self, xs: list[Tensor], graphs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
+        """:meth:`forward_parts` with dense ``graphs`` already passed through :meth:`neighbourhoods`."""
         if self.dense:
-            graphs = [without_self_loops(adj) for adj in graphs]
             # No padding in a part (every level ≥ 2 with fixed K): the same result without the masked
             # batch-norm gathers/scatters and the mask multiplies, which dominate small levels.
             masks = [None if mask is not None and bool(mask.all()) else mask for mask in masks]
@@ -128,7 +155,12 @@ class GNNBlock(nn.Module):
             masks = [None] * len(xs)
         outputs: list[list[Tensor]] = [[] for _ in xs]
         for i, conv in enumerate(self.convs):
-            xs = [conv(x, graph, mask) if self.dense else conv(x, graph) for x, graph, mask in zip(xs, graphs, masks)]
+            if not self.dense:
+                xs = [conv(x, graph) for x, graph in zip(xs, graphs)]
+            elif self._mean_aggregation:
+                xs = [conv.forward_mean(x, graph, mask) for x, graph, mask in zip(xs, graphs, masks)]
+            else:
+                xs = [conv(x, graph, mask) for x, graph, mask in zip(xs, graphs, masks)]
             if self.normalize:
                 xs = [F.normalize(x, p=2.0, dim=-1) for x in xs]
             if i < len(self.norms):

@@ -115,8 +115,10 @@ class DenseDiffPool(_DiffPoolBase):
                       num_clusters: list[Optional[Tensor]]) -> list[DiffPoolOutput]:
         """The batch as parts of similar-sized graphs, each padded to its own largest (see
         :meth:`GNNBlock.forward_parts`); batch norm sees all parts together, the pooling is per graph."""
-        zs = self.embed.forward_parts(xs, adjs, masks)
-        hs = self.pool.forward_parts(xs, adjs, masks)
+        # Both GNNs aggregate over the same neighbourhoods: made once, kept once for the backward pass.
+        graphs = self.embed.neighbourhoods(adjs)
+        zs = self.embed.forward_prepared(xs, graphs, masks)
+        hs = self.pool.forward_prepared(xs, graphs, masks)
         outputs = []
         for z, h, adj, mask, counts in zip(zs, hs, adjs, masks, num_clusters):
             # Inputs are the previous level's outputs, computed from a checked batch.
