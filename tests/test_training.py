@@ -224,3 +224,16 @@ def test_the_training_optimiser_is_fused_adam_with_the_default_update():
     assert adam([torch.nn.Parameter(torch.ones(2, dtype=torch.float64))], lr=1e-3).defaults["fused"] is True
     # Lightning clips gradients after unscaling them, which a fused step would do itself.
     assert not adam([torch.nn.Parameter(torch.ones(2))], lr=1e-3, mixed_precision=True).defaults["fused"]
+
+
+def test_the_commit_is_read_once_when_the_process_starts(monkeypatch):
+    import subprocess
+
+    git_commit.cache_clear()
+    first = git_commit()
+
+    def no_git(*args, **kwargs):
+        raise AssertionError("git was asked again: a commit made during a run would be credited with it")
+
+    monkeypatch.setattr(subprocess, "run", no_git)
+    assert git_commit() == first

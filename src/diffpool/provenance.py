@@ -1,6 +1,7 @@
 """Which source a result came from: the git commit of the checkout the package runs from."""
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 from typing import Optional
@@ -8,8 +9,14 @@ from typing import Optional
 __all__ = ["git_commit"]
 
 
+@functools.cache
 def git_commit() -> Optional[str]:
-    """Short commit of the source tree, ``-dirty`` when it has uncommitted changes; None outside git."""
+    """Short commit of the source tree, ``-dirty`` when it has uncommitted changes; None outside git.
+
+    Read once per process, at the first call (the commands make it when they start): the code a
+    process runs is what it imported then, so a commit made while a long run trains must not be
+    credited with that run's folds.
+    """
     try:
         out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],
                              cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)

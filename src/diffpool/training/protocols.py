@@ -184,7 +184,7 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
         result["test_acc"] = history[-1].get("heldout_acc") if history else None
         result["checkpoint"] = str(last)
     result["wall_time_s"] = round(time.time() - started, 2)
-    # Runs resumed across versions: each fold records the source it finished on.
+    # Runs resumed across versions: each fold records the source it ran (read when the process started).
     result["commit"] = git_commit()
     if is_rank_zero():
         atomic_write_json(result_path, result)
@@ -229,6 +229,7 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
                    only_fold: Optional[int] = None, progress: bool = True,
                    on_fold: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
     """k-fold cross-validation; resumes from ``run_dir``. With ``only_fold`` runs just that fold."""
+    git_commit()  # the source this process runs, read before any fold finishes (see git_commit)
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if folds < 2:
@@ -307,6 +308,7 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
 
 def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
     """One stratified split (80% train, 10% validation, 10% test): train, select the epoch, test once."""
+    git_commit()  # the source this process runs, read before training (see git_commit)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(config)
