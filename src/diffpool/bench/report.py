@@ -204,10 +204,14 @@ def _targets(all_ratios: dict, slopes: list[dict]) -> list[str]:
     memory = ratio("PROTEINS", "sparse", "memory_vs_pyg")
     above = ratio("PROTEINS", "sparse", "training_memory_vs_pyg")
     activations = ratio("PROTEINS", "sparse", "activations_vs_pyg")
-    rows.append(("PROTEINS, fixed k: ≤ 1/4 of PyG's peak memory",
-                 f"{_fmt(memory, 2, '×')} of peak RSS; {_fmt(above, 2, '×')} of the RSS above the loaded data"
-                 + (f"; {_fmt(activations, 2, '×')} of the saved activations" if activations is not None else ""),
-                 None if memory is None else memory <= 0.25))
+    # Two readings of "peak memory": the whole process (interpreter, torch and the data set included,
+    # ~0.4 GB in every case), and what training adds to it.
+    rows.append(("PROTEINS, fixed k: ≤ 1/4 of PyG's peak memory, whole process (peak RSS)",
+                 f"{_fmt(memory, 2, '×')}", None if memory is None else memory <= 0.25))
+    added = [v for v in (above, activations) if v is not None]
+    rows.append(("PROTEINS, fixed k: ≤ 1/4 of PyG's peak memory, what training adds (RSS above the loaded "
+                 "data; saved activations)",
+                 f"{_fmt(above, 2, '×')}; {_fmt(activations, 2, '×')}", max(added) <= 0.25 if added else None))
     speed_row("ENZYMES, fixed k: ≥ 2× PyG graphs/s", "ENZYMES", "sparse", 2)
     for impl, how in (("pergraph", "size batches"), ("pergraph-random", "random batches")):
         speed_row(f"PROTEINS, per-graph k ({how}): ≥ 15× PyG graphs/s", "PROTEINS", impl, 15)
@@ -410,6 +414,16 @@ removed in its own commit with the before/after figure in the message:
    longer than in session 2 (per-graph k with size batches 28.4 → 33.2 s, GraphSAGE 9.8 → 11.8 s),
    so the cores were slower that hour; Adam is ~1 ms of each of ~100 batches here, and the ratio to
    GraphSAGE is unchanged (2.9× → 2.8×).
+12. **What level 2 keeps for the backward pass** (`functional.py`, `nn/blocks.py`, `nn/pool.py`),
+   found by recording autograd's saved tensors per source line on PROTEINS' largest fixed-k batch
+   (the benchmark's *saved activations* column measures the same): the dense link loss built the
+   [B, K, K] product SSᵀ and its difference with A' (now the Frobenius identity the sparse level
+   uses, with tr(SᵀA'S) taken from the pooled adjacency); without padding, the mask multiplies copied
+   S, Z and A' for nothing (now skipped); each dense GraphSAGE layer kept both A·X and (A·X)/deg,
+   and GNN_embed and GNN_pool each kept their own copy of A' without its diagonal (now P = A/deg is
+   made once per level and shared by both GNNs and all their layers; tested equal to PyG's
+   `DenseSAGEConv`). Saved activations 58.4 → 50.7 MB; PROTEINS fixed-k epoch 5.75 → 5.45 s CPU
+   (the same run's old and new code side by side), ENZYMES unchanged.
 
 Probed and rejected: padding every batch (random PROTEINS batches pad 39-node graphs to 620 rows:
 0.45 → 0.85 s for 20 batches, hence the 2× guard in item 9); a sparse COO adjacency for A·S (fast,
@@ -422,14 +436,16 @@ NOTES = """\
   from an earlier session, taken under a load of 5–7, show wall times 2–3× their CPU time; the
   current ENZYMES, PROTEINS and REDDIT-BINARY records ran with one core each (or both, see Method).
 - **Peak memory on PROTEINS.** Every process starts at ~0.4 GB (interpreter, torch, PyG, the data
-  set), which bounds any ratio of total peaks from below; here PyG's padded model peaks at well under
-  the 2.0 GB of the issue's probe. The column *RSS above data* (peak minus the RSS after loading the
-  data) isolates what training adds. Where ours adds it at fixed k (probed with RSS around each step
-  of the first PROTEINS batches): the first forward pass adds ~72 MB, most of it level 2's saved
-  activations — 20 graphs × K = 155 clusters = 3,100 rows through two 3-layer GNN blocks, the same
-  size as in PyG's model — then the epoch adds ~35 MB more. Per-graph k, with the same level 1 and
-  everything else equal, adds 74 MB in all against 125 MB: the remaining gap to 1/4 is the fixed
-  K² level, not the sparse level 1 (flat GraphSAGE adds 57 MB).
+  set), which bounds any ratio of total peaks from below (here PyG's padded model peaks at well
+  under the 2.0 GB of the issue's probe), so the whole-process target cannot be met by any model.
+  The column *RSS above data* (peak minus the RSS after loading the data) is what training adds;
+  *saved activations* (what autograd keeps for the backward pass, largest batch of the warm-up
+  epoch, each storage counted once) compares the models without the allocator's share. Every
+  training process also pays a fixed ~40 MB above its data whatever the model (flat GraphSAGE: 56 MB
+  above data for 17 MB of activations), which weighs on our small figure, not on PyG's. At fixed k
+  most of ours is level 2: 20 graphs × K = 155 clusters = 3,100 rows through two 3-layer GNN blocks,
+  the same size as in PyG's model (hot spot 12 below cut what it keeps); per-graph k with random
+  batches keeps 20 MB against 48 MB.
 - **REDDIT-BINARY, per-graph k.** With `k_g = ceil(0.25·n_g)` level 1 costs Σ_g n_g·k_g·(F + 2k_g)
   multiply-adds forward (S^T Z, S^T(AS) and S^T S per graph): 5.7·10¹¹ flops, ~1.6·10¹² with the
   backward pass after the hand-written Gram backward. That is ~55 s of one core's time per epoch
