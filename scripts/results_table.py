@@ -43,7 +43,8 @@ FINDINGS = [
 def setting(config: dict) -> str:
     """How a row pools (levels × ratio, fixed or per-graph cluster counts; – without pooling), and
     whether its raw node features are batch-normalised (``--input-norm``; off in rows saved before it)."""
-    return pooling(config) + (", input norm" if config.get("input_norm") else "")
+    parts = [p for p in (pooling(config), "input norm" if config.get("input_norm") else "–") if p != "–"]
+    return ", ".join(parts) or "–"
 
 
 def pooling(config: dict) -> str:
@@ -86,7 +87,7 @@ def rows(results_dir: Path) -> list[dict]:
         epochs = summary.get("epochs_run", [])
         found.append({
             "set": summary["dataset"], "variant": summary["variant"], "protocol": summary["protocol"],
-            "setting": setting_of(summary),
+            "setting": setting_of(summary), "input_norms": input_norms(summary),
             "folds": f"{summary['completed_folds']}/{summary['folds']}",
             "accuracy": f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}",
             "mean": 100 * summary["mean"], "complete": summary["completed_folds"] == summary["folds"],
@@ -99,10 +100,18 @@ def rows(results_dir: Path) -> list[dict]:
     return found
 
 
+def input_norms(summary: dict) -> set:
+    """Whether the row's runs batch-normalised their input features (each candidate's, for a selection)."""
+    configs = [c["config"] for c in summary["selection"]["candidates"]] if summary.get("selection") else [summary["config"]]
+    return {bool(c.get("input_norm")) for c in configs}
+
+
 def versus_baseline(row: dict, found: list[dict]) -> str:
-    """Accuracy points above our structure-agnostic baseline on the same set and protocol."""
-    base = next((r for r in found if r["set"] == row["set"] and r["variant"] == "baseline"
-                 and r["protocol"] == row["protocol"]), None)
+    """Accuracy points above our structure-agnostic baseline on the same set and protocol, given the
+    same inputs: with ``--input-norm`` rows among a row's runs, the better of the baselines they could use."""
+    bases = [r for r in found if r["set"] == row["set"] and r["variant"] == "baseline"
+             and r["protocol"] == row["protocol"] and r["input_norms"] <= row["input_norms"]]
+    base = max(bases, key=lambda r: r["mean"], default=None)
     if base is None or row["variant"] == "baseline":
         return "–"
     return f"{row['mean'] - base['mean']:+.1f}"
