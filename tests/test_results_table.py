@@ -1,0 +1,48 @@
+"""scripts/results_table.py: how rows describe their setting and which baseline they are compared with."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def table():
+    script = Path(__file__).resolve().parents[1] / "scripts" / "results_table.py"
+    spec = importlib.util.spec_from_file_location("results_table", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def config(variant="diffpool", **changes):
+    return {"variant": variant, "levels": 1, "ratio": 0.1, "per_graph_clusters": False, **changes}
+
+
+def row(table, mean, summary_config=None, selection=None, variant="diffpool"):
+    summary = {"config": summary_config or config(variant)}
+    if selection:
+        summary["selection"] = {"candidates": [{"config": c, "folds_chosen": n} for c, n in selection]}
+    return {"set": "ENZYMES", "protocol": "fair", "variant": variant, "mean": mean,
+            "setting": table.setting_of(summary), "input_norms": table.input_norms(summary)}
+
+
+def test_setting_names_input_norm_and_runs_saved_before_it_read_as_without(table):
+    assert table.setting(config(input_norm=True)) == "1 × 10%, fixed k, input norm"
+    assert table.setting(config()) == "1 × 10%, fixed k"  # no input_norm key: saved before the option
+    assert table.setting(config("baseline", input_norm=True)) == "input norm"
+    assert table.setting(config("baseline")) == "–"
+
+
+def test_each_row_is_compared_with_the_baseline_given_the_same_inputs(table):
+    plain_base = row(table, 35.7, config("baseline"), variant="baseline")
+    normed_base = row(table, 56.8, config("baseline", input_norm=True), variant="baseline")
+    found = [plain_base, normed_base]
+    assert table.versus_baseline(row(table, 63.2), found) == "+27.5"
+    assert table.versus_baseline(row(table, 70.0, config(input_norm=True)), found) == "+13.2"
+    # A choice between both inputs could have used either baseline: the better one counts.
+    chosen = row(table, 69.8, selection=[(config(), 1), (config(input_norm=True), 9)])
+    assert chosen["setting"].endswith("(1 folds) / 1 × 10%, fixed k, input norm (9 folds)")
+    assert table.versus_baseline(chosen, found) == "+13.0"
+    assert table.versus_baseline(row(table, 63.2), [normed_base]) == "–"  # no baseline with its inputs
