@@ -85,16 +85,24 @@ def test_predict_on_a_tu_folder_reports_accuracy(tu_root, tmp_path, capsys, vari
 
 def test_input_norm_is_saved_with_the_model_and_used_by_predict(tu_root, tmp_path, capsys):
     run = tmp_path / "t"
-    assert main(["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "2", "--out", str(run),
-                 "--json", "--no-picture", "--input-norm"]) == 0
+    assert main(["train", "--dataset", "ENZYMES", "--data-dir", str(tu_root), "--epochs", "1", "--out", str(run),
+                 "--json", "--no-picture", "--input-norm", "--levels", "1", "--ratio", "0.1"]) == 0
     capsys.readouterr()
     state = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)["state_dict"]
-    # MUTAG's features are one-hot labels: the learned means are the labels' frequencies, not 0
-    means = next(v for k, v in state.items() if k.endswith("input_norm.running_mean"))
-    assert means.shape == (7,) and 0 < float(means.max()) < 1
+    # ENZYMES: 18 attributes (normalised, with their training means), then 3 one-hot labels (left alone)
+    means = next(v for k, v in state.items() if k.endswith("input_norm.norm.running_mean"))
+    assert means.shape == (18,) and float(means.abs().max()) > 5
     result = run_json(capsys, ["predict", "--checkpoint", str(run / "checkpoints" / "best.ckpt"),
-                               "--graphs", str(tu_root / "MUTAG"), "--json"])
-    assert len(result["rows"]) == 188 and result["accuracy"] > 0.5
+                               "--graphs", str(tu_root / "ENZYMES"), "--json"])
+    assert len(result["rows"]) == 600 and result["accuracy"] > 1 / 6
+
+
+def test_input_norm_on_data_without_attributes_is_a_clear_error(tu_root, tmp_path, capsys):
+    code = main(["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "1",
+                 "--out", str(tmp_path / "t"), "--input-norm", "--no-picture"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--input-norm normalises continuous node attributes" in err and "MUTAG" in err
+    assert "Traceback" not in err
 
 
 def test_predict_with_a_checkpoint_of_other_features_is_a_clear_error(tu_root, tmp_path, capsys):

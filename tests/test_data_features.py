@@ -129,3 +129,16 @@ def test_spec_with_wrong_total_width():
     assert check_feature_spec(spec) is spec
     with pytest.raises(DataError, match="says 5 features but its parts add up to 1"):
         check_feature_spec(dict(spec, num_features=5))
+
+
+def test_attribute_columns_are_the_leading_attribute_features():
+    from diffpool.data import attribute_columns
+
+    g = graph([(0, 1)], 2, labels=[1, 2], attrs=[[0.5, 7.0], [1.5, -3.0]])
+    assert attribute_columns(make_feature_spec([g])) == 2  # then 2 one-hot label columns
+    assert attribute_columns(make_feature_spec([g], "labels")) == 0
+    assert attribute_columns(make_feature_spec([g], "degree")) == 0
+    assert attribute_columns(None) == 0
+    spec = make_feature_spec([g])
+    with pytest.raises(DataError, match="attributes must be the first columns"):
+        attribute_columns({**spec, "parts": ["labels", "attributes"]})

@@ -33,11 +33,11 @@ def permute_nodes(data: Data, gen: torch.Generator) -> Data:
 SIZES = [9, 1, 14, 5, 20, 3]
 
 
-def make_model(per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0, input_norm=False):
+def make_model(per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0, attributes=0):
     torch.manual_seed(seed)
     config = ModelConfig(in_channels=6, num_classes=3, max_nodes=max(SIZES), hidden=16, levels=levels,
                          per_graph_clusters=per_graph, variant=variant, conv=conv, readout=readout, mlp_hidden=16,
-                         input_norm=input_norm)
+                         normalized_attributes=attributes)
     return build_model(config)
 
 
@@ -79,10 +79,10 @@ def test_logits_invariant_to_graph_order_in_batch(variant):
     torch.testing.assert_close(base[order], shuffled, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("input_norm", [False, True])
-def test_eval_logits_of_a_graph_do_not_depend_on_its_batch_mates(input_norm):
+@pytest.mark.parametrize("attributes", [0, 2])
+def test_eval_logits_of_a_graph_do_not_depend_on_its_batch_mates(attributes):
     graphs = random_graphs(SIZES)
-    model = make_model(per_graph=True, input_norm=input_norm)
+    model = make_model(per_graph=True, attributes=attributes)
     train_briefly(model, graphs)
     with torch.no_grad():
         together = model(Batch.from_data_list(graphs)).logits
@@ -100,28 +100,45 @@ def rescaled(graphs, column, scale, shift):
 
 
 @pytest.mark.parametrize("variant", ["diffpool", "graphsage", "baseline"])
-def test_input_norm_makes_training_blind_to_the_scale_of_a_feature_column(variant):
+def test_input_norm_makes_training_blind_to_the_scale_of_an_attribute(variant):
     graphs = random_graphs(SIZES)
     # PROTEINS-like: one attribute on a scale hundreds of times the others.
     wide = rescaled(graphs, column=0, scale=400.0, shift=30.0)
     outputs = {}
-    for input_norm in (False, True):
-        model = make_model(variant=variant, input_norm=input_norm)
+    for attributes in (0, 2):
+        model = make_model(variant=variant, attributes=attributes)
         model.train()  # batch statistics: the scale of a column is divided out
         with torch.no_grad():
-            outputs[input_norm] = [model(Batch.from_data_list(gs)).logits for gs in (graphs, wide)]
-    torch.testing.assert_close(*outputs[True], atol=1e-4, rtol=1e-3)
-    assert not torch.allclose(*outputs[False], atol=1e-2)
+            outputs[attributes] = [model(Batch.from_data_list(gs)).logits for gs in (graphs, wide)]
+    torch.testing.assert_close(*outputs[2], atol=1e-4, rtol=1e-3)
+    assert not torch.allclose(*outputs[0], atol=1e-2)
 
 
-def test_input_norm_is_one_batch_norm_whose_running_statistics_track_the_training_features():
-    graphs = random_graphs(SIZES)
-    model = make_model(input_norm=True)
+def test_input_norm_normalises_the_attribute_columns_only_with_training_statistics():
+    from diffpool.models import AttributeNorm
+
     assert list(make_model().input_norm.parameters()) == []  # off by default: nothing to learn or save
-    train_briefly(model, rescaled(graphs, column=0, scale=400.0, shift=30.0), steps=60)
-    mean = torch.cat([g.x[:, 0] for g in graphs]).mean() * 400 + 30
-    # momentum 0.1 over 60 steps of the same batch: within 0.2 % of the batch mean
-    assert model.input_norm.running_mean[0].item() == pytest.approx(mean.item(), rel=2e-3)
+    norm = AttributeNorm(2)
+    gen = torch.Generator().manual_seed(0)
+    attributes = torch.randn(500, 2, generator=gen) * torch.tensor([400.0, 3.0]) + torch.tensor([30.0, -2.0])
+    one_hot = torch.zeros(500, 3)
+    one_hot[:, 0] = 1  # labels 1 and 2 never occur in training
+    x = torch.cat([attributes, one_hot], dim=1)
+    for _ in range(100):
+        out = norm(x)
+    torch.testing.assert_close(out[:, 2:], one_hot)
+    torch.testing.assert_close(out[:, :2].mean(0), torch.zeros(2), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out[:, :2].std(0), torch.ones(2), atol=1e-2, rtol=0)
+    norm.eval()
+    unseen = torch.cat([attributes.mean(0), torch.tensor([0.0, 0.0, 1.0])]).unsqueeze(0)
+    # Evaluation uses the running estimates (100 steps of momentum 0.1: the training mean and spread),
+    # and a label never seen in training stays 1 (standardised, it would be ~1/√eps ≈ 316).
+    torch.testing.assert_close(norm(unseen), torch.tensor([[0.0, 0.0, 0.0, 0.0, 1.0]]), atol=0.02, rtol=0)
+
+
+def test_normalized_attributes_must_fit_the_features():
+    with pytest.raises(ValueError, match="normalized_attributes must lie in 0..in_channels .6., got 7"):
+        ModelConfig(in_channels=6, num_classes=3, max_nodes=9, normalized_attributes=7)
 
 
 def test_output_shapes_and_assignments():

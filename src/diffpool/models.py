@@ -60,9 +60,10 @@ class ModelConfig:
     min_clusters: int = 1
     mlp_hidden: int = 64
     dropout: float = 0.0
-    # Batch norm of the raw node features before the first layer (see _input_norm). Off by default,
-    # as in the paper; saved models without the field load with it off.
-    input_norm: bool = False
+    # Batch norm of the first ``normalized_attributes`` feature columns, the continuous node
+    # attributes, before the first layer (see AttributeNorm). 0 (off) by default, as in the paper;
+    # saved models without the field load with it off.
+    normalized_attributes: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -79,6 +80,9 @@ class ModelConfig:
                      "min_clusters"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.normalized_attributes <= self.in_channels:
+            problems.append(f"normalized_attributes must lie in 0..in_channels ({self.in_channels}), "
+                            f"got {self.normalized_attributes}")
         if self.levels < 1 and self.variant in ("diffpool", "nolp", "det"):
             problems.append(f"levels must be at least 1 for DiffPool, got {self.levels}")
         if not 0 <= self.dropout < 1:
@@ -127,15 +131,29 @@ class ModelOutput(NamedTuple):
     """per level, [B] number of nodes each graph had on entering that level."""
 
 
-def _input_norm(config: ModelConfig) -> nn.Module:
-    """Normalise each raw feature column over the batch's nodes (``batch_norm_rows``), or pass through.
+class AttributeNorm(nn.Module):
+    """Batch norm of the first ``columns`` feature columns — the continuous node attributes — leaving
+    the rest (one-hot labels or degrees) as they are.
 
     Node attributes come on any scale (ENZYMES: standard deviations up to 45; PROTEINS: 12.5 with a
-    tail to ±800) beside one-hot labels in {0, 1}. The first batch norm comes only after the first
-    convolution has mixed them, where the largest attribute swamps the rest. Statistics come from
-    training batches only (running estimates at evaluation), so nothing of a test fold leaks in.
+    tail to ±800) beside one-hot columns in {0, 1}. The first batch norm comes only after the first
+    convolution has mixed them, where the largest attribute swamps the rest. One-hot columns are left
+    alone: standardised, a label rare or absent in training would become ~1/√var, hundreds at
+    evaluation. Statistics come from training batches only (running estimates at evaluation), so
+    nothing of a test fold leaks in.
     """
-    return nn.BatchNorm1d(config.in_channels) if config.input_norm else nn.Identity()
+
+    def __init__(self, columns: int) -> None:
+        super().__init__()
+        self.columns = columns
+        self.norm = nn.BatchNorm1d(columns)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([batch_norm_rows(self.norm, x[:, : self.columns]), x[:, self.columns:]], dim=1)
+
+
+def _input_norm(config: ModelConfig) -> nn.Module:
+    return AttributeNorm(config.normalized_attributes) if config.normalized_attributes else nn.Identity()
 
 
 def _mlp(in_channels: int, hidden: int, out_channels: int, dropout: float) -> nn.Sequential:
@@ -208,7 +226,7 @@ class DiffPoolNet(nn.Module):
         self.classifier = _mlp(readout_size, c.mlp_hidden, c.num_classes, c.dropout)
 
     def forward(self, data) -> ModelOutput:
-        x, edge_index, batch = batch_norm_rows(self.input_norm, data.x), data.edge_index, data.batch
+        x, edge_index, batch = self.input_norm(data.x), data.edge_index, data.batch
         if batch is None:
             batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
         batch_size = int(batch[-1]) + 1 if batch.numel() else 0
@@ -292,7 +310,7 @@ class DETDiffPoolNet(nn.Module):
         batch = data.batch if data.batch is not None else torch.zeros(data.x.size(0), dtype=torch.long)
         sizes = data.det_sizes.view(-1, self.config.levels + 1)
         batch_size = sizes.size(0)
-        z = self.blocks[0](batch_norm_rows(self.input_norm, data.x), data.edge_index)
+        z = self.blocks[0](self.input_norm(data.x), data.edge_index)
         readouts = [sparse_readout(z, batch, self.config.readout, batch_size)]
         links, entropies, assignments, counts = [], [], [], []
         adj = mask = None  # the coarsened graph: made by level 1, pooled again from level 2 on
@@ -351,7 +369,7 @@ class GraphSAGENet(nn.Module):
         self.classifier = _mlp(sum(b.out_channels for b in blocks), c.mlp_hidden, c.num_classes, c.dropout)
 
     def forward(self, data) -> ModelOutput:
-        x, edge_index, batch = batch_norm_rows(self.input_norm, data.x), data.edge_index, data.batch
+        x, edge_index, batch = self.input_norm(data.x), data.edge_index, data.batch
         if batch is None:
             batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
         batch_size = int(batch[-1]) + 1 if batch.numel() else 0
@@ -376,7 +394,7 @@ class SumMLP(nn.Module):
         if batch is None:
             batch = torch.zeros(data.x.size(0), dtype=torch.long, device=data.x.device)
         batch_size = int(batch[-1]) + 1 if batch.numel() else 0
-        x = batch_norm_rows(self.input_norm, data.x)
+        x = self.input_norm(data.x)
         return ModelOutput(self.classifier(global_add_pool(x, batch, batch_size)), [], [], [], [])
 
 

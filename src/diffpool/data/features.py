@@ -42,6 +42,7 @@ __all__ = [
     "apply_features",
     "check_feature_spec",
     "describe_features",
+    "attribute_columns",
 ]
 
 FEATURE_KINDS: tuple[str, ...] = ("auto", "labels", "attributes", "degree", "constant")
@@ -242,6 +243,16 @@ def apply_features(data_list: Iterable[Data], feature_spec: dict, *, keep_raw: b
                     del new[key]
         out.append(new)
     return out
+
+
+def attribute_columns(spec: Optional[dict]) -> int:
+    """How many of the feature columns are continuous node attributes: the first ``num_attributes``
+    (attributes come first in every spec); 0 without a spec or without attributes."""
+    if not spec or "attributes" not in spec.get("parts", []):
+        return 0
+    if spec["parts"][0] != "attributes":
+        raise DataError(f"feature spec {spec['parts']!r}: attributes must be the first columns")
+    return int(spec["num_attributes"])
 
 
 def describe_features(spec: Optional[dict]) -> str:

@@ -109,13 +109,19 @@ class RunConfig:
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
 
-    def model_config(self, in_channels: int, num_classes: int, max_nodes: int) -> ModelConfig:
-        """The model this run trains, for data with these dimensions."""
+    def model_config(self, in_channels: int, num_classes: int, max_nodes: int, num_attributes: int = 0) -> ModelConfig:
+        """The model this run trains, for data with these dimensions (``num_attributes``: how many of the
+        feature columns, the first ones, are continuous node attributes)."""
+        if self.input_norm and num_attributes < 1:
+            raise ConfigError(f"--input-norm normalises continuous node attributes, and the {self.dataset} "
+                              "features have none (one-hot labels and degrees are on one scale already): "
+                              "leave it out, or use --features auto/attributes on data with attributes")
         # Every model option is a run option of the same name; max_nodes is not one of them: here it
         # is a data filter, for the model it is the largest graph (given).
         shared = {f.name: getattr(self, f.name) for f in fields(ModelConfig)
                   if hasattr(self, f.name) and f.name != "max_nodes"}
-        return ModelConfig(in_channels=in_channels, num_classes=num_classes, max_nodes=max_nodes, **shared)
+        return ModelConfig(in_channels=in_channels, num_classes=num_classes, max_nodes=max_nodes,
+                           normalized_attributes=num_attributes if self.input_norm else 0, **shared)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -40,8 +40,9 @@ HELP: dict[str, str] = {
                     "small graphs keep room for a hierarchy",
     "mlp_hidden": "width of the classifier MLP",
     "dropout": "dropout in the classifier MLP",
-    "input_norm": "batch norm of the raw node features before the first layer, so attributes on large "
-                  "scales (ENZYMES, PROTEINS) do not swamp one-hot labels; statistics from training batches only",
+    "input_norm": "batch norm of the continuous node attributes before the first layer, so attributes on large "
+                  "scales (ENZYMES, PROTEINS) do not swamp the one-hot labels, which are left as they are; "
+                  "statistics from training batches only; needs data with node attributes",
     "epochs": "maximum number of epochs",
     "batch_size": "graphs per mini-batch",
     "batching": "random: shuffled batches; size: graphs of similar size batched together (much cheaper with "

@@ -28,6 +28,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
 from ..atomic import remove_stale_temporaries
+from ..data.features import attribute_columns
 from ..models import ConfigError, attach_det_clusters
 from ..provenance import git_commit
 from .checkpoints import AtomicCheckpointIO, read_checkpoint
@@ -55,7 +56,8 @@ def load_dataset(config: RunConfig):
     if config.variant != "det":
         return dataset
     # DiffPool-DET's clusters are computed once per graph here, not in every epoch.
-    model_config = config.model_config(dataset.num_features, dataset.num_classes, max_graph_size(dataset))
+    model_config = config.model_config(dataset.num_features, dataset.num_classes, max_graph_size(dataset),
+                                       attribute_columns(dataset.feature_spec))
     return GraphDataset(attach_det_clusters(list(dataset), model_config), name=dataset.name,
                         label_mapping=dataset.label_mapping, feature_spec=dataset.feature_spec,
                         filtered=dataset.filtered, info=dataset.info)
@@ -151,7 +153,8 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     started = time.time()
     torch.set_num_threads(config.threads)
     L.seed_everything(config.seed + fold, workers=True, verbose=False)
-    model_config = config.model_config(dataset.num_features, dataset.num_classes, max_graph_size(dataset))
+    model_config = config.model_config(dataset.num_features, dataset.num_classes, max_graph_size(dataset),
+                                       attribute_columns(getattr(dataset, "feature_spec", None)))
     fair = protocol == "fair"
     module = GraphClassifier(model_config.to_dict(), config.to_dict(),
                              feature_spec=getattr(dataset, "feature_spec", None),

@@ -163,7 +163,7 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> lis
                               "same folds, in the same way")
         candidate = RunConfig.from_dict({**config.to_dict(), **point}, source=f"grid point {name}")
         try:  # options only the model checks (ratio, levels, conv, ...), with stand-in data sizes
-            candidate.model_config(in_channels=1, num_classes=2, max_nodes=100)
+            candidate.model_config(in_channels=2, num_classes=2, max_nodes=100, num_attributes=1)
         except ConfigError as err:
             raise ConfigError(f"grid point {name}: {err}") from None
         settings = repr(sorted((k, v) for k, v in candidate.to_dict().items() if k not in NOT_COMPARED))
