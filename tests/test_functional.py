@@ -341,3 +341,26 @@ def test_softmax_entropy_backward_passes_gradcheck(masked):
     reference = torch.softmax(s if allowed is None else s.masked_fill(~allowed, float("-inf")), -1)
     torch.testing.assert_close(prob, reference)
     torch.testing.assert_close(entropy, -(reference * reference.clamp_min(1e-300).log()).sum(-1))
+
+
+@pytest.mark.parametrize("form", ["sparse", "dense"])
+def test_link_loss_under_bf16_autocast_stays_close_and_backward_runs(form):
+    x, edge_index, s, batch, weight = random_batch([9, 14, 6], k=4, seed=3)
+    dense_x, adj, dense_s, mask = dense_inputs(x, edge_index, s, batch, weight)
+    full = dense_x.new_ones(mask.shape, dtype=torch.bool)  # no padding: the path every fixed-K level ≥ 2 takes
+
+    def pool():
+        if form == "sparse":
+            return sparse_diff_pool(x, edge_index, s, batch, edge_weight=weight)
+        return dense_diff_pool(dense_x[:, :6], adj[:, :6, :6], dense_s[:, :6], full[:, :6])
+
+    exact = pool().link_loss
+    s.requires_grad_(True)
+    dense_s.requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = pool().link_loss
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, exact.detach(), rtol=3e-2, atol=1e-2)
+    mixed.sum().backward()  # a float32 assignment with bf16 products used to fail here
+    grad = s.grad if form == "sparse" else dense_s.grad
+    assert grad is not None and torch.isfinite(grad).all()

@@ -217,10 +217,9 @@ def dense_pool_with_assignment(x: Tensor, adj: Tensor, s: Tensor, mask: Optional
     s_t = s_prob.transpose(1, 2)
     out_x = s_t @ x
     out_adj = s_t @ adj @ s_prob
-    # ‖A − SSᵀ‖²_F = ‖A‖²_F − 2·tr(SᵀAS) + ‖SᵀS‖²_F, as in the sparse form: no [B, N, N] product SSᵀ
-    # nor its difference with A to compute and keep, and tr(SᵀAS) comes with A'.
-    trace = out_adj.diagonal(dim1=1, dim2=2).sum(-1)
-    link_loss = _safe_sqrt((adj * adj).sum(dim=(1, 2)) - 2 * trace + _BatchedGramSquaredNorm.apply(s_prob))
+    # By the Frobenius identity, as in the sparse form: no [B, N, N] product SSᵀ nor its difference
+    # with A to compute and keep, and tr(SᵀAS) comes with A'.
+    link_loss = _link_loss(_wide(adj).pow(2).sum(dim=(1, 2)), out_adj, _GramSquaredNorm.apply(s_prob))
     entropy = (node_entropy * mask.to(x.dtype)).sum(-1) / mask.sum(-1).clamp_min(1)
     out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
                 else cluster_mask(num_clusters, k))
@@ -283,41 +282,43 @@ def _squared_norm_per_graph(edge_index: Tensor, edge_weight: Tensor, batch: Tens
     return out.index_add(0, graph, summed * summed)
 
 
-class _GramSquaredNorm(torch.autograd.Function):
-    r"""``‖SᵀS‖²_F`` of one graph's assignment S [n, K], with a hand-written backward.
+def _wide(t: Tensor) -> Tensor:
+    """``t`` in float32 if it is in a narrower float type (bf16/fp16 under autocast), else as it is."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
-    The link loss needs only this scalar. Autograd through ``(S.t() @ S) ** 2`` would run two
-    n×K×K products in the backward pass (one per operand of the product); the gradient is
-    :math:`4\,S\,(S^\top S)`, a single product with the Gram matrix kept from the forward pass.
-    With per-graph K = n/4 these products dominate a level-1 step, so this saves ~1/6 of its
-    matrix work.
+
+class _GramSquaredNorm(torch.autograd.Function):
+    r"""``‖SᵀS‖²_F`` of assignments S [n, K] (a scalar) or [B, n, K] (one per graph, padded rows 0),
+    with a hand-written backward.
+
+    The link loss needs only this. Autograd through ``(Sᵀ S) ** 2`` would run two n×K×K products in
+    the backward pass (one per operand of the product); the gradient is :math:`4\,S\,(S^\top S)`, a
+    single product with the Gram matrix kept from the forward pass. With per-graph K = n/4 these
+    products dominate a level-1 step, so this saves ~1/6 of its matrix work. It runs in float32
+    whatever autocast says: the link loss is a small difference of large terms.
     """
 
     @staticmethod
     def forward(ctx, s: Tensor) -> Tensor:
-        gram = s.t() @ s
+        with torch.autocast(device_type=s.device.type, enabled=False):
+            wide = _wide(s)
+            gram = wide.transpose(-1, -2) @ wide
         ctx.save_for_backward(s, gram)
-        return (gram * gram).sum()
+        return (gram * gram).sum(dim=(-2, -1))
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
         s, gram = ctx.saved_tensors
-        return (s @ gram) * (4 * grad)
+        with torch.autocast(device_type=s.device.type, enabled=False):
+            return ((_wide(s) @ gram) * (4 * grad)[..., None, None]).to(s.dtype)
 
 
-class _BatchedGramSquaredNorm(torch.autograd.Function):
-    """:class:`_GramSquaredNorm` for a padded batch S [B, n, K] (padded rows 0): ``‖S_bᵀS_b‖²_F`` [B]."""
-
-    @staticmethod
-    def forward(ctx, s: Tensor) -> Tensor:
-        gram = s.transpose(1, 2) @ s
-        ctx.save_for_backward(s, gram)
-        return (gram * gram).sum(dim=(1, 2))
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        s, gram = ctx.saved_tensors
-        return (s @ gram) * (4 * grad).view(-1, 1, 1)
+def _link_loss(norm_a: Tensor, out_adj: Tensor, gram_norm: Tensor) -> Tensor:
+    """``‖A − SSᵀ‖_F`` per graph by ``‖A‖²_F − 2·tr(SᵀAS) + ‖SᵀS‖²_F``, from ``‖A‖²_F`` [B], the pooled
+    ``SᵀAS`` [B, K, K] and ``‖SᵀS‖²_F`` [B]: no n×n matrix. Combined in float32 (bf16 terms would
+    cancel to noise)."""
+    trace = out_adj.diagonal(dim1=1, dim2=2).sum(-1)
+    return _safe_sqrt(_wide(norm_a) - 2 * _wide(trace) + _wide(gram_norm))
 
 
 # The per-graph products run as one batched product over graphs padded to the batch's largest
@@ -426,7 +427,7 @@ def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch:
         s_pad_t = s_pad.transpose(1, 2)
         out_x = s_pad_t @ _dense_rows(x, index, batch_size, max_nodes)
         out_adj = s_pad_t @ _dense_rows(a_s, index, batch_size, max_nodes)
-        gram_norm = _BatchedGramSquaredNorm.apply(s_pad)
+        gram_norm = _GramSquaredNorm.apply(s_pad)
     else:
         # Graph g's columns beyond its k_g are exactly 0: its products use only the first k_g, so a
         # random batch pays Σ n_g·k_g, not n_g·k_max, for its small graphs.
@@ -438,8 +439,7 @@ def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch:
         gram_norm = torch.stack([_GramSquaredNorm.apply(p) for p in s_parts])
 
     norm_a = _squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)
-    trace = out_adj.diagonal(dim1=1, dim2=2).sum(-1)
-    link_loss = _safe_sqrt(norm_a - 2 * trace + gram_norm)
+    link_loss = _link_loss(norm_a, out_adj, gram_norm)
 
     counts = torch.tensor(sizes, dtype=x.dtype, device=x.device).clamp_min(1)
     entropy = torch.zeros(batch_size, dtype=x.dtype, device=x.device).index_add(0, batch, node_entropy) / counts
