@@ -48,6 +48,7 @@ def setting(config: dict) -> str:
 
 
 def pooling(config: dict) -> str:
+    """How a row pools: levels × ratio and fixed or per-graph cluster counts (– without pooling)."""
     if config.get("variant") not in ("diffpool", "nolp", "det"):
         return "–"
     # Rows saved before --min-clusters existed had no floor.

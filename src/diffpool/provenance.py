@@ -13,9 +13,9 @@ __all__ = ["git_commit"]
 def git_commit() -> Optional[str]:
     """Short commit of the source tree, ``-dirty`` when it has uncommitted changes; None outside git.
 
-    Read once per process, at the first call (the commands make it when they start): the code a
-    process runs is what it imported then, so a commit made while a long run trains must not be
-    credited with that run's folds.
+    Read once per process, at the first call, which ``train`` and ``cv`` make before any training:
+    a process runs the code it imported by then (nearly all of it), so a commit made while a long
+    run trains is not credited with that run's folds.
     """
     try:
         out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],

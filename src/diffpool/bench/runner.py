@@ -35,7 +35,9 @@ def saved_activation_bytes(compute):
 
     Each storage counts once however many ops save it. This is the activation memory a training
     step holds at its peak (the backward pass frees it), free of what the allocator and the
-    interpreter add to RSS, so implementations compare on what their models keep.
+    interpreter add to RSS, so implementations compare on what their models keep. Limits: a saved
+    view counts its whole storage, saved parameters count too, and storages are told apart by
+    address (one freed during the forward pass and its address reused would count once).
     """
     import torch
 

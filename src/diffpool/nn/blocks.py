@@ -192,6 +192,8 @@ def batch_norm_rows(norm: nn.Module, rows: Tensor) -> Tensor:
     """Batch norm over ``rows`` [R, F]. A single row has no batch statistics (torch refuses it in
     training): it is normalised with the running estimates, which it does not update. With per-graph
     cluster counts a batch holding one small graph has a single cluster at its top level."""
+    # Not SyncBatchNorm (DDP with --sync-batchnorm): it must take part in every rank's collective,
+    # and handles a single local row itself when there are several ranks.
     if isinstance(norm, nn.BatchNorm1d) and norm.training and rows.size(0) < 2:
         return F.batch_norm(rows, norm.running_mean, norm.running_var, norm.weight, norm.bias,
                             training=False, eps=norm.eps)
