@@ -102,5 +102,6 @@ run ENZYMES-baseline-inputnorm-fair --dataset ENZYMES --variant baseline --input
 run PROTEINS-baseline-inputnorm-fair --dataset PROTEINS --variant baseline --input-norm "${common[@]}"
 run ENZYMES-graphsage-inputnorm-fair --dataset ENZYMES --preset paper --variant graphsage --input-norm "${common[@]}"
 run PROTEINS-inputnorm-paper --dataset PROTEINS --preset paper --input-norm --folds 10 --protocol paper --epochs 100
+run ENZYMES-inputnorm-paper --dataset ENZYMES --preset paper --input-norm --folds 10 --protocol paper --epochs 100
 select_run ENZYMES-inputnorm-selected-fair ENZYMES-diffpool-fair ENZYMES-inputnorm-fair
 select_run PROTEINS-inputnorm-selected-fair PROTEINS-diffpool-fair PROTEINS-inputnorm-fair
