@@ -45,7 +45,7 @@ def mean_adjacency(adj: Tensor) -> Tensor:
 
 class _DenseSAGEConv(DenseSAGEConv):
     r"""PyG's :class:`DenseSAGEConv` (same parameters, same output), with the mean aggregation
-    ``P = A / deg`` made once per block instead of once per layer.
+    ``P = A / deg`` made once (per block, or per DiffPool layer for its two GNNs) instead of once per layer.
 
     PyG computes ``lin_rel((A X) / deg)``; each layer then keeps both ``A X`` and its quotient for
     the backward pass. Given ``P`` (:meth:`forward_mean`), a layer keeps one [B, N, F] product and

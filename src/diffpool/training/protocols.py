@@ -29,7 +29,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProg
 
 from ..atomic import remove_stale_temporaries
 from ..data.features import attribute_columns
-from ..models import ConfigError, attach_det_clusters
+from ..models import ConfigError, ModelConfig, attach_det_clusters
 from ..provenance import git_commit
 from .checkpoints import AtomicCheckpointIO, read_checkpoint
 from .config import RunConfig
@@ -56,11 +56,17 @@ def load_dataset(config: RunConfig):
     if config.variant != "det":
         return dataset
     # DiffPool-DET's clusters are computed once per graph here, not in every epoch.
-    model_config = config.model_config(dataset.num_features, dataset.num_classes, max_graph_size(dataset),
-                                       attribute_columns(dataset.feature_spec))
+    model_config = model_config_for(config, dataset)
     return GraphDataset(attach_det_clusters(list(dataset), model_config), name=dataset.name,
                         label_mapping=dataset.label_mapping, feature_spec=dataset.feature_spec,
                         filtered=dataset.filtered, info=dataset.info)
+
+
+def model_config_for(config: RunConfig, dataset) -> ModelConfig:
+    """The model ``config`` trains on ``dataset``: its feature width, classes, largest graph and
+    attribute columns (for ``--input-norm``)."""
+    return config.model_config(dataset.num_features, dataset.num_classes, max_graph_size(dataset),
+                               attribute_columns(getattr(dataset, "feature_spec", None)))
 
 
 def graph_labels(dataset) -> list[int]:
@@ -153,8 +159,7 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     started = time.time()
     torch.set_num_threads(config.threads)
     L.seed_everything(config.seed + fold, workers=True, verbose=False)
-    model_config = config.model_config(dataset.num_features, dataset.num_classes, max_graph_size(dataset),
-                                       attribute_columns(getattr(dataset, "feature_spec", None)))
+    model_config = model_config_for(config, dataset)
     fair = protocol == "fair"
     module = GraphClassifier(model_config.to_dict(), config.to_dict(),
                              feature_spec=getattr(dataset, "feature_spec", None),
