@@ -270,6 +270,9 @@ def test_cv_grid_fold_by_fold_then_the_same_command_chooses(tu_root, tmp_path, c
     (["levels=1", "levels=1"], [], "give the same settings"),
     (["levels=2", "ratio=0.25"], [], "grid points levels=2 and ratio=0.25 give the same settings"),
     (["levels=1", "ratio=2"], [], "grid point ratio=2.0: invalid model configuration"),
+    # Only this point's data can say it: MUTAG has no node attributes to normalise.
+    (["input_norm=false", "input_norm=true"], [], "grid point input_norm=True: --input-norm normalises continuous"),
+    (["features=auto", "features=attributes"], [], "grid point features=attributes: "),
     (["levels=1,levels=2", "levels=3"], [], "levels is given twice"),
     (["levels=1", "levels=2"], ["--protocol", "paper"], "the paper protocol has none"),
     (["levels=1", "levels=2"], ["--fold", "10"], "--fold must lie in 0..9"),

@@ -39,7 +39,7 @@ from .module import GraphClassifier
 from .predict import load_trained_model, model_from_checkpoint
 from .results import ResultsError, atomic_write_json, read_json, versions
 
-__all__ = ["load_dataset", "train", "cross_validate", "report", "PROTOCOLS", "fit_fold"]
+__all__ = ["load_dataset", "load_graphs", "model_config_for", "train", "cross_validate", "report", "PROTOCOLS", "fit_fold"]
 
 PROTOCOLS = ("fair", "paper")
 log = logging.getLogger(__name__)
@@ -47,16 +47,23 @@ FOLD_RESULT_KEYS = ("fold", "protocol", "test_acc", "history")
 
 
 # --------------------------------------------------------------------------- data
-def load_dataset(config: RunConfig):
-    """The data set a run configuration names (``synthetic`` or a TU set), ready for its variant."""
-    from ..data import GraphDataset
+def load_graphs(config: RunConfig):
+    """The graphs a run configuration names (``synthetic`` or a TU set), with its features and filter."""
     from ..data import load_dataset as load_by_name
 
-    dataset = load_by_name(config.dataset, config.data_dir, features=config.features, max_nodes=config.max_nodes)
+    return load_by_name(config.dataset, config.data_dir, features=config.features, max_nodes=config.max_nodes)
+
+
+def load_dataset(config: RunConfig):
+    """The data set a run configuration names, ready for its variant; raises ``ConfigError`` before any
+    training if the model cannot be built for it (e.g. ``--input-norm`` on data without attributes)."""
+    from ..data import GraphDataset
+
+    dataset = load_graphs(config)
+    model_config = model_config_for(config, dataset)
     if config.variant != "det":
         return dataset
     # DiffPool-DET's clusters are computed once per graph here, not in every epoch.
-    model_config = model_config_for(config, dataset)
     return GraphDataset(attach_det_clusters(list(dataset), model_config), name=dataset.name,
                         label_mapping=dataset.label_mapping, feature_spec=dataset.feature_spec,
                         filtered=dataset.filtered, info=dataset.info)

@@ -22,7 +22,8 @@ import numpy as np
 from ..data import DataError, load_splits, save_splits
 from ..models import ConfigError
 from .config import RunConfig
-from .protocols import FOLD_RESULT_KEYS, OPTIONS_ADDED_LATER, RUNTIME_OPTIONS, cross_validate, is_rank_zero
+from .protocols import (FOLD_RESULT_KEYS, OPTIONS_ADDED_LATER, RUNTIME_OPTIONS, cross_validate, is_rank_zero,
+                        load_graphs, model_config_for)
 from .results import ResultsError, atomic_write_json, read_json, versions
 
 __all__ = ["select_across_runs", "cross_validate_grid"]
@@ -162,9 +163,9 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> lis
             raise ConfigError(f"grid point {name}: may not set {', '.join(fixed)}; every candidate runs on the "
                               "same folds, in the same way")
         candidate = RunConfig.from_dict({**config.to_dict(), **point}, source=f"grid point {name}")
-        try:  # options only the model checks (ratio, levels, conv, ...), with stand-in data sizes
-            candidate.model_config(in_channels=2, num_classes=2, max_nodes=100, num_attributes=1)
-        except ConfigError as err:
+        try:  # the model for this point's data (ratio, levels, conv, --input-norm's attributes, ...)
+            model_config_for(candidate, load_graphs(candidate))
+        except (ConfigError, DataError) as err:
             raise ConfigError(f"grid point {name}: {err}") from None
         settings = repr(sorted((k, v) for k, v in candidate.to_dict().items() if k not in NOT_COMPARED))
         if settings in seen:
