@@ -33,6 +33,8 @@ def test_setting_names_input_norm_and_runs_saved_before_it_read_as_without(table
     assert table.setting(config()) == "1 × 10%, fixed k"  # no input_norm key: saved before the option
     assert table.setting(config("baseline", input_norm=True)) == "input norm"
     assert table.setting(config("baseline")) == "–"
+    assert table.setting(config(repeats=3)) == "1 × 10%, fixed k, mean of 3 models per fold"
+    assert table.setting(config("baseline", repeats=3, input_norm=True)) == "input norm, mean of 3 models per fold"
 
 
 def test_each_row_is_compared_with_the_baseline_given_the_same_inputs(table):

@@ -93,6 +93,7 @@ def test_a_fold_missing_from_any_run_is_reported_missing(grid_runs, tmp_path):
     ("same settings", "nothing to choose between"),
     ("paper protocol", "paper-protocol run has no inner validation split"),
     ("no config", "config.json: file not found"),
+    ("other repeats", "different numbers of models per fold"),
 ])
 def test_bad_candidates_are_refused_with_the_reason(grid_runs, tmp_path, case, message):
     two, one = grid_runs / "two", grid_runs / "one"
@@ -111,6 +112,12 @@ def test_bad_candidates_are_refused_with_the_reason(grid_runs, tmp_path, case, m
         shutil.copytree(one, runs[1])
         config = json.loads((runs[1] / "config.json").read_text())
         (runs[1] / "config.json").write_text(json.dumps({**config, "protocol": "paper"}))
+    elif case == "other repeats":  # as if one run had trained three models per fold
+        runs = [two, tmp_path / "repeated"]
+        shutil.copytree(one, runs[1])
+        config = json.loads((runs[1] / "config.json").read_text())
+        config["config"]["repeats"] = 3
+        (runs[1] / "config.json").write_text(json.dumps(config))
     else:
         runs = [two, tmp_path / "empty"]
         runs[1].mkdir()
@@ -267,6 +274,7 @@ def test_cv_grid_fold_by_fold_then_the_same_command_chooses(tu_root, tmp_path, c
     (["levels=1", "dataset=ENZYMES"], [], "may not set dataset"),
     (["levels=1", "max_nodes=20"], [], "may not set max_nodes"),
     (["levels=1", "threads=2"], [], "may not set threads"),
+    (["levels=1", "repeats=3"], [], "may not set repeats"),
     (["levels=1", "levels=1"], [], "give the same settings"),
     (["levels=2", "ratio=0.25"], [], "grid points levels=2 and ratio=0.25 give the same settings"),
     (["levels=1", "ratio=2"], [], "grid point ratio=2.0: invalid model configuration"),

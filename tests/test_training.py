@@ -105,7 +105,7 @@ def test_other_settings_in_the_same_folder_are_refused(tu_root, tmp_path):
 
 
 @pytest.mark.parametrize("option, old, other", [("batching", "random", "size"), ("min_clusters", 1, 8),
-                                               ("input_norm", False, True)])
+                                               ("input_norm", False, True), ("repeats", 1, 2)])
 def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_root, tmp_path, option, old, other):
     config = mutag(tu_root, epochs=1, per_graph_clusters=True)
     cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
@@ -118,6 +118,53 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_
     with pytest.raises(ResultsError, match=f"{option}: {old!r} → {other!r}"):
         cross_validate(mutag(tu_root, epochs=1, per_graph_clusters=True, **{option: other}), tmp_path, folds=2,
                        progress=False)
+
+
+def test_repeats_train_that_many_models_per_fold_and_score_their_mean(tu_root, tmp_path):
+    config = mutag(tu_root, epochs=2, repeats=3)
+    summary = cross_validate(config, tmp_path, folds=2, progress=False)
+    for fold in range(2):
+        fold_dir = tmp_path / f"fold_{fold}"
+        result = json.loads((fold_dir / "result.json").read_text())
+        runs = [json.loads((fold_dir / f"run_{r}" / "result.json").read_text()) for r in range(3)]
+        assert [r["test_acc"] for r in result["runs"]] == [r["test_acc"] for r in runs]
+        assert result["test_acc"] == pytest.approx(sum(r["test_acc"] for r in runs) / 3)
+        assert result["val_acc"] == pytest.approx(sum(r["val_acc"] for r in runs) / 3)
+        assert summary["per_fold"][fold] == result["test_acc"]
+        assert summary["per_fold_models"][fold] == [r["test_acc"] for r in runs]
+        assert all((fold_dir / f"run_{r}" / "checkpoints" / "best.ckpt").exists() for r in range(3))
+        # the models differ in their seeds, so in their training
+        assert len({json.dumps(r["history"][0]["train_loss"]) for r in runs}) == 3
+    # the first model of a fold is the fold's single model of an unrepeated run (same seed)
+    single = cross_validate(mutag(tu_root, epochs=2), tmp_path / "single", folds=2, progress=False)
+    first_models = [json.loads((tmp_path / f"fold_{f}" / "run_0" / "result.json").read_text()) for f in range(2)]
+    assert [m["test_acc"] for m in first_models] == single["per_fold"]
+    # resuming reads the finished folds back
+    stamp = os.stat(tmp_path / "fold_0" / "result.json").st_mtime_ns
+    assert cross_validate(config, tmp_path, folds=2, progress=False)["per_fold"] == summary["per_fold"]
+    assert os.stat(tmp_path / "fold_0" / "result.json").st_mtime_ns == stamp
+
+
+def test_an_interrupted_repeated_fold_keeps_its_finished_models(tu_root, tmp_path):
+    config = mutag(tu_root, epochs=2, repeats=2)
+    cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
+    model_0 = tmp_path / "fold_0" / "run_0" / "result.json"
+    stamp = os.stat(model_0).st_mtime_ns
+    (tmp_path / "fold_0" / "result.json").unlink()  # killed after its models, before the fold's result
+    (tmp_path / "fold_0" / "run_1" / "result.json").unlink()
+    again = cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
+    assert os.stat(model_0).st_mtime_ns == stamp, "a finished model was retrained"
+    assert len(again["runs"]) == 2
+
+
+def test_repeats_are_refused_where_there_is_one_model(tu_root, tmp_path):
+    with pytest.raises(ValueError, match="--repeats 3 applies to the fair protocol"):
+        cross_validate(mutag(tu_root, repeats=3), tmp_path / "cv", folds=2, protocol="paper", progress=False)
+    with pytest.raises(ValueError, match="--repeats 3 is for cross-validation"):
+        train(mutag(tu_root, repeats=3), tmp_path / "train", progress=False)
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        mutag(tu_root, repeats=0)
+    assert not (tmp_path / "cv").exists() and not (tmp_path / "train").exists()
 
 
 def test_single_fold_runs_and_report_names_missing_folds(tu_root, tmp_path):

@@ -233,7 +233,8 @@ def run_cv(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / f"cv-{config.dataset}-{config.variant}-{args.protocol}")
 
     def progress(result):
-        _print(args, f"fold {result['fold']}: test accuracy {_percent(result['test_acc'])} "
+        models = f" (mean of {len(result['runs'])} models)" if "runs" in result else ""
+        _print(args, f"fold {result['fold']}: test accuracy {_percent(result['test_acc'])}{models} "
                      f"({result['epochs_run']} epochs, {result.get('wall_time_s', 0):.0f} s)")
 
     if args.grid:

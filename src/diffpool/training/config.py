@@ -68,6 +68,9 @@ class RunConfig:
     entropy_weight: float = 1.0
     link_normalization: str = "nodes"
     patience: int = 50
+    # Fair protocol: models trained per outer fold (different seeds, same splits); the fold scores
+    # their mean. Errica et al. train 3, to smooth out unlucky initialisations.
+    repeats: int = 1
     # runtime
     seed: int = 0
     device: str = "auto"
@@ -84,7 +87,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("epochs", "batch_size", "devices", "num_nodes", "threads", "min_clusters"):
+        for name in ("epochs", "batch_size", "devices", "num_nodes", "threads", "min_clusters", "repeats"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("lr",):

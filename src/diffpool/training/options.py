@@ -55,6 +55,8 @@ HELP: dict[str, str] = {
     "link_normalization": "'nodes': divide each graph's ‖A − SSᵀ‖_F by its node count (size-independent); "
                           "'none': the paper's raw norm",
     "patience": "early stopping: epochs without a better validation accuracy before stopping (0: never)",
+    "repeats": "fair protocol (diffpool cv): train this many models per outer fold, with different seeds on the "
+               "same splits, and score the fold by their mean validation and test accuracy (Errica et al. use 3)",
     "seed": "random seed (splits, initialisation, batch order)",
     "device": "auto, cpu, cuda or mps (falls back to the CPU with a message when no GPU is present)",
     "devices": "processes/devices for data-parallel training (DDP)",

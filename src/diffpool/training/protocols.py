@@ -2,7 +2,9 @@
 
 ``fair`` (Errica et al., 2020): stratified outer folds; inside each, an inner validation split
 chooses the epoch (best validation accuracy, early stopping with patience); the outer test fold is
-evaluated once, with that epoch's weights. Reported: mean ± std of the test accuracies.
+evaluated once, with that epoch's weights. Reported: mean ± std of the test accuracies. With
+``repeats`` R > 1 each fold trains R models (seeds differ) and scores their mean, as Errica et al.
+do with R = 3.
 
 ``paper`` (the authors' protocol): each fold trains for a fixed number of epochs on all of its
 training data and evaluates the held-out fold after every epoch; reported is the maximum over
@@ -39,7 +41,8 @@ from .module import GraphClassifier
 from .predict import load_trained_model, model_from_checkpoint
 from .results import ResultsError, atomic_write_json, read_json, versions
 
-__all__ = ["load_dataset", "load_graphs", "model_config_for", "train", "cross_validate", "report", "PROTOCOLS", "fit_fold"]
+__all__ = ["load_dataset", "load_graphs", "model_config_for", "train", "cross_validate", "report", "PROTOCOLS", "fit_fold",
+           "fit_fold_repeats"]
 
 PROTOCOLS = ("fair", "paper")
 log = logging.getLogger(__name__)
@@ -152,8 +155,9 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
 
 
 def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: Path, *, fold: int,
-             protocol: str = "fair", progress: bool = True) -> dict[str, Any]:
-    """Train and evaluate one fold; returns (and writes) its ``result.json``. Resumes if interrupted."""
+             protocol: str = "fair", progress: bool = True, seed: Optional[int] = None) -> dict[str, Any]:
+    """Train and evaluate one model on one fold; returns (and writes) its ``result.json``. Resumes if
+    interrupted. ``seed`` (initialisation and batch order) defaults to ``config.seed + fold``."""
     result_path = fold_dir / "result.json"
     if result_path.exists():
         try:
@@ -165,7 +169,8 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
             log.info("removed %s, left by an interrupted write", tmp)
     started = time.time()
     torch.set_num_threads(config.threads)
-    L.seed_everything(config.seed + fold, workers=True, verbose=False)
+    seed = config.seed + fold if seed is None else seed
+    L.seed_everything(seed, workers=True, verbose=False)
     model_config = model_config_for(config, dataset)
     fair = protocol == "fair"
     module = GraphClassifier(model_config.to_dict(), config.to_dict(),
@@ -174,7 +179,7 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
                              eval_prefixes=("val",) if fair else ("heldout",))
     train_idx = split["train"] if fair else split["train"] + split["val"]
     eval_idx = split["val"] if fair else split["test"]
-    data = FoldData(dataset, train_idx, eval_idx, config.batch_size, seed=config.seed + fold,
+    data = FoldData(dataset, train_idx, eval_idx, config.batch_size, seed=seed,
                     num_workers=config.num_workers, batching=config.batching)
     trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress)
     last = fold_dir / "checkpoints" / "last.ckpt"
@@ -206,6 +211,40 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     return result
 
 
+# Seeds of a fold's repeated models: config.seed + fold + REPEAT_SEED_STRIDE · r, so no two models of
+# a run (fold seeds are config.seed + 0 … folds − 1) share one.
+REPEAT_SEED_STRIDE = 1000
+
+
+def fit_fold_repeats(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: Path, *, fold: int,
+                     progress: bool = True) -> dict[str, Any]:
+    """Fair protocol with ``config.repeats`` models per fold (Errica et al.'s final runs): each trains
+    in ``fold_dir/run_R`` with its own seed on the fold's saved splits, chooses its epoch on the inner
+    validation split and is tested once; the fold scores the mean of their validation and test
+    accuracies (``runs`` lists each). ``history`` and ``best_epoch`` are the first model's."""
+    result_path = fold_dir / "result.json"
+    if result_path.exists():
+        try:
+            return read_json(result_path, required=FOLD_RESULT_KEYS)
+        except ResultsError as err:
+            log.warning("%s; recomputing fold %d from its models", err, fold)
+    runs = [fit_fold(dataset, split, config, fold_dir / f"run_{r}", fold=fold, protocol="fair", progress=progress,
+                     seed=config.seed + fold + REPEAT_SEED_STRIDE * r) for r in range(config.repeats)]
+    keep = ("test_acc", "val_acc", "best_epoch", "epochs_run", "wall_time_s", "checkpoint", "commit")
+    result: dict[str, Any] = {
+        "fold": fold, "protocol": "fair",
+        "test_acc": float(np.mean([r["test_acc"] for r in runs])),
+        "val_acc": float(np.mean([r["val_acc"] for r in runs])),
+        "epochs_run": max(r["epochs_run"] for r in runs), "history": runs[0]["history"],
+        "best_epoch": runs[0]["best_epoch"], "train_size": runs[0]["train_size"],
+        "eval_size": runs[0]["eval_size"], "test_size": runs[0]["test_size"],
+        "runs": [{k: r.get(k) for k in keep} for r in runs],
+        "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 2), "commit": git_commit()}
+    if is_rank_zero():
+        atomic_write_json(result_path, result)
+    return result
+
+
 # --------------------------------------------------------------------------- protocols
 def _summary(config: RunConfig, protocol: str, fold_results: list[dict[str, Any]], folds: int,
              wall_time: float) -> dict[str, Any]:
@@ -215,8 +254,11 @@ def _summary(config: RunConfig, protocol: str, fold_results: list[dict[str, Any]
     if protocol == "fair":
         summary.update(mean=float(np.mean(accs)), std=float(np.std(accs)), per_fold=accs,
                        per_fold_val=[r.get("val_acc") for r in fold_results],
+                       # --repeats: each fold's models' test accuracies, whose means per_fold holds
+                       per_fold_models=[[m["test_acc"] for m in r.get("runs", [r])] for r in fold_results],
                        label="fair protocol: stratified outer folds, epoch chosen on an inner validation split, "
-                             "each test fold evaluated once")
+                             "each test fold evaluated once" + (f" by each of {config.repeats} models (seeds differ), "
+                             "scored by their mean" if config.repeats > 1 else ""))
     else:
         curves = [[h.get("heldout_acc", math.nan) for h in r["history"]] for r in fold_results]
         length = min(len(c) for c in curves)
@@ -249,6 +291,9 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if folds < 2:
         raise ConfigError(f"cross-validation needs at least 2 folds, got {folds}")
+    if config.repeats > 1 and protocol != "fair":
+        raise ConfigError(f"--repeats {config.repeats} applies to the fair protocol (models per fold, each "
+                          "choosing its epoch on inner validation); the paper protocol trains one per fold")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_config(run_dir, config, protocol, folds)
@@ -258,8 +303,12 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
     if only_fold is not None and not 0 <= only_fold < folds:
         raise ConfigError(f"--fold must lie in 0..{folds - 1}, got {only_fold}")
     for fold in wanted:
-        result = fit_fold(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
-                          protocol=protocol, progress=progress)
+        if config.repeats > 1:
+            result = fit_fold_repeats(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
+                                      progress=progress)
+        else:
+            result = fit_fold(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
+                              protocol=protocol, progress=progress)
         if on_fold is not None:
             on_fold(result)
     if only_fold is not None:
@@ -271,7 +320,7 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
 RUNTIME_OPTIONS = frozenset({"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"})
 
 # Options added after runs were first saved, with the behaviour those runs had.
-OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1, "input_norm": False}
+OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1, "input_norm": False, "repeats": 1}
 
 
 def report(run_dir: str | Path) -> dict[str, Any]:
@@ -324,6 +373,9 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
 def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
     """One stratified split (80% train, 10% validation, 10% test): train, select the epoch, test once."""
     git_commit()  # the source this process runs, read before training (see git_commit)
+    if config.repeats > 1:
+        raise ConfigError(f"--repeats {config.repeats} is for cross-validation (diffpool cv), where it trains "
+                          "that many models per fold; diffpool train trains one")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(config)

@@ -6,8 +6,9 @@ ordinary fair-protocol ``diffpool cv`` run; all of them must share the same save
 data set, seed and number of folds). For every fold, :func:`select_across_runs` takes the
 candidate whose chosen epoch scored best on the fold's validation split, and reports that
 candidate's test accuracy. Test accuracies play no part in the choice; ties go to the candidate
-listed first. The chosen run's own model is reported (Errica et al. also retrain the chosen
-setting three times on the outer training set; this does not). The wall time is the sum over all
+listed first. The chosen run's own models are reported: Errica et al. choose with one model per
+setting and then train the chosen setting three times; with ``--repeats 3`` every candidate trains
+three models per fold, and both the choice and the test score use their means. The wall time is the sum over all
 candidates' folds, what the selection cost, including the time the candidates' own rows report.
 """
 from __future__ import annotations
@@ -94,6 +95,10 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
             raise ResultsError(f"{other['dir']}/splits.json differs from {first['dir']}/splits.json: the "
                                "candidates must share their folds (same data set, --seed and --folds)")
     grid = _grid([c["config"] for c in candidates])
+    if "repeats" in grid:  # a mean of three models' validation scores is steadier than one model's
+        raise ResultsError("the runs train different numbers of models per fold (--repeats "
+                           + ", ".join(f"{c['config']['repeats']} in {c['dir']}" for c in candidates)
+                           + "): choose among runs made alike")
     if not grid:
         raise ResultsError("the runs have the same settings: there is nothing to choose between")
 
@@ -143,7 +148,7 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
 
 # What a grid may not vary: the options that make the folds, which every candidate must share, and
 # the runtime options (under DDP, the process count must be the same for every candidate).
-NOT_IN_A_GRID = {"dataset", "seed", "max_nodes"} | NOT_COMPARED
+NOT_IN_A_GRID = {"dataset", "seed", "max_nodes", "repeats"} | NOT_COMPARED
 
 
 def _point_name(point: dict[str, Any]) -> str:
@@ -161,7 +166,7 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> lis
         fixed = sorted(k for k in point if k in NOT_IN_A_GRID)
         if fixed:
             raise ConfigError(f"grid point {name}: may not set {', '.join(fixed)}; every candidate runs on the "
-                              "same folds, in the same way")
+                              "same folds, in the same way (with as many models per fold)")
         candidate = RunConfig.from_dict({**config.to_dict(), **point}, source=f"grid point {name}")
         try:  # the model for this point's data (ratio, levels, conv, --input-norm's attributes, ...)
             model_config_for(candidate, load_graphs(candidate))
