@@ -427,7 +427,13 @@ removed in its own commit with the before/after figure in the message:
 
 Probed and rejected: padding every batch (random PROTEINS batches pad 39-node graphs to 620 rows:
 0.45 → 0.85 s for 20 batches, hence the 2× guard in item 9); a sparse COO adjacency for A·S (fast,
-but a sparse [N, N] tensor trips the "no n×n tensor" test's element count)."""
+but a sparse [N, N] tensor trips the "no n×n tensor" test's element count). For ENZYMES' 2× target
+(session 6, measured while two accuracy jobs shared the two cores, so only same-run
+comparisons count): `torch.compile` of the whole model took 270 s to compile and its epochs were
+no faster (1.20–1.40 s against 1.17–1.39 s uncompiled, same load; the sparse level's shapes
+change with every batch); GraphSAGE's mean aggregation at level 1 as one CSR product
+(`torch.sparse.mm` with P = A/deg, built per batch) instead of PyG's gather-scatter took the same
+time for a 3-layer block (0.088–0.097 s against 0.087–0.092 s per 30 batches, forward and backward)."""
 
 
 NOTES = """\
