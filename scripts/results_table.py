@@ -107,6 +107,7 @@ def rows(results_dir: Path) -> list[dict]:
         found.append({
             "set": summary["dataset"], "variant": summary["variant"], "protocol": summary["protocol"],
             "setting": setting_of(summary), "input_norms": input_norms(summary),
+            "repeats": summary["config"].get("repeats", 1),
             "folds": f"{summary['completed_folds']}/{summary['folds']}",
             "accuracy": f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}",
             "mean": 100 * summary["mean"], "complete": summary["completed_folds"] == summary["folds"],
@@ -127,9 +128,11 @@ def input_norms(summary: dict) -> set:
 
 def versus_baseline(row: dict, found: list[dict]) -> str:
     """Accuracy points above our structure-agnostic baseline on the same set and protocol, given the
-    same inputs: with ``--input-norm`` rows among a row's runs, the better of the baselines they could use."""
+    same inputs (with ``--input-norm`` rows among a row's runs, the better of the baselines they could
+    use) and as many models per fold (``--repeats``)."""
     bases = [r for r in found if r["set"] == row["set"] and r["variant"] == "baseline"
-             and r["protocol"] == row["protocol"] and r["input_norms"] <= row["input_norms"]]
+             and r["protocol"] == row["protocol"] and r["input_norms"] <= row["input_norms"]
+             and r["repeats"] == row["repeats"]]
     base = max(bases, key=lambda r: r["mean"], default=None)
     if base is None or row["variant"] == "baseline":
         return "–"

@@ -25,7 +25,8 @@ def row(table, mean, summary_config=None, selection=None, variant="diffpool"):
     if selection:
         summary["selection"] = {"candidates": [{"config": c, "folds_chosen": n} for c, n in selection]}
     return {"set": "ENZYMES", "protocol": "fair", "variant": variant, "mean": mean,
-            "setting": table.setting_of(summary), "input_norms": table.input_norms(summary)}
+            "setting": table.setting_of(summary), "input_norms": table.input_norms(summary),
+            "repeats": summary["config"].get("repeats", 1)}
 
 
 def test_setting_names_input_norm_and_runs_saved_before_it_read_as_without(table):
@@ -48,3 +49,11 @@ def test_each_row_is_compared_with_the_baseline_given_the_same_inputs(table):
     assert chosen["setting"].endswith("(1 folds) / 1 × 10%, fixed k, input norm (9 folds)")
     assert table.versus_baseline(chosen, found) == "+13.0"
     assert table.versus_baseline(row(table, 63.2), [normed_base]) == "–"  # no baseline with its inputs
+
+
+def test_rows_are_compared_with_a_baseline_of_as_many_models_per_fold(table):
+    single = row(table, 75.1, config("baseline"), variant="baseline")
+    repeated = row(table, 74.0, config("baseline", repeats=3), variant="baseline")
+    assert table.versus_baseline(row(table, 75.7), [single, repeated]) == "+0.6"
+    assert table.versus_baseline(row(table, 75.0, config(repeats=3)), [single, repeated]) == "+1.0"
+    assert table.versus_baseline(row(table, 75.0, config(repeats=3)), [single]) == "–"

@@ -132,9 +132,11 @@ def test_repeats_train_that_many_models_per_fold_and_score_their_mean(tu_root, t
         assert result["val_acc"] == pytest.approx(sum(r["val_acc"] for r in runs) / 3)
         assert summary["per_fold"][fold] == result["test_acc"]
         assert summary["per_fold_models"][fold] == [r["test_acc"] for r in runs]
+        assert [r["seed"] for r in runs] == [fold, fold + 1000, fold + 2000]
         assert all((fold_dir / f"run_{r}" / "checkpoints" / "best.ckpt").exists() for r in range(3))
         # the models differ in their seeds, so in their training
         assert len({json.dumps(r["history"][0]["train_loss"]) for r in runs}) == 3
+    assert summary["markdown"].startswith("| MUTAG | diffpool | fair (3 models a fold) | 2 |")
     # the first model of a fold is the fold's single model of an unrepeated run (same seed)
     single = cross_validate(mutag(tu_root, epochs=2), tmp_path / "single", folds=2, progress=False)
     first_models = [json.loads((tmp_path / f"fold_{f}" / "run_0" / "result.json").read_text()) for f in range(2)]
@@ -146,15 +148,53 @@ def test_repeats_train_that_many_models_per_fold_and_score_their_mean(tu_root, t
 
 
 def test_an_interrupted_repeated_fold_keeps_its_finished_models(tu_root, tmp_path):
+    import shutil
+
     config = mutag(tu_root, epochs=2, repeats=2)
-    cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
-    model_0 = tmp_path / "fold_0" / "run_0" / "result.json"
-    stamp = os.stat(model_0).st_mtime_ns
-    (tmp_path / "fold_0" / "result.json").unlink()  # killed after its models, before the fold's result
-    (tmp_path / "fold_0" / "run_1" / "result.json").unlink()
+    first = cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
+    fold_dir = tmp_path / "fold_0"
+    stamp = os.stat(fold_dir / "run_0" / "result.json").st_mtime_ns
+    # killed during its second model, before that model's first checkpoint, and while writing the
+    # fold's result (its temporary file left behind)
+    (fold_dir / "result.json").unlink()
+    shutil.rmtree(fold_dir / "run_1")
+    (fold_dir / ".result.json.123.tmp").write_text("{")
     again = cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
-    assert os.stat(model_0).st_mtime_ns == stamp, "a finished model was retrained"
-    assert len(again["runs"]) == 2
+    assert os.stat(fold_dir / "run_0" / "result.json").st_mtime_ns == stamp, "a finished model was retrained"
+    assert (fold_dir / "run_1" / "checkpoints" / "best.ckpt").exists(), "the lost model was not retrained"
+    models = [json.loads((fold_dir / f"run_{r}" / "result.json").read_text()) for r in range(2)]
+    assert again["test_acc"] == pytest.approx((models[0]["test_acc"] + models[1]["test_acc"]) / 2)
+    assert again["test_acc"] == first["test_acc"] and again["runs"] == [
+        {**m, "wall_time_s": a["wall_time_s"]} for m, a in zip(first["runs"], again["runs"])]
+    assert [m["seed"] for m in again["runs"]] == [0, 1000]
+    assert not list(fold_dir.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("damage", ["val_acc missing", "test_acc null", "test_acc NaN"])
+def test_a_damaged_model_result_is_recomputed_not_averaged(tu_root, tmp_path, damage):
+    config = mutag(tu_root, epochs=2, repeats=2)
+    first = cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
+    path = tmp_path / "fold_0" / "run_1" / "result.json"
+    result = json.loads(path.read_text())
+    if damage == "val_acc missing":
+        del result["val_acc"]
+    else:
+        result["test_acc"] = None if damage == "test_acc null" else float("nan")
+    path.write_text(json.dumps(result))
+    (tmp_path / "fold_0" / "result.json").unlink()
+    again = cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
+    assert again["test_acc"] == first["test_acc"]
+    assert json.loads(path.read_text())["test_acc"] == first["runs"][1]["test_acc"]
+
+
+def test_a_model_trained_with_another_seed_is_not_averaged_in(tu_root, tmp_path):
+    config = mutag(tu_root, epochs=1, repeats=2)
+    cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
+    path = tmp_path / "fold_0" / "run_1" / "result.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "seed": 7}))
+    (tmp_path / "fold_0" / "result.json").unlink()
+    with pytest.raises(ResultsError, match=r"run_1/result.json: trained with seed 7, not 1000; delete"):
+        cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
 
 
 def test_repeats_are_refused_where_there_is_one_model(tu_root, tmp_path):
@@ -164,6 +204,8 @@ def test_repeats_are_refused_where_there_is_one_model(tu_root, tmp_path):
         train(mutag(tu_root, repeats=3), tmp_path / "train", progress=False)
     with pytest.raises(ValueError, match="repeats must be at least 1"):
         mutag(tu_root, repeats=0)
+    with pytest.raises(ValueError, match="distinct only below 1000 folds"):
+        cross_validate(mutag(tu_root, repeats=2), tmp_path / "cv", folds=1000, progress=False)
     assert not (tmp_path / "cv").exists() and not (tmp_path / "train").exists()
 
 

@@ -262,3 +262,24 @@ def test_plot_run_of_a_two_fold_cv_run(tmp_path):
     out = tmp_path / "cv.png"
     assert _cli(["plot", "run", str(tmp_path / "cv"), "--out", str(out)]) == 0
     assert out.stat().st_size > 20_000 and _png_shape(out) == RUN_PNG_SHAPE
+
+
+@pytest.mark.skipif(not (TU_ROOT / "MUTAG").is_dir(), reason="shared TU data not available")
+def test_plot_run_of_a_repeated_cv_run_marks_the_first_model_and_states_the_mean(tmp_path):
+    from diffpool.training import RunConfig, cross_validate
+    from diffpool.viz.runs import _summary_lines
+
+    config = RunConfig(dataset="MUTAG", data_dir=str(TU_ROOT), epochs=3, hidden=8, layers_per_block=1,
+                       mlp_hidden=8, batch_size=64, repeats=2)
+    cross_validate(config, tmp_path / "cv", folds=2, progress=False)
+    curves = run_curves(tmp_path / "cv")
+    for f in curves["folds"]:
+        fold = json.loads((tmp_path / "cv" / f"fold_{f['fold']}" / "result.json").read_text())
+        first = json.loads((tmp_path / "cv" / f"fold_{f['fold']}" / "run_0" / "result.json").read_text())
+        # the marked point is the first model's, on its own curve
+        assert f["models"] == 2 and f["best_epoch"] == first["best_epoch"]
+        assert f["val_acc"] == first["val_acc"] == f["curves"]["val_acc"][first["best_epoch"]]
+        assert f["mean_test_acc"] == fold["test_acc"]
+    lines = _summary_lines(curves)
+    assert lines[0].startswith("fold 0 (curves of model 1 of 2), selected epoch")
+    assert f"mean of 2 models: val acc {curves['folds'][0]['mean_val_acc']:.3f}" in lines[0]

@@ -233,9 +233,7 @@ def run_cv(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / f"cv-{config.dataset}-{config.variant}-{args.protocol}")
 
     def progress(result):
-        models = f" (mean of {len(result['runs'])} models)" if "runs" in result else ""
-        _print(args, f"fold {result['fold']}: test accuracy {_percent(result['test_acc'])}{models} "
-                     f"({result['epochs_run']} epochs, {result.get('wall_time_s', 0):.0f} s)")
+        _print(args, _fold_line(f"fold {result['fold']}", result))
 
     if args.grid:
         return _run_cv_grid(args, config)
@@ -253,6 +251,14 @@ def run_cv(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fold_line(what: str, result: dict) -> str:
+    """One finished fold, as the progress of ``cv`` and ``cv --grid`` prints it."""
+    models = f" (mean of {len(result['runs'])} models)" if "runs" in result else ""
+    validation = f"validation {_percent(result['val_acc'])}, " if result.get("val_acc") is not None else ""
+    return (f"{what}: {validation}test accuracy {_percent(result['test_acc'])}{models} "
+            f"({result['epochs_run']} epochs, {result.get('wall_time_s', 0):.0f} s)")
+
+
 def _run_cv_grid(args: argparse.Namespace, config) -> int:
     from pathlib import Path
 
@@ -267,8 +273,7 @@ def _run_cv_grid(args: argparse.Namespace, config) -> int:
     out = Path(args.out or Path("runs") / f"cv-{config.dataset}-{config.variant}-grid")
 
     def progress(name, result):
-        _print(args, f"{name}, fold {result['fold']}: validation {_percent(result.get('val_acc'))}, test "
-                     f"{_percent(result['test_acc'])} ({result['epochs_run']} epochs, {result.get('wall_time_s', 0):.0f} s)")
+        _print(args, _fold_line(f"{name}, fold {result['fold']}", result))
 
     _print(args, f"{args.folds}-fold cross-validation of {len(points)} grid points on {config.dataset} → {out}")
     summary = cross_validate_grid(config, points, out, folds=args.folds, only_fold=args.fold,

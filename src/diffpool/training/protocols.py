@@ -12,7 +12,7 @@ epochs of the mean over folds. Choosing the epoch on the test folds makes it opt
 the output says so.
 
 Every run folder holds ``splits.json``, ``config.json``, per-fold ``fold_K/`` (logs, checkpoints,
-``result.json``) and ``results.json``. Re-running the same command resumes: finished folds are
+``result.json``; with repeats, each model's in ``fold_K/run_R/``) and ``results.json``. Re-running the same command resumes: finished folds are
 read back, an unfinished fold continues from its last checkpoint.
 """
 from __future__ import annotations
@@ -114,6 +114,27 @@ def is_rank_zero() -> bool:
 
 
 # --------------------------------------------------------------------------- one fold
+def _read_back(folder: Path, protocol: str, what: str) -> Optional[dict[str, Any]]:
+    """``folder/result.json`` if a finished run wrote it, else ``None`` (it is then computed again):
+    missing, or damaged (unreadable, a key missing, a score not a finite number), said in a warning.
+    Also removes the temporary files a write killed midway left in ``folder``."""
+    path = folder / "result.json"
+    if path.exists():
+        try:
+            result = read_json(path, required=FOLD_RESULT_KEYS + (("val_acc",) if protocol == "fair" else ()))
+            for key in ("test_acc", "val_acc") if protocol == "fair" else ():
+                value = result[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise ResultsError(f"{path}: {key} is {value!r}, not a finite number")
+            return result
+        except ResultsError as err:
+            log.warning("%s; recomputing %s", err, what)
+    if is_rank_zero():
+        for tmp in remove_stale_temporaries(folder):
+            log.info("removed %s, left by an interrupted write", tmp)
+    return None
+
+
 def _accelerator(config: RunConfig) -> str:
     if config.device in ("cuda", "gpu") and not torch.cuda.is_available():
         warnings.warn("--device cuda was asked for but no CUDA GPU is available here: running on the CPU")
@@ -158,15 +179,9 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
              protocol: str = "fair", progress: bool = True, seed: Optional[int] = None) -> dict[str, Any]:
     """Train and evaluate one model on one fold; returns (and writes) its ``result.json``. Resumes if
     interrupted. ``seed`` (initialisation and batch order) defaults to ``config.seed + fold``."""
-    result_path = fold_dir / "result.json"
-    if result_path.exists():
-        try:
-            return read_json(result_path, required=FOLD_RESULT_KEYS)
-        except ResultsError as err:
-            log.warning("%s; recomputing fold %d", err, fold)
-    if is_rank_zero():  # a run killed while writing leaves its temporary file behind
-        for tmp in remove_stale_temporaries(fold_dir):
-            log.info("removed %s, left by an interrupted write", tmp)
+    finished = _read_back(fold_dir, protocol, f"fold {fold}" if seed is None else f"fold {fold}'s model")
+    if finished is not None:
+        return finished
     started = time.time()
     torch.set_num_threads(config.threads)
     seed = config.seed + fold if seed is None else seed
@@ -204,10 +219,11 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
         result["test_acc"] = history[-1].get("heldout_acc") if history else None
         result["checkpoint"] = str(last)
     result["wall_time_s"] = round(time.time() - started, 2)
+    result["seed"] = seed
     # Runs resumed across versions: each fold records the source it ran (read when the process started).
     result["commit"] = git_commit()
     if is_rank_zero():
-        atomic_write_json(result_path, result)
+        atomic_write_json(fold_dir / "result.json", result)
     return result
 
 
@@ -222,15 +238,21 @@ def fit_fold_repeats(dataset, split: dict[str, list[int]], config: RunConfig, fo
     in ``fold_dir/run_R`` with its own seed on the fold's saved splits, chooses its epoch on the inner
     validation split and is tested once; the fold scores the mean of their validation and test
     accuracies (``runs`` lists each). ``history`` and ``best_epoch`` are the first model's."""
-    result_path = fold_dir / "result.json"
-    if result_path.exists():
-        try:
-            return read_json(result_path, required=FOLD_RESULT_KEYS)
-        except ResultsError as err:
-            log.warning("%s; recomputing fold %d from its models", err, fold)
-    runs = [fit_fold(dataset, split, config, fold_dir / f"run_{r}", fold=fold, protocol="fair", progress=progress,
-                     seed=config.seed + fold + REPEAT_SEED_STRIDE * r) for r in range(config.repeats)]
-    keep = ("test_acc", "val_acc", "best_epoch", "epochs_run", "wall_time_s", "checkpoint", "commit")
+    finished = _read_back(fold_dir, "fair", f"fold {fold} from its models")
+    if finished is not None:
+        return finished
+    runs = []
+    for r in range(config.repeats):
+        seed = config.seed + fold + REPEAT_SEED_STRIDE * r
+        run = fit_fold(dataset, split, config, fold_dir / f"run_{r}", fold=fold, protocol="fair", progress=progress,
+                       seed=seed)
+        # A model whose result names another seed (results before seeds were recorded name none)
+        # was trained for another scheme: averaging it in would mix runs.
+        if run.get("seed", seed) != seed:
+            raise ResultsError(f"{fold_dir / f'run_{r}' / 'result.json'}: trained with seed {run.get('seed')!r}, "
+                               f"not {seed}; delete {fold_dir / f'run_{r}'} to train it again")
+        runs.append(run)
+    keep = ("test_acc", "val_acc", "best_epoch", "epochs_run", "seed", "wall_time_s", "checkpoint", "commit")
     result: dict[str, Any] = {
         "fold": fold, "protocol": "fair",
         "test_acc": float(np.mean([r["test_acc"] for r in runs])),
@@ -241,7 +263,7 @@ def fit_fold_repeats(dataset, split: dict[str, list[int]], config: RunConfig, fo
         "runs": [{k: r.get(k) for k in keep} for r in runs],
         "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 2), "commit": git_commit()}
     if is_rank_zero():
-        atomic_write_json(result_path, result)
+        atomic_write_json(fold_dir / "result.json", result)
     return result
 
 
@@ -254,8 +276,7 @@ def _summary(config: RunConfig, protocol: str, fold_results: list[dict[str, Any]
     if protocol == "fair":
         summary.update(mean=float(np.mean(accs)), std=float(np.std(accs)), per_fold=accs,
                        per_fold_val=[r.get("val_acc") for r in fold_results],
-                       # --repeats: each fold's models' test accuracies, whose means per_fold holds
-                       per_fold_models=[[m["test_acc"] for m in r.get("runs", [r])] for r in fold_results],
+                       per_fold_models=per_fold_models(fold_results),
                        label="fair protocol: stratified outer folds, epoch chosen on an inner validation split, "
                              "each test fold evaluated once" + (f" by each of {config.repeats} models (seeds differ), "
                              "scored by their mean" if config.repeats > 1 else ""))
@@ -276,8 +297,14 @@ def _summary(config: RunConfig, protocol: str, fold_results: list[dict[str, Any]
     return summary
 
 
+def per_fold_models(fold_results: list[dict[str, Any]]) -> list[list[float]]:
+    """Each fold's models' test accuracies (``--repeats``; one model otherwise), whose means are ``per_fold``."""
+    return [[m["test_acc"] for m in r.get("runs", [r])] for r in fold_results]
+
+
 def markdown_row(summary: dict[str, Any]) -> str:
-    tag = " (optimistic)" if summary["protocol"] == "paper" else ""
+    repeats = summary.get("config", {}).get("repeats", 1)
+    tag = " (optimistic)" if summary["protocol"] == "paper" else f" ({repeats} models a fold)" if repeats > 1 else ""
     return (f"| {summary['dataset']} | {summary['variant']} | {summary['protocol']}{tag} | {summary['completed_folds']} | "
             f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} | {summary['wall_time_s'] / 60:.1f} min |")
 
@@ -291,6 +318,9 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if folds < 2:
         raise ConfigError(f"cross-validation needs at least 2 folds, got {folds}")
+    if config.repeats > 1 and folds >= REPEAT_SEED_STRIDE:
+        raise ConfigError(f"--repeats gives fold f's models the seeds seed + f + {REPEAT_SEED_STRIDE}·r, "
+                          f"distinct only below {REPEAT_SEED_STRIDE} folds, got --folds {folds}")
     if config.repeats > 1 and protocol != "fair":
         raise ConfigError(f"--repeats {config.repeats} applies to the fair protocol (models per fold, each "
                           "choosing its epoch on inner validation); the paper protocol trains one per fold")

@@ -24,7 +24,7 @@ from ..data import DataError, load_splits, save_splits
 from ..models import ConfigError
 from .config import RunConfig
 from .protocols import (FOLD_RESULT_KEYS, OPTIONS_ADDED_LATER, RUNTIME_OPTIONS, cross_validate, is_rank_zero,
-                        load_graphs, model_config_for)
+                        load_graphs, model_config_for, per_fold_models)
 from .results import ResultsError, atomic_write_json, read_json, versions
 
 __all__ = ["select_across_runs", "cross_validate_grid"]
@@ -122,6 +122,7 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
         "protocol": "fair", "folds": first["folds"], "completed_folds": len(chosen),
         "mean": float(np.mean(accs)), "std": float(np.std(accs)), "per_fold": accs,
         "per_fold_val": [r["val_acc"] for _, _, r in chosen],
+        "per_fold_models": per_fold_models([r for _, _, r in chosen]),
         "chosen": [candidates[i]["name"] for _, i, _ in chosen],
         "selection": {"grid": grid, "candidates": [
             {"name": c["name"], "run_dir": str(c["dir"]), "config": c["config"],
@@ -166,7 +167,8 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> lis
         fixed = sorted(k for k in point if k in NOT_IN_A_GRID)
         if fixed:
             raise ConfigError(f"grid point {name}: may not set {', '.join(fixed)}; every candidate runs on the "
-                              "same folds, in the same way (with as many models per fold)")
+                              "same folds, in the same way" + (", with as many models per fold (--repeats)"
+                                                              if "repeats" in fixed else ""))
         candidate = RunConfig.from_dict({**config.to_dict(), **point}, source=f"grid point {name}")
         try:  # the model for this point's data (ratio, levels, conv, --input-norm's attributes, ...)
             model_config_for(candidate, load_graphs(candidate))

@@ -91,9 +91,16 @@ def run_curves(run_dir: str | Path) -> dict[str, Any]:
         history = result.get("history")
         if not isinstance(history, list):
             raise RunError(f"{run_dir}: fold {fold}'s result has no per-epoch history")
-        folds.append({"fold": fold, "curves": {k: _series(history, k) for k in keys},
-                      "best_epoch": result.get("best_epoch"), "test_acc": result.get("test_acc"),
-                      "val_acc": result.get("val_acc")})
+        entry = {"fold": fold, "curves": {k: _series(history, k) for k in keys},
+                 "best_epoch": result.get("best_epoch"), "test_acc": result.get("test_acc"),
+                 "val_acc": result.get("val_acc")}
+        models = result.get("runs")
+        if isinstance(models, list) and models and isinstance(models[0], dict):
+            # --repeats: the curves are the first model's, so are the marked epoch and its scores;
+            # the fold's score is the mean over its models.
+            entry.update(models=len(models), test_acc=models[0].get("test_acc"), val_acc=models[0].get("val_acc"),
+                         mean_test_acc=result.get("test_acc"), mean_val_acc=result.get("val_acc"))
+        folds.append(entry)
     length = max((len(f["curves"]["train_loss"]) for f in folds), default=0)
     mean = {}
     for key in keys:
@@ -152,6 +159,8 @@ def _summary_lines(curves: dict[str, Any]) -> list[str]:
     evaluated = "held-out" if curves["eval"] == "heldout" else "validation"
     for f in curves["folds"]:
         parts = [f"fold {f['fold']}" if curves["kind"] == "cv" else "train run"]
+        if f.get("models"):
+            parts[0] += f" (curves of model 1 of {f['models']})"
         if f["best_epoch"] is not None:
             parts.append(f"selected epoch {f['best_epoch']}")
         if f.get("val_acc") is not None:
@@ -159,6 +168,9 @@ def _summary_lines(curves: dict[str, Any]) -> list[str]:
         if f["test_acc"] is not None:
             parts.append(f"test acc {f['test_acc']:.3f}")
         parts.append(f"{int(np.isfinite(f['curves']['train_loss']).sum())} epochs")
+        if f.get("models"):
+            parts.append(f"mean of {f['models']} models: val acc {f['mean_val_acc']:.3f}, "
+                         f"test acc {f['mean_test_acc']:.3f}")
         lines.append(", ".join(parts))
     summary = curves["summary"]
     if summary and summary.get("mean") is not None:
