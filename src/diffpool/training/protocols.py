@@ -121,12 +121,8 @@ def _read_back(folder: Path, protocol: str, what: str) -> Optional[dict[str, Any
     path = folder / "result.json"
     if path.exists():
         try:
-            result = read_json(path, required=FOLD_RESULT_KEYS + (("val_acc",) if protocol == "fair" else ()))
-            for key in ("test_acc", "val_acc") if protocol == "fair" else ():
-                value = result[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise ResultsError(f"{path}: {key} is {value!r}, not a finite number")
-            return result
+            return read_json(path, required=FOLD_RESULT_KEYS,
+                             finite=("test_acc", "val_acc") if protocol == "fair" else ())
         except ResultsError as err:
             log.warning("%s; recomputing %s", err, what)
     if is_rank_zero():

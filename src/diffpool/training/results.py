@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -26,8 +27,9 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def read_json(path: str | os.PathLike, *, required: tuple[str, ...] = ()) -> Any:
-    """Read a JSON file we wrote, with a clear error if it is truncated or lacks ``required`` keys."""
+def read_json(path: str | os.PathLike, *, required: tuple[str, ...] = (), finite: tuple[str, ...] = ()) -> Any:
+    """Read a JSON file we wrote, with a clear error if it is truncated, lacks ``required`` keys or
+    holds anything but a finite number under a ``finite`` key (those are returned as floats)."""
     path = Path(path)
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
@@ -41,6 +43,12 @@ def read_json(path: str | os.PathLike, *, required: tuple[str, ...] = ()) -> Any
     missing = [key for key in required if not isinstance(obj, dict) or key not in obj]
     if missing:
         raise ResultsError(f"{path}: missing {', '.join(missing)}; the file is incomplete. Delete it to recompute it.")
+    for key in finite:
+        value = obj.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ResultsError(f"{path}: {key} is {value!r}, not a finite number; the file is damaged. "
+                               "Delete it to recompute it.")
+        obj[key] = float(value)
     return obj
 
 

@@ -13,7 +13,6 @@ candidates' folds, what the selection cost, including the time the candidates' o
 """
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -31,14 +30,6 @@ __all__ = ["select_across_runs", "cross_validate_grid"]
 
 # Options that change where or how a run executes, not what it computes: never a grid dimension.
 NOT_COMPARED = RUNTIME_OPTIONS | {"data_dir"}
-
-
-def _score(path: Path, result: dict[str, Any], key: str) -> float:
-    value = result.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ResultsError(f"{path}: {key} is {value!r}, not a finite number; the file is damaged. "
-                           "Delete it to recompute the fold")
-    return float(value)
 
 
 def _candidate(run_dir: Path) -> dict[str, Any]:
@@ -59,11 +50,10 @@ def _candidate(run_dir: Path) -> dict[str, Any]:
     for fold in range(meta["folds"]):
         path = run_dir / f"fold_{fold}" / "result.json"
         if path.exists():
-            result = read_json(path, required=FOLD_RESULT_KEYS + ("val_acc", "epochs_run"))
+            result = read_json(path, required=FOLD_RESULT_KEYS + ("val_acc", "epochs_run"),
+                               finite=("val_acc", "test_acc"))
             if result["fold"] != fold:
                 raise ResultsError(f"{path}: holds fold {result['fold']!r}, not fold {fold}")
-            for key in ("val_acc", "test_acc"):
-                result[key] = _score(path, result, key)
             folds[fold] = result
     return {"dir": run_dir, "name": run_dir.name, "config": config.to_dict(),
             "folds": meta["folds"], "splits": splits, "results": folds}
