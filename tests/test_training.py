@@ -104,6 +104,28 @@ def test_other_settings_in_the_same_folder_are_refused(tu_root, tmp_path):
         cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=3, progress=False)
 
 
+def test_the_same_data_folder_named_another_way_resumes_and_another_folder_is_refused(tu_root, tmp_path,
+                                                                                   monkeypatch):
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    for cwd, target in ((here, tu_root), (elsewhere, tmp_path / "copy")):
+        cwd.mkdir()
+        (cwd / "tu").symlink_to(target, target_is_directory=True)
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "MUTAG").symlink_to(tu_root / "MUTAG", target_is_directory=True)
+    run = tmp_path / "run"
+    monkeypatch.chdir(here)
+    first = cross_validate(mutag("tu", epochs=1), run, folds=2, only_fold=0, progress=False)
+    assert json.loads((run / "config.json").read_text())["data_path"] == os.path.realpath(tu_root)
+    # Relative, absolute, through a link: one folder, so the finished fold is read back, not retrained.
+    again = cross_validate(mutag(str(tu_root), epochs=1), run, folds=2, only_fold=0, progress=False)
+    assert again == first
+    # The same words from another directory, or another folder holding the same files: other data.
+    monkeypatch.chdir(elsewhere)
+    for data_dir in ("tu", str(tmp_path / "copy")):
+        with pytest.raises(ResultsError, match="other settings \\(data_dir: 'tu' → "):
+            cross_validate(mutag(data_dir, epochs=1), run, folds=2, only_fold=0, progress=False)
+
+
 @pytest.mark.parametrize("option, old, other", [("batching", "random", "size"), ("min_clusters", 1, 8),
                                                ("input_norm", False, True), ("repeats", 1, 2)])
 def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_root, tmp_path, option, old, other):
@@ -170,6 +192,16 @@ def test_an_interrupted_repeated_fold_keeps_its_finished_models(tu_root, tmp_pat
     assert not list(fold_dir.glob("*.tmp"))
 
 
+def test_the_report_merges_a_fold_whose_models_finished_before_its_result_was_written(tu_root, tmp_path):
+    config = mutag(tu_root, epochs=1, repeats=2)
+    first = cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
+    (tmp_path / "fold_0" / "result.json").unlink()  # killed between the last model and the fold's merge
+    summary = report(tmp_path)
+    assert summary["missing_folds"] == [1] and summary["per_fold"] == [first["test_acc"]]
+    assert summary["per_fold_models"] == [[m["test_acc"] for m in first["runs"]]]
+    assert json.loads((tmp_path / "fold_0" / "result.json").read_text())["test_acc"] == first["test_acc"]
+
+
 @pytest.mark.parametrize("damage", ["val_acc missing", "test_acc null", "test_acc NaN"])
 def test_a_damaged_model_result_is_recomputed_not_averaged(tu_root, tmp_path, damage):
     config = mutag(tu_root, epochs=2, repeats=2)
@@ -182,6 +214,8 @@ def test_a_damaged_model_result_is_recomputed_not_averaged(tu_root, tmp_path, da
         result["test_acc"] = None if damage == "test_acc null" else float("nan")
     path.write_text(json.dumps(result))
     (tmp_path / "fold_0" / "result.json").unlink()
+    with pytest.raises(ResultsError, match="no finished folds"):  # the report neither averages it in
+        report(tmp_path)
     again = cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
     assert again["test_acc"] == first["test_acc"]
     assert json.loads(path.read_text())["test_acc"] == first["runs"][1]["test_acc"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -239,15 +240,42 @@ def fit_fold_repeats(dataset, split: dict[str, list[int]], config: RunConfig, fo
         return finished
     runs = []
     for r in range(config.repeats):
-        seed = config.seed + fold + REPEAT_SEED_STRIDE * r
+        seed = _model_seed(config, fold, r)
         run = fit_fold(dataset, split, config, fold_dir / f"run_{r}", fold=fold, protocol="fair", progress=progress,
                        seed=seed)
-        # A model whose result names another seed (results before seeds were recorded name none)
-        # was trained for another scheme: averaging it in would mix runs.
-        if run.get("seed", seed) != seed:
-            raise ResultsError(f"{fold_dir / f'run_{r}' / 'result.json'}: trained with seed {run.get('seed')!r}, "
-                               f"not {seed}; delete {fold_dir / f'run_{r}'} to train it again")
-        runs.append(run)
+        runs.append(_check_model_seed(run, seed, fold_dir / f"run_{r}"))
+    return _merge_models(fold, runs, fold_dir)
+
+
+def _model_seed(config: RunConfig, fold: int, r: int) -> int:
+    return config.seed + fold + REPEAT_SEED_STRIDE * r
+
+
+def _check_model_seed(run: dict[str, Any], seed: int, model_dir: Path) -> dict[str, Any]:
+    # A model whose result names another seed (results before seeds were recorded name none) was
+    # trained for another scheme: averaging it in would mix runs.
+    if run.get("seed", seed) != seed:
+        raise ResultsError(f"{model_dir / 'result.json'}: trained with seed {run.get('seed')!r}, "
+                           f"not {seed}; delete {model_dir} to train it again")
+    return run
+
+
+def _finished_models(fold_dir: Path, fold: int, config: RunConfig) -> Optional[list[dict[str, Any]]]:
+    """The fold's model results when every one is finished and sound; None while any is not (``cv``
+    trains or recomputes it)."""
+    runs = []
+    for r in range(config.repeats):
+        model_dir = fold_dir / f"run_{r}"
+        try:
+            run = read_json(model_dir / "result.json", required=FOLD_RESULT_KEYS, finite=("test_acc", "val_acc"))
+        except ResultsError:
+            return None
+        runs.append(_check_model_seed(run, _model_seed(config, fold, r), model_dir))
+    return runs
+
+
+def _merge_models(fold: int, runs: list[dict[str, Any]], fold_dir: Path) -> dict[str, Any]:
+    """The fold's result from its models' (scores: their means); written to ``fold_dir/result.json``."""
     keep = ("test_acc", "val_acc", "best_epoch", "epochs_run", "seed", "wall_time_s", "checkpoint", "commit")
     result: dict[str, Any] = {
         "fold": fold, "protocol": "fair",
@@ -351,6 +379,7 @@ OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1, "input_norm": Fa
 
 def report(run_dir: str | Path) -> dict[str, Any]:
     """Merge the finished folds of ``run_dir`` into ``results.json``; says which folds are missing.
+    A repeated fold whose models all finished is merged here if its process stopped before doing so.
 
     The wall time is the sum of the folds' own times, so a run resumed over several sessions (or
     folds run as separate jobs) reports the time its folds took, not the last invocation's.
@@ -361,8 +390,11 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     fold_results, missing = [], []
     for fold in range(meta["folds"]):
         path = run_dir / f"fold_{fold}" / "result.json"
+        models = None if path.exists() or config.repeats == 1 else _finished_models(path.parent, fold, config)
         if path.exists():
             fold_results.append(read_json(path, required=FOLD_RESULT_KEYS))
+        elif models is not None:  # every model finished, the process stopped before the fold's merge
+            fold_results.append(_merge_models(fold, models, path.parent))
         else:
             missing.append(fold)
     if not fold_results:
@@ -375,16 +407,31 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
+def _real(folder: Optional[str]) -> Optional[str]:
+    return None if folder is None else os.path.realpath(folder)
+
+
+def _same_folder(saved: dict[str, Any], data_dir: Optional[str]) -> bool:
+    """Whether ``data_dir`` names the saved run's data folder, however written (relative or absolute, a
+    link). The run records the folder it resolved to; older runs only what was typed, which a relative
+    path resolves from the current directory."""
+    typed = saved["config"].get("data_dir")
+    if data_dir is None or typed is None:
+        return data_dir == typed
+    return saved.get("data_path", _real(typed)) == _real(data_dir)
+
+
 def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> None:
     """A run folder belongs to one configuration: resuming with other settings would mix results."""
     path = run_dir / "config.json"
-    meta = {"config": config.to_dict(), "protocol": protocol, "folds": folds}
+    meta = {"config": config.to_dict(), "protocol": protocol, "folds": folds, "data_path": _real(config.data_dir)}
     if path.exists():
         saved = read_json(path, required=("config", "protocol"))
         # Runs saved before an option existed behaved as its value here.
         old = {k: v for k, v in {**OPTIONS_ADDED_LATER, **saved["config"]}.items() if k not in RUNTIME_OPTIONS}
         new = {k: v for k, v in meta["config"].items() if k not in RUNTIME_OPTIONS}
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        changed = sorted(k for k in set(old) | set(new) if k != "data_dir" and old.get(k) != new.get(k))
+        changed += ["data_dir"] if not _same_folder(saved, config.data_dir) else []
         changed += [k for k in ("protocol", "folds") if saved.get(k) != meta[k]]
         if changed:
             what = ", ".join(f"{k}: {(saved if k in meta else old).get(k)!r} → {(meta if k in meta else new).get(k)!r}"
