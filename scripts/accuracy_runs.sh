@@ -122,3 +122,11 @@ run ENZYMES-inputnorm-repeats3-fair --dataset ENZYMES --preset paper --input-nor
 # so >= 73.3; ENZYMES 64.6, so >= 63.6); otherwise the default stays fixed k. Both are published.
 run PROTEINS-pergraph-repeats3-fair --dataset PROTEINS --preset paper --per-graph-clusters --repeats 3 "${common[@]}"
 run ENZYMES-pergraph-repeats3-fair --dataset ENZYMES --preset paper --per-graph-clusters --repeats 3 "${common[@]}"
+# Readout: the sum over nodes (the signal the structure-agnostic baseline sums, graph size included,
+# which the preset's max readout discards) as a second candidate of a per-fold choice on inner
+# validation against the max readout. Fixed before these ran: per-graph k with 3 models per fold, and
+# the preset's fixed k with one model per fold (its max-readout candidate is PROTEINS-diffpool-fair).
+run PROTEINS-pergraph-sum-repeats3-fair --dataset PROTEINS --preset paper --per-graph-clusters --readout sum --repeats 3 "${common[@]}"
+run PROTEINS-sum-fair --dataset PROTEINS --preset paper --readout sum "${common[@]}"
+select_run PROTEINS-pergraph-readout-selected-fair PROTEINS-pergraph-repeats3-fair PROTEINS-pergraph-sum-repeats3-fair
+select_run PROTEINS-readout-selected-fair PROTEINS-diffpool-fair PROTEINS-sum-fair
