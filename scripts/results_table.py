@@ -208,10 +208,32 @@ def render(found: list[dict], results_dir: Path) -> str:
                 lines.append(f"| {name} | {100 * r['test_acc']:.1f} | {'–' if nmi is None else f'{nmi:.2f}'} | {r['epochs_run']} |")
         lines += ["", "Commands: " + " ; ".join(
             f"`{c.split('#')[0].strip()}`" for c in (synthetic / "command.txt").read_text().splitlines() if c.strip())]
+    lines += synthetic_seeds(results_dir / "synthetic" / "seeds")
     lines += ["", "## Findings: what changed the figures, and where a goal is not met", "", *FINDINGS]
     lines += ["", "## Commands", ""]
     lines += [f"- `{r['name']}`: `{r['command']}`" for r in found]
     return "\n".join(lines) + "\n"
+
+
+def synthetic_seeds(folder: Path) -> list[str]:
+    """The synthetic main job per setting and seed (files SETTING-sSEED.json, commands in command.txt)."""
+    runs: dict[str, dict[int, dict]] = {}
+    for path in sorted(folder.glob("*-s*.json")):
+        setting, _, seed = path.stem.rpartition("-s")
+        runs.setdefault(setting, {})[int(seed)] = json.loads(path.read_text())
+    if not runs:
+        return []
+    seeds = sorted({seed for by_seed in runs.values() for seed in by_seed})
+    lines = ["", "### The main job across seeds and cluster counts", "",
+             "| setting | " + " | ".join(f"seed {s}: test % (NMI)" for s in seeds) + " | mean test % |",
+             "|---|" + "---|" * (len(seeds) + 1)]
+    for setting, by_seed in runs.items():
+        cells = [f"{100 * by_seed[s]['test_acc']:.1f} ({by_seed[s]['community_nmi']:.2f})" if s in by_seed else "–"
+                 for s in seeds]
+        mean = sum(r["test_acc"] for r in by_seed.values()) / len(by_seed)
+        lines.append(f"| {setting} | " + " | ".join(cells) + f" | {100 * mean:.1f} |")
+    commands = (folder / "command.txt").read_text().splitlines() if (folder / "command.txt").exists() else []
+    return lines + ["", *(f"- {c}" for c in commands if c.strip())]
 
 
 def main(argv: list[str]) -> int:

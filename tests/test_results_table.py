@@ -57,3 +57,17 @@ def test_rows_are_compared_with_a_baseline_of_as_many_models_per_fold(table):
     assert table.versus_baseline(row(table, 75.7), [single, repeated]) == "+0.6"
     assert table.versus_baseline(row(table, 75.0, config(repeats=3)), [single, repeated]) == "+1.0"
     assert table.versus_baseline(row(table, 75.0, config(repeats=3)), [single]) == "–"
+
+
+def test_the_synthetic_seeds_table_lists_each_setting_by_seed_with_its_mean(table, tmp_path):
+    import json
+
+    for name, seed, acc, nmi in (("fixed-k", 0, 0.96, 1.0), ("fixed-k", 1, 0.70, 0.961), ("per-graph-k", 1, 0.57, 0.9)):
+        (tmp_path / f"{name}-s{seed}.json").write_text(json.dumps({"test_acc": acc, "community_nmi": nmi}))
+    (tmp_path / "command.txt").write_text("`fixed-k`: `diffpool train --seed S`\n")
+    lines = table.synthetic_seeds(tmp_path)
+    assert "| setting | seed 0: test % (NMI) | seed 1: test % (NMI) | mean test % |" in lines
+    assert "| fixed-k | 96.0 (1.00) | 70.0 (0.96) | 83.0 |" in lines
+    assert "| per-graph-k | – | 57.0 (0.90) | 57.0 |" in lines
+    assert lines[-1] == "- `fixed-k`: `diffpool train --seed S`"
+    assert table.synthetic_seeds(tmp_path / "absent") == []

@@ -302,8 +302,12 @@ def test_out_of_memory_batch_is_reported_with_sizes_and_a_batch_size(tu_root, tm
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99999999999 bytes.")
 
     monkeypatch.setattr(module, "classification_loss", exhausted)
-    with pytest.raises(BatchTooLargeError, match=r"batch of 20 graphs.*largest \d+, total \d+.*--batch-size 5"):
-        train(mutag(tu_root), tmp_path, progress=False)
+    with pytest.raises(BatchTooLargeError, match=r"batch of 20 graphs.*largest \d+, total \d+.*B·K².*--batch-size 5, "
+                                                 r"--per-graph-clusters"):
+        train(mutag(tu_root), tmp_path / "fixed", progress=False)
+    # with per-graph counts on already, the advice is what else lowers the padded cost
+    with pytest.raises(BatchTooLargeError, match=r"padded to the batch's largest.*--batch-size 5, --batching size"):
+        train(mutag(tu_root, per_graph_clusters=True), tmp_path / "per-graph", progress=False)
 
 
 def test_last_checkpoint_carries_the_best_checkpoint_state_of_its_own_epoch(tu_root, tmp_path):
