@@ -223,17 +223,20 @@ def synthetic_seeds(folder: Path) -> list[str]:
         runs.setdefault(setting, {})[int(seed)] = json.loads(path.read_text())
     if not runs:
         return []
+    commands = (folder / "command.txt").read_text() if (folder / "command.txt").exists() else ""
+    # settings in the order command.txt first names them
+    order = sorted(runs, key=lambda name: (commands.find(f"`{name}`") % (len(commands) + 1), name))
     seeds = sorted({seed for by_seed in runs.values() for seed in by_seed})
     lines = ["", "### The main job across seeds and cluster counts", "",
              "| setting | " + " | ".join(f"seed {s}: test % (NMI)" for s in seeds) + " | mean test % |",
              "|---|" + "---|" * (len(seeds) + 1)]
-    for setting, by_seed in runs.items():
+    for setting in order:
+        by_seed = runs[setting]
         cells = [f"{100 * by_seed[s]['test_acc']:.1f} ({by_seed[s]['community_nmi']:.2f})" if s in by_seed else "–"
                  for s in seeds]
         mean = sum(r["test_acc"] for r in by_seed.values()) / len(by_seed)
         lines.append(f"| {setting} | " + " | ".join(cells) + f" | {100 * mean:.1f} |")
-    commands = (folder / "command.txt").read_text().splitlines() if (folder / "command.txt").exists() else []
-    return lines + ["", *(f"- {c}" for c in commands if c.strip())]
+    return lines + ["", *(f"- {c}" for c in commands.splitlines() if c.strip())]
 
 
 def main(argv: list[str]) -> int:
