@@ -225,6 +225,10 @@ def _targets(all_ratios: dict, slopes: list[dict]) -> list[str]:
             rows.append((label, _status_cell(r) if r else "–", None if r is None else False))
     r = case("REDDIT-BINARY", "sparse")
     if r and r.get("status") == "ok":
+        # The issue's < 60 s is for the product default, which stays fixed k (notes below).
+        rows.append(("REDDIT-BINARY, product default (fixed k), batch 20: epoch < 60 s and < 4 GB",
+                     f"{r['epoch_s']:.0f} s/epoch, {r['peak_rss_mb'] / 1024:.2f} GB",
+                     r["epoch_s"] < 60 and r["peak_rss_mb"] < 4096))
         rows.append(("REDDIT-BINARY, fixed k: completes under 8 GB",
                      f"{r['epoch_s']:.0f} s/epoch, {r['peak_rss_mb'] / 1024:.2f} GB", r["peak_rss_mb"] < 8192))
     else:
@@ -462,13 +466,18 @@ NOTES = """\
   in earlier sessions); every ratio in a row is from that row's own run, against the PyG and GraphSAGE cases
   timed beside it, so a row's ratios need not equal the quotient of the table's columns.
 - **Per-graph k is not the product default.** The issue makes it the default only if it costs no
-  fair-protocol accuracy (within 1 point of fixed k). Measured (docs/RESULTS.md), fixed k: ENZYMES
-  63.2 ± 4.2, PROTEINS 75.7 ± 3.9. Per-graph k (`k_g = ceil(ratio·n_g)`): ENZYMES 61.7 ± 5.0 (at the
-  paper's 10 % a 33-node graph gets 4 clusters), PROTEINS 75.0 ± 4.0. With a floor of 8 clusters
-  (`--min-clusters 8`, set once before measuring): ENZYMES 63.7 ± 7.2, but PROTEINS 73.0 ± 4.7. No setting passed on both sets, so fixed k stays the default and per-graph k an option
+  fair-protocol accuracy (within 1 point of fixed k). With three models per fold (Errica et al.'s
+  protocol; the rule fixed before these runs, docs/RESULTS.md), fixed k: ENZYMES 64.6 ± 4.0,
+  PROTEINS 74.3 ± 4.2; per-graph k (`k_g = ceil(ratio·n_g)`): PROTEINS 74.2 ± 3.8 (passes, in half
+  the fold time), ENZYMES 62.7 ± 6.4 (fails: at the paper's 10 % a 33-node graph gets 4 clusters).
+  On the built-in synthetic set it costs 24 points (55.7 against 79.7, 3 seeds): the pooling learns
+  a lookup from node colour to cluster, which needs 8 clusters, and most graphs get fewer. With a
+  floor of 8 clusters (`--min-clusters 8`) the synthetic set recovers (78.7), but with one model per
+  fold PROTEINS scored 73.0 ± 4.7 there. So fixed k stays the default and per-graph k an option
   (`--per-graph-clusters`; `--batching size` for the fastest epochs, which cost accuracy on
   PROTEINS: 72.6 ± 6.1). The product default on REDDIT-BINARY is therefore fixed k: it completes an
-  epoch at 2.1 GB (the *ours, sparse level 1, fixed K* row), in minutes, not seconds.
+  epoch at 2.1 GB (the *ours, sparse level 1, fixed K* row), in minutes, not seconds; the < 60 s
+  target is met with `--per-graph-clusters` only.
 - **DiffPool vs flat GraphSAGE.** A flat GraphSAGE epoch is O(E·F); DiffPool with K proportional to
   n adds O(n·K²) per graph, which dominates for graphs of hundreds of nodes (PROTEINS' tail,
   REDDIT-BINARY). The ratio is met on small graphs (ENZYMES) and cannot be on large ones without a
