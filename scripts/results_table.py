@@ -87,7 +87,7 @@ FINDINGS = [
     "clusters (96 %, NMI 1.00), seeds 1 and 2 only 7 and 6 (70 % and 73 %, NMI 0.96 and 0.94), and",
     "100 epochs do not undo the collision (74 % and 72 %). More room, K = 17 (`--ratio 0.25`), makes",
     "collisions rarer but not absent: 7, 8 and 7 distinct, 81 %, 96 % and 87 % (mean 88.0, validation",
-    "88.2 against 83.4 at K = 9); the set's default stays K = 9. Purity and distinct clusters:",
+    "88.2 against 83.4 at K = 9, inside three seeds' spread); the default stays K = 9. Purity and distinct clusters:",
     "`scripts/synthetic_cluster_lookup.py` on each run's best checkpoint and test graphs",
     "(`docs/results/synthetic/seeds/cluster_lookup.jsonl`).",
 ]
