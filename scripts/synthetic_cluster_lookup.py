@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 import torch
 from torch_geometric.loader import DataLoader
 
+from diffpool.data.splits import load_splits
 from diffpool.training import RunConfig
 from diffpool.training.checkpoints import read_checkpoint
 from diffpool.training.predict import model_from_checkpoint
@@ -27,7 +28,7 @@ def colour_lookup(run_dir: str) -> dict:
     checkpoint = f"{run_dir}/checkpoints/best.ckpt"
     model, hparams = model_from_checkpoint(read_checkpoint(checkpoint), checkpoint)
     dataset = load_dataset(RunConfig.from_dict(hparams["run_config"]))
-    test = json.load(open(f"{run_dir}/splits.json"))["folds"][0]["test"]
+    test = load_splits(f"{run_dir}/splits.json", len(dataset))[0]["test"]
     clusters_by_colour: dict[int, Counter] = defaultdict(Counter)
     with torch.no_grad():
         for batch in DataLoader([dataset[i] for i in test], batch_size=20):

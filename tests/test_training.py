@@ -119,11 +119,23 @@ def test_the_same_data_folder_named_another_way_resumes_and_another_folder_is_re
     # Relative, absolute, through a link: one folder, so the finished fold is read back, not retrained.
     again = cross_validate(mutag(str(tu_root), epochs=1), run, folds=2, only_fold=0, progress=False)
     assert again == first
-    # The same words from another directory, or another folder holding the same files: other data.
+    # The same words from another directory, or another folder holding the same files: other data,
+    # and the message says which folders the words name.
     monkeypatch.chdir(elsewhere)
-    for data_dir in ("tu", str(tmp_path / "copy")):
-        with pytest.raises(ResultsError, match="other settings \\(data_dir: 'tu' → "):
+    copy = os.path.realpath(tmp_path / "copy")
+    for data_dir in ("tu", copy):
+        expected = f"other settings (data_dir: 'tu' ({os.path.realpath(tu_root)}) → '{data_dir}' ({copy}))"
+        with pytest.raises(ResultsError) as refused:
             cross_validate(mutag(data_dir, epochs=1), run, folds=2, only_fold=0, progress=False)
+        assert expected in str(refused.value)
+    # A run saved before runs recorded their folder: its words resolve from the current directory.
+    saved = json.loads((run / "config.json").read_text())
+    del saved["data_path"]
+    (run / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ResultsError, match="data_dir: 'tu'"):  # here 'tu' names the copy
+        cross_validate(mutag(str(tu_root), epochs=1), run, folds=2, only_fold=0, progress=False)
+    monkeypatch.chdir(here)
+    assert cross_validate(mutag(str(tu_root), epochs=1), run, folds=2, only_fold=0, progress=False) == first
 
 
 @pytest.mark.parametrize("option, old, other", [("batching", "random", "size"), ("min_clusters", 1, 8),
@@ -197,6 +209,7 @@ def test_the_report_merges_a_fold_whose_models_finished_before_its_result_was_wr
     first = cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
     (tmp_path / "fold_0" / "result.json").unlink()  # killed between the last model and the fold's merge
     summary = report(tmp_path)
+    assert summary["fold_commits"] == [first["runs"][0]["commit"]]  # the models' source, not the report's
     assert summary["missing_folds"] == [1] and summary["per_fold"] == [first["test_acc"]]
     assert summary["per_fold_models"] == [[m["test_acc"] for m in first["runs"]]]
     assert json.loads((tmp_path / "fold_0" / "result.json").read_text())["test_acc"] == first["test_acc"]
@@ -302,12 +315,16 @@ def test_out_of_memory_batch_is_reported_with_sizes_and_a_batch_size(tu_root, tm
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99999999999 bytes.")
 
     monkeypatch.setattr(module, "classification_loss", exhausted)
-    with pytest.raises(BatchTooLargeError, match=r"batch of 20 graphs.*largest \d+, total \d+.*B·K².*--batch-size 5, "
-                                                 r"--per-graph-clusters"):
+    with pytest.raises(BatchTooLargeError, match=r"batch of 20 graphs.*largest \d+, total \d+; fixed cluster counts "
+                                                 r"cost B·K² per level, K = \[\d+, \d+\]\)\. Try --batch-size 5, "
+                                                 r"--per-graph-clusters, or --max-nodes"):
         train(mutag(tu_root), tmp_path / "fixed", progress=False)
     # with per-graph counts on already, the advice is what else lowers the padded cost
-    with pytest.raises(BatchTooLargeError, match=r"padded to the batch's largest.*--batch-size 5, --batching size"):
+    with pytest.raises(BatchTooLargeError, match=r"per-graph cluster counts.*--batch-size 5, --batching size"):
         train(mutag(tu_root, per_graph_clusters=True), tmp_path / "per-graph", progress=False)
+    # a model without clusters gets no advice about them
+    with pytest.raises(BatchTooLargeError, match=r"total \d+\)\. Try --batch-size 5, or --max-nodes"):
+        train(mutag(tu_root, variant="graphsage"), tmp_path / "graphsage", progress=False)
 
 
 def test_last_checkpoint_carries_the_best_checkpoint_state_of_its_own_epoch(tu_root, tmp_path):

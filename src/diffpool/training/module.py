@@ -77,14 +77,19 @@ class GraphClassifier(L.LightningModule):
                 raise
             sizes = torch.bincount(batch.batch, minlength=batch.num_graphs)
             suggested = max(1, batch.num_graphs // 4)
+            counts = getattr(self.model, "cluster_counts", None)  # DiffPool variants only
             per_graph = getattr(getattr(self.model, "config", None), "per_graph_clusters", False)
-            cost, remedy = (("levels ≥ 2 are padded to the batch's largest cluster count", "--batching size")
-                            if per_graph else ("fixed cluster counts cost B·K² per level", "--per-graph-clusters"))
+            if counts is None:
+                cost, remedies = "", ""
+            elif per_graph:
+                cost, remedies = (f"; per-graph cluster counts, at most K = {counts} per level",
+                                  " --batching size (graphs of similar size together),")
+            else:
+                cost, remedies = f"; fixed cluster counts cost B·K² per level, K = {counts}", " --per-graph-clusters,"
             raise BatchTooLargeError(
                 f"a batch of {batch.num_graphs} graphs did not fit in memory (nodes per graph: largest "
-                f"{int(sizes.max())}, total {int(sizes.sum())}; {cost}, at most "
-                f"K = {getattr(self.model, 'cluster_counts', '?')}). Try --batch-size {suggested}, "
-                f"{remedy}, or --max-nodes to leave out the largest graphs "
+                f"{int(sizes.max())}, total {int(sizes.sum())}{cost}). Try --batch-size {suggested},{remedies} "
+                "or --max-nodes to leave out the largest graphs "
                 f"({str(error).splitlines()[0][:120]})") from None
 
     def training_step(self, batch, batch_idx: int):

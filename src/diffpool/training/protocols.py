@@ -115,6 +115,11 @@ def is_rank_zero() -> bool:
 
 
 # --------------------------------------------------------------------------- one fold
+def _read_result(path: Path, protocol: str) -> dict[str, Any]:
+    """A fold's or model's ``result.json``; ResultsError if a key is missing or a score is not a finite number."""
+    return read_json(path, required=FOLD_RESULT_KEYS, finite=("test_acc", "val_acc") if protocol == "fair" else ())
+
+
 def _read_back(folder: Path, protocol: str, what: str) -> Optional[dict[str, Any]]:
     """``folder/result.json`` if a finished run wrote it, else ``None`` (it is then computed again):
     missing, or damaged (unreadable, a key missing, a score not a finite number), said in a warning.
@@ -122,8 +127,7 @@ def _read_back(folder: Path, protocol: str, what: str) -> Optional[dict[str, Any
     path = folder / "result.json"
     if path.exists():
         try:
-            return read_json(path, required=FOLD_RESULT_KEYS,
-                             finite=("test_acc", "val_acc") if protocol == "fair" else ())
+            return _read_result(path, protocol)
         except ResultsError as err:
             log.warning("%s; recomputing %s", err, what)
     if is_rank_zero():
@@ -262,13 +266,17 @@ def _check_model_seed(run: dict[str, Any], seed: int, model_dir: Path) -> dict[s
 
 def _finished_models(fold_dir: Path, fold: int, config: RunConfig) -> Optional[list[dict[str, Any]]]:
     """The fold's model results when every one is finished and sound; None while any is not (``cv``
-    trains or recomputes it)."""
+    trains or recomputes it; a damaged one is named in a warning). A model trained with another seed
+    is an error here as in ``cv``: its folder must be deleted."""
     runs = []
     for r in range(config.repeats):
         model_dir = fold_dir / f"run_{r}"
+        if not (model_dir / "result.json").exists():
+            return None
         try:
-            run = read_json(model_dir / "result.json", required=FOLD_RESULT_KEYS, finite=("test_acc", "val_acc"))
-        except ResultsError:
+            run = _read_result(model_dir / "result.json", "fair")
+        except ResultsError as err:
+            log.warning("%s; fold %d stays missing until cv recomputes that model", err, fold)
             return None
         runs.append(_check_model_seed(run, _model_seed(config, fold, r), model_dir))
     return runs
@@ -285,7 +293,9 @@ def _merge_models(fold: int, runs: list[dict[str, Any]], fold_dir: Path) -> dict
         "best_epoch": runs[0]["best_epoch"], "train_size": runs[0]["train_size"],
         "eval_size": runs[0]["eval_size"], "test_size": runs[0]["test_size"],
         "runs": [{k: r.get(k) for k in keep} for r in runs],
-        "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 2), "commit": git_commit()}
+        "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 2),
+        # the source the models ran, not the merging process's (cv report may run from another checkout)
+        "commit": ", ".join(sorted({str(r["commit"]) for r in runs if r.get("commit")})) or None}
     if is_rank_zero():
         atomic_write_json(fold_dir / "result.json", result)
     return result
@@ -390,10 +400,12 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     fold_results, missing = [], []
     for fold in range(meta["folds"]):
         path = run_dir / f"fold_{fold}" / "result.json"
-        models = None if path.exists() or config.repeats == 1 else _finished_models(path.parent, fold, config)
         if path.exists():
             fold_results.append(read_json(path, required=FOLD_RESULT_KEYS))
-        elif models is not None:  # every model finished, the process stopped before the fold's merge
+            continue
+        # every model finished, but the process stopped before the fold's merge
+        models = _finished_models(path.parent, fold, config) if config.repeats > 1 else None
+        if models is not None:
             fold_results.append(_merge_models(fold, models, path.parent))
         else:
             missing.append(fold)
@@ -408,7 +420,7 @@ def report(run_dir: str | Path) -> dict[str, Any]:
 
 
 def _real(folder: Optional[str]) -> Optional[str]:
-    return None if folder is None else os.path.realpath(folder)
+    return None if folder is None else os.path.realpath(os.path.expanduser(folder))
 
 
 def _same_folder(saved: dict[str, Any], data_dir: Optional[str]) -> bool:
@@ -434,8 +446,12 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
         changed += ["data_dir"] if not _same_folder(saved, config.data_dir) else []
         changed += [k for k in ("protocol", "folds") if saved.get(k) != meta[k]]
         if changed:
-            what = ", ".join(f"{k}: {(saved if k in meta else old).get(k)!r} → {(meta if k in meta else new).get(k)!r}"
-                             for k in changed)
+            def shown(k: str, settings: dict[str, Any], folder: Optional[str]) -> str:
+                # a data folder also as resolved: the same words may name two folders
+                return f"{settings.get(k)!r}" + (f" ({folder})" if k == "data_dir" and folder else "")
+            saved_folder = saved.get("data_path", _real(saved["config"].get("data_dir")))
+            what = ", ".join(f"{k}: {shown(k, saved if k in meta else old, saved_folder)} → "
+                             f"{shown(k, meta if k in meta else new, meta['data_path'])}" for k in changed)
             raise ResultsError(f"{run_dir} holds a run with other settings ({what}); "
                                "use a new --out folder or the same settings to resume")
         return
