@@ -171,10 +171,10 @@ def test_folds_as_separate_jobs_then_report_equal_one_cv_run(tu_root, tmp_path, 
 def test_the_synthetic_set_has_its_own_defaults_below_every_option():
     parser = build_parser()
     plain = run_config_from_args(parser.parse_args(["train"]))
-    assert (plain.dataset, plain.levels, plain.ratio, plain.epochs) == ("synthetic", 1, 0.12, 40)
+    assert (plain.dataset, plain.levels, plain.ratio, plain.epochs, plain.entropy_weight) == ("synthetic", 1, 0.12, 40, 0.1)
     assert run_config_from_args(parser.parse_args(["train", "--levels", "2"])).levels == 2
     tu = run_config_from_args(parser.parse_args(["train", "--dataset", "PROTEINS"]))
-    assert (tu.levels, tu.ratio) == (2, 0.25)  # TU sets keep the general (paper) defaults
+    assert (tu.levels, tu.ratio, tu.entropy_weight) == (2, 0.25, 1.0)  # TU sets keep the general (paper) defaults
     from diffpool.training import RunConfig
 
     assert RunConfig.for_dataset("synthetic", epochs=5).levels == 1
