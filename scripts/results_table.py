@@ -101,10 +101,12 @@ FINDINGS = [
 
 def setting(config: dict) -> str:
     """How a row pools (levels × ratio, fixed or per-graph cluster counts; – without pooling),
-    whether its raw node features are batch-normalised (``--input-norm``; off in rows saved before it)
-    and how many models each fold trained (``--repeats``)."""
+    whether its raw node features are batch-normalised (``--input-norm``; off in rows saved before it),
+    a readout other than the default max, and how many models each fold trained (``--repeats``)."""
     repeats = config.get("repeats", 1)  # rows saved before --repeats trained one model per fold
+    readout = config.get("readout", "max")
     parts = [p for p in (pooling(config), "input norm" if config.get("input_norm") else "–",
+                         f"{readout} readout" if readout != "max" else "–",
                          f"mean of {repeats} models per fold" if repeats > 1 else "–") if p != "–"]
     return ", ".join(parts) or "–"
 

@@ -35,6 +35,8 @@ def test_setting_names_input_norm_and_runs_saved_before_it_read_as_without(table
     assert table.setting(config("baseline", input_norm=True)) == "input norm"
     assert table.setting(config("baseline")) == "–"
     assert table.setting(config(repeats=3)) == "1 × 10%, fixed k, mean of 3 models per fold"
+    assert table.setting(config(readout="sum", repeats=3)) == "1 × 10%, fixed k, sum readout, mean of 3 models per fold"
+    assert table.setting(config(readout="max")) == "1 × 10%, fixed k"
     assert table.setting(config("baseline", repeats=3, input_norm=True)) == "input norm, mean of 3 models per fold"
 
 
