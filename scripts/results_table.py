@@ -81,7 +81,7 @@ FINDINGS = [
     "the test graphs), which needs a cluster for each of the 8 colours. With K = 9 for every graph it",
     "has them; with k_g = ceil(0.12 · n_g), 3 to 9, most graphs do not, so colours share clusters",
     "(purity 0.94, the 8 colours' main clusters 5–6 distinct), communities merge and accuracy drops",
-    "from 79.7 to 55.7 (mean of 3 seeds), 56.0 with 100 epochs. A floor of 8 clusters",
+    "from 79.7 to 55.7 (mean of 3 seeds, entropy weight 1), 56.0 with 100 epochs. A floor of 8 clusters",
     "(`--min-clusters 8`) gives the lookup room again (purity 1.00, 7 distinct): 78.7. The same",
     "lookup explains the main job's spread, which earlier sessions left alone: at the entropy weight",
     "of 1 only seed 0 of six gives the 8 colours 8 different clusters (96 %, NMI 1.00); seeds 1–5 give",
