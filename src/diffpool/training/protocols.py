@@ -423,14 +423,18 @@ def _real(folder: Optional[str]) -> Optional[str]:
     return None if folder is None else os.path.realpath(os.path.expanduser(folder))
 
 
+def _saved_folder(saved: dict[str, Any]) -> Optional[str]:
+    """The data folder a saved run read: recorded (``data_path``); older runs only recorded what was
+    typed, which a relative path resolves from the current directory."""
+    return saved.get("data_path", _real(saved["config"].get("data_dir")))
+
+
 def _same_folder(saved: dict[str, Any], data_dir: Optional[str]) -> bool:
-    """Whether ``data_dir`` names the saved run's data folder, however written (relative or absolute, a
-    link). The run records the folder it resolved to; older runs only what was typed, which a relative
-    path resolves from the current directory."""
+    """Whether ``data_dir`` names the saved run's data folder, however written (relative or absolute, a link)."""
     typed = saved["config"].get("data_dir")
     if data_dir is None or typed is None:
         return data_dir == typed
-    return saved.get("data_path", _real(typed)) == _real(data_dir)
+    return _saved_folder(saved) == _real(data_dir)
 
 
 def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> None:
@@ -449,8 +453,7 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
             def shown(k: str, settings: dict[str, Any], folder: Optional[str]) -> str:
                 # a data folder also as resolved: the same words may name two folders
                 return f"{settings.get(k)!r}" + (f" ({folder})" if k == "data_dir" and folder else "")
-            saved_folder = saved.get("data_path", _real(saved["config"].get("data_dir")))
-            what = ", ".join(f"{k}: {shown(k, saved if k in meta else old, saved_folder)} → "
+            what = ", ".join(f"{k}: {shown(k, saved if k in meta else old, _saved_folder(saved))} → "
                              f"{shown(k, meta if k in meta else new, meta['data_path'])}" for k in changed)
             raise ResultsError(f"{run_dir} holds a run with other settings ({what}); "
                                "use a new --out folder or the same settings to resume")
