@@ -208,6 +208,9 @@ def test_reload_uses_the_cache_and_notices_changed_files(tu_root, tmp_path, monk
     write_lines(labels, ["1"] + lines_of(labels)[1:])  # the file changes: the cache must not be used
     changed = load_tu("MUTAG", folder, cache=cache)
     assert not changed.from_cache and len(calls) == 2 and changed[0].y.item() == 1
+    # The changed source replaced its processed file: one file per settings, however often it changes.
+    assert len(list((cache / "processed").glob("MUTAG-*.pt"))) == 2
+    assert load_tu("MUTAG", folder, cache=cache).from_cache and len(calls) == 2
 
 
 def test_corrupt_cache_file_is_rebuilt(tu_root, tmp_path):

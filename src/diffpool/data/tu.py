@@ -41,7 +41,7 @@ from torch_geometric.data import Data
 from torch_geometric.datasets import TUDataset
 from torch_geometric.utils import to_undirected
 
-from .dataset import FORMAT_VERSION, GraphDataset
+from .dataset import GraphDataset
 from .errors import DataError, DownloadError, file_error
 from ..atomic import atomic_open
 from .features import apply_features, make_feature_spec
@@ -410,11 +410,16 @@ def find_tu_folder(name: str, root: Optional[PathLike], cache: Path) -> Path:
 # ----------------------------------------------------------------------------------------------
 # The public loader
 # ----------------------------------------------------------------------------------------------
-def _cache_key(folder: Path, name: str, settings: dict) -> str:
-    files = sorted(folder.glob(f"{name}_*.txt"))
-    material = {"source": str(folder.resolve()), "files": [_stamp(f) for f in files],
-                "settings": settings, "format": FORMAT_VERSION}
+def _cache_key(folder: Path, settings: dict) -> str:
+    """The processed file's name: one per source folder and settings. The source files' stamps are
+    checked inside it (:func:`_source_stamps`), so a changed source or a new format replaces the file
+    rather than leaving the old one behind (a key over the stamps left one stale copy per change)."""
+    material = {"source": str(folder.resolve()), "settings": settings}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _source_stamps(folder: Path, name: str) -> list:
+    return [_stamp(f) for f in sorted(folder.glob(f"{name}_*.txt"))]
 
 
 def _report_filtered(dataset: GraphDataset) -> None:
@@ -450,16 +455,21 @@ def load_tu(
     cache_root = cache_dir(cache)
     folder = find_tu_folder(name, root, cache_root)
     settings = {"features": features, "max_nodes": max_nodes, "degree_cap": degree_cap}
-    processed = cache_root / "processed" / f"{name}-{_cache_key(folder, name, settings)}.pt"
+    processed = cache_root / "processed" / f"{name}-{_cache_key(folder, settings)}.pt"
+    stamps = _source_stamps(folder, name)
 
     if processed.is_file():
         try:
             dataset = GraphDataset.load_from(processed)
-            dataset.from_cache = True
-            _report_filtered(dataset)
-            return dataset
         except Exception as error:  # corrupt or outdated cache: rebuild it
             log.warning("ignoring unreadable cache file %s (%s)", processed, error)
+        else:
+            if dataset.info.get("source_files") == stamps:
+                dataset.from_cache = True
+                _report_filtered(dataset)
+                return dataset
+            log.info("%s: the files in %s changed since %s was written; processing them again",
+                     name, folder, processed)
 
     raw = read_tu_raw(folder, name)
     graphs, facts = build_graphs(raw)
@@ -480,7 +490,7 @@ def load_tu(
         label_mapping=facts["label_mapping"],
         feature_spec=spec,
         filtered=filtered,
-        info={"source": str(folder), "self_loops_removed": facts["self_loops_removed"],
+        info={"source": str(folder), "source_files": stamps, "self_loops_removed": facts["self_loops_removed"],
               "node_label_values": ([] if raw.node_labels is None else
                                     [np.unique(col).tolist() for col in raw.node_labels.T]),
               "num_node_attributes": 0 if raw.node_attributes is None else int(raw.node_attributes.shape[1])},
