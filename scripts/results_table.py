@@ -19,9 +19,10 @@ ERRICA_BASELINE = {"PROTEINS": "75.8 ± 3.7", "IMDB-BINARY": "70.8 ± 5.0", "IMD
 
 
 # Issue 5's goals for DiffPool: fair protocol (above Errica et al.'s DiffPool and baseline) and the
-# paper's own protocol.
+# paper's own protocol. The issue names no figure for REDDIT-BINARY, only "beat Errica et al.'s
+# DiffPool on every set": above their 89.1.
 TARGET = {("fair", "ENZYMES"): 63.0, ("fair", "PROTEINS"): 75.8, ("fair", "NCI1"): 78.0,
-          ("fair", "IMDB-BINARY"): 71.0, ("fair", "IMDB-MULTI"): 49.1,
+          ("fair", "IMDB-BINARY"): 71.0, ("fair", "IMDB-MULTI"): 49.1, ("fair", "REDDIT-BINARY"): 89.2,
           ("paper", "ENZYMES"): 62.5, ("paper", "PROTEINS"): 76.3}
 
 
