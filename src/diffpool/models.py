@@ -55,7 +55,7 @@ class ModelConfig:
     normalize: bool = True
     concat: bool = True
     # Fixed K stays the default: per-graph counts cost 1.9 points of fair-protocol accuracy on ENZYMES
-    # (3 models per fold) and 24 on the synthetic set at entropy weight 1, whose pooling needs a
+    # (3 models per fold) and 24-49 on the synthetic set (entropy weight 1 or 0.1), whose pooling needs a
     # cluster per node colour (docs/RESULTS.md, findings).
     per_graph_clusters: bool = False
     min_clusters: int = 1
