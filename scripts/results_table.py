@@ -109,14 +109,24 @@ FINDINGS = [
 ]
 
 
+# Training options a row's setting names when they differ from the general default (rows saved before
+# an option existed ran with its default).
+NAMED_IF_CHANGED = (("dropout", 0.0, "dropout {}"), ("weight_decay", 0.0, "weight decay {:g}"), ("lr", 1e-3, "lr {:g}"),
+                    ("lr_schedule", "constant", "{} lr schedule"), ("link_weight", 1.0, "link weight {:g}"),
+                    ("link_normalization", "nodes", "link norm {}"))
+
+
 def setting(config: dict) -> str:
     """How a row pools (levels × ratio, fixed or per-graph cluster counts; – without pooling),
     whether its raw node features are batch-normalised (``--input-norm``; off in rows saved before it),
-    a readout other than the default max, and how many models each fold trained (``--repeats``)."""
+    a readout other than the default max, training options off their default, and how many models
+    each fold trained (``--repeats``)."""
     repeats = config.get("repeats", 1)  # rows saved before --repeats trained one model per fold
     readout = config.get("readout", "max")
+    changed = [label.format(config[name]) for name, default, label in NAMED_IF_CHANGED
+               if config.get(name, default) != default]
     parts = [p for p in (pooling(config), "input norm" if config.get("input_norm") else "–",
-                         f"{readout} readout" if readout != "max" else "–",
+                         f"{readout} readout" if readout != "max" else "–", *changed,
                          f"mean of {repeats} models per fold" if repeats > 1 else "–") if p != "–"]
     return ", ".join(parts) or "–"
 

@@ -40,6 +40,14 @@ def test_setting_names_input_norm_and_runs_saved_before_it_read_as_without(table
     assert table.setting(config("baseline", repeats=3, input_norm=True)) == "input norm, mean of 3 models per fold"
 
 
+def test_setting_names_training_options_off_their_default(table):
+    assert (table.setting(config(dropout=0.5, weight_decay=5e-4, repeats=3))
+            == "1 × 10%, fixed k, dropout 0.5, weight decay 0.0005, mean of 3 models per fold")
+    assert table.setting(config(lr=1e-4, lr_schedule="cosine")) == "1 × 10%, fixed k, lr 0.0001, cosine lr schedule"
+    assert table.setting(config(link_weight=0.5, link_normalization="none")) == "1 × 10%, fixed k, link weight 0.5, link norm none"
+    assert table.setting(config(dropout=0.0, lr=1e-3, lr_schedule="constant")) == "1 × 10%, fixed k"
+
+
 def test_each_row_is_compared_with_the_baseline_given_the_same_inputs(table):
     plain_base = row(table, 35.7, config("baseline"), variant="baseline")
     normed_base = row(table, 56.8, config("baseline", input_norm=True), variant="baseline")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import pytest
@@ -78,6 +79,18 @@ def test_resume_from_a_mid_training_checkpoint_gives_the_same_result(tu_root, tm
     assert resumed["test_acc"] == whole["test_acc"]
 
 
+def test_the_cosine_schedule_anneals_the_rate_over_the_epochs(tu_root, tmp_path):
+    config = mutag(tu_root, epochs=4, patience=10, lr=0.01, lr_schedule="cosine")
+    whole = train(config, tmp_path / "whole", progress=False)
+    expected = [0.005 * (1 + math.cos(math.pi * epoch / 4)) for epoch in range(4)]
+    assert [h["lr"] for h in whole["history"]] == pytest.approx(expected)
+    constant = train(mutag(tu_root, epochs=2, lr=0.01), tmp_path / "constant", progress=False)
+    assert [h["lr"] for h in constant["history"]] == [0.01, 0.01]
+    # A resumed run continues the schedule where it stopped: its state is in every checkpoint.
+    state = torch.load(tmp_path / "whole" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["lr_schedulers"][0]["last_epoch"] == 4
+
+
 def test_paper_protocol_reports_max_over_epochs_of_fold_mean(tu_root, tmp_path):
     summary = cross_validate(mutag(tu_root, epochs=4), tmp_path, folds=2, protocol="paper", progress=False)
     curve = summary["mean_curve"]
@@ -139,7 +152,8 @@ def test_the_same_data_folder_named_another_way_resumes_and_another_folder_is_re
 
 
 @pytest.mark.parametrize("option, old, other", [("batching", "random", "size"), ("min_clusters", 1, 8),
-                                               ("input_norm", False, True), ("repeats", 1, 2)])
+                                               ("input_norm", False, True), ("repeats", 1, 2),
+                                               ("lr_schedule", "constant", "cosine")])
 def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_root, tmp_path, option, old, other):
     config = mutag(tu_root, epochs=1, per_graph_clusters=True)
     cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
@@ -304,6 +318,8 @@ def test_a_floor_on_cluster_counts_without_per_graph_counts_is_rejected():
 def test_invalid_run_config_is_rejected():
     with pytest.raises(ValueError, match="epochs must be at least 1"):
         RunConfig(epochs=0)
+    with pytest.raises(ValueError, match="lr_schedule must be one of constant, cosine, got 'step'"):
+        RunConfig(lr_schedule="step")
     with pytest.raises(ValueError, match="unknown option"):
         RunConfig.from_dict({"epochz": 3})
 

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from ..models import ConfigError, ModelConfig
 
-__all__ = ["BATCHING", "RunConfig", "paper_preset", "defaults_for", "load_config_file", "PAPER_PRESET_SOURCE", "DATASET_DEFAULTS"]
+__all__ = ["BATCHING", "LR_SCHEDULES", "RunConfig", "paper_preset", "defaults_for", "load_config_file", "PAPER_PRESET_SOURCE", "DATASET_DEFAULTS"]
 
 # Settings that belong to a data set rather than to a run, below presets, files and options.
 # The built-in synthetic set has at most 6 communities per graph. With the general default (two
@@ -34,6 +34,8 @@ def defaults_for(dataset: str) -> dict[str, Any]:
 
 # How training batches are drawn (RunConfig.batching, --batching, make_loader).
 BATCHING = ("random", "size")
+#: constant: --lr throughout; cosine: annealed from --lr to 0 over --epochs (one step per epoch).
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -66,6 +68,7 @@ class RunConfig:
     # level costs about Σ k_g² rather than B·k_max² with per-graph cluster counts.
     batching: str = "random"
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     grad_clip: float = 2.0
     link_weight: float = 1.0
@@ -111,6 +114,8 @@ class RunConfig:
                             "add --per-graph-clusters, or leave --min-clusters out")
         if self.batching not in BATCHING:
             problems.append(f"batching must be one of {', '.join(BATCHING)}, got {self.batching!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.device not in ("auto", "cpu", "cuda", "gpu", "mps"):
             problems.append(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
         if problems:

@@ -64,6 +64,7 @@ class GraphClassifier(L.LightningModule):
         self.eval_loss = torch.nn.ModuleList(MeanMetric() for _ in eval_prefixes)
         self.train_terms = torch.nn.ModuleDict({name: MeanMetric() for name in ("loss", "ce", "link", "entropy")})
         self.history: list[dict[str, float]] = []
+        self._epoch_lr: Optional[float] = None
 
     def forward(self, batch):
         return self.model(batch)
@@ -115,6 +116,8 @@ class GraphClassifier(L.LightningModule):
         self.eval_loss[dataloader_idx].update(losses["loss"], weight=batch.num_graphs)
 
     def on_train_epoch_start(self) -> None:
+        # The rate this epoch trains with: an epoch schedule has stepped by the time it is recorded.
+        self._epoch_lr = float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else None
         self.train_acc.reset()
         for metric in self.train_terms.values():
             metric.reset()
@@ -128,6 +131,8 @@ class GraphClassifier(L.LightningModule):
             return
         # compute() reduces across processes, so every rank records the same numbers.
         record: dict[str, float] = {"epoch": int(self.current_epoch)}
+        if self._epoch_lr is not None:
+            record["lr"] = self._epoch_lr
         if self.train_acc.update_count:
             record["train_acc"] = float(self.train_acc.compute())
             record.update({f"train_{name}": float(m.compute()) for name, m in self.train_terms.items()})
@@ -150,5 +155,10 @@ class GraphClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         run = self.hparams.run_config
-        return adam(self.parameters(), lr=run["lr"], weight_decay=run["weight_decay"],
-                    mixed_precision="mixed" in str(self.trainer.precision))
+        optimizer = adam(self.parameters(), lr=run["lr"], weight_decay=run["weight_decay"],
+                         mixed_precision="mixed" in str(self.trainer.precision))
+        if run.get("lr_schedule", "constant") == "constant":  # checkpoints saved before the option: constant
+            return optimizer
+        # Lightning steps it after each training epoch and keeps its state in the checkpoint.
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=run["epochs"])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}

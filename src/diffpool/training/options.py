@@ -11,7 +11,7 @@ from typing import Any
 
 from ..models import VARIANTS, ConfigError
 from ..nn.blocks import CONV_KINDS, READOUTS
-from .config import BATCHING, DATASET_DEFAULTS, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
+from .config import BATCHING, DATASET_DEFAULTS, LR_SCHEDULES, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
 
 __all__ = ["add_run_options", "run_config_from_args", "parse_settings"]
 
@@ -48,6 +48,7 @@ HELP: dict[str, str] = {
     "batching": "random: shuffled batches; size: graphs of similar size batched together (much cheaper with "
                 "--per-graph-clusters on sets with a long tail of sizes, but it cost accuracy on PROTEINS: docs/RESULTS.md)",
     "lr": "Adam learning rate",
+    "lr_schedule": "constant: --lr throughout; cosine: annealed from --lr to 0 over --epochs, one step per epoch",
     "weight_decay": "Adam weight decay",
     "grad_clip": "clip the gradient norm at this value (0: no clipping)",
     "link_weight": "weight of the link-prediction loss ‖A − SSᵀ‖_F (0 = DiffPool-NOLP)",
@@ -93,6 +94,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
             kwargs["choices"] = VARIANTS
         if f.name == "batching":
             kwargs["choices"] = BATCHING
+        if f.name == "lr_schedule":
+            kwargs["choices"] = LR_SCHEDULES
         if f.name == "features":
             kwargs["choices"] = ("auto", "labels", "attributes", "degree", "constant")
         group.add_argument(flag, type=kind, metavar=f.name.upper(), **kwargs)

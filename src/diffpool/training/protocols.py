@@ -384,7 +384,8 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
 RUNTIME_OPTIONS = frozenset({"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"})
 
 # Options added after runs were first saved, with the behaviour those runs had.
-OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1, "input_norm": False, "repeats": 1}
+OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1, "input_norm": False, "repeats": 1,
+                       "lr_schedule": "constant"}
 
 
 def report(run_dir: str | Path) -> dict[str, Any]:
