@@ -111,16 +111,17 @@ FINDINGS = [
 
 # Training options a row's setting names when they differ from the general default (rows saved before
 # an option existed ran with its default).
-NAMED_IF_CHANGED = (("dropout", 0.0, "dropout {}"), ("weight_decay", 0.0, "weight decay {:g}"), ("lr", 1e-3, "lr {:g}"),
-                    ("lr_schedule", "constant", "{} lr schedule"), ("link_weight", 1.0, "link weight {:g}"),
-                    ("link_normalization", "nodes", "link norm {}"))
+NAMED_IF_CHANGED = (("dropout", 0.0, "dropout {:g}"), ("weight_decay", 0.0, "weight decay {:g}"), ("lr", 1e-3, "lr {:g}"),
+                    ("lr_schedule", "constant", "{} lr schedule"), ("batch_size", 20, "batch {}"),
+                    ("grad_clip", 2.0, "gradient clip {:g}"), ("link_weight", 1.0, "link weight {:g}"),
+                    ("link_normalization", "nodes", "link norm {}"), ("entropy_weight", 1.0, "entropy weight {:g}"))
 
 
 def setting(config: dict) -> str:
     """How a row pools (levels × ratio, fixed or per-graph cluster counts; – without pooling),
     whether its raw node features are batch-normalised (``--input-norm``; off in rows saved before it),
-    a readout other than the default max, training options off their default, and how many models
-    each fold trained (``--repeats``)."""
+    a readout other than the default max, loss and optimiser options off their default
+    (``NAMED_IF_CHANGED``), and how many models each fold trained (``--repeats``)."""
     repeats = config.get("repeats", 1)  # rows saved before --repeats trained one model per fold
     readout = config.get("readout", "max")
     changed = [label.format(config[name]) for name, default, label in NAMED_IF_CHANGED

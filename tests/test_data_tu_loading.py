@@ -1,6 +1,7 @@
 """Loading TU sets: graphs as PyG expects them, labels mapped, edges clean, caching, zip, download."""
 from __future__ import annotations
 
+import os
 import urllib.error
 import warnings
 import zipfile
@@ -146,6 +147,30 @@ def test_root_forms(tu_root, tmp_path, tu):
         assert dataset._data.edge_index.equal(expected._data.edge_index)
         assert dataset._data.y.equal(expected._data.y)
     assert not list(archive.parent.glob("MUTAG_*")) and not (archive.parent / "MUTAG").exists()
+
+
+def test_a_changed_zip_is_unpacked_and_processed_again_in_place_of_the_old_copy(tu_root, tmp_path):
+    archive = tmp_path / "MUTAG.zip"
+
+    def write_zip(first_label: str) -> None:
+        with zipfile.ZipFile(archive, "w") as zf:
+            for path in sorted((tu_root / "MUTAG").iterdir()):
+                lines = lines_of(path)
+                if path.name == "MUTAG_graph_labels.txt":
+                    lines = [first_label] + lines[1:]
+                zf.writestr(f"MUTAG/{path.name}", "\n".join(lines) + "\n")
+
+    cache = tmp_path / "cache"
+    write_zip("1")
+    assert load_tu("MUTAG", archive, cache=cache)[0].y.item() == 1
+    assert load_tu("MUTAG", archive, cache=cache).from_cache
+    write_zip("-1")
+    os.utime(archive, ns=(archive.stat().st_atime_ns, archive.stat().st_mtime_ns + 10**9))
+    changed = load_tu("MUTAG", archive, cache=cache)
+    assert not changed.from_cache and changed[0].y.item() == 0  # label -1 maps to class 0
+    assert len(list((cache / "extracted").iterdir())) == 1
+    assert len(list((cache / "processed").glob("MUTAG-*.pt"))) == 1
+    assert load_tu("MUTAG", archive, cache=cache).from_cache
 
 
 def test_bad_roots(tu_root, tmp_path):

@@ -45,7 +45,9 @@ def test_setting_names_training_options_off_their_default(table):
             == "1 × 10%, fixed k, dropout 0.5, weight decay 0.0005, mean of 3 models per fold")
     assert table.setting(config(lr=1e-4, lr_schedule="cosine")) == "1 × 10%, fixed k, lr 0.0001, cosine lr schedule"
     assert table.setting(config(link_weight=0.5, link_normalization="none")) == "1 × 10%, fixed k, link weight 0.5, link norm none"
-    assert table.setting(config(dropout=0.0, lr=1e-3, lr_schedule="constant")) == "1 × 10%, fixed k"
+    assert (table.setting(config(batch_size=8, grad_clip=0.0, entropy_weight=0.1))
+            == "1 × 10%, fixed k, batch 8, gradient clip 0, entropy weight 0.1")
+    assert table.setting(config(dropout=0.0, lr=1e-3, lr_schedule="constant", batch_size=20)) == "1 × 10%, fixed k"
 
 
 def test_each_row_is_compared_with_the_baseline_given_the_same_inputs(table):

@@ -86,9 +86,27 @@ def test_the_cosine_schedule_anneals_the_rate_over_the_epochs(tu_root, tmp_path)
     assert [h["lr"] for h in whole["history"]] == pytest.approx(expected)
     constant = train(mutag(tu_root, epochs=2, lr=0.01), tmp_path / "constant", progress=False)
     assert [h["lr"] for h in constant["history"]] == [0.01, 0.01]
-    # A resumed run continues the schedule where it stopped: its state is in every checkpoint.
-    state = torch.load(tmp_path / "whole" / "checkpoints" / "last.ckpt", weights_only=True)
-    assert state["lr_schedulers"][0]["last_epoch"] == 4
+
+
+def test_a_run_stopped_mid_schedule_resumes_on_it(tu_root, tmp_path, monkeypatch):
+    from diffpool.training.module import GraphClassifier
+
+    config = mutag(tu_root, epochs=4, patience=10, lr=0.01, lr_schedule="cosine")
+    whole = train(config, tmp_path / "whole", progress=False)
+    start = GraphClassifier.on_train_epoch_start
+
+    def stop_at_epoch_2(self):
+        if self.current_epoch == 2:
+            raise RuntimeError("stopped")
+        start(self)
+
+    monkeypatch.setattr(GraphClassifier, "on_train_epoch_start", stop_at_epoch_2)
+    with pytest.raises(RuntimeError, match="stopped"):
+        train(config, tmp_path / "split", progress=False)
+    monkeypatch.setattr(GraphClassifier, "on_train_epoch_start", start)
+    resumed = train(config, tmp_path / "split", progress=False)
+    assert [h["lr"] for h in resumed["history"]] == pytest.approx([h["lr"] for h in whole["history"]])
+    assert resumed["test_acc"] == whole["test_acc"]
 
 
 def test_paper_protocol_reports_max_over_epochs_of_fold_mean(tu_root, tmp_path):
@@ -107,6 +125,14 @@ def test_same_seed_same_result(tu_root, tmp_path):
     a = train(mutag(tu_root, seed=3), tmp_path / "a", progress=False)
     b = train(mutag(tu_root, seed=3), tmp_path / "b", progress=False)
     assert a["history"] == b["history"] and a["test_acc"] == b["test_acc"]
+
+
+def test_train_refuses_other_settings_in_its_folder_and_resumes_the_same(tu_root, tmp_path):
+    first = train(mutag(tu_root, epochs=2), tmp_path, progress=False)
+    for other in (dict(epochs=3), dict(lr_schedule="cosine"), dict(seed=1)):
+        with pytest.raises(ResultsError, match=f"{next(iter(other))}: "):
+            train(mutag(tu_root, **{"epochs": 2, **other}), tmp_path, progress=False)
+    assert train(mutag(tu_root, epochs=2, threads=2), tmp_path, progress=False) == first  # a runtime option
 
 
 def test_other_settings_in_the_same_folder_are_refused(tu_root, tmp_path):

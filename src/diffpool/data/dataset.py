@@ -26,7 +26,8 @@ from ..atomic import atomic_open
 
 __all__ = ["GraphDataset", "FORMAT_VERSION"]
 
-#: Bumped whenever the processed layout or the processing itself changes; part of every cache key.
+#: Bumped whenever the processed layout or the processing itself changes; a cache file written
+#: under another version is processed again (and replaced).
 FORMAT_VERSION = 1
 
 

@@ -15,8 +15,9 @@ four times — into one unweighted edge in each direction) and stored as an ``In
 The download URL is PyG's (``TUDataset.url``).
 
 Processed tensors are cached under the cache folder (``$DIFFPOOL_DATA``, default
-``~/.cache/diffpool``) keyed by the source path, the source files' sizes and times, and the feature
-settings; nothing is ever written into the source folder.
+``~/.cache/diffpool``), one file per source (folder or zip) and load settings; the source files'
+sizes and times are checked inside it, so a changed source is processed again and replaces its
+file. Nothing is ever written into the source folder.
 """
 from __future__ import annotations
 
@@ -309,9 +310,19 @@ def _stamp(path: Path) -> list:
     return [path.name, stat.st_size, stat.st_mtime_ns]
 
 
-def _extract_zip(archive: Path, name: str, target: Path) -> Path:
-    """Unpack the ``NAME_*.txt`` files of ``archive`` (flattened) into ``target``, atomically."""
-    if _is_tu_folder(target, name):
+def _unpacked(target: Path, name: str, stamp: Optional[str]) -> bool:
+    """Whether ``target`` holds the data set, unpacked from the archive with this ``stamp`` (None: any)."""
+    marker = target / ".archive"
+    return _is_tu_folder(target, name) and (stamp is None or (marker.is_file() and marker.read_text() == stamp))
+
+
+def _extract_zip(archive: Path, name: str, target: Path, *, stamp: Optional[str] = None) -> Path:
+    """Unpack the ``NAME_*.txt`` files of ``archive`` (flattened) into ``target``, atomically.
+
+    With ``stamp`` (the archive's size and time), ``target/.archive`` records it, and an archive that
+    changed is unpacked again over the old copy rather than beside it.
+    """
+    if _unpacked(target, name, stamp):
         return target
     try:
         with zipfile.ZipFile(archive) as zf:
@@ -328,11 +339,16 @@ def _extract_zip(archive: Path, name: str, target: Path) -> Path:
                 for member in members:
                     with zf.open(member) as src, open(staging / Path(member.filename).name, "wb") as dst:
                         shutil.copyfileobj(src, dst)
+                if stamp is not None:
+                    (staging / ".archive").write_text(stamp)
                 try:
                     os.replace(staging, target)
-                except OSError:  # another process got there first
-                    if not _is_tu_folder(target, name):
-                        raise
+                except OSError:  # target exists: another process got there first, or an older copy
+                    if not _unpacked(target, name, stamp):
+                        stale = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.stale."))
+                        os.replace(target, stale / "old")
+                        os.replace(staging, target)
+                        shutil.rmtree(stale, ignore_errors=True)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except zipfile.BadZipFile as error:
@@ -390,8 +406,9 @@ def find_tu_folder(name: str, root: Optional[PathLike], cache: Path) -> Path:
     if root.is_file():
         if root.suffix.lower() != ".zip":
             raise DataError(f"{root}: expected a folder or a {name}.zip archive")
-        key = hashlib.sha256(json.dumps([str(root.resolve())] + _stamp(root)).encode()).hexdigest()[:16]
-        return _extract_zip(root, name, cache / "extracted" / f"{name}-{key}")
+        # One unpacked copy per archive path, replaced when the archive changes (see _extract_zip).
+        key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+        return _extract_zip(root, name, cache / "extracted" / f"{name}-{key}", stamp=json.dumps(_stamp(root)))
     candidates = [root / name, root, root / name / "raw", root / "raw"]
     for folder in candidates:
         if _is_tu_folder(folder, name):
@@ -461,7 +478,9 @@ def load_tu(
     if processed.is_file():
         try:
             dataset = GraphDataset.load_from(processed)
-        except Exception as error:  # corrupt or outdated cache: rebuild it
+        except DataError as error:  # written by another version: a routine upgrade
+            log.info("processing %s again: %s", name, error)
+        except Exception as error:  # corrupt: rebuild it
             log.warning("ignoring unreadable cache file %s (%s)", processed, error)
         else:
             if dataset.info.get("source_files") == stamps:

@@ -34,7 +34,7 @@ def defaults_for(dataset: str) -> dict[str, Any]:
 
 # How training batches are drawn (RunConfig.batching, --batching, make_loader).
 BATCHING = ("random", "size")
-#: constant: --lr throughout; cosine: annealed from --lr to 0 over --epochs (one step per epoch).
+#: constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs (one step per epoch).
 LR_SCHEDULES = ("constant", "cosine")
 
 

@@ -48,7 +48,8 @@ HELP: dict[str, str] = {
     "batching": "random: shuffled batches; size: graphs of similar size batched together (much cheaper with "
                 "--per-graph-clusters on sets with a long tail of sizes, but it cost accuracy on PROTEINS: docs/RESULTS.md)",
     "lr": "Adam learning rate",
-    "lr_schedule": "constant: --lr throughout; cosine: annealed from --lr to 0 over --epochs, one step per epoch",
+    "lr_schedule": "constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs, one step per "
+                   "epoch (early stopping, --patience, may end the run before the rate is low)",
     "weight_decay": "Adam weight decay",
     "grad_clip": "clip the gradient norm at this value (0: no clipping)",
     "link_weight": "weight of the link-prediction loss ‖A − SSᵀ‖_F (0 = DiffPool-NOLP)",

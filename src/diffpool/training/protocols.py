@@ -471,6 +471,9 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
                           "that many models per fold; diffpool train trains one")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # Without this a re-run with other settings returned the old result, or resumed its checkpoint
+    # under the new settings (an lr schedule, the epochs), silently.
+    _check_same_config(run_dir, config, "train", 1)
     dataset = load_dataset(config)
     splits = _splits_for(dataset, 10, config.seed, run_dir)
     result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
