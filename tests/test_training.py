@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import pytest
 import torch
@@ -107,6 +108,29 @@ def test_a_run_stopped_mid_schedule_resumes_on_it(tu_root, tmp_path, monkeypatch
     resumed = train(config, tmp_path / "split", progress=False)
     assert [h["lr"] for h in resumed["history"]] == pytest.approx([h["lr"] for h in whole["history"]])
     assert resumed["test_acc"] == whole["test_acc"]
+
+
+def test_a_resumed_run_reports_the_time_of_all_its_epochs(tu_root, tmp_path, monkeypatch):
+    from diffpool.training.module import GraphClassifier
+
+    config = mutag(tu_root, epochs=4, patience=10)
+    start = GraphClassifier.on_train_epoch_start
+
+    def slow_then_stopped_at_epoch_2(self):
+        if self.current_epoch == 2:
+            raise RuntimeError("stopped")
+        time.sleep(1.0)
+        start(self)
+
+    monkeypatch.setattr(GraphClassifier, "on_train_epoch_start", slow_then_stopped_at_epoch_2)
+    with pytest.raises(RuntimeError, match="stopped"):
+        train(config, tmp_path, progress=False)
+    monkeypatch.setattr(GraphClassifier, "on_train_epoch_start", start)
+    began = time.perf_counter()
+    resumed = train(config, tmp_path, progress=False)
+    second_call = time.perf_counter() - began
+    # The first call's two slow epochs (2 s) count, though this call took only its own time.
+    assert resumed["wall_time_s"] - second_call > 1.5
 
 
 def test_paper_protocol_reports_max_over_epochs_of_fold_mean(tu_root, tmp_path):

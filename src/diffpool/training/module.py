@@ -9,6 +9,7 @@ checkpoints), and travels inside every checkpoint: a resumed run continues the e
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Optional
 
 import lightning as L
@@ -65,6 +66,10 @@ class GraphClassifier(L.LightningModule):
         self.train_terms = torch.nn.ModuleDict({name: MeanMetric() for name in ("loss", "ce", "link", "entropy")})
         self.history: list[dict[str, float]] = []
         self._epoch_lr: Optional[float] = None
+        #: Seconds of fitting recorded by the checkpoint this run resumed from (0 for a fresh run),
+        #: so a fold interrupted and resumed reports the time of all its epochs, not the last part's.
+        self.elapsed_before_resume_s = 0.0
+        self._fit_started: Optional[float] = None
 
     def forward(self, batch):
         return self.model(batch)
@@ -115,6 +120,9 @@ class GraphClassifier(L.LightningModule):
         self.eval_acc[dataloader_idx].update(output.logits.argmax(-1), batch.y)
         self.eval_loss[dataloader_idx].update(losses["loss"], weight=batch.num_graphs)
 
+    def on_fit_start(self) -> None:
+        self._fit_started = time.perf_counter()
+
     def on_train_epoch_start(self) -> None:
         # The rate this epoch trains with: an epoch schedule has stepped by the time it is recorded.
         self._epoch_lr = float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else None
@@ -146,9 +154,12 @@ class GraphClassifier(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["history"] = list(self.history)
+        fitting = time.perf_counter() - self._fit_started if self._fit_started is not None else 0.0
+        checkpoint["elapsed_s"] = self.elapsed_before_resume_s + fitting
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("history", []))
+        self.elapsed_before_resume_s = float(checkpoint.get("elapsed_s", 0.0))  # 0: saved before it was kept
 
     def predict_step(self, batch, batch_idx: int):
         return torch.softmax(self.model(batch).logits, dim=-1)

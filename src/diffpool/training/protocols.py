@@ -219,7 +219,7 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     else:
         result["test_acc"] = history[-1].get("heldout_acc") if history else None
         result["checkpoint"] = str(last)
-    result["wall_time_s"] = round(time.time() - started, 2)
+    result["wall_time_s"] = round(module.elapsed_before_resume_s + time.time() - started, 2)
     result["seed"] = seed
     # Runs resumed across versions: each fold records the source it ran (read when the process started).
     result["commit"] = git_commit()
