@@ -179,7 +179,8 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
 def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: Path, *, fold: int,
              protocol: str = "fair", progress: bool = True, seed: Optional[int] = None) -> dict[str, Any]:
     """Train and evaluate one model on one fold; returns (and writes) its ``result.json``. Resumes if
-    interrupted. ``seed`` (initialisation and batch order) defaults to ``config.seed + fold``."""
+    interrupted; ``wall_time_s`` then includes the earlier sessions' fitting up to their last checkpoint.
+    ``seed`` (initialisation and batch order) defaults to ``config.seed + fold``."""
     finished = _read_back(fold_dir, protocol, f"fold {fold}" if seed is None else f"fold {fold}'s model")
     if finished is not None:
         return finished
