@@ -1,7 +1,8 @@
 """The Lightning module: the model plus its loss, metrics and optimiser — not the loop.
 
 Checkpoints hold only plain data besides tensors (model and run configuration, feature settings,
-label mapping, the per-epoch history, the seconds of fitting so far), so they load with ``torch.load(weights_only=True)``.
+label mapping, the per-epoch history, the seconds of fitting so far), so they load with
+``torch.load(weights_only=True)``.
 
 The per-epoch history is recorded here, at the end of each validation epoch (where Lightning saves
 checkpoints), and travels inside every checkpoint: a resumed run continues the exact same record.
