@@ -205,7 +205,7 @@ def test_the_same_data_folder_named_another_way_resumes_and_another_folder_is_re
                                                ("input_norm", False, True), ("repeats", 1, 2),
                                                ("lr_schedule", "constant", "cosine")])
 def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_root, tmp_path, option, old, other):
-    config = mutag(tu_root, epochs=1, per_graph_clusters=True)
+    config = mutag(tu_root, epochs=1, per_graph_clusters=True, min_clusters=1)
     cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
     saved = json.loads((tmp_path / "config.json").read_text())
     del saved["config"][option]  # as written before the option existed
@@ -214,8 +214,8 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_
     assert cross_validate(config, tmp_path, folds=2, progress=False)["completed_folds"] == 2
     assert report(tmp_path)["config"][option] == old
     with pytest.raises(ResultsError, match=f"{option}: {old!r} → {other!r}"):
-        cross_validate(mutag(tu_root, epochs=1, per_graph_clusters=True, **{option: other}), tmp_path, folds=2,
-                       progress=False)
+        cross_validate(mutag(tu_root, epochs=1, per_graph_clusters=True, **{"min_clusters": 1, option: other}),
+                       tmp_path, folds=2, progress=False)
 
 
 def test_repeats_train_that_many_models_per_fold_and_score_their_mean(tu_root, tmp_path):
@@ -361,8 +361,23 @@ def test_non_finite_loss_stops_with_epoch_and_batch(tu_root, tmp_path, monkeypat
 
 def test_a_floor_on_cluster_counts_without_per_graph_counts_is_rejected():
     with pytest.raises(ValueError, match="min_clusters .8. only applies with per-graph cluster counts"):
-        RunConfig(dataset="MUTAG", min_clusters=8)
-    assert RunConfig(dataset="MUTAG", min_clusters=8, per_graph_clusters=True).min_clusters == 8
+        RunConfig(dataset="MUTAG", min_clusters=8, per_graph_clusters=False)
+    assert RunConfig(dataset="MUTAG", min_clusters=5).to_dict()["min_clusters"] == 5
+
+
+def test_the_default_is_per_graph_counts_with_a_floor_of_8_and_the_paper_preset_fixed_k():
+    from diffpool.training.config import paper_preset
+
+    default = RunConfig(dataset="MUTAG")
+    assert default.per_graph_clusters and default.to_dict()["min_clusters"] == 8
+    assert default.model_config(7, 2, 28).min_clusters == 8
+    # fixed K has no floor, also when a grid point or a saved run turns per-graph counts off
+    fixed = RunConfig.from_dict({**default.to_dict(), "per_graph_clusters": False, "min_clusters": None})
+    assert fixed.to_dict()["min_clusters"] == 1
+    paper = RunConfig.from_dict(paper_preset("PROTEINS"))
+    assert not paper.per_graph_clusters and paper.to_dict()["min_clusters"] == 1
+    # the paper's ceil(ratio · n_g) when per-graph counts are asked for on top of the preset
+    assert RunConfig.from_dict({**paper_preset("PROTEINS"), "per_graph_clusters": True}).to_dict()["min_clusters"] == 1
 
 
 def test_invalid_run_config_is_rejected():
@@ -384,10 +399,10 @@ def test_out_of_memory_batch_is_reported_with_sizes_and_a_batch_size(tu_root, tm
     with pytest.raises(BatchTooLargeError, match=r"batch of 20 graphs.*largest \d+, total \d+; fixed cluster counts "
                                                  r"cost B·K² per level, K = \[\d+, \d+\]\)\. Try --batch-size 5, "
                                                  r"--per-graph-clusters, or --max-nodes"):
-        train(mutag(tu_root), tmp_path / "fixed", progress=False)
-    # with per-graph counts on already, the advice is what else lowers the padded cost
+        train(mutag(tu_root, per_graph_clusters=False), tmp_path / "fixed", progress=False)
+    # with per-graph counts on (the default), the advice is what else lowers the padded cost
     with pytest.raises(BatchTooLargeError, match=r"per-graph cluster counts.*--batch-size 5, --batching size"):
-        train(mutag(tu_root, per_graph_clusters=True), tmp_path / "per-graph", progress=False)
+        train(mutag(tu_root), tmp_path / "per-graph", progress=False)
     # a model without clusters gets no advice about them
     with pytest.raises(BatchTooLargeError, match=r"total \d+\)\. Try --batch-size 5, or --max-nodes"):
         train(mutag(tu_root, variant="graphsage"), tmp_path / "graphsage", progress=False)

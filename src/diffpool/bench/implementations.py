@@ -11,6 +11,7 @@ name           what it is
 ``sparse``     ours, sparse first level, fixed K per level as in PyG's example, random batches
 ``pergraph``   ours, per-graph k (``k_g = max(ceil(ratio·n_g), min_clusters)``), size-bucketed batches
 ``pergraph-random``  ours, per-graph k, random batches (level 2 in parts of similar-sized graphs)
+``default``    ours as ``diffpool train`` runs it by default: per-graph k with a floor of 8, random batches
 ``dense``      ours with every level dense (:class:`~.dense_model.DenseDiffPoolNet`), random batches
 ``pyg``        PyG's ``dense_diff_pool`` in its example's architecture, padded to the set's max nodes
 ``graphsage``  ours, flat GraphSAGE of the same depth and width (``variant="graphsage"``)
@@ -28,6 +29,7 @@ from torch_geometric.utils import to_dense_adj, to_dense_batch
 
 from ..data.sampler import SizeBucketSampler
 from ..models import ModelConfig, build_model, classification_loss
+from ..training.config import DEFAULT_MIN_CLUSTERS
 from .dense_model import DenseDiffPoolNet
 from .reference import PygDiffPoolNet
 from .workloads import Workload
@@ -35,11 +37,13 @@ from .workloads import Workload
 __all__ = ["Implementation", "IMPLEMENTATIONS", "get_implementation", "model_config"]
 
 
-def model_config(workload: Workload, *, per_graph: bool = False, variant: str = "diffpool") -> ModelConfig:
+def model_config(workload: Workload, *, per_graph: bool = False, variant: str = "diffpool",
+                 min_clusters: int = 1) -> ModelConfig:
     """The shared architecture: hidden 64, 3 layers per block, 2 levels at 25 %, mean readout."""
     return ModelConfig(in_channels=workload.num_features, num_classes=workload.num_classes,
                        max_nodes=workload.max_nodes, variant=variant, hidden=64, layers_per_block=3,
-                       levels=2, ratio=0.25, readout="mean", per_graph_clusters=per_graph, mlp_hidden=64)
+                       levels=2, ratio=0.25, readout="mean", per_graph_clusters=per_graph, mlp_hidden=64,
+                       min_clusters=min_clusters)
 
 
 class Implementation:
@@ -74,9 +78,10 @@ class OursSparse(Implementation):
     name = "sparse"
     description = "ours, sparse level 1, fixed K"
     per_graph = False
+    min_clusters = 1
 
     def build(self, workload):
-        self.config = model_config(workload, per_graph=self.per_graph)
+        self.config = model_config(workload, per_graph=self.per_graph, min_clusters=self.min_clusters)
         return build_model(self.config)
 
     def config_summary(self, workload):
@@ -103,6 +108,13 @@ class OursPerGraphRandom(OursSparse):
     name = "pergraph-random"
     description = "ours, per-graph k, random batches"
     per_graph = True
+
+
+class OursDefault(OursSparse):
+    name = "default"
+    description = "ours, product default: per-graph k >= 8, random batches"
+    per_graph = True
+    min_clusters = DEFAULT_MIN_CLUSTERS
 
 
 class OursDense(Implementation):
@@ -170,7 +182,7 @@ class OursGraphSAGE(OursSparse):
         return {"blocks": self.config.levels + 1}
 
 
-IMPLEMENTATIONS = {cls.name: cls for cls in (OursSparse, OursPerGraph, OursPerGraphRandom, OursDense, PygReference,
+IMPLEMENTATIONS = {cls.name: cls for cls in (OursSparse, OursPerGraph, OursPerGraphRandom, OursDefault, OursDense, PygReference,
                                               OursGraphSAGE)}
 
 

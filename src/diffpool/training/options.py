@@ -11,7 +11,7 @@ from typing import Any
 
 from ..models import VARIANTS, ConfigError
 from ..nn.blocks import CONV_KINDS, READOUTS
-from .config import BATCHING, DATASET_DEFAULTS, LR_SCHEDULES, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
+from .config import BATCHING, DATASET_DEFAULTS, DEFAULT_MIN_CLUSTERS, LR_SCHEDULES, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
 
 __all__ = ["add_run_options", "run_config_from_args", "parse_settings"]
 
@@ -33,10 +33,10 @@ HELP: dict[str, str] = {
     "batch_norm": "batch norm after every GNN layer but the last (over real nodes only)",
     "normalize": "L2-normalise every GNN layer's output (paper)",
     "concat": "concatenate the outputs of a block's layers (paper)",
-    "per_graph_clusters": "give graph g max(ceil(ratio · n_g), --min-clusters) clusters instead of "
-                          "K = ceil(ratio · largest graph) for every graph (much faster on large graphs; "
-                          "accuracy in docs/RESULTS.md)",
-    "min_clusters": "with --per-graph-clusters, at least this many clusters per graph and level (at most K): "
+    "per_graph_clusters": "give graph g max(ceil(ratio · n_g), --min-clusters) clusters; --no-per-graph-clusters "
+                          "gives every graph K = ceil(ratio · largest graph), as the paper and --preset paper do "
+                          "(much slower on large graphs; accuracy of both in docs/RESULTS.md)",
+    "min_clusters": "with per-graph cluster counts, at least this many clusters per graph and level (at most K): "
                     "small graphs keep room for a hierarchy",
     "mlp_hidden": "width of the classifier MLP",
     "dropout": "dropout in the classifier MLP",
@@ -71,6 +71,10 @@ HELP: dict[str, str] = {
 }
 
 
+# Defaults that depend on other options, as --help states them.
+SHOWN_DEFAULTS = {"min_clusters": f"{DEFAULT_MIN_CLUSTERS} with per-graph cluster counts, 1 with --preset paper"}
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """One option per RunConfig field; unset options stay absent so files and presets can fill them."""
     parser.add_argument("--config", metavar="FILE", help="YAML file of options (names as below, with _ or -); "
@@ -83,13 +87,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         default = getattr(defaults, f.name)
         own = {name: values[f.name] for name, values in DATASET_DEFAULTS.items() if f.name in values}
         also = "".join(f"; {value} for the {name} set" for name, value in own.items())
-        help_text = f"{HELP[f.name]} (default: {default}{also})"
+        shown = SHOWN_DEFAULTS.get(f.name, default)
+        help_text = f"{HELP[f.name]} (default: {shown}{also})"
         kwargs: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
             continue
         kind = {int: int, float: float}.get(type(default), str)
-        if f.name == "max_nodes":
+        if f.name in ("max_nodes", "min_clusters"):
             kind = int
         if f.name == "variant":
             kwargs["choices"] = VARIANTS
