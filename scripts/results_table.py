@@ -159,14 +159,12 @@ def pooling(config: dict) -> str:
     """How a row pools: levels × ratio and fixed or per-graph cluster counts (– without pooling)."""
     if config.get("variant") not in ("diffpool", "nolp", "det"):
         return "–"
-    # DET's clusters come from Graclus, up to K per graph, whatever per_graph_clusters says.
-    per_graph = config.get("per_graph_clusters") and config["variant"] != "det"
     # Rows saved before --min-clusters existed had no floor; None is the default floor.
     floor = config.get("min_clusters", 1)
     floor = DEFAULT_MIN_CLUSTERS if floor is None else floor
     counts = ("per-graph k" + (f" ≥ {floor}" if floor > 1 else "")
               + (", size batches" if config.get("batching") == "size" else "")
-              if per_graph else "fixed k")
+              if config.get("per_graph_clusters") else "fixed k")
     return f"{config['levels']} × {100 * config['ratio']:.0f}%, {counts}"
 
 

@@ -376,6 +376,9 @@ def test_the_default_is_per_graph_counts_with_a_floor_of_8_and_the_paper_preset_
     assert fixed.to_dict()["min_clusters"] == 1
     paper = RunConfig.from_dict(paper_preset("PROTEINS"))
     assert not paper.per_graph_clusters and paper.to_dict()["min_clusters"] == 1
+    # variants that learn no assignment save no per-graph counts, so their runs resume as before
+    for variant in ("det", "graphsage", "baseline"):
+        assert RunConfig(dataset="MUTAG", variant=variant).to_dict()["per_graph_clusters"] is False
     # the paper's ceil(ratio · n_g) when per-graph counts are asked for on top of the preset
     assert RunConfig.from_dict({**paper_preset("PROTEINS"), "per_graph_clusters": True}).to_dict()["min_clusters"] == 1
 

@@ -140,11 +140,10 @@ class RunConfig:
                               "leave it out, or use --features auto/attributes on data with attributes")
         # Every model option is a run option of the same name; max_nodes is not one of them: here it
         # is a data filter, for the model it is the largest graph (given).
-        shared = {f.name: getattr(self, f.name) for f in fields(ModelConfig)
-                  if hasattr(self, f.name) and f.name not in ("max_nodes", "min_clusters")}
+        settings = self.to_dict()
+        shared = {f.name: settings[f.name] for f in fields(ModelConfig) if f.name in settings and f.name != "max_nodes"}
         return ModelConfig(in_channels=in_channels, num_classes=num_classes, max_nodes=max_nodes,
-                           normalized_attributes=num_attributes if self.input_norm else 0,
-                           min_clusters=self.cluster_floor, **shared)
+                           normalized_attributes=num_attributes if self.input_norm else 0, **shared)
 
     @property
     def cluster_floor(self) -> int:
@@ -155,8 +154,13 @@ class RunConfig:
         return DEFAULT_MIN_CLUSTERS if self.per_graph_clusters else 1
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as saved with a run, the cluster floor resolved (what the run computes)."""
-        return {**asdict(self), "min_clusters": self.cluster_floor}
+        """The options as saved with a run, saying what it computes: the cluster floor resolved, and
+        no per-graph cluster counts for the variants that learn no assignment (DET's clusters come
+        from Graclus; GraphSAGE and the baseline do not pool), so their runs compare equal whatever
+        the default."""
+        if self.variant in ("diffpool", "nolp"):
+            return {**asdict(self), "min_clusters": self.cluster_floor}
+        return {**asdict(self), "per_graph_clusters": False, "min_clusters": 1}
 
     @classmethod
     def for_dataset(cls, dataset: str = "synthetic", **options: Any) -> "RunConfig":
