@@ -24,13 +24,13 @@ IMPL_LABELS = {
     "pyg": "PyG dense_diff_pool (reference)",
     "graphsage": "flat GraphSAGE (ours)",
 }
-IMPL_ORDER = ["pyg", "dense", "sparse", "pergraph", "pergraph-random", "graphsage"]
+IMPL_ORDER = ["pyg", "dense", "sparse", "default", "pergraph", "pergraph-random", "graphsage"]
 
 COMMANDS = """\
 ```bash
 # epoch benchmark (one subprocess per case, 8 GB address-space cap each, 1 thread unless given)
 python benchmarks/epoch.py --datasets ENZYMES,PROTEINS --out docs/perf/epoch.jsonl
-python benchmarks/epoch.py --datasets REDDIT-BINARY --impls pergraph-random,pergraph,graphsage --threads 2 --out docs/perf/epoch.jsonl
+python benchmarks/epoch.py --datasets REDDIT-BINARY --impls default,pergraph-random,pergraph,graphsage --threads 2 --out docs/perf/epoch.jsonl
 python benchmarks/epoch.py --datasets REDDIT-BINARY --impls sparse --slow-sets REDDIT-BINARY --slow-epochs 1 \\
     --slow-warmup-batches 2 --impl-timeouts sparse=2400 --out docs/perf/epoch.jsonl
 python benchmarks/epoch.py --datasets REDDIT-BINARY --impls dense,pyg --impl-epochs dense=1,pyg=1 \\
