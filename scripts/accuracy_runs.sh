@@ -158,3 +158,5 @@ select_run PROTEINS-cosine-selected-fair PROTEINS-diffpool-fair PROTEINS-cosine-
 # (seeds 0-5, docs/results/synthetic/seeds) averages >= 83.7, 5 points below fixed k's 88.7.
 run PROTEINS-pergraph-min8-repeats3-fair --dataset PROTEINS --preset paper --per-graph-clusters --min-clusters 8 --repeats 3 "${common[@]}"
 run ENZYMES-pergraph-min8-repeats3-fair --dataset ENZYMES --preset paper --per-graph-clusters --min-clusters 8 --repeats 3 "${common[@]}"
+# Result: PROTEINS 74.7 ± 3.8, ENZYMES 64.2 ± 4.5, the synthetic set 86.7: the rule passed, and
+# per-graph k with a floor of 8 is the default since (--preset paper keeps the paper's fixed k).
