@@ -9,8 +9,6 @@ import json
 import sys
 from pathlib import Path
 
-from diffpool.training.config import DEFAULT_MIN_CLUSTERS
-
 # Published DiffPool figures (10-fold CV): the paper's own protocol, and Errica et al. 2020's fair
 # protocol, with their structure-agnostic baseline (sum of node features → MLP).
 PAPER = {"ENZYMES": "62.53", "PROTEINS": "76.25", "DD": "80.64", "COLLAB": "75.48"}
@@ -172,9 +170,8 @@ def pooling(config: dict) -> str:
     """How a row pools: levels × ratio and fixed or per-graph cluster counts (– without pooling)."""
     if config.get("variant") not in ("diffpool", "nolp", "det"):
         return "–"
-    # Rows saved before --min-clusters existed had no floor; None is the default floor.
+    # Rows saved before --min-clusters existed had no floor; later ones save the floor resolved.
     floor = config.get("min_clusters", 1)
-    floor = DEFAULT_MIN_CLUSTERS if floor is None else floor
     counts = ("per-graph k" + (f" ≥ {floor}" if floor > 1 else "")
               + (", size batches" if config.get("batching") == "size" else "")
               if config.get("per_graph_clusters") else "fixed k")

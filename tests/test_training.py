@@ -218,6 +218,18 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_
                        tmp_path, folds=2, progress=False)
 
 
+def test_an_old_run_of_a_variant_without_pooling_resumes_whatever_its_cluster_options(tu_root, tmp_path):
+    config = mutag(tu_root, epochs=1, variant="graphsage")
+    cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    # as versions before the per-graph default saved `--variant graphsage --per-graph-clusters --min-clusters 4`
+    saved["config"].update(per_graph_clusters=True, min_clusters=4)
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert cross_validate(config, tmp_path, folds=2, progress=False)["completed_folds"] == 2
+    with pytest.raises(ResultsError, match="hidden: 16 → 8"):
+        cross_validate(mutag(tu_root, epochs=1, variant="graphsage", hidden=8), tmp_path, folds=2, progress=False)
+
+
 def test_repeats_train_that_many_models_per_fold_and_score_their_mean(tu_root, tmp_path):
     config = mutag(tu_root, epochs=2, repeats=3)
     summary = cross_validate(config, tmp_path, folds=2, progress=False)

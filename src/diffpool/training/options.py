@@ -72,7 +72,8 @@ HELP: dict[str, str] = {
 
 
 # Defaults that depend on other options, as --help states them.
-SHOWN_DEFAULTS = {"min_clusters": f"{DEFAULT_MIN_CLUSTERS} with per-graph cluster counts, 1 with --preset paper"}
+SHOWN_DEFAULTS = {"min_clusters": f"{DEFAULT_MIN_CLUSTERS} with per-graph cluster counts, 1 with fixed K "
+                                   "(--no-per-graph-clusters, --preset paper)"}
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

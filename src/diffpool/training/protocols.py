@@ -445,8 +445,14 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
     meta = {"config": config.to_dict(), "protocol": protocol, "folds": folds, "data_path": _real(config.data_dir)}
     if path.exists():
         saved = read_json(path, required=("config", "protocol"))
-        # Runs saved before an option existed behaved as its value here.
-        old = {k: v for k, v in {**OPTIONS_ADDED_LATER, **saved["config"]}.items() if k not in RUNTIME_OPTIONS}
+        # Runs saved before an option existed behaved as its value here; read back through RunConfig,
+        # a saved run says what it computed as a new one does (e.g. no per-graph counts for GraphSAGE).
+        old = {**OPTIONS_ADDED_LATER, **saved["config"]}
+        try:
+            old = RunConfig.from_dict(old).to_dict()
+        except ConfigError:  # settings this version rejects: compared as saved, and named below
+            pass
+        old = {k: v for k, v in old.items() if k not in RUNTIME_OPTIONS}
         new = {k: v for k, v in meta["config"].items() if k not in RUNTIME_OPTIONS}
         changed = sorted(k for k in set(old) | set(new) if k != "data_dir" and old.get(k) != new.get(k))
         changed += ["data_dir"] if not _same_folder(saved, config.data_dir) else []

@@ -160,9 +160,10 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> lis
             raise ConfigError(f"grid point {name}: may not set {', '.join(fixed)}; every candidate runs on the "
                               "same folds, in the same way" + (", with as many models per fold (--repeats)"
                                                               if "repeats" in fixed else ""))
-        # The options as given (asdict, not to_dict): a default cluster floor resolves per point.
-        candidate = RunConfig.from_dict({**asdict(config), **point}, source=f"grid point {name}")
-        try:  # the model for this point's data (ratio, levels, conv, --input-norm's attributes, ...)
+        try:
+            # The options as given (asdict, not to_dict): a default cluster floor resolves per point.
+            candidate = RunConfig.from_dict({**asdict(config), **point}, source=f"grid point {name}")
+            # the model for this point's data (ratio, levels, conv, --input-norm's attributes, ...)
             model_config_for(candidate, load_graphs(candidate))
         except (ConfigError, DataError) as err:
             raise ConfigError(f"grid point {name}: {err}") from None
