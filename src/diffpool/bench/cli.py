@@ -44,8 +44,8 @@ def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets", type=_csv, default=DEFAULT_DATASETS,
                         help="comma-separated TU data sets (default: %(default)s)")
     parser.add_argument("--impls", type=_csv, default=DEFAULT_IMPLS,
-                        help="comma-separated implementations: sparse, default, pergraph, pergraph-random, dense, pyg, graphsage "
-                             "(default: %(default)s)")
+                        help="comma-separated implementations: sparse, default, pergraph, pergraph-random, dense, pyg, "
+                             "graphsage (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs; the median is reported (default: 3)")
     parser.add_argument("--warmup-epochs", type=int, default=1, help="untimed epochs first (default: 1)")
     parser.add_argument("--warmup-batches", type=int, default=0,

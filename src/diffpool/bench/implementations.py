@@ -182,8 +182,8 @@ class OursGraphSAGE(OursSparse):
         return {"blocks": self.config.levels + 1}
 
 
-IMPLEMENTATIONS = {cls.name: cls for cls in (OursSparse, OursPerGraph, OursPerGraphRandom, OursDefault, OursDense, PygReference,
-                                              OursGraphSAGE)}
+IMPLEMENTATIONS = {cls.name: cls for cls in (OursSparse, OursPerGraph, OursPerGraphRandom, OursDefault, OursDense,
+                                              PygReference, OursGraphSAGE)}
 
 
 def get_implementation(name: str, **kwargs) -> Implementation:

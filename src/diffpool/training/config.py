@@ -141,7 +141,8 @@ class RunConfig:
         # Every model option is a run option of the same name; max_nodes is not one of them: here it
         # is a data filter, for the model it is the largest graph (given).
         settings = self.to_dict()
-        shared = {f.name: settings[f.name] for f in fields(ModelConfig) if f.name in settings and f.name != "max_nodes"}
+        shared = {f.name: settings[f.name] for f in fields(ModelConfig)
+                  if f.name in settings and f.name != "max_nodes"}
         return ModelConfig(in_channels=in_channels, num_classes=num_classes, max_nodes=max_nodes,
                            normalized_attributes=num_attributes if self.input_norm else 0, **shared)
 
