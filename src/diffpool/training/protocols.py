@@ -389,6 +389,11 @@ OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1, "input_norm": Fa
                        "lr_schedule": "constant"}
 
 
+def saved_run_config(saved: dict[str, Any], source: str) -> RunConfig:
+    """The configuration a run folder's ``config.json`` holds, options it predates at their old behaviour."""
+    return RunConfig.from_dict({**OPTIONS_ADDED_LATER, **saved}, source=source)
+
+
 def report(run_dir: str | Path) -> dict[str, Any]:
     """Merge the finished folds of ``run_dir`` into ``results.json``; says which folds are missing.
     A repeated fold whose models all finished is merged here if its process stopped before doing so.
@@ -398,7 +403,7 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     """
     run_dir = Path(run_dir)
     meta = read_json(run_dir / "config.json", required=("config", "protocol", "folds"))
-    config = RunConfig.from_dict({**OPTIONS_ADDED_LATER, **meta["config"]}, source=str(run_dir / "config.json"))
+    config = saved_run_config(meta["config"], str(run_dir / "config.json"))
     fold_results, missing = [], []
     for fold in range(meta["folds"]):
         path = run_dir / f"fold_{fold}" / "result.json"
@@ -447,11 +452,10 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
         saved = read_json(path, required=("config", "protocol"))
         # Runs saved before an option existed behaved as its value here; read back through RunConfig,
         # a saved run says what it computed as a new one does (e.g. no per-graph counts for GraphSAGE).
-        old = {**OPTIONS_ADDED_LATER, **saved["config"]}
         try:
-            old = RunConfig.from_dict(old).to_dict()
+            old = saved_run_config(saved["config"], str(path)).to_dict()
         except ConfigError:  # settings this version rejects: compared as saved, and named below
-            pass
+            old = {**OPTIONS_ADDED_LATER, **saved["config"]}
         old = {k: v for k, v in old.items() if k not in RUNTIME_OPTIONS}
         new = {k: v for k, v in meta["config"].items() if k not in RUNTIME_OPTIONS}
         changed = sorted(k for k in set(old) | set(new) if k != "data_dir" and old.get(k) != new.get(k))

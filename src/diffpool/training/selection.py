@@ -23,8 +23,8 @@ import numpy as np
 from ..data import DataError, load_splits, save_splits
 from ..models import ConfigError
 from .config import RunConfig
-from .protocols import (FOLD_RESULT_KEYS, OPTIONS_ADDED_LATER, RUNTIME_OPTIONS, cross_validate, is_rank_zero,
-                        load_graphs, model_config_for, per_fold_models)
+from .protocols import (FOLD_RESULT_KEYS, RUNTIME_OPTIONS, cross_validate, is_rank_zero,
+                        load_graphs, model_config_for, per_fold_models, saved_run_config)
 from .results import ResultsError, atomic_write_json, read_json, versions
 
 __all__ = ["select_across_runs", "cross_validate_grid"]
@@ -40,7 +40,7 @@ def _candidate(run_dir: Path) -> dict[str, Any]:
     if meta["protocol"] != "fair":
         raise ResultsError(f"{run_dir}: a {meta['protocol']}-protocol run has no inner validation split to "
                            "choose on; selection needs fair-protocol runs")
-    config = RunConfig.from_dict({**OPTIONS_ADDED_LATER, **meta["config"]}, source=str(run_dir / "config.json"))
+    config = saved_run_config(meta["config"], str(run_dir / "config.json"))
     try:
         splits = load_splits(run_dir / "splits.json")
     except DataError as err:
