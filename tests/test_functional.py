@@ -87,13 +87,14 @@ def grads(fn, *tensors):
     return value, [leaf.grad for leaf in leaves if leaf is not None]
 
 
-@pytest.fixture(params=["padded", "per-graph"])
+@pytest.fixture(params=["padded", "grouped", "per-graph"])
 def products(request, monkeypatch):
-    """Both ways the sparse form computes the per-graph products: one padded batched product, a loop."""
+    """Every way the sparse form computes the per-graph products: one batched product over the batch
+    padded to its largest graph, one per group of similar-sized graphs, a loop over graphs."""
     import diffpool.functional as functional
 
     monkeypatch.setattr(functional, "PAD_ROWS_FACTOR", math.inf if request.param == "padded" else 0.0)
-    monkeypatch.setattr(functional, "PAD_MAX_ELEMENTS", math.inf)
+    monkeypatch.setattr(functional, "PAD_MAX_ELEMENTS", 0 if request.param == "per-graph" else math.inf)
     return request.param
 
 

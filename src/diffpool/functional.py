@@ -324,11 +324,77 @@ def _link_loss(norm_a: Tensor, out_adj: Tensor, gram_norm: Tensor) -> Tensor:
 # The per-graph products run as one batched product over graphs padded to the batch's largest
 # when padding adds at most PAD_ROWS_FACTOR times the rows and the padded S stays below
 # PAD_MAX_ELEMENTS: small graphs then cost 3 kernels, not 3 per graph (on ENZYMES the loop was
-# ~240 tiny matrix products per step). Large graphs keep the loop over views of S, which copies
-# nothing (padded copies of S and A·S with their gradients would add ~1 GB on REDDIT-BINARY's
-# largest graphs) and whose per-product overhead is negligible next to the products there.
+# ~240 tiny matrix products per step). Otherwise graphs of similar size (the largest less than
+# twice the smallest) are padded together, group by group, under the same element bound: a random
+# batch with one large graph then pays a few batched products, not one per graph (on PROTEINS the
+# per-graph loop was ~160 of a step's ~245 matrix products). Groups of one graph and groups above
+# the bound (large graphs) use views of S, which copy nothing (padded copies of S and A·S with
+# their gradients would add ~1 GB on REDDIT-BINARY's largest graphs) and whose per-product
+# overhead is negligible next to the products there.
 PAD_ROWS_FACTOR = 2.0
 PAD_MAX_ELEMENTS = 1 << 22
+
+
+def similar_size_groups(sizes: list[int]) -> list[list[int]]:
+    """Indices of ``sizes`` from the largest down, in groups whose largest is less than twice the
+    smallest: padding a group to its largest at most doubles its work."""
+    groups: list[list[int]] = []
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        if not groups or 2 * max(sizes[i], 1) <= max(sizes[groups[-1][0]], 1):
+            groups.append([])
+        groups[-1].append(i)
+    return groups
+
+
+def _products_padded(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_tensor: Tensor,
+                     max_nodes: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``SᵀZ``, ``SᵀAS`` and ``‖SᵀS‖²_F`` of every graph, as batched products over the graphs
+    zero-padded to ``max_nodes`` rows (padded rows of S are 0, so they add nothing)."""
+    batch_size = size_tensor.numel()
+    index = _pad_index(batch, size_tensor, max_nodes)
+    s_pad = _dense_rows(s_prob, index, batch_size, max_nodes)
+    s_pad_t = s_pad.transpose(1, 2)
+    return (s_pad_t @ _dense_rows(x, index, batch_size, max_nodes),
+            s_pad_t @ _dense_rows(a_s, index, batch_size, max_nodes), _GramSquaredNorm.apply(s_pad))
+
+
+def _products_grouped(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_tensor: Tensor,
+                      used: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """As :func:`_products_padded`, each group of similar-sized graphs padded to its own largest
+    (rows) and its own largest cluster count (columns); single graphs and groups too large to pad
+    (see :data:`PAD_MAX_ELEMENTS`) as products of views, one graph at a time. Graph g's columns
+    beyond its ``used[g]`` are exactly 0, so they are left out and padded back as zeros."""
+    k = s_prob.size(1)
+    sizes = size_tensor.tolist()
+    starts = torch.cumsum(size_tensor, 0) - size_tensor
+    position = torch.arange(batch.numel(), device=batch.device) - starts[batch]
+    order: list[int] = []
+    out_x, out_adj, gram_norm = [], [], []
+    for group in similar_size_groups(sizes):
+        rows, cols = sizes[group[0]], max(used[g] for g in group)
+        if len(group) > 1 and len(group) * rows * cols <= PAD_MAX_ELEMENTS:
+            members = torch.tensor(group, device=batch.device)
+            slot = torch.full((len(sizes),), -1, dtype=torch.long, device=batch.device)
+            slot[members] = torch.arange(len(group), device=batch.device)
+            node_slot = slot[batch]
+            nodes = torch.nonzero(node_slot >= 0).squeeze(1)
+            index = node_slot[nodes] * rows + position[nodes]
+            s_pad = _dense_rows(s_prob[nodes, :cols], index, len(group), rows)
+            s_pad_t = s_pad.transpose(1, 2)
+            out_x.append(F.pad(s_pad_t @ _dense_rows(x[nodes], index, len(group), rows), (0, 0, 0, k - cols)))
+            out_adj.append(F.pad(s_pad_t @ _dense_rows(a_s[nodes, :cols], index, len(group), rows),
+                                 (0, k - cols, 0, k - cols)))
+            gram_norm.append(_GramSquaredNorm.apply(s_pad))
+        else:
+            for g in group:
+                start, n, c = int(starts[g]), sizes[g], used[g]
+                s_g = s_prob[start:start + n, :c]
+                out_x.append(F.pad(s_g.t() @ x[start:start + n], (0, 0, 0, k - c)).unsqueeze(0))
+                out_adj.append(F.pad(s_g.t() @ a_s[start:start + n, :c], (0, k - c, 0, k - c)).unsqueeze(0))
+                gram_norm.append(_GramSquaredNorm.apply(s_g).unsqueeze(0))
+        order.extend(group)
+    back = torch.argsort(torch.tensor(order, device=batch.device))
+    return torch.cat(out_x)[back], torch.cat(out_adj)[back], torch.cat(gram_norm)[back]
 
 
 def _dense_rows(t: Tensor, index: Tensor, batch_size: int, max_nodes: int) -> Tensor:
@@ -418,30 +484,18 @@ def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch:
 
     # Per-graph products over each graph's own rows only (batch is sorted): O(N·K·(F + K)).
     size_tensor = torch.bincount(batch, minlength=batch_size)
-    sizes = size_tensor.tolist()
-    max_nodes = max(sizes)
+    max_nodes = int(size_tensor.max())
     padded_rows = batch_size * max_nodes
     if padded_rows <= PAD_ROWS_FACTOR * num_nodes and padded_rows * k <= PAD_MAX_ELEMENTS:
-        index = _pad_index(batch, size_tensor, max_nodes)
-        s_pad = _dense_rows(s_prob, index, batch_size, max_nodes)
-        s_pad_t = s_pad.transpose(1, 2)
-        out_x = s_pad_t @ _dense_rows(x, index, batch_size, max_nodes)
-        out_adj = s_pad_t @ _dense_rows(a_s, index, batch_size, max_nodes)
-        gram_norm = _GramSquaredNorm.apply(s_pad)
+        out_x, out_adj, gram_norm = _products_padded(s_prob, x, a_s, batch, size_tensor, max_nodes)
     else:
-        # Graph g's columns beyond its k_g are exactly 0: its products use only the first k_g, so a
-        # random batch pays Σ n_g·k_g, not n_g·k_max, for its small graphs.
         used = [k] * batch_size if num_clusters is None else num_clusters.tolist()
-        s_parts = [p[:, :c] for p, c in zip(s_prob.split(sizes), used)]
-        out_x = torch.stack([F.pad(p.t() @ z, (0, 0, 0, k - p.size(1))) for p, z in zip(s_parts, x.split(sizes))])
-        out_adj = torch.stack([F.pad(p.t() @ q[:, : p.size(1)], (0, k - p.size(1), 0, k - p.size(1)))
-                               for p, q in zip(s_parts, a_s.split(sizes))])
-        gram_norm = torch.stack([_GramSquaredNorm.apply(p) for p in s_parts])
+        out_x, out_adj, gram_norm = _products_grouped(s_prob, x, a_s, batch, size_tensor, used)
 
     norm_a = _squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)
     link_loss = _link_loss(norm_a, out_adj, gram_norm)
 
-    counts = torch.tensor(sizes, dtype=x.dtype, device=x.device).clamp_min(1)
+    counts = size_tensor.to(x.dtype).clamp_min(1)
     entropy = torch.zeros(batch_size, dtype=x.dtype, device=x.device).index_add(0, batch, node_entropy) / counts
     out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
                 else cluster_mask(num_clusters, k))

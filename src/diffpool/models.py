@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool
 
+from .functional import similar_size_groups
 from .nn import DenseDiffPool, DiffPool, GNNBlock, dense_readout, sparse_readout
 from .nn.blocks import CONV_KINDS, READOUTS, batch_norm_rows
 
@@ -175,11 +176,7 @@ def size_groups(sizes: Tensor) -> Optional[list[Tensor]]:
     k = [max(int(v), 1) for v in sizes.tolist()]
     if not k:
         return None
-    groups: list[list[int]] = []
-    for i in sorted(range(len(k)), key=lambda i: -k[i]):
-        if not groups or 2 * k[i] <= k[groups[-1][0]]:
-            groups.append([])
-        groups[-1].append(i)
+    groups = similar_size_groups(k)
     padded = len(k) * max(k) ** 2
     parted = sum(len(g) * k[g[0]] ** 2 for g in groups)
     if len(groups) == 1 or padded < MIN_PADDED_CELLS or padded < MIN_PART_SAVING * parted:
