@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from diffpool.cli import build_parser, main
+from diffpool.models import ConfigError
 from diffpool.training.options import run_config_from_args
 from diffpool.training.predict import load_trained_model
 
@@ -143,12 +144,30 @@ def test_help_explains_every_option(capsys):
     (["cv", "report"], "needs one run folder"),
     (["cv", "select", "a"], "needs two or more run folders and --out"),
     (["predict", "--checkpoint", "nope.ckpt", "--graphs", "."], "checkpoint not found"),
+    # cluster options a variant without a learned assignment would save and ignore
+    (["train", "--variant", "det", "--min-clusters", "5"],
+     "--min-clusters only shapes a learned assignment (--variant diffpool or nolp); --variant det takes its "
+     "clusters from Graclus"),
+    (["cv", "--variant", "graphsage", "--per-graph-clusters"], "--per-graph-clusters only shapes"),
+    (["train", "--variant", "baseline", "--per-graph-clusters", "--min-clusters", "3"],
+     "--per-graph-clusters and --min-clusters only shape a learned assignment"),
 ])
 def test_bad_input_exits_2_with_a_message(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_cluster_options_that_describe_a_variant_without_pooling_are_accepted(tmp_path):
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("per_graph_clusters: false\n")
+    args = build_parser().parse_args(["train", "--variant", "graphsage", "--config", str(config_file),
+                                      "--min-clusters", "1"])
+    assert run_config_from_args(args).to_dict()["per_graph_clusters"] is False
+    with pytest.raises(ConfigError, match="--per-graph-clusters only shapes"):
+        config_file.write_text("per_graph_clusters: true\n")
+        run_config_from_args(build_parser().parse_args(["train", "--variant", "det", "--config", str(config_file)]))
 
 
 def test_bad_config_file_names_the_file(tmp_path, capsys, monkeypatch):

@@ -286,6 +286,8 @@ def test_cv_grid_fold_by_fold_then_the_same_command_chooses(tu_root, tmp_path, c
     (["levels=1", "levels=2"], ["--protocol", "paper"], "the paper protocol has none"),
     (["levels=1", "levels=2"], ["--fold", "10"], "--fold must lie in 0..9"),
     (["levels=1", "levels=two"], [], "invalid int value: 'two'"),
+    (["variant=diffpool", "variant=graphsage,min_clusters=4"], [],
+     "grid point variant=graphsage,min_clusters=4: --min-clusters only shapes a learned assignment"),
 ])
 def test_bad_grids_are_refused_before_training(tu_root, tmp_path, capsys, grid, extra, message):
     argv = ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--out", str(tmp_path / "g"), *extra]

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from ..models import ConfigError, ModelConfig
 
-__all__ = ["BATCHING", "DEFAULT_MIN_CLUSTERS", "LR_SCHEDULES", "RunConfig", "paper_preset", "defaults_for", "load_config_file", "PAPER_PRESET_SOURCE", "DATASET_DEFAULTS"]
+__all__ = ["ASSIGNMENT_OPTIONS", "BATCHING", "check_assignment_options", "DEFAULT_MIN_CLUSTERS", "LR_SCHEDULES", "RunConfig", "paper_preset", "defaults_for", "load_config_file", "PAPER_PRESET_SOURCE", "DATASET_DEFAULTS"]
 
 # Settings that belong to a data set rather than to a run, below presets, files and options.
 # The built-in synthetic set has at most 6 communities per graph. With the general default (two
@@ -41,6 +41,27 @@ DEFAULT_MIN_CLUSTERS = 8
 BATCHING = ("random", "size")
 #: constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs (one step per epoch).
 LR_SCHEDULES = ("constant", "cosine")
+
+# The cluster options only shape a learned assignment: DET's clusters come from Graclus, GraphSAGE
+# and the baseline do not pool. Given to those variants they would be saved and silently ignored.
+ASSIGNMENT_OPTIONS = ("per_graph_clusters", "min_clusters")
+LEARNED_ASSIGNMENT_VARIANTS = ("diffpool", "nolp")
+
+
+def check_assignment_options(variant: str, given: dict[str, Any]) -> None:
+    """Raises ConfigError if ``given`` (options as the user wrote them) turns on a cluster option
+    that ``variant`` learns no assignment to use (``--min-clusters 1`` and
+    ``--no-per-graph-clusters`` describe what such a variant does, and pass)."""
+    if variant in LEARNED_ASSIGNMENT_VARIANTS:
+        return
+    unused = [name for name, value in given.items() if name in ASSIGNMENT_OPTIONS
+              and (value is True if name == "per_graph_clusters" else value not in (None, 1))]
+    if unused:
+        flags = " and ".join("--" + name.replace("_", "-") for name in unused)
+        raise ConfigError(f"{flags} only shape{'s' if len(unused) == 1 else ''} a learned assignment "
+                          f"(--variant {' or '.join(LEARNED_ASSIGNMENT_VARIANTS)}); --variant {variant} "
+                          + ("takes its clusters from Graclus" if variant == "det" else "does not pool")
+                          + ": leave it out")
 
 
 @dataclass
@@ -159,7 +180,7 @@ class RunConfig:
         no per-graph cluster counts for the variants that learn no assignment (DET's clusters come
         from Graclus; GraphSAGE and the baseline do not pool), so their runs compare equal whatever
         the default."""
-        if self.variant in ("diffpool", "nolp"):
+        if self.variant in LEARNED_ASSIGNMENT_VARIANTS:
             return {**asdict(self), "min_clusters": self.cluster_floor}
         return {**asdict(self), "per_graph_clusters": False, "min_clusters": 1}
 

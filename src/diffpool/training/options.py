@@ -11,7 +11,7 @@ from typing import Any
 
 from ..models import VARIANTS, ConfigError
 from ..nn.blocks import CONV_KINDS, READOUTS
-from .config import BATCHING, DATASET_DEFAULTS, DEFAULT_MIN_CLUSTERS, LR_SCHEDULES, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
+from .config import BATCHING, check_assignment_options, DATASET_DEFAULTS, DEFAULT_MIN_CLUSTERS, LR_SCHEDULES, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
 
 __all__ = ["add_run_options", "run_config_from_args", "parse_settings"]
 
@@ -113,8 +113,10 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     from_file = load_config_file(args.config) if getattr(args, "config", None) else {}
     dataset = given.get("dataset", from_file.get("dataset", RunConfig.dataset))
     preset = paper_preset(dataset) if getattr(args, "preset", None) == "paper" else {}
-    return RunConfig.from_dict({**defaults_for(dataset), **preset, **from_file, **given},
-                               source=getattr(args, "config", None) or "options")
+    config = RunConfig.from_dict({**defaults_for(dataset), **preset, **from_file, **given},
+                                 source=getattr(args, "config", None) or "options")
+    check_assignment_options(config.variant, {**from_file, **given})
+    return config
 
 
 class _RaisingParser(argparse.ArgumentParser):

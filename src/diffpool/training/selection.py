@@ -22,7 +22,7 @@ import numpy as np
 
 from ..data import DataError, load_splits, save_splits
 from ..models import ConfigError
-from .config import RunConfig
+from .config import RunConfig, check_assignment_options
 from .protocols import (FOLD_RESULT_KEYS, RUNTIME_OPTIONS, cross_validate, is_rank_zero,
                         load_graphs, model_config_for, per_fold_models, saved_run_config)
 from .results import ResultsError, atomic_write_json, read_json, versions
@@ -163,6 +163,7 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> lis
         try:
             # The options as given (asdict, not to_dict): a default cluster floor resolves per point.
             candidate = RunConfig.from_dict({**asdict(config), **point}, source=f"grid point {name}")
+            check_assignment_options(candidate.variant, point)
             # the model for this point's data (ratio, levels, conv, --input-norm's attributes, ...)
             model_config_for(candidate, load_graphs(candidate))
         except (ConfigError, DataError) as err:
