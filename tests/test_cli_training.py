@@ -165,9 +165,18 @@ def test_cluster_options_that_describe_a_variant_without_pooling_are_accepted(tm
     args = build_parser().parse_args(["train", "--variant", "graphsage", "--config", str(config_file),
                                       "--min-clusters", "1"])
     assert run_config_from_args(args).to_dict()["per_graph_clusters"] is False
-    with pytest.raises(ConfigError, match="--per-graph-clusters only shapes"):
-        config_file.write_text("per_graph_clusters: true\n")
-        run_config_from_args(build_parser().parse_args(["train", "--variant", "det", "--config", str(config_file)]))
+
+
+def test_a_config_file_of_diffpool_settings_serves_other_variants_named_on_the_command_line(tmp_path):
+    config_file = tmp_path / "shared.yaml"
+    config_file.write_text("per_graph_clusters: true\nmin_clusters: 4\n")
+    for variant in ("diffpool", "det", "graphsage"):
+        args = build_parser().parse_args(["cv", "--config", str(config_file), "--variant", variant])
+        assert run_config_from_args(args).variant == variant
+    # the file's own variant cannot use what the file asks for: the file is named
+    config_file.write_text("variant: det\nper_graph_clusters: yes\n")
+    with pytest.raises(ConfigError, match=f"{config_file}: --per-graph-clusters only shapes"):
+        run_config_from_args(build_parser().parse_args(["cv", "--config", str(config_file)]))
 
 
 def test_bad_config_file_names_the_file(tmp_path, capsys, monkeypatch):

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from diffpool.cli import main
+from diffpool.models import ConfigError
 from diffpool.training import RunConfig, cross_validate
 from diffpool.training.results import ResultsError
 from diffpool.training.selection import select_across_runs
@@ -297,6 +298,17 @@ def test_bad_grids_are_refused_before_training(tu_root, tmp_path, capsys, grid, 
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "g").exists(), "a refused grid wrote or trained something"
+
+
+def test_a_recorded_grid_point_resumes_though_a_later_check_refuses_it_in_a_new_grid(tu_root):
+    from diffpool.training.selection import _grid_candidates
+
+    config = RunConfig.for_dataset("MUTAG", data_dir=str(tu_root), epochs=1)
+    points = [{"variant": "diffpool"}, {"variant": "graphsage", "min_clusters": 4}]
+    with pytest.raises(ConfigError, match="--min-clusters only shapes a learned assignment"):
+        _grid_candidates(config, points)
+    names = [name for name, _ in _grid_candidates(config, points, recorded=["variant=graphsage,min_clusters=4"])]
+    assert names == ["variant=diffpool", "variant=graphsage,min_clusters=4"]
 
 
 def test_grid_is_refused_with_select_and_report(grid_runs, tmp_path, capsys):

@@ -48,17 +48,17 @@ ASSIGNMENT_OPTIONS = ("per_graph_clusters", "min_clusters")
 LEARNED_ASSIGNMENT_VARIANTS = ("diffpool", "nolp")
 
 
-def check_assignment_options(variant: str, given: dict[str, Any]) -> None:
-    """Raises ConfigError if ``given`` (options as the user wrote them) turns on a cluster option
-    that ``variant`` learns no assignment to use (``--min-clusters 1`` and
-    ``--no-per-graph-clusters`` describe what such a variant does, and pass)."""
+def check_assignment_options(variant: str, given: dict[str, Any], where: str = "") -> None:
+    """Raises ConfigError if ``given`` (options as the user wrote them, in ``where`` if that is
+    not the command line) turns on a cluster option that ``variant`` learns no assignment to use
+    (``--min-clusters 1`` and ``--no-per-graph-clusters`` describe what such a variant does, and pass)."""
     if variant in LEARNED_ASSIGNMENT_VARIANTS:
         return
     unused = [name for name, value in given.items() if name in ASSIGNMENT_OPTIONS
-              and (value is True if name == "per_graph_clusters" else value not in (None, 1))]
+              and (bool(value) if name == "per_graph_clusters" else value not in (None, 1))]
     if unused:
         flags = " and ".join("--" + name.replace("_", "-") for name in unused)
-        raise ConfigError(f"{flags} only shape{'s' if len(unused) == 1 else ''} a learned assignment "
+        raise ConfigError(f"{where}{flags} only shape{'s' if len(unused) == 1 else ''} a learned assignment "
                           f"(--variant {' or '.join(LEARNED_ASSIGNMENT_VARIANTS)}); --variant {variant} "
                           + ("takes its clusters from Graclus" if variant == "det" else "does not pool")
                           + ": leave it out")

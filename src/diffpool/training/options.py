@@ -115,7 +115,9 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     preset = paper_preset(dataset) if getattr(args, "preset", None) == "paper" else {}
     config = RunConfig.from_dict({**defaults_for(dataset), **preset, **from_file, **given},
                                  source=getattr(args, "config", None) or "options")
-    check_assignment_options(config.variant, {**from_file, **given})
+    check_assignment_options(config.variant, given)
+    if "variant" not in given:  # a file shared by several variants may carry DiffPool's cluster options
+        check_assignment_options(config.variant, from_file, where=f"{args.config}: ")
     return config
 
 

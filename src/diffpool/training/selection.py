@@ -148,8 +148,11 @@ def _point_name(point: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.=,+-]", "_", text)
 
 
-def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> list[tuple[str, RunConfig]]:
-    """Every point checked before any training: its options, its model, and that it differs from the others."""
+def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]],
+                     recorded: Sequence[str] = ()) -> list[tuple[str, RunConfig]]:
+    """Every point checked before any training: its options, its model, and that it differs from the
+    others. Points ``recorded`` in the grid's folder already ran as they are and are not refused
+    for options checked since (:func:`check_assignment_options`)."""
     if len(points) < 2:
         raise ConfigError(f"a grid needs at least two points to choose between, got {len(points)}")
     candidates, seen, names = [], {}, set()
@@ -163,7 +166,8 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]]) -> lis
         try:
             # The options as given (asdict, not to_dict): a default cluster floor resolves per point.
             candidate = RunConfig.from_dict({**asdict(config), **point}, source=f"grid point {name}")
-            check_assignment_options(candidate.variant, point)
+            if name not in recorded:
+                check_assignment_options(candidate.variant, point)
             # the model for this point's data (ratio, levels, conv, --input-norm's attributes, ...)
             model_config_for(candidate, load_graphs(candidate))
         except (ConfigError, DataError) as err:
@@ -191,15 +195,15 @@ def cross_validate_grid(config: RunConfig, points: Sequence[dict[str, Any]], out
     that fold runs, in every candidate, and nothing is chosen (returns each candidate's fold
     result): the same call without it reads the finished folds back and chooses.
     """
-    candidates = _grid_candidates(config, points)
+    out = Path(out)
+    saved = read_json(out / "grid.json", required=("points", "folds")) if (out / "grid.json").exists() else None
+    candidates = _grid_candidates(config, points, recorded=saved["points"] if saved else ())
     if only_fold is not None and not 0 <= only_fold < folds:
         raise ConfigError(f"--fold must lie in 0..{folds - 1}, got {only_fold}")
-    out = Path(out)
     if (out / "config.json").exists():
         raise ConfigError(f"--out {out} holds a cross-validation run without a grid; use a new folder")
     grid = {"points": [name for name, _ in candidates], "folds": folds}
-    if (out / "grid.json").exists():
-        saved = read_json(out / "grid.json", required=("points", "folds"))
+    if saved is not None:
         if saved != grid:
             raise ConfigError(f"{out} holds a grid of {saved['points']} over {saved['folds']} folds, not "
                               f"{grid['points']} over {folds}; use a new --out folder or the same grid")
