@@ -423,6 +423,16 @@ removed in its own commit with the before/after figure in the message:
    made once per level and shared by both GNNs and all their layers; tested equal to PyG's
    `DenseSAGEConv`). Saved activations 58.4 → 50.7 MB; PROTEINS fixed-k epoch 5.75 → 5.45 s CPU
    (the same run's old and new code side by side), ENZYMES unchanged.
+13. **Per-graph products of a random batch with one large graph** (`functional.py`, session 10):
+   when item 9's padding guard fails (one 126-node ENZYMES graph among 33-node ones is enough), every
+   graph fell back to its own three products. Graphs of similar size (largest < 2× smallest) are now
+   padded together, group by group; single graphs and groups above the 4M-element bound keep the
+   copy-free loop. The same process timing both paths, epochs interleaved, 7 each, while two
+   accuracy jobs shared the cores: ENZYMES product default 0.914 → 0.865 s CPU an epoch, fixed k
+   0.991 → 0.969 s; PROTEINS product default unchanged (2.41 → 2.43 s over 3 epochs). On PROTEINS
+   the pooling math of level 1 takes about a quarter of the forward pass and level 2 with the last
+   block about half (forward hooks, session 10): its epoch is dominated by the dense levels, not
+   by these products.
 
 Probed and rejected: padding every batch (random PROTEINS batches pad 39-node graphs to 620 rows:
 0.45 → 0.85 s for 20 batches, hence the 2× guard in item 9); a sparse COO adjacency for A·S (fast,
