@@ -452,7 +452,9 @@ NOTES = """\
   current ENZYMES, PROTEINS and REDDIT-BINARY records ran with one core each (or both, see Method).
 - **Peak memory on PROTEINS.** Every process starts at ~0.4 GB (interpreter, torch, PyG, the data
   set), which bounds any ratio of total peaks from below (here PyG's padded model peaks at well
-  under the 2.0 GB of the issue's probe), so the whole-process target cannot be met by any model.
+  under the 2.0 GB of the issue's probe), so the whole-process target cannot be met by any model:
+  `python -c "import torch"` alone peaks at 273 MB here (with torch_geometric 374 MB), more than a
+  quarter of PyG's 0.90 GB (session 10, `resource.getrusage` max RSS).
   The column *RSS above data* (peak minus the RSS after loading the data) is what training adds;
   *saved activations* (what autograd keeps for the backward pass, largest batch of the warm-up
   epoch, each storage counted once) compares the models without the allocator's share. Every
