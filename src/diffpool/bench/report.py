@@ -472,6 +472,16 @@ NOTES = """\
   come from different benchmark runs (e.g. *ours, all dense* and REDDIT-BINARY fixed k were timed
   in earlier sessions); every ratio in a row is from that row's own run, against the PyG and GraphSAGE cases
   timed beside it, so a row's ratios need not equal the quotient of the table's columns.
+- **Run-to-run spread on ENZYMES (session 10).** Three runs of the same four ENZYMES cases, cores
+  otherwise idle, gave ours fixed k 1.53×, 1.47× and 1.85× PyG and the product default 1.37×, 1.40×
+  and 1.50× GraphSAGE. The first case of a run is the slow one (fixed k first: 0.87 s; last:
+  0.76 s; PyG first: 1.41 s, otherwise 1.27–1.33 s), so a run's order moves the ratios by more than a
+  code change of a few percent. The tables keep the second run (fixed k first; the third, with PyG
+  first and so the most favourable to us, is not in `epoch.jsonl`). Code changes are therefore
+  measured in one process, both versions' epochs interleaved (hot spot 13). Against session 9's
+  records, every ENZYMES case of ours was 10–17 % slower this session and PyG's 3–7 %; session 9's
+  code (4c7fca2) timed in this session beside today's gave 0.85–0.86 s for fixed k against
+  0.75–0.82 s, so the slowdown is the machine's, not the code's.
 - **The product default is per-graph k with a floor of 8** (`k_g = max(ceil(ratio·n_g), 8)`, random
   batches; the *product default* rows). The issue makes per-graph k the default only if it costs no
   fair-protocol accuracy (within 1 point of fixed k). With three models per fold (Errica et al.'s
