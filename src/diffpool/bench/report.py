@@ -479,7 +479,8 @@ NOTES = """\
   code change of a few percent. The tables keep the second run (fixed k first; the third, with PyG
   first and so the most favourable to us, is not in `epoch.jsonl`). Code changes are therefore
   measured in one process, both versions' epochs interleaved (hot spot 13). Against session 9's
-  records, every ENZYMES case of ours was 10–17 % slower this session and PyG's 3–7 %; session 9's
+  records, ours took 4–17 % longer this session (fixed k 0.74 → 0.87 s, product default 0.71 →
+  0.74 s, GraphSAGE 0.47 → 0.53 s) and PyG 3–7 % longer; session 9's
   code (4c7fca2) timed in this session beside today's gave 0.85–0.86 s for fixed k against
   0.75–0.82 s, so the slowdown is the machine's, not the code's.
 - **The product default is per-graph k with a floor of 8** (`k_g = max(ceil(ratio·n_g), 8)`, random
