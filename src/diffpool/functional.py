@@ -369,8 +369,7 @@ def _products_grouped(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, siz
     k = s_prob.size(1)
     sizes = size_tensor.tolist()
     starts = [0, *itertools.accumulate(sizes)]  # on the host: no device sync per graph below
-    offsets = torch.cumsum(size_tensor, 0) - size_tensor
-    position = torch.arange(batch.numel(), device=batch.device) - offsets[batch]
+    position = _position_in_graph(batch, size_tensor)
     order: list[int] = []
     out_x, out_adj, gram_norm = [], [], []
     for group in similar_size_groups(sizes):
@@ -406,11 +405,15 @@ def _dense_rows(t: Tensor, index: Tensor, batch_size: int, max_nodes: int) -> Te
     return out.index_copy(0, index, t).view(batch_size, max_nodes, t.size(1))
 
 
+def _position_in_graph(batch: Tensor, sizes: Tensor) -> Tensor:
+    """Every node's row within its own graph (``batch`` sorted, ``sizes`` its graphs' node counts)."""
+    starts = torch.cumsum(sizes, 0) - sizes
+    return torch.arange(batch.numel(), device=batch.device) - starts[batch]
+
+
 def _pad_index(batch: Tensor, sizes: Tensor, max_nodes: int) -> Tensor:
     """Row of every node in the padded [B·max_nodes] layout (``batch`` sorted)."""
-    starts = torch.cumsum(sizes, 0) - sizes
-    position = torch.arange(batch.numel(), device=batch.device) - starts[batch]
-    return batch * max_nodes + position
+    return batch * max_nodes + _position_in_graph(batch, sizes)
 
 
 def _propagate(edge_index: Tensor, edge_weight: Tensor, s_prob: Tensor) -> Tensor:
