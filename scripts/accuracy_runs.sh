@@ -182,3 +182,10 @@ select_run PROTEINS-entropy-selected-fair PROTEINS-diffpool-rerun-fair PROTEINS-
 # preset's re-run above (ties go to the preset); both new rows are published whatever they score.
 run PROTEINS-nobatchnorm-fair --dataset PROTEINS --preset paper --no-batch-norm "${common[@]}"
 select_run PROTEINS-batchnorm-selected-fair PROTEINS-diffpool-rerun-fair PROTEINS-nobatchnorm-fair
+# Link-loss normalisation (session 11), the other lever issue 5 names. The product divides each
+# graph's ‖A − SSᵀ‖_F by its node count; the paper's raw norm (--link-normalization none) weighs the
+# link term by graph size, so PROTEINS' large graphs (up to 620 nodes) pull S towards their adjacency.
+# Fixed before it ran, alongside the batch-norm row and by the same rule: a per-fold choice on inner
+# validation against the preset's re-run (ties go to the preset); both rows are published.
+run PROTEINS-linkraw-fair --dataset PROTEINS --preset paper --link-normalization none "${common[@]}"
+select_run PROTEINS-linknorm-selected-fair PROTEINS-diffpool-rerun-fair PROTEINS-linkraw-fair
