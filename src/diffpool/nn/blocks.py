@@ -3,8 +3,9 @@ r"""GNN blocks: a few message-passing layers whose outputs are concatenated (the
 Each layer is ``conv → L2-normalise → ReLU → batch norm`` (the last layer: ``conv → L2-normalise``),
 and the block returns ``[h_1 ‖ h_2 ‖ … ‖ h_L]``. The convolutions are PyG's: :class:`SAGEConv`
 (mean), :class:`GCNConv` or :class:`GINConv` on sparse graphs, and their ``Dense*`` twins on the
-padded coarsened graphs. In the dense form batch norm sees only real nodes (``mask``), so
-padding never enters its statistics.
+padded coarsened graphs. In the dense form the layers see only the real nodes (``mask``): padded
+nodes are never read (the adjacency must not link them to real ones, as ``to_dense_adj`` and the
+pooling guarantee), their outputs are 0, and they never enter batch norm's statistics.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class _DenseSAGEConv(DenseSAGEConv):
     ``P = A / deg`` made once (per block, or per DiffPool layer for its two GNNs) instead of once per layer.
 
     PyG computes ``lin_rel((A X) / deg)``; each layer then keeps both ``A X`` and its quotient for
-    the backward pass. Given ``P`` (:meth:`forward_mean`), a layer keeps one [B, N, F] product and
+    the backward pass. Given ``P`` (:meth:`forward_rows`), a layer keeps one [B, N, F] product and
     the block one ``P``, shared by its layers. ``lin_rel`` has no bias, so ``lin_rel(P X) = P lin_rel(X)``
     exactly; when ``F_in > F_out`` (the first layer of every block after level 1 gets the 3·64 = 192
     concatenated channels and outputs 64) aggregating after the projection makes the product 3× cheaper.
@@ -56,22 +57,46 @@ class _DenseSAGEConv(DenseSAGEConv):
 
     def forward(self, x: Tensor, adj: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         adj = adj.unsqueeze(0) if adj.dim() == 2 else adj
-        return self.forward_mean(x, mean_adjacency(adj), mask)
-
-    def forward_mean(self, x: Tensor, mean_adj: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        """The layer given ``mean_adj = mean_adjacency(A)`` [B, N, N]."""
         x = x.unsqueeze(0) if x.dim() == 2 else x
-        batch_size, num_nodes, _ = mean_adj.size()
+        layout = _RealRows(mask if mask is not None else x.new_ones(x.shape[:2], dtype=torch.bool))
+        return layout.padded(self.forward_rows(layout.rows(x), mean_adjacency(adj), layout))
+
+    def forward_rows(self, rows: Tensor, mean_adj: Tensor, layout: "_RealRows") -> Tensor:
+        """The layer on the real nodes' rows [R, F] of a padded batch, given
+        ``mean_adj = mean_adjacency(A)`` [B, N, N]; returns [R, F_out]. The linear maps see only real
+        rows; the aggregation runs as a batched product over the padded layout."""
         if self.in_channels > self.out_channels:
-            out = torch.matmul(mean_adj, self.lin_rel(x))
+            out = layout.rows(mean_adj @ layout.padded(self.lin_rel(rows)))
         else:
-            out = self.lin_rel(torch.matmul(mean_adj, x))
-        out = out + self.lin_root(x)
+            out = self.lin_rel(layout.rows(mean_adj @ layout.padded(rows)))
+        out = out + self.lin_root(rows)
         if self.normalize:
             out = F.normalize(out, p=2.0, dim=-1)
-        if mask is not None:
-            out = out * mask.view(batch_size, num_nodes, 1).to(x.dtype)
         return out
+
+
+class _RealRows:
+    """The real nodes of a padded batch ([B, N, ·] with ``mask`` [B, N]) as rows [R, ·], and back.
+
+    Dense blocks run their linear maps and batch norm on these rows only. With per-graph cluster
+    counts a level-2 batch is mostly padding (PROTEINS: 3.3 padded rows per real one), and the
+    linear maps, not the [B, N, N] aggregation, are most of a level's work. Without padding the
+    rows are a view of the batch.
+    """
+
+    def __init__(self, mask: Tensor) -> None:
+        self.batch_size, self.num_nodes = mask.shape
+        self.index = None if bool(mask.all()) else mask.reshape(-1).nonzero().squeeze(1)
+
+    def rows(self, x: Tensor) -> Tensor:
+        flat = x.reshape(self.batch_size * self.num_nodes, x.size(-1))
+        return flat if self.index is None else flat.index_select(0, self.index)
+
+    def padded(self, rows: Tensor) -> Tensor:
+        shape = (self.batch_size, self.num_nodes, rows.size(-1))
+        if self.index is None:
+            return rows.view(shape)
+        return rows.new_zeros(shape[0] * shape[1], shape[2]).index_copy(0, self.index, rows).view(shape)
 
 
 def make_conv(kind: str, in_channels: int, out_channels: int, *, dense: bool) -> nn.Module:
@@ -147,45 +172,37 @@ class GNNBlock(nn.Module):
 
     def forward_prepared(self, xs: list[Tensor], graphs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
         """:meth:`forward_parts` with dense ``graphs`` already passed through :meth:`neighbourhoods`."""
-        if self.dense:
-            # No padding in a part (every level ≥ 2 with fixed K): the same result without the masked
-            # batch-norm gathers/scatters and the mask multiplies, which dominate small levels.
-            masks = [None if mask is not None and bool(mask.all()) else mask for mask in masks]
+        if not self.dense:
+            layouts, rows = [None] * len(xs), list(xs)
         else:
-            masks = [None] * len(xs)
+            # Every layer works on the real nodes' rows (see _RealRows); padding is put back at the end.
+            layouts = [_RealRows(mask if mask is not None else x.new_ones(x.shape[:2], dtype=torch.bool))
+                       for x, mask in zip(xs, masks)]
+            rows = [layout.rows(x) for layout, x in zip(layouts, xs)]
         outputs: list[list[Tensor]] = [[] for _ in xs]
         for i, conv in enumerate(self.convs):
             if not self.dense:
-                xs = [conv(x, graph) for x, graph in zip(xs, graphs)]
+                rows = [conv(r, graph) for r, graph in zip(rows, graphs)]
             elif self._mean_aggregation:
-                xs = [conv.forward_mean(x, graph, mask) for x, graph, mask in zip(xs, graphs, masks)]
+                rows = [conv.forward_rows(r, graph, layout) for r, graph, layout in zip(rows, graphs, layouts)]
             else:
-                xs = [conv(x, graph, mask) for x, graph, mask in zip(xs, graphs, masks)]
+                rows = [layout.rows(conv(layout.padded(r), graph, mask))
+                        for r, graph, layout, mask in zip(rows, graphs, layouts, masks)]
             if self.normalize:
-                xs = [F.normalize(x, p=2.0, dim=-1) for x in xs]
+                rows = [F.normalize(r, p=2.0, dim=-1) for r in rows]
             if i < len(self.norms):
-                xs = _batch_norm_parts(self.norms[i], [F.relu(x) for x in xs], masks)
-            for out, x in zip(outputs, xs):
-                out.append(x)
+                rows = _batch_norm_parts(self.norms[i], [F.relu(r) for r in rows])
+            for out, r in zip(outputs, rows):
+                out.append(r)
         results = [torch.cat(out, dim=-1) if self.concat else out[-1] for out in outputs]
-        return [out if mask is None else out * mask.unsqueeze(-1).to(out.dtype) for out, mask in zip(results, masks)]
+        return results if not self.dense else [layout.padded(r) for layout, r in zip(layouts, results)]
 
 
-def _batch_norm_parts(norm: nn.Module, xs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
-    """Batch norm of parts ([N, F] sparse, [B_p, N_p, F] padded) with statistics over all their real rows together."""
-    rows = [x.reshape(-1, x.size(-1)) if mask is None else x[mask] for x, mask in zip(xs, masks)]
-    normed = ([batch_norm_rows(norm, rows[0])] if len(rows) == 1
-              else list(batch_norm_rows(norm, torch.cat(rows)).split([r.size(0) for r in rows])))
-    outs = []
-    for x, mask, r in zip(xs, masks, normed):
-        if mask is None:
-            outs.append(r.reshape(x.shape))
-        else:
-            # Statistics over real nodes only: padding must not shift the mean or variance.
-            out = torch.zeros_like(x)
-            out[mask] = r
-            outs.append(out)
-    return outs
+def _batch_norm_parts(norm: nn.Module, rows: list[Tensor]) -> list[Tensor]:
+    """Batch norm of parts' rows ([R_p, F], real nodes only) with statistics over all of them together."""
+    if len(rows) == 1:
+        return [batch_norm_rows(norm, rows[0])]
+    return list(batch_norm_rows(norm, torch.cat(rows)).split([r.size(0) for r in rows]))
 
 
 def batch_norm_rows(norm: nn.Module, rows: Tensor) -> Tensor:
