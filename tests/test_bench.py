@@ -17,7 +17,7 @@ from diffpool.bench.workloads import Workload, default_data_root, random_graph
 
 EPOCH_KEYS = {"kind", "dataset", "impl", "status", "epoch_s", "epoch_times_s", "graphs_per_s", "peak_rss_mb",
               "predict_graphs_per_s", "batch_size", "env", "workload", "config", "saved_activations_mb",
-              "saved_activations_batches"}
+              "saved_activations_batches", "forward_matmul_gflop"}
 
 
 def tiny_workload(num_graphs=12, seed=0) -> Workload:
@@ -40,6 +40,7 @@ def test_run_case_reports_the_schema(impl):
     assert len(record["epoch_times_s"]) == 2 and record["epoch_s"] > 0 and record["graphs_per_s"] > 0
     assert record["peak_rss_mb"] > 0 and record["env"]["threads"] == 1
     assert record["saved_activations_mb"] > 0 and record["saved_activations_batches"] == 3  # 12 graphs / 4
+    assert record["forward_matmul_gflop"] > 0
     assert {"torch", "torch_geometric", "loadavg"} <= set(record["env"])
     json.dumps(record)  # serialisable
 
@@ -57,14 +58,45 @@ def test_saved_activations_count_what_backward_keeps_once_per_storage():
     assert linear_saved == 40000 and relu_saved == 440000 and nothing == 0
 
 
+def test_matmul_count_is_the_products_arithmetic():
+    """The count covers every batch of an epoch's forward pass: a model of one linear map has
+    2·rows·in·out FLOPs per batch; DiffPool's pooling adds products a flat GraphSAGE lacks."""
+    from diffpool.bench.runner import forward_matmul_gflop
+
+    workload = tiny_workload()
+    impl = IMPLEMENTATIONS["graphsage"](batch_size=4, seed=0)
+
+    class OneLinear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 7)
+
+        def forward(self, batch):
+            return self.lin(batch.x)
+
+    class Wrapper:
+        def train_batches(self, workload, epoch):
+            return impl.train_batches(workload, epoch)
+
+        def predict(self, model, batch):
+            return model(batch)
+
+    nodes = sum(int(g.num_nodes) for g in workload.graphs)
+    assert forward_matmul_gflop(OneLinear(), Wrapper(), workload) * 1e9 == pytest.approx(2 * nodes * 3 * 7)
+    flat = run_case("tiny", "graphsage", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=workload)
+    pooled = run_case("tiny", "sparse", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=workload)
+    assert pooled["forward_matmul_gflop"] != flat["forward_matmul_gflop"] > 0
+
+
 def test_ratios_from_one_run():
     records = [
         {"kind": "epoch", "dataset": "D", "impl": "pyg", "status": "ok", "graphs_per_s": 10.0, "peak_rss_mb": 2000.0,
          "epoch_s": 10.0, "predict_graphs_per_s": 50.0, "saved_activations_mb": 200.0},
         {"kind": "epoch", "dataset": "D", "impl": "sparse", "status": "ok", "graphs_per_s": 50.0,
-         "peak_rss_mb": 400.0, "epoch_s": 2.0, "predict_graphs_per_s": 100.0, "saved_activations_mb": 50.0},
+         "peak_rss_mb": 400.0, "epoch_s": 2.0, "predict_graphs_per_s": 100.0, "saved_activations_mb": 50.0,
+         "forward_matmul_gflop": 3.0},
         {"kind": "epoch", "dataset": "D", "impl": "graphsage", "status": "ok", "graphs_per_s": 100.0,
-         "peak_rss_mb": 300.0, "epoch_s": 1.0},
+         "peak_rss_mb": 300.0, "epoch_s": 1.0, "forward_matmul_gflop": 4.0},
         {"kind": "epoch", "dataset": "E", "impl": "pyg", "status": "out of memory"},
         {"kind": "epoch", "dataset": "E", "impl": "pergraph", "status": "ok", "graphs_per_s": 5.0,
          "peak_rss_mb": 100.0, "epoch_s": 3.0},
@@ -76,6 +108,8 @@ def test_ratios_from_one_run():
     assert rows["D"]["sparse"]["activations_vs_pyg"] == pytest.approx(0.25)
     assert "activations_vs_pyg" not in rows["D"]["graphsage"]  # no saved activations in its record
     assert rows["D"]["sparse"]["epoch_vs_graphsage"] == pytest.approx(2.0)
+    assert rows["D"]["sparse"]["matmul_vs_graphsage"] == pytest.approx(0.75)
+    assert "matmul_vs_graphsage" not in rows["E"]["pergraph"]  # no GraphSAGE case in that run
     assert rows["E"]["pyg_status"] == "out of memory" and "speed_vs_pyg" not in rows["E"]["pergraph"]
 
 

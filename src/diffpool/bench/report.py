@@ -146,8 +146,8 @@ def _epoch_section(records: list[dict]) -> tuple[list[str], dict]:
             lines.append("")
         lines.append("| implementation | status | s/epoch (median) | CPU s/epoch | epochs timed | graphs/s "
                      "| predict graphs/s | peak RSS | RSS above data | saved activations | speed vs PyG (wall / CPU) "
-                     "| peak memory vs PyG (total / above data / activations) | epoch vs GraphSAGE (wall / CPU) | load avg |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+                     "| peak memory vs PyG (total / above data / activations) | epoch vs GraphSAGE (wall / CPU) | matrix products, forward epoch | load avg |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for impl, r in cases.items():
             ratio = row_ratios.get(impl, {}) if impl != "pyg" else {}
             rss = r.get("peak_rss_mb")
@@ -174,6 +174,7 @@ def _epoch_section(records: list[dict]) -> tuple[list[str], dict]:
                 pair(ratio.get("memory_vs_pyg"), ratio.get("training_memory_vs_pyg"), ratio.get("activations_vs_pyg"),
                      digits=2) if impl != "pyg" else "1",
                 pair(ratio.get("epoch_vs_graphsage"), ratio.get("epoch_cpu_vs_graphsage"), digits=2),
+                _fmt(r.get("forward_matmul_gflop"), 1, " GFLOP"),
                 _fmt(load[0], 1) if load else "–",
             ]) + " |")
         lines.append("")
@@ -235,6 +236,9 @@ def _targets(all_ratios: dict, slopes: list[dict]) -> list[str]:
             cpu = ratio(dataset, impl, "epoch_cpu_vs_graphsage")
             if value is not None:
                 text = f"{_fmt(value, 2, '×')} wall" + (f", {_fmt(cpu, 2, '×')} CPU time" if cpu else "")
+                work = ratio(dataset, impl, "matmul_vs_graphsage")
+                if work is not None:
+                    text += f" (matrix-product arithmetic: {_fmt(work, 2, '×')})"
                 rows.append((f"{dataset}, {IMPL_LABELS[impl]}: epoch ≤ 1.5× flat GraphSAGE", text,
                              max(value, cpu or value) <= 1.5))
     for s in slopes:

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Iterable, Optional
 
-__all__ = ["run_case", "run_epoch_benchmark", "ratios", "CHILD_FLAG"]
+__all__ = ["forward_matmul_gflop", "run_case", "run_epoch_benchmark", "ratios", "CHILD_FLAG"]
 
 CHILD_FLAG = "--child-case"
 
@@ -51,6 +51,27 @@ def saved_activation_bytes(compute):
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         result = compute()
     return result, sum(storages.values())
+
+
+def forward_matmul_gflop(model, impl, workload) -> float:
+    """GFLOP of the matrix products (mm, bmm, addmm, …: what ``torch.utils.flop_counter`` counts) in
+    one forward pass over a training epoch's batches, untimed.
+
+    The arithmetic an implementation cannot avoid, whatever its overheads: a ratio of these between
+    two models bounds how close their epoch times can get. Gathers and scatters (GraphSAGE's and
+    A·S's aggregation over edges) are not counted; they are linear in the edges.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        for batch in impl.train_batches(workload, 0):
+            impl.predict(model, batch)
+    model.train(was_training)
+    return counter.get_total_flops() / 1e9
 
 
 def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: int = 1,
@@ -156,6 +177,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
         record["predict_s"] = statistics.median(predict_times)
         record["predict_graphs_per_s"] = len(workload.graphs) / record["predict_s"]
     record["peak_rss_mb"] = peak_rss_mb()
+    record["forward_matmul_gflop"] = forward_matmul_gflop(model, impl, workload)
     record["status"] = "ok"
     record["env"]["loadavg_end"] = list(os.getloadavg())
     return record
@@ -251,7 +273,8 @@ def _timeout_record(spec: dict, lines: list[dict], timeout: float, wall: float) 
 # --------------------------------------------------------------------------- orchestration
 def ratios(records: Iterable[dict]) -> list[dict]:
     """Per data set: each implementation against PyG (speed = its graphs/s ÷ PyG's, memory = its
-    peak RSS ÷ PyG's, activations = its largest batch's saved activations ÷ PyG's) and DiffPool's epoch time against flat GraphSAGE's, from the same run.
+    peak RSS ÷ PyG's, activations = its largest batch's saved activations ÷ PyG's) and DiffPool's epoch
+    time and matrix-product arithmetic (:func:`forward_matmul_gflop`) against flat GraphSAGE's, from the same run.
 
     Only cases run with the same number of torch threads are compared.
     """
@@ -291,6 +314,8 @@ def ratios(records: Iterable[dict]) -> list[dict]:
                 entry["epoch_vs_graphsage"] = case["epoch_s"] / sage["epoch_s"]
                 if case.get("epoch_cpu_s") and sage.get("epoch_cpu_s"):
                     entry["epoch_cpu_vs_graphsage"] = case["epoch_cpu_s"] / sage["epoch_cpu_s"]
+                if case.get("forward_matmul_gflop") and sage.get("forward_matmul_gflop"):
+                    entry["matmul_vs_graphsage"] = case["forward_matmul_gflop"] / sage["forward_matmul_gflop"]
             row[name] = entry
         out.append(row)
     return out
