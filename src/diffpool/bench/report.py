@@ -448,7 +448,10 @@ removed in its own commit with the before/after figure in the message:
    default 1.97 → 1.77 s CPU an epoch (0.90×), ENZYMES product default 0.94×, fixed k (no level-2
    padding) 0.99× on ENZYMES. Probed and rejected in the same way: a DiffPool level's two dense
    GNNs run side by side as one block of twice the width (weights stacked, then block-diagonal),
-   to halve the number of operations: PROTEINS 1.01×, ENZYMES fixed k 1.13× (slower).
+   to halve the number of operations: PROTEINS 1.01×, ENZYMES fixed k 1.13× (slower); the level-1
+   products of every graph of ≤ 64 (or 128) nodes as one weighted `embedding_bag` over their rows,
+   to replace the padded groups of small graphs: PROTEINS 0.97× (0.98×), ENZYMES 1.01×, within
+   the noise of a loaded machine and not worth a fourth path.
 
 Probed and rejected: padding every batch (random PROTEINS batches pad 39-node graphs to 620 rows:
 0.45 → 0.85 s for 20 batches, hence the 2× guard in item 9); a sparse COO adjacency for A·S (fast,
