@@ -17,7 +17,7 @@ from diffpool.bench.workloads import Workload, default_data_root, random_graph
 
 EPOCH_KEYS = {"kind", "dataset", "impl", "status", "epoch_s", "epoch_times_s", "graphs_per_s", "peak_rss_mb",
               "predict_graphs_per_s", "batch_size", "env", "workload", "config", "saved_activations_mb",
-              "saved_activations_batches", "forward_matmul_gflop"}
+              "saved_activations_batches", "forward_matmul_gflop", "ops_per_step"}
 
 
 def tiny_workload(num_graphs=12, seed=0) -> Workload:
@@ -40,7 +40,7 @@ def test_run_case_reports_the_schema(impl):
     assert len(record["epoch_times_s"]) == 2 and record["epoch_s"] > 0 and record["graphs_per_s"] > 0
     assert record["peak_rss_mb"] > 0 and record["env"]["threads"] == 1
     assert record["saved_activations_mb"] > 0 and record["saved_activations_batches"] == 3  # 12 graphs / 4
-    assert record["forward_matmul_gflop"] > 0
+    assert record["forward_matmul_gflop"] > 0 and record["ops_per_step"] > 0
     assert {"torch", "torch_geometric", "loadavg"} <= set(record["env"])
     json.dumps(record)  # serialisable
 
@@ -86,12 +86,54 @@ def test_matmul_count_is_the_products_arithmetic():
     flat = run_case("tiny", "graphsage", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=workload)
     pooled = run_case("tiny", "sparse", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=workload)
     assert pooled["forward_matmul_gflop"] != flat["forward_matmul_gflop"] > 0
+    # A step dispatches each op of the loss and the backward pass: a pooled model has more.
+    assert pooled["ops_per_step"] > flat["ops_per_step"] > 0
+
+
+def test_operations_per_step_count_forward_and_backward_and_leave_no_gradients():
+    from diffpool.bench.runner import operations_per_step
+
+    workload = tiny_workload()
+    impl = IMPLEMENTATIONS["graphsage"](batch_size=4, seed=0)
+    model = impl.build(workload)
+    model.eval()
+    with_backward = operations_per_step(model, impl, workload, batches=2)
+    assert not model.training  # the mode it was given back
+    assert all(p.grad is None for p in model.parameters())
+    forward_only = 0
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            nonlocal forward_only
+            forward_only += 1
+            return func(*args, **(kwargs or {}))
+
+    model.train()
+    batches = list(impl.train_batches(workload, 0))[:2]
+    with Count():
+        for batch in batches:
+            impl.loss(model, batch)
+    assert with_backward > forward_only / len(batches) > 0  # per step, and the backward pass counts too
+
+
+def test_a_failing_count_keeps_the_case_and_its_timings(monkeypatch):
+    import diffpool.bench.runner as runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("counter broke")
+
+    monkeypatch.setattr(runner, "forward_matmul_gflop", broken)
+    record = run_case("tiny", "graphsage", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=tiny_workload())
+    assert record["status"] == "ok" and record["epoch_s"] > 0 and record["ops_per_step"] > 0
+    assert "forward_matmul_gflop" not in record and "counter broke" in record["forward_matmul_gflop_error"]
 
 
 def test_ratios_from_one_run():
     records = [
         {"kind": "epoch", "dataset": "D", "impl": "pyg", "status": "ok", "graphs_per_s": 10.0, "peak_rss_mb": 2000.0,
-         "epoch_s": 10.0, "predict_graphs_per_s": 50.0, "saved_activations_mb": 200.0},
+         "epoch_s": 10.0, "predict_graphs_per_s": 50.0, "saved_activations_mb": 200.0, "forward_matmul_gflop": 10.0},
         {"kind": "epoch", "dataset": "D", "impl": "sparse", "status": "ok", "graphs_per_s": 50.0,
          "peak_rss_mb": 400.0, "epoch_s": 2.0, "predict_graphs_per_s": 100.0, "saved_activations_mb": 50.0,
          "forward_matmul_gflop": 3.0},
@@ -109,6 +151,7 @@ def test_ratios_from_one_run():
     assert "activations_vs_pyg" not in rows["D"]["graphsage"]  # no saved activations in its record
     assert rows["D"]["sparse"]["epoch_vs_graphsage"] == pytest.approx(2.0)
     assert rows["D"]["sparse"]["matmul_vs_graphsage"] == pytest.approx(0.75)
+    assert rows["D"]["sparse"]["matmul_vs_pyg"] == pytest.approx(0.3)
     assert "matmul_vs_graphsage" not in rows["E"]["pergraph"]  # no GraphSAGE case in that run
     assert rows["E"]["pyg_status"] == "out of memory" and "speed_vs_pyg" not in rows["E"]["pergraph"]
 

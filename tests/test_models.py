@@ -369,3 +369,13 @@ def test_dense_sage_layer_equals_pygs_with_the_same_weights(in_channels, out_cha
         # Entries linking padding (0 here) have a gradient in PyG, which reads padded features, not in ours.
         real_pairs = mask.unsqueeze(-1) & mask.unsqueeze(1)
         torch.testing.assert_close(grad_adj[real_pairs], want_adj[real_pairs], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("conv", ["sage", "gcn", "gin"])
+def test_dense_block_takes_one_unbatched_graph(conv):
+    torch.manual_seed(0)
+    block = GNNBlock(4, 8, conv=conv, dense=True).eval()
+    x, adj = torch.randn(5, 4), (torch.rand(5, 5) > 0.5).float()
+    out = block(x, adj)
+    assert out.shape == (5, block.out_channels)
+    torch.testing.assert_close(out, block(x.unsqueeze(0), adj.unsqueeze(0))[0])

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Iterable, Optional
 
-__all__ = ["forward_matmul_gflop", "run_case", "run_epoch_benchmark", "ratios", "CHILD_FLAG"]
+__all__ = ["forward_matmul_gflop", "operations_per_step", "run_case", "run_epoch_benchmark", "ratios", "CHILD_FLAG"]
 
 CHILD_FLAG = "--child-case"
 
@@ -57,9 +57,9 @@ def forward_matmul_gflop(model, impl, workload) -> float:
     """GFLOP of the matrix products (mm, bmm, addmm, …: what ``torch.utils.flop_counter`` counts) in
     one forward pass over a training epoch's batches, untimed.
 
-    The arithmetic an implementation cannot avoid, whatever its overheads: a ratio of these between
-    two models bounds how close their epoch times can get. Gathers and scatters (GraphSAGE's and
-    A·S's aggregation over edges) are not counted; they are linear in the edges.
+    The arithmetic an implementation cannot avoid, whatever its overheads. Gathers and scatters
+    (GraphSAGE's and A·S's aggregation over edges) are not counted, the dense levels' aggregation
+    (a batched product) is: a ratio against flat GraphSAGE leans towards GraphSAGE.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -67,11 +67,47 @@ def forward_matmul_gflop(model, impl, workload) -> float:
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        for batch in impl.train_batches(workload, 0):
-            impl.predict(model, batch)
-    model.train(was_training)
+    try:
+        with torch.no_grad(), counter:
+            for batch in impl.train_batches(workload, 0):
+                impl.predict(model, batch)
+    finally:
+        model.train(was_training)
     return counter.get_total_flops() / 1e9
+
+
+def operations_per_step(model, impl, workload, batches: int = 10) -> float:
+    """ATen operations a training step (loss, forward and backward) dispatches, averaged over the
+    first ``batches`` training batches, untimed (batch norm's running statistics move with these
+    steps, so it runs after every measurement); the model's gradients are cleared after.
+
+    On small graphs an operation's fixed cost (dispatch, autograd bookkeeping: microseconds) can
+    outweigh its arithmetic, so two models' epoch times can differ far more, or less, than their
+    arithmetic (:func:`forward_matmul_gflop`) does.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    was_training = model.training
+    model.train()
+    done = 0
+    try:
+        for batch in impl.train_batches(workload, 0):
+            with Count():
+                impl.loss(model, batch).backward()
+            done += 1
+            if done >= batches:
+                break
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    return Count.calls / max(done, 1)
 
 
 def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: int = 1,
@@ -177,7 +213,12 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
         record["predict_s"] = statistics.median(predict_times)
         record["predict_graphs_per_s"] = len(workload.graphs) / record["predict_s"]
     record["peak_rss_mb"] = peak_rss_mb()
-    record["forward_matmul_gflop"] = forward_matmul_gflop(model, impl, workload)
+    # Untimed counts, after every measurement: a failure here must not cost the case its timings.
+    for key, count in (("forward_matmul_gflop", forward_matmul_gflop), ("ops_per_step", operations_per_step)):
+        try:
+            record[key] = count(model, impl, workload)
+        except Exception as error:  # noqa: BLE001 (reported in the record)
+            record[f"{key}_error"] = f"{type(error).__name__}: {str(error)[:200]}"
     record["status"] = "ok"
     record["env"]["loadavg_end"] = list(os.getloadavg())
     return record
@@ -271,10 +312,21 @@ def _timeout_record(spec: dict, lines: list[dict], timeout: float, wall: float) 
 
 
 # --------------------------------------------------------------------------- orchestration
+def _count_ratios(entry: dict, case: dict, other: Optional[dict], name: str) -> None:
+    """``matmul_vs_NAME`` and ``ops_vs_NAME``: ``case``'s arithmetic and operations per step over ``other``'s."""
+    if other is None or other.get("status") != "ok":
+        return
+    for key, label in (("forward_matmul_gflop", "matmul"), ("ops_per_step", "ops")):
+        if case.get(key) and other.get(key):
+            entry[f"{label}_vs_{name}"] = case[key] / other[key]
+
+
 def ratios(records: Iterable[dict]) -> list[dict]:
     """Per data set: each implementation against PyG (speed = its graphs/s ÷ PyG's, memory = its
     peak RSS ÷ PyG's, activations = its largest batch's saved activations ÷ PyG's) and DiffPool's epoch
-    time and matrix-product arithmetic (:func:`forward_matmul_gflop`) against flat GraphSAGE's, from the same run.
+    time against flat GraphSAGE's, from the same run; and the matrix-product arithmetic
+    (:func:`forward_matmul_gflop`) and operations per step (:func:`operations_per_step`) of each
+    against both.
 
     Only cases run with the same number of torch threads are compared.
     """
@@ -295,6 +347,9 @@ def ratios(records: Iterable[dict]) -> list[dict]:
             if name == "pyg" or case.get("status") != "ok":
                 continue
             entry = {}
+            # Counts of arithmetic and operations do not depend on the threads a case ran with.
+            _count_ratios(entry, case, ref if ref_ok else None, "pyg")
+            _count_ratios(entry, case, cases.get("graphsage") if name != "graphsage" else None, "graphsage")
             if ref_ok and threads(ref) == threads(case):
                 entry["speed_vs_pyg"] = case["graphs_per_s"] / ref["graphs_per_s"]
                 entry["memory_vs_pyg"] = case["peak_rss_mb"] / ref["peak_rss_mb"]
@@ -314,8 +369,6 @@ def ratios(records: Iterable[dict]) -> list[dict]:
                 entry["epoch_vs_graphsage"] = case["epoch_s"] / sage["epoch_s"]
                 if case.get("epoch_cpu_s") and sage.get("epoch_cpu_s"):
                     entry["epoch_cpu_vs_graphsage"] = case["epoch_cpu_s"] / sage["epoch_cpu_s"]
-                if case.get("forward_matmul_gflop") and sage.get("forward_matmul_gflop"):
-                    entry["matmul_vs_graphsage"] = case["forward_matmul_gflop"] / sage["forward_matmul_gflop"]
             row[name] = entry
         out.append(row)
     return out

@@ -45,7 +45,8 @@ def mean_adjacency(adj: Tensor) -> Tensor:
 
 
 class _DenseSAGEConv(DenseSAGEConv):
-    r"""PyG's :class:`DenseSAGEConv` (same parameters, same output), with the mean aggregation
+    r"""PyG's :class:`DenseSAGEConv` (same parameters, same output wherever the adjacency links no
+    padded node to a real one, as in every padded batch the models make), with the mean aggregation
     ``P = A / deg`` made once (per block, or per DiffPool layer for its two GNNs) instead of once per layer.
 
     PyG computes ``lin_rel((A X) / deg)``; each layer then keeps both ``A X`` and its quotient for
@@ -149,8 +150,13 @@ class GNNBlock(nn.Module):
     def forward(self, x: Tensor, graph: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """``graph`` is ``edge_index`` (sparse) or ``adj`` (dense); ``mask`` marks real nodes (dense).
 
-        A dense ``adj`` is used without its diagonal (see :func:`without_self_loops`).
+        A dense ``adj`` is used without its diagonal (see :func:`without_self_loops`); a dense
+        single graph may come unbatched (``x [N, F], adj [N, N]``) and is returned so.
         """
+        if self.dense and x.dim() == 2:
+            batched = self.forward(x.unsqueeze(0), graph.unsqueeze(0) if graph.dim() == 2 else graph,
+                                   None if mask is None else mask.view(1, -1))
+            return batched.squeeze(0)
         return self.forward_parts([x], [graph], [mask])[0]
 
     def neighbourhoods(self, adjs: list[Tensor]) -> list[Tensor]:
@@ -186,7 +192,8 @@ class GNNBlock(nn.Module):
             elif self._mean_aggregation:
                 rows = [conv.forward_rows(r, graph, layout) for r, graph, layout in zip(rows, graphs, layouts)]
             else:
-                rows = [layout.rows(conv(layout.padded(r), graph, mask))
+                # A part without padding needs no mask (it would only add multiplies).
+                rows = [layout.rows(conv(layout.padded(r), graph, None if layout.index is None else mask))
                         for r, graph, layout, mask in zip(rows, graphs, layouts, masks)]
             if self.normalize:
                 rows = [F.normalize(r, p=2.0, dim=-1) for r in rows]
