@@ -524,7 +524,17 @@ NOTES = """\
 - **DiffPool vs flat GraphSAGE.** A flat GraphSAGE epoch is O(E·F); DiffPool with K proportional to
   n adds O(n·K²) per graph, which dominates for graphs of hundreds of nodes (PROTEINS' tail,
   REDDIT-BINARY). The ratio is met on small graphs (ENZYMES) and cannot be on large ones without a
-  smaller K.
+  smaller K. The tables now count both sides of that (session 11): the matrix-product arithmetic of
+  a forward epoch (torch's `FlopCounterMode`) and the ATen operations a training step dispatches.
+  On REDDIT-BINARY the product default does about 6× flat GraphSAGE's arithmetic (SᵀAS and SᵀS of
+  graphs up to 3,782 nodes with a quarter as many clusters), so no implementation of this model can
+  reach 1.5× there; our epoch is closer than that ratio because dense products run faster per
+  operation than GraphSAGE's gathers and scatters. On PROTEINS and ENZYMES the arithmetic is about
+  GraphSAGE's or less, and PyG's is 3× (ENZYMES, fixed k) to 90× (PROTEINS) ours: there what
+  separates the epochs is the number of operations — DiffPool's two GNNs per level, the pooling,
+  the second and third levels — each of which costs microseconds of dispatch and autograd
+  bookkeeping whatever its size. ENZYMES' fixed-k step dispatches more operations than PyG's dense
+  one, so it cannot be 2× faster by doing less arithmetic alone.
 - **Ours dense** runs out of memory before PyG's layer in the scaling benchmark because our
   `dense_diff_pool` masks padded rows and columns (extra n×n temporaries); it is there to show what
   the sparse first level buys, not as a product path."""
