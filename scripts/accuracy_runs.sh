@@ -189,3 +189,10 @@ select_run PROTEINS-batchnorm-selected-fair PROTEINS-diffpool-rerun-fair PROTEIN
 # validation against the preset's re-run (ties go to the preset); both rows are published.
 run PROTEINS-linkraw-fair --dataset PROTEINS --preset paper --link-normalization none "${common[@]}"
 select_run PROTEINS-linknorm-selected-fair PROTEINS-diffpool-rerun-fair PROTEINS-linkraw-fair
+# Result: without batch norm 75.5 ± 4.7 (best epochs median 39.5), chosen per fold 73.8 ± 5.2; the raw
+# link norm 76.0 ± 4.6 (best epochs median 4), chosen per fold 74.7 ± 4.7 (the preset in 8 folds each).
+# By the rule above PROTEINS' goal stays unmet. Confirmation of the raw norm (session 11, fixed before
+# it runs; prompted by the 76.0 above, so it tests that one setting, not a choice among settings): the
+# same command with three models per fold (Errica et al.'s final protocol; the preset scored 74.3 ± 4.2
+# so). PROTEINS' fair goal counts as met only if this row is >= 75.8; it is published either way.
+run PROTEINS-linkraw-repeats3-fair --dataset PROTEINS --preset paper --link-normalization none --repeats 3 "${common[@]}"
