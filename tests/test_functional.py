@@ -95,6 +95,7 @@ def products(request, monkeypatch):
 
     monkeypatch.setattr(functional, "PAD_ROWS_FACTOR", math.inf if request.param == "padded" else 0.0)
     monkeypatch.setattr(functional, "PAD_MAX_ELEMENTS", 0 if request.param == "per-graph" else math.inf)
+    monkeypatch.setattr(functional, "GROUP_PAD_MAX_ELEMENTS", 0 if request.param == "per-graph" else math.inf)
     return request.param
 
 

@@ -22,7 +22,6 @@ returned ``mask`` marks the clusters in use.
 """
 from __future__ import annotations
 
-import itertools
 from typing import NamedTuple, Optional
 
 import torch
@@ -334,6 +333,11 @@ def _link_loss(norm_a: Tensor, out_adj: Tensor, gram_norm: Tensor) -> Tensor:
 # overhead is negligible next to the products there.
 PAD_ROWS_FACTOR = 2.0
 PAD_MAX_ELEMENTS = 1 << 22
+# A group of graphs is padded together only while its padded S stays this small: beyond it the
+# products are large enough to run at full speed one graph at a time, and the padded copies of S,
+# Z and A·S (and their backward) cost more than the calls they save (REDDIT-BINARY's groups of
+# graphs of hundreds of nodes: 83 s CPU an epoch padded under the 4M bound, 70 s as views).
+GROUP_PAD_MAX_ELEMENTS = 1 << 16
 
 
 def similar_size_groups(sizes: list[int]) -> list[list[int]]:
@@ -364,17 +368,18 @@ def _products_grouped(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, siz
                       used: list[int]) -> tuple[Tensor, Tensor, Tensor]:
     """As :func:`_products_padded`, each group of similar-sized graphs padded to its own largest
     (rows) and its own largest cluster count (columns); single graphs and groups too large to pad
-    (see :data:`PAD_MAX_ELEMENTS`) as products of views, one graph at a time. Graph g's columns
+    (see :data:`GROUP_PAD_MAX_ELEMENTS`) as products of views, one graph at a time. Graph g's columns
     beyond its ``used[g]`` are exactly 0, so they are left out and padded back as zeros."""
     k = s_prob.size(1)
     sizes = size_tensor.tolist()
-    starts = [0, *itertools.accumulate(sizes)]  # on the host: no device sync per graph below
     position = _position_in_graph(batch, size_tensor)
+    # Per-graph views by one split each (the backward of a split is one concatenation).
+    s_parts, x_parts, as_parts = s_prob.split(sizes), x.split(sizes), a_s.split(sizes)
     order: list[int] = []
     out_x, out_adj, gram_norm = [], [], []
     for group in similar_size_groups(sizes):
         rows, cols = sizes[group[0]], max(used[g] for g in group)
-        if len(group) > 1 and len(group) * rows * cols <= PAD_MAX_ELEMENTS:
+        if len(group) > 1 and len(group) * rows * cols <= GROUP_PAD_MAX_ELEMENTS:
             members = torch.tensor(group, device=batch.device)
             slot = torch.full((len(sizes),), -1, dtype=torch.long, device=batch.device)
             slot[members] = torch.arange(len(group), device=batch.device)
@@ -389,10 +394,10 @@ def _products_grouped(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, siz
             gram_norm.append(_GramSquaredNorm.apply(s_pad))
         else:
             for g in group:
-                start, n, c = starts[g], sizes[g], used[g]
-                s_g = s_prob[start:start + n, :c]
-                out_x.append(F.pad(s_g.t() @ x[start:start + n], (0, 0, 0, k - c)).unsqueeze(0))
-                out_adj.append(F.pad(s_g.t() @ a_s[start:start + n, :c], (0, k - c, 0, k - c)).unsqueeze(0))
+                c = used[g]
+                s_g = s_parts[g][:, :c]
+                out_x.append(F.pad(s_g.t() @ x_parts[g], (0, 0, 0, k - c)).unsqueeze(0))
+                out_adj.append(F.pad(s_g.t() @ as_parts[g][:, :c], (0, k - c, 0, k - c)).unsqueeze(0))
                 gram_norm.append(_GramSquaredNorm.apply(s_g).unsqueeze(0))
         order.extend(group)
     back = torch.argsort(torch.tensor(order, device=batch.device))

@@ -459,6 +459,16 @@ removed in its own commit with the before/after figure in the message:
    products of every graph of ≤ 64 (or 128) nodes as one weighted `embedding_bag` over their rows,
    to replace the padded groups of small graphs: PROTEINS 0.97× (0.98×), ENZYMES 1.01×, within
    the noise of a loaded machine and not worth a fourth path.
+15. **Padded groups of large graphs** (`functional.py`, session 11): item 13 padded any group of
+   similar-sized graphs whose padded S stayed under 4M elements, so REDDIT-BINARY's groups of graphs
+   of hundreds of nodes were copied into padded S, Z and A·S (and back in the backward pass), where
+   one product per graph already runs at full speed. Found when the re-run benchmark gave the
+   product default 48.4 s against session 9's 38.6 s: session 9's code (4c7fca2) and item 13's
+   commit (a5a8378), one epoch each side by side on one thread per core, took 69–70 s and 81–83 s
+   CPU. Groups are now padded only below 65,536 elements (`GROUP_PAD_MAX_ELEMENTS`) and single
+   graphs use views from one split (one concatenation in the backward pass, not a slice each):
+   67.7–71.1 s beside session 9's 63.3–64.8 s; PROTEINS 1.02× and ENZYMES 1.00× (interleaved,
+   within noise).
 
 Probed and rejected: padding every batch (random PROTEINS batches pad 39-node graphs to 620 rows:
 0.45 → 0.85 s for 20 batches, hence the 2× guard in item 9); a sparse COO adjacency for A·S (fast,
