@@ -519,6 +519,13 @@ NOTES = """\
   0.74 s, GraphSAGE 0.47 → 0.53 s) and PyG 3–7 % longer; session 9's
   code (4c7fca2) timed in this session beside today's gave 0.85–0.86 s for fixed k against
   0.75–0.82 s, so the slowdown is the machine's, not the code's.
+- **Run-to-run spread (session 11).** The stored ENZYMES and PROTEINS run (4ee99f8) had the cases
+  in the command's order; a second ENZYMES run in reversed order, with an A/B job on the other core,
+  gave the product default 0.655 s against 0.757 s (1.46× GraphSAGE against 1.74×) and fixed k
+  1.64× PyG against 1.60×: the product default's GraphSAGE target is met in one run and not in the
+  other (session 10: 1.37×, 1.40×, 1.50×). The REDDIT-BINARY rows are from a re-run after hot spot
+  15 (95c3985; before it: 48.4 s, 5.05× GraphSAGE). A record's commit reads `-dirty` after the
+  first case of a run because the runner appends to `docs/perf/epoch.jsonl` in the working tree.
 - **The product default is per-graph k with a floor of 8** (`k_g = max(ceil(ratio·n_g), 8)`, random
   batches; the *product default* rows). The issue makes per-graph k the default only if it costs no
   fair-protocol accuracy (within 1 point of fixed k). With three models per fold (Errica et al.'s
@@ -536,7 +543,7 @@ NOTES = """\
   REDDIT-BINARY). The ratio is met on small graphs (ENZYMES) and cannot be on large ones without a
   smaller K. The tables now count both sides of that (session 11): the matrix-product arithmetic of
   a forward epoch (torch's `FlopCounterMode`) and the ATen operations a training step dispatches.
-  On REDDIT-BINARY the product default does about 6× flat GraphSAGE's arithmetic (SᵀAS and SᵀS of
+  On REDDIT-BINARY the product default does 5.5× flat GraphSAGE's arithmetic (SᵀAS and SᵀS of
   graphs up to 3,782 nodes with a quarter as many clusters), so no implementation of this model can
   reach 1.5× there; our epoch is closer than that ratio because dense products run faster per
   operation than GraphSAGE's gathers and scatters. On PROTEINS and ENZYMES the arithmetic is about
