@@ -358,7 +358,7 @@ def test_dense_sage_layer_equals_pygs_with_the_same_weights(in_channels, out_cha
     with torch.no_grad():  # padding is never linked to a real node (as to_dense_adj and the pooling make it)
         adj.mul_(mask.unsqueeze(-1) & mask.unsqueeze(1))
     expected = pyg(x, adj, mask)
-    layout = _RealRows(mask)
+    layout = _RealRows(x, mask)
     on_rows = layout.padded(ours.forward_rows(layout.rows(x), mean_adjacency(adj), layout))
     for got in (ours(x, adj, mask), on_rows):
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -325,10 +325,10 @@ def _link_loss(norm_a: Tensor, out_adj: Tensor, gram_norm: Tensor) -> Tensor:
 # when padding adds at most PAD_ROWS_FACTOR times the rows and the padded S stays below
 # PAD_MAX_ELEMENTS: small graphs then cost 3 kernels, not 3 per graph (on ENZYMES the loop was
 # ~240 tiny matrix products per step). Otherwise graphs of similar size (the largest less than
-# twice the smallest) are padded together, group by group, under the same element bound: a random
+# twice the smallest) are padded together, group by group, under GROUP_PAD_MAX_ELEMENTS: a random
 # batch with one large graph then pays a few batched products, not one per graph (on PROTEINS the
 # per-graph loop was ~160 of a step's ~245 matrix products). Groups of one graph and groups above
-# the bound (large graphs) use views of S, which copy nothing (padded copies of S and A·S with
+# that bound (large graphs) use views of S, which copy nothing (padded copies of S and A·S with
 # their gradients would add ~1 GB on REDDIT-BINARY's largest graphs) and whose per-product
 # overhead is negligible next to the products there.
 PAD_ROWS_FACTOR = 2.0

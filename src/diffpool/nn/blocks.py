@@ -59,7 +59,7 @@ class _DenseSAGEConv(DenseSAGEConv):
     def forward(self, x: Tensor, adj: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         adj = adj.unsqueeze(0) if adj.dim() == 2 else adj
         x = x.unsqueeze(0) if x.dim() == 2 else x
-        layout = _RealRows(mask if mask is not None else x.new_ones(x.shape[:2], dtype=torch.bool))
+        layout = _RealRows(x, mask)
         return layout.padded(self.forward_rows(layout.rows(x), mean_adjacency(adj), layout))
 
     def forward_rows(self, rows: Tensor, mean_adj: Tensor, layout: "_RealRows") -> Tensor:
@@ -77,7 +77,8 @@ class _DenseSAGEConv(DenseSAGEConv):
 
 
 class _RealRows:
-    """The real nodes of a padded batch ([B, N, ·] with ``mask`` [B, N]) as rows [R, ·], and back.
+    """The real nodes of a padded batch ``x`` ([B, N, ·], ``mask`` [B, N] or None: all real) as rows
+    [R, ·], and back.
 
     Dense blocks run their linear maps and batch norm on these rows only. With per-graph cluster
     counts a level-2 batch is mostly padding (PROTEINS: 3.3 padded rows per real one), and the
@@ -85,9 +86,9 @@ class _RealRows:
     rows are a view of the batch.
     """
 
-    def __init__(self, mask: Tensor) -> None:
-        self.batch_size, self.num_nodes = mask.shape
-        self.index = None if bool(mask.all()) else mask.reshape(-1).nonzero().squeeze(1)
+    def __init__(self, x: Tensor, mask: Optional[Tensor]) -> None:
+        self.batch_size, self.num_nodes = x.shape[:2]
+        self.index = None if mask is None or bool(mask.all()) else mask.reshape(-1).nonzero().squeeze(1)
 
     def rows(self, x: Tensor) -> Tensor:
         flat = x.reshape(self.batch_size * self.num_nodes, x.size(-1))
@@ -182,8 +183,7 @@ class GNNBlock(nn.Module):
             layouts, rows = [None] * len(xs), list(xs)
         else:
             # Every layer works on the real nodes' rows (see _RealRows); padding is put back at the end.
-            layouts = [_RealRows(mask if mask is not None else x.new_ones(x.shape[:2], dtype=torch.bool))
-                       for x, mask in zip(xs, masks)]
+            layouts = [_RealRows(x, mask) for x, mask in zip(xs, masks)]
             rows = [layout.rows(x) for layout, x in zip(layouts, xs)]
         outputs: list[list[Tensor]] = [[] for _ in xs]
         for i, conv in enumerate(self.convs):
