@@ -348,7 +348,7 @@ def ratios(records: Iterable[dict]) -> list[dict]:
                 continue
             entry = {}
             # Counts of arithmetic and operations do not depend on the threads a case ran with.
-            _count_ratios(entry, case, ref if ref_ok else None, "pyg")
+            _count_ratios(entry, case, ref, "pyg")
             _count_ratios(entry, case, cases.get("graphsage") if name != "graphsage" else None, "graphsage")
             if ref_ok and threads(ref) == threads(case):
                 entry["speed_vs_pyg"] = case["graphs_per_s"] / ref["graphs_per_s"]
