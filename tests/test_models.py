@@ -8,6 +8,7 @@ from torch_geometric.utils import to_dense_adj, to_dense_batch, to_undirected
 
 from diffpool.models import ModelConfig, build_model, classification_loss
 from diffpool.nn import DenseDiffPool, DiffPool, GNNBlock
+from diffpool.nn.blocks import l2_normalize
 
 
 def random_graph(n: int, feature_dim: int, gen: torch.Generator, label: int = 0) -> Data:
@@ -379,3 +380,19 @@ def test_dense_block_takes_one_unbatched_graph(conv):
     out = block(x, adj)
     assert out.shape == (5, block.out_channels)
     torch.testing.assert_close(out, block(x.unsqueeze(0), adj.unsqueeze(0))[0])
+
+
+def test_l2_normalize_equals_torch_normalize_with_its_gradient():
+    torch.manual_seed(0)
+    x = torch.randn(30, 7, dtype=torch.float64)
+    x[3] = 0  # a zero row: divided by the floor, as F.normalize does
+    x[5] *= 1e-14  # a row below the floor
+    x.requires_grad_(True)
+    upstream = torch.randn(30, 7, dtype=torch.float64)
+    ours = l2_normalize(x)
+    theirs = torch.nn.functional.normalize(x, p=2.0, dim=-1)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    grad_ours, = torch.autograd.grad((ours * upstream).sum(), x)
+    grad_theirs, = torch.autograd.grad((theirs * upstream).sum(), x)
+    torch.testing.assert_close(grad_ours, grad_theirs)
+    assert torch.autograd.gradcheck(l2_normalize, (torch.randn(5, 2, 4, dtype=torch.float64, requires_grad=True),))
