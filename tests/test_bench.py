@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from torch_geometric.utils import to_undirected
 
 from diffpool.bench.cli import add_bench_arguments, run_bench
 from diffpool.bench.implementations import IMPLEMENTATIONS
-from diffpool.bench.runner import ratios, run_case, run_epoch_benchmark, saved_activation_bytes
+from diffpool.bench.runner import merge_rounds, ratios, run_case, run_epoch_benchmark, saved_activation_bytes
 from diffpool.bench.scaling import loglog_slope, run_layer, summarize
 from diffpool.bench.workloads import Workload, default_data_root, random_graph
 
@@ -156,15 +157,46 @@ def test_ratios_from_one_run():
     assert rows["E"]["pyg_status"] == "out of memory" and "speed_vs_pyg" not in rows["E"]["pergraph"]
 
 
-def test_subprocess_runner_on_a_small_tu_set(tmp_path):
+def _round(epoch_times, cpu_times, peak, predict_s=1.0):
+    """A case's record from one round of 100 graphs."""
+    epoch_s = statistics.median(epoch_times)
+    return {"kind": "epoch", "dataset": "D", "impl": "default", "status": "ok", "epoch_times_s": epoch_times,
+            "epoch_s": epoch_s, "graphs_per_s": 100 / epoch_s,
+            "epoch_cpu_times_s": cpu_times, "epoch_cpu_s": statistics.median(cpu_times),
+            "peak_rss_mb": peak, "rss_after_data_mb": peak / 2, "predict_s": predict_s,
+            "predict_graphs_per_s": 100 / predict_s}
+
+
+def test_rounds_merge_into_the_median_of_all_timed_epochs():
+    first = _round([3.0, 2.0, 2.5], [2.9, 1.9, 2.4], 500.0, predict_s=2.0)
+    second = _round([1.0, 1.2, 1.1], [0.9, 1.1, 1.0], 600.0, predict_s=1.0)
+    merged = merge_rounds([first, second])
+    assert merged["rounds"] == 2 and merged["round_epoch_s"] == [2.5, 1.1]
+    assert merged["epoch_times_s"] == [3.0, 2.0, 2.5, 1.0, 1.2, 1.1]
+    assert merged["epoch_s"] == pytest.approx(1.6) and merged["graphs_per_s"] == pytest.approx(100 / 1.6)
+    assert merged["epoch_cpu_s"] == pytest.approx(1.5)
+    assert merged["predict_s"] == pytest.approx(1.5) and merged["predict_graphs_per_s"] == pytest.approx(100 / 1.5)
+    # Memory from the round with the larger peak, with its own baseline.
+    assert merged["peak_rss_mb"] == 600.0 and merged["rss_after_data_mb"] == 300.0
+    failing = {"kind": "epoch", "dataset": "D", "impl": "default", "status": "timeout"}
+    assert merge_rounds([first, failing])["status"] == "timeout"
+    assert merge_rounds([first]) == {**first, "rounds": 1}
+
+
+def test_subprocess_runner_on_a_small_tu_set(tmp_path, capsys):
     root = default_data_root()
     if root is None or not (root / "MUTAG").is_dir():
         pytest.skip("the shared TU data (MUTAG) is not beside the checkout")
     out = tmp_path / "epoch.jsonl"
     records = run_epoch_benchmark(["MUTAG"], ["pergraph", "pyg"], out_path=str(out), memory_cap_gb=4.0,
                                   timeout=300, epochs=1, warmup_epochs=0, warmup_batches=1, threads=1,
-                                  cache=str(tmp_path / "cache"))
+                                  cache=str(tmp_path / "cache"), rounds=2)
     assert [r["status"] for r in records] == ["ok", "ok"]
+    assert [r["rounds"] for r in records] == [2, 2] and all(len(r["epoch_times_s"]) == 2 for r in records)
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    # The second round runs the cases in reverse order.
+    assert [(r["round"], r["impl"]) for r in printed if r["kind"] == "epoch-round"] == [
+        (0, "pergraph"), (0, "pyg"), (1, "pyg"), (1, "pergraph")]
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["kind"] for line in lines] == ["epoch", "epoch", "ratios"]
     assert lines[-1]["pergraph"]["speed_vs_pyg"] > 0

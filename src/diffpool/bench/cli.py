@@ -29,6 +29,13 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
 def _per_set(text: Optional[str]) -> dict:
     """``"REDDIT-BINARY=1800,PROTEINS=600"`` → ``{"REDDIT-BINARY": 1800.0, ...}``."""
     out = {}
@@ -47,6 +54,10 @@ def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated implementations: sparse, default, pergraph, pergraph-random, dense, pyg, "
                              "graphsage (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs; the median is reported (default: 3)")
+    parser.add_argument("--rounds", type=_positive_int, default=2,
+                        help="run each data set's cases this many times, the order reversed every other "
+                             "round, and report each case's median over all its timed epochs, so that no "
+                             "case gains from its place in the order (default: 2)")
     parser.add_argument("--warmup-epochs", type=int, default=1, help="untimed epochs first (default: 1)")
     parser.add_argument("--warmup-batches", type=int, default=0,
                         help="warm up with this many batches instead of whole epochs (default: 0 = epochs)")
@@ -121,7 +132,7 @@ def run_epoch(args: argparse.Namespace) -> int:
     records = run_epoch_benchmark(args.datasets, args.impls, out_path=args.out, memory_cap_gb=args.memory_cap_gb,
                                   timeout=args.timeout, timeouts=args.timeouts, case_options=case_options,
                                   impl_epochs={k: int(v) for k, v in args.impl_epochs.items()},
-                                  impl_timeouts=args.impl_timeouts, **options)
+                                  impl_timeouts=args.impl_timeouts, rounds=args.rounds, **options)
     return 0 if all(r.get("status") in ("ok", "out of memory", "timeout") for r in records) else 1
 
 

@@ -19,7 +19,8 @@ import sys
 import time
 from typing import Iterable, Optional
 
-__all__ = ["forward_matmul_gflop", "operations_per_step", "run_case", "run_epoch_benchmark", "ratios", "CHILD_FLAG"]
+__all__ = ["forward_matmul_gflop", "merge_rounds", "operations_per_step", "run_case", "run_epoch_benchmark", "ratios",
+           "CHILD_FLAG"]
 
 CHILD_FLAG = "--child-case"
 
@@ -195,6 +196,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
         times.append(seconds)
         progress({"kind": "progress", "epoch": epoch, "epoch_s": seconds, "peak_rss_mb": peak_rss_mb()})
     record["epoch_times_s"] = times
+    record["epoch_cpu_times_s"] = cpu_times[-epochs:] if epochs else []
     record["epoch_cpu_s"] = statistics.median(cpu_times[-epochs:]) if epochs else None
     record["epoch_s"] = statistics.median(times)
     record["batches_per_epoch"] = num_batches
@@ -374,11 +376,42 @@ def ratios(records: Iterable[dict]) -> list[dict]:
     return out
 
 
+def merge_rounds(rounds: list[dict]) -> dict:
+    """One case's records from several rounds as one record: the median over all rounds' timed
+    epochs (wall and CPU), inference the median of the rounds', memory the largest round's.
+
+    A case that failed in some round is reported by its first failing record."""
+    failed = [r for r in rounds if r.get("status") != "ok"]
+    if len(rounds) == 1 or failed:
+        return {**(failed or rounds)[0], "rounds": len(rounds)}
+    merged = dict(max(rounds, key=lambda r: r.get("peak_rss_mb", 0)))
+    merged["rounds"] = len(rounds)
+    merged["round_epoch_s"] = [r["epoch_s"] for r in rounds]
+    merged["epoch_times_s"] = [t for r in rounds for t in r["epoch_times_s"]]
+    merged["epoch_s"] = statistics.median(merged["epoch_times_s"])
+    merged["graphs_per_s"] = rounds[0]["graphs_per_s"] * rounds[0]["epoch_s"] / merged["epoch_s"]
+    cpu = [t for r in rounds for t in r.get("epoch_cpu_times_s", [])]
+    merged["epoch_cpu_times_s"] = cpu
+    merged["epoch_cpu_s"] = statistics.median(cpu) if cpu else None
+    predict = [r["predict_s"] for r in rounds if r.get("predict_s")]
+    if predict:
+        merged["predict_s"] = statistics.median(predict)
+        merged["predict_graphs_per_s"] = (rounds[0]["predict_graphs_per_s"] * rounds[0]["predict_s"]
+                                          / merged["predict_s"])
+    return merged
+
+
 def run_epoch_benchmark(datasets: list[str], impls: list[str], *, out_path: Optional[str] = None,
                         memory_cap_gb: float = 8.0, timeout: float = 900.0, timeouts: Optional[dict] = None,
                         case_options: Optional[dict] = None, impl_epochs: Optional[dict] = None,
-                        impl_timeouts: Optional[dict] = None, **options) -> list[dict]:
+                        impl_timeouts: Optional[dict] = None, rounds: int = 1, **options) -> list[dict]:
     """Run every (data set, implementation) case in its own subprocess; write and return records.
+
+    With ``rounds`` > 1 a data set's cases run that many times, in the given order and reversed in
+    turn, and each case's record merges its rounds (:func:`merge_rounds`): whichever case runs first
+    in a run is slower (a cold machine), and alternating the order gives every case the same share
+    of first places. Each round's record is printed as it ends (``kind`` ``epoch-round``); the file
+    gets the merged records and the ratios.
 
     ``options`` go to :func:`run_case` (epochs, warmup_epochs, warmup_batches, predict_passes,
     batch_size, seed, threads, data_root, cache, pyg_padding); ``case_options[dataset]`` overrides
@@ -390,18 +423,23 @@ def run_epoch_benchmark(datasets: list[str], impls: list[str], *, out_path: Opti
     sink = open(out_path, "a") if out_path else None
     try:
         for dataset in datasets:
-            set_records = []
-            for impl in impls:
-                spec = {"dataset": dataset, "impl_name": impl, "memory_cap_gb": memory_cap_gb, **options,
-                        **((case_options or {}).get(dataset, {}))}
-                if impl != "pyg":
-                    spec.pop("pyg_padding", None)
-                if impl in (impl_epochs or {}):
-                    spec["epochs"] = impl_epochs[impl]
-                limit = (impl_timeouts or {}).get(impl, (timeouts or {}).get(dataset, timeout))
-                record = _spawn(spec, limit)
-                record["timeout_s"] = limit
-                set_records.append(record)
+            by_impl: dict[str, list[dict]] = {impl: [] for impl in impls}
+            for round_index in range(rounds):
+                for impl in (impls if round_index % 2 == 0 else impls[::-1]):
+                    spec = {"dataset": dataset, "impl_name": impl, "memory_cap_gb": memory_cap_gb, **options,
+                            **((case_options or {}).get(dataset, {}))}
+                    if impl != "pyg":
+                        spec.pop("pyg_padding", None)
+                    if impl in (impl_epochs or {}):
+                        spec["epochs"] = impl_epochs[impl]
+                    limit = (impl_timeouts or {}).get(impl, (timeouts or {}).get(dataset, timeout))
+                    record = _spawn(spec, limit)
+                    record["timeout_s"] = limit
+                    by_impl[impl].append(record)
+                    if rounds > 1:
+                        _emit({**record, "kind": "epoch-round", "round": round_index})
+            set_records = [merge_rounds(by_impl[impl]) for impl in impls]
+            for record in set_records:
                 _emit(record)
                 if sink:
                     _emit(record, sink)
