@@ -396,3 +396,18 @@ def test_l2_normalize_equals_torch_normalize_with_its_gradient():
     grad_theirs, = torch.autograd.grad((theirs * upstream).sum(), x)
     torch.testing.assert_close(grad_ours, grad_theirs)
     assert torch.autograd.gradcheck(l2_normalize, (torch.randn(5, 2, 4, dtype=torch.float64, requires_grad=True),))
+
+
+@pytest.mark.parametrize("conv", ["sage", "gcn", "gin"])
+@pytest.mark.parametrize("per_graph", [False, True])
+def test_every_convolution_trains_under_bf16_autocast(conv, per_graph):
+    # GCN's sparse layers return Z in float32 while the assignment head gives bf16 logits: the
+    # first level's pooling used to fail on the mixed dtypes.
+    model = make_model(per_graph=per_graph, conv=conv)
+    batch = Batch.from_data_list(random_graphs(SIZES))
+    exact = classification_loss(model(batch), batch.y)["loss"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = classification_loss(model(batch), batch.y)["loss"]
+    mixed.backward()
+    torch.testing.assert_close(mixed.float(), exact.detach(), rtol=5e-2, atol=5e-2)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)

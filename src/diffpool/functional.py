@@ -481,6 +481,11 @@ def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch:
     num_nodes, k = s.shape
     batch_size = int(batch[-1]) + 1
     num_clusters = _check_num_clusters(num_clusters, batch_size, k)
+    if x.dtype != s.dtype:
+        # Under autocast a GNN may return Z in float32 (GCN's scatter) and logits in bf16 (a
+        # linear head); the products below need one dtype: the wider.
+        dtype = torch.promote_types(x.dtype, s.dtype)
+        x, s = x.to(dtype), s.to(dtype)
     if edge_weight is None:
         edge_weight = torch.ones(edge_index.size(1), dtype=x.dtype, device=x.device)
     else:
