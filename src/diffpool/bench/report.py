@@ -55,7 +55,11 @@ METHOD = """\
   *Per-graph k* uses `k_g = ceil(0.25·n_g)` and `diffpool.data.sampler.SizeBucketSampler`.
 - **Measurement.** One subprocess per (data set, implementation): a warm-up (one epoch, or a few
   batches on REDDIT-BINARY), then the median of the timed epochs; graphs/s = graphs ÷ median epoch;
-  inference = one pass of `model.eval()` under `no_grad`. Peak RSS is the subprocess's
+  inference = one pass of `model.eval()` under `no_grad`. From session 12 on (`--rounds 2`, the
+  default) a data set's cases run twice, the second time in reverse order, and a case reports the
+  median over both rounds' timed epochs (its inference the median of the two passes, its memory
+  the larger round's): whichever case runs first in a run is slower, and the order had moved the
+  ratios by more than the code changes being measured (Notes, run-to-run spread). Peak RSS is the subprocess's
   `ru_maxrss` (data + model + training). Each subprocess runs under an address-space cap of 8 GB
   beyond what it had mapped after importing torch; an allocation past it is reported as
   *out of memory* (the machine is never at risk), a case past its time limit as *timeout* with the
@@ -469,6 +473,14 @@ removed in its own commit with the before/after figure in the message:
    graphs use views from one split (one concatenation in the backward pass, not a slice each):
    67.7–71.1 s beside session 9's 63.3–64.8 s; PROTEINS 1.02× and ENZYMES 1.00× (interleaved,
    within noise).
+16. **Autograd through `F.normalize`** (`nn/blocks.py`, session 12): every layer of every block
+   L2-normalises its output (~19 calls a PROTEINS step, counting parts), and autograd ran ~16 small
+   operations backward for each (norm, clamp, expand and division backward). One autograd function
+   with the backward written out, `(g − y·⟨g, y⟩)/‖x‖`, runs 5 (tested equal to `F.normalize`
+   with its gradient, including rows below the 1e-12 floor): 2,519 → 2,371 operations a PROTEINS
+   step. One process, epochs interleaved, 7 each, while two accuracy jobs shared the cores:
+   PROTEINS product default 2.03 → 1.83 s CPU an epoch (0.90×), flat GraphSAGE 0.99×; ENZYMES
+   product default 0.95×, fixed k 0.97×, flat GraphSAGE 0.94×.
 
 Probed and rejected: padding every batch (random PROTEINS batches pad 39-node graphs to 620 rows:
 0.45 → 0.85 s for 20 batches, hence the 2× guard in item 9); a sparse COO adjacency for A·S (fast,
@@ -526,6 +538,25 @@ NOTES = """\
   other (session 10: 1.37×, 1.40×, 1.50×). The REDDIT-BINARY rows are from a re-run after hot spot
   15 (95c3985; before it: 48.4 s, 5.05× GraphSAGE). A record's commit reads `-dirty` after the
   first case of a run because the runner appends to `docs/perf/epoch.jsonl` in the working tree.
+- **Rounds (session 12).** Since the order of the cases moved the ratios, every case now runs
+  twice, in the command's order and reversed, and reports the median over both (Method; each
+  record's `round_epoch_s` keeps the two rounds' medians). The session-12 records ran from a
+  clean checkout of their commit, with the accuracy jobs paused (SIGSTOP), so their commits carry
+  no `-dirty`. The two rounds of one case differed by up to 17 % whatever its place in the order
+  (ENZYMES product default 0.643 s in round 0, second case, and 0.754 s in round 1, fifth; PROTEINS
+  product default 1.69 and 1.56 s; flat GraphSAGE 0.92 and 0.96 s), so a single run's ratio is a
+  draw, and two rounds narrow it, not fix it.
+- **Session 12: not closer to flat GraphSAGE on PROTEINS.** In interleaved A/B runs hot spot 16
+  (the L2 normalisation) made the product default 5–10 % faster and flat GraphSAGE, which
+  normalises every layer too, 1–6 %. Between the stored runs, which also carry the run-to-run
+  spread above, PROTEINS' product default went 1.59 → 1.61 s and GraphSAGE 1.02 → 0.95 s
+  (1.56× → 1.69×), ENZYMES' 0.757 → 0.677 s and 0.436 → 0.441 s (1.74× → 1.54×; session 11's
+  records are single rounds). What sets the ratio on these small graphs is the count of operations: the flat
+  network of the same depth runs 3 blocks (9 GNN layers), DiffPool 5 (level 1's two GNNs, level
+  2's two, the last block: 15 layers) plus two poolings, and a random batch repeats level 2's
+  layers for each part of similar-sized graphs and level 1's products for each group (3.7× the
+  operations a PROTEINS step, 2.8× on ENZYMES). With size batches, which need neither, the same
+  model is 1.28× (PROTEINS) and 1.29× (ENZYMES).
 - **The product default is per-graph k with a floor of 8** (`k_g = max(ceil(ratio·n_g), 8)`, random
   batches; the *product default* rows). The issue makes per-graph k the default only if it costs no
   fair-protocol accuracy (within 1 point of fixed k). With three models per fold (Errica et al.'s
