@@ -178,9 +178,33 @@ def test_rounds_merge_into_the_median_of_all_timed_epochs():
     assert merged["predict_s"] == pytest.approx(1.5) and merged["predict_graphs_per_s"] == pytest.approx(100 / 1.5)
     # Memory from the round with the larger peak, with its own baseline.
     assert merged["peak_rss_mb"] == 600.0 and merged["rss_after_data_mb"] == 300.0
-    failing = {"kind": "epoch", "dataset": "D", "impl": "default", "status": "timeout"}
-    assert merge_rounds([first, failing])["status"] == "timeout"
     assert merge_rounds([first]) == {**first, "rounds": 1}
+    # A failed round is listed, and the good ones still count.
+    failing = {"kind": "epoch", "dataset": "D", "impl": "default", "status": "timeout"}
+    kept = merge_rounds([first, failing])
+    assert kept["status"] == "ok" and kept["epoch_s"] == first["epoch_s"] and kept["rounds"] == 2
+    assert kept["failed_rounds"] == [{"round": 1, "status": "timeout", "error": None}]
+    assert merge_rounds([failing])["status"] == "timeout"
+
+
+def test_a_case_that_failed_is_not_run_again_in_later_rounds(monkeypatch):
+    import diffpool.bench.runner as runner
+
+    calls = []
+
+    def fake_spawn(spec, timeout):
+        calls.append(spec["impl_name"])
+        if spec["impl_name"] == "pyg":
+            return {"kind": "epoch", "dataset": spec["dataset"], "impl": "pyg", "status": "timeout"}
+        return _round([1.0, 1.1, 1.2], [1.0, 1.1, 1.2], 100.0) | {"impl": spec["impl_name"]}
+
+    monkeypatch.setattr(runner, "_spawn", fake_spawn)
+    records = run_epoch_benchmark(["D"], ["default", "graphsage", "pyg"], rounds=3)
+    assert calls == ["default", "graphsage", "pyg", "graphsage", "default", "default", "graphsage"]
+    assert [(r["impl"], r["status"], r["rounds"]) for r in records] == [
+        ("default", "ok", 3), ("graphsage", "ok", 3), ("pyg", "timeout", 1)]
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        run_epoch_benchmark(["D"], ["default"], rounds=0)
 
 
 def test_subprocess_runner_on_a_small_tu_set(tmp_path, capsys):

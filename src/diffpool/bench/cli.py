@@ -56,8 +56,8 @@ def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs; the median is reported (default: 3)")
     parser.add_argument("--rounds", type=_positive_int, default=2,
                         help="run each data set's cases this many times, the order reversed every other "
-                             "round, and report each case's median over all its timed epochs, so that no "
-                             "case gains from its place in the order (default: 2)")
+                             "round, and report each case's median over all its timed epochs: with an even "
+                             "number every case has the same mean place in the order (default: 2)")
     parser.add_argument("--warmup-epochs", type=int, default=1, help="untimed epochs first (default: 1)")
     parser.add_argument("--warmup-batches", type=int, default=0,
                         help="warm up with this many batches instead of whole epochs (default: 0 = epochs)")

@@ -57,7 +57,7 @@ METHOD = """\
   batches on REDDIT-BINARY), then the median of the timed epochs; graphs/s = graphs ÷ median epoch;
   inference = one pass of `model.eval()` under `no_grad`. From session 12 on (`--rounds 2`, the
   default) a data set's cases run twice, the second time in reverse order, and a case reports the
-  median over both rounds' timed epochs (its inference the median of the two passes, its memory
+  median over both rounds' timed epochs (its inference time the median of the rounds', its memory
   the larger round's): whichever case runs first in a run is slower, and the order had moved the
   ratios by more than the code changes being measured (Notes, run-to-run spread). Peak RSS is the subprocess's
   `ru_maxrss` (data + model + training). Each subprocess runs under an address-space cap of 8 GB
@@ -476,7 +476,7 @@ removed in its own commit with the before/after figure in the message:
 16. **Autograd through `F.normalize`** (`nn/blocks.py`, session 12): every layer of every block
    L2-normalises its output (~19 calls a PROTEINS step, counting parts), and autograd ran ~16 small
    operations backward for each (norm, clamp, expand and division backward). One autograd function
-   with the backward written out, `(g − y·⟨g, y⟩)/‖x‖`, runs 5 (tested equal to `F.normalize`
+   with the backward written out, `(g − y·⟨g, y⟩)/‖x‖`, runs 6 (tested equal to `F.normalize`
    with its gradient, including rows below the 1e-12 floor): 2,519 → 2,371 operations a PROTEINS
    step. One process, epochs interleaved, 7 each, while two accuracy jobs shared the cores:
    PROTEINS product default 2.03 → 1.83 s CPU an epoch (0.90×), flat GraphSAGE 0.99×; ENZYMES

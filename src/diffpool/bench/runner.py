@@ -377,13 +377,19 @@ def ratios(records: Iterable[dict]) -> list[dict]:
 
 
 def merge_rounds(rounds: list[dict]) -> dict:
-    """One case's records from several rounds as one record: the median over all rounds' timed
-    epochs (wall and CPU), inference the median of the rounds', memory the largest round's.
-
-    A case that failed in some round is reported by its first failing record."""
-    failed = [r for r in rounds if r.get("status") != "ok"]
-    if len(rounds) == 1 or failed:
-        return {**(failed or rounds)[0], "rounds": len(rounds)}
+    """One case's records from several rounds as one record: the median over all its good rounds'
+    timed epochs (wall and CPU), inference the median of the rounds' medians, memory the largest
+    round's. Rounds that failed are listed in ``failed_rounds``; a case with no good round is
+    reported by its first record."""
+    good = [r for r in rounds if r.get("status") == "ok"]
+    failed = [{"round": i, "status": r.get("status"), "error": r.get("error")}
+              for i, r in enumerate(rounds) if r.get("status") != "ok"]
+    if not good:
+        return {**rounds[0], "rounds": len(rounds)}
+    if failed:
+        return {**merge_rounds(good), "rounds": len(rounds), "failed_rounds": failed}
+    if len(rounds) == 1:
+        return {**rounds[0], "rounds": 1}
     merged = dict(max(rounds, key=lambda r: r.get("peak_rss_mb", 0)))
     merged["rounds"] = len(rounds)
     merged["round_epoch_s"] = [r["epoch_s"] for r in rounds]
@@ -408,10 +414,10 @@ def run_epoch_benchmark(datasets: list[str], impls: list[str], *, out_path: Opti
     """Run every (data set, implementation) case in its own subprocess; write and return records.
 
     With ``rounds`` > 1 a data set's cases run that many times, in the given order and reversed in
-    turn, and each case's record merges its rounds (:func:`merge_rounds`): whichever case runs first
-    in a run is slower (a cold machine), and alternating the order gives every case the same share
-    of first places. Each round's record is printed as it ends (``kind`` ``epoch-round``); the file
-    gets the merged records and the ratios.
+    turn, and each case's record merges its rounds (:func:`merge_rounds`): a case's time depends on
+    its place in a run, and with an even number of rounds every case has the same mean place. A
+    case that ran out of memory, out of time or into an error is not run again. Each round's record
+    is printed as it ends (``kind`` ``epoch-round``); the file gets the merged records and the ratios.
 
     ``options`` go to :func:`run_case` (epochs, warmup_epochs, warmup_batches, predict_passes,
     batch_size, seed, threads, data_root, cache, pyg_padding); ``case_options[dataset]`` overrides
@@ -419,6 +425,8 @@ def run_epoch_benchmark(datasets: list[str], impls: list[str], *, out_path: Opti
     ``impl_timeouts[impl]`` override the epochs and the timeout per implementation (e.g. one epoch
     for a fixed-k run that takes minutes per epoch).
     """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
     records = []
     sink = open(out_path, "a") if out_path else None
     try:
@@ -426,6 +434,8 @@ def run_epoch_benchmark(datasets: list[str], impls: list[str], *, out_path: Opti
             by_impl: dict[str, list[dict]] = {impl: [] for impl in impls}
             for round_index in range(rounds):
                 for impl in (impls if round_index % 2 == 0 else impls[::-1]):
+                    if by_impl[impl] and by_impl[impl][-1].get("status") != "ok":
+                        continue  # a failed case would fail again (or time out again)
                     spec = {"dataset": dataset, "impl_name": impl, "memory_cap_gb": memory_cap_gb, **options,
                             **((case_options or {}).get(dataset, {}))}
                     if impl != "pyg":

@@ -31,23 +31,20 @@ _NORM_EPS = 1e-12
 
 
 class _L2Normalize(torch.autograd.Function):
-    r"""Rows divided by their L2 norm, :math:`y = x / \max(\lVert x
-Vert, \epsilon)`, as
+    r"""Rows divided by their L2 norm, :math:`y = x / \max(\lVert x\rVert, \epsilon)`, as
     :func:`torch.nn.functional.normalize`, with a hand-written backward.
 
     Every layer of every block normalises its output, 15 times a training step in the paper's
     model; autograd through ``F.normalize`` runs about 16 small operations backward, which on
     graphs of tens of nodes cost more than their arithmetic. The gradient is
-    :math:`(g - y\,\langle g, y
-angle)/\lVert x
-Vert` (just :math:`g/\epsilon` for a row below
-    the floor, whose divisor does not depend on it): five operations.
+    :math:`(g - y\,\langle g, y\rangle)/\lVert x\rVert` (just :math:`g/\epsilon` for a row below
+    the floor, whose divisor does not depend on it): six operations.
     """
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
         norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-        floored = norm <= _NORM_EPS
+        floored = norm < _NORM_EPS  # as clamp_min's gradient: a norm of exactly eps passes
         norm = norm.clamp_min_(_NORM_EPS)
         y = x / norm
         ctx.save_for_backward(y, norm, floored)
