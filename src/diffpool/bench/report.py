@@ -58,8 +58,8 @@ METHOD = """\
   inference = one pass of `model.eval()` under `no_grad`. From session 12 on (`--rounds 2`, the
   default) a data set's cases run twice, the second time in reverse order, and a case reports the
   median over both rounds' timed epochs (its inference time the median of the rounds', its memory
-  the larger round's): whichever case runs first in a run is slower, and the order had moved the
-  ratios by more than the code changes being measured (Notes, run-to-run spread). Peak RSS is the subprocess's
+  the larger round's): a case's time moves from run to run and with its place in the order, by
+  more than the code changes being measured (Notes, run-to-run spread and rounds). Peak RSS is the subprocess's
   `ru_maxrss` (data + model + training). Each subprocess runs under an address-space cap of 8 GB
   beyond what it had mapped after importing torch; an allocation past it is reported as
   *out of memory* (the machine is never at risk), a case past its time limit as *timeout* with the
