@@ -42,6 +42,23 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batches(tu_root
     assert written == ["best.ckpt", "last.ckpt"]
 
 
+def test_ddp_spawn_trains_as_ddp_and_reports_its_history(tu_root, tmp_path):
+    """Under ddp_spawn the workers train and the main process gets back only the weights: the result
+    must still carry the workers' history (and their elapsed time), as with ddp."""
+    spawned = run_train(tu_root, tmp_path / "spawn", "--batch-size", "8", "--devices", "2", "--strategy", "ddp_spawn")
+    forked = run_train(tu_root, tmp_path / "ddp", "--batch-size", "8", "--devices", "2", "--strategy", "ddp")
+    result = json.loads((tmp_path / "spawn" / "result.json").read_text())
+    expected = json.loads((tmp_path / "ddp" / "result.json").read_text())
+    assert [h["epoch"] for h in result["history"]] == [0, 1]
+    assert result["history"] == expected["history"] and result["best_epoch"] == expected["best_epoch"]
+    assert spawned["test_acc"] == forked["test_acc"]
+    last = torch.load(tmp_path / "spawn" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert 0 < last["elapsed_s"] <= result["wall_time_s"]
+    for name, value in weights(tmp_path / "ddp" / "checkpoints" / "last.ckpt").items():
+        if value.is_floating_point():
+            torch.testing.assert_close(last["state_dict"][name], value, msg=name)
+
+
 def test_two_processes_with_size_batches_and_per_graph_clusters(tu_root, tmp_path):
     result = run_train(tu_root, tmp_path / "two", "--batch-size", "8", "--devices", "2", "--strategy", "ddp",
                        "--batching", "size", "--per-graph-clusters")

@@ -157,6 +157,20 @@ def test_saving_keeps_the_previous_checkpoint_and_both_load(tmp_path):
     assert list(path.parent.iterdir()) == []
 
 
+def test_a_bare_state_dict_round_trips_and_a_changed_one_is_refused(tmp_path):
+    """What Lightning's ddp_spawn does with the trainer's checkpoint IO: the worker saves the
+    module's bare state dict, the main process loads it into its own module."""
+    io = AtomicCheckpointIO()
+    weights = fake_checkpoint(0)["state_dict"]
+    path = tmp_path / ".temp.ckpt"
+    io.save_checkpoint(weights, path)
+    loaded = io.load_checkpoint(path)
+    assert loaded.keys() == weights.keys() and all(torch.equal(loaded[k], weights[k]) for k in weights)
+    flip_bytes(path)
+    with pytest.raises(CheckpointError, match=r"\.temp\.ckpt: corrupted"):
+        io.load_checkpoint(path)
+
+
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_a_corrupted_last_checkpoint_falls_back_to_the_previous_one(tmp_path, damage, caplog):
     io = AtomicCheckpointIO()

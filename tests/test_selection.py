@@ -217,11 +217,32 @@ def test_grid_points_are_typed_and_checked_like_the_options():
     assert parse_settings("levels=1,ratio=0.1") == {"levels": 1, "ratio": 0.1}
     assert parse_settings("per-graph-clusters=true, batch_size=8") == {"per_graph_clusters": True, "batch_size": 8}
     assert parse_settings("normalize=off") == {"normalize": False}
-    for text, message in (("levels=x", "invalid int value: 'x'"), ("nosuch=1", "unknown option 'nosuch'"),
+    # "none" unsets an option whose default is unset, and only such an option
+    assert parse_settings("per_graph_clusters=false,min_clusters=None") == {"per_graph_clusters": False,
+                                                                            "min_clusters": None}
+    for text, message in (("levels=none", "invalid int value: 'none'"),
+                          ("levels=x", "invalid int value: 'x'"), ("nosuch=1", "unknown option 'nosuch'"),
                           ("preset=paper", "unknown option 'preset'"), ("levels", "expected NAME=VALUE"),
                           ("variant=bogus", "invalid choice: 'bogus'"), ("normalize=maybe", "give true or false")):
         with pytest.raises(ConfigError, match=message):
             parse_settings(text)
+
+
+def test_a_grid_point_can_unset_a_cluster_floor_the_base_run_sets(tu_root, tmp_path, monkeypatch):
+    from diffpool.models import ConfigError
+    from diffpool.training.config import RunConfig
+    from diffpool.training.options import parse_settings
+    from diffpool.training.selection import _grid_candidates
+
+    monkeypatch.setenv("DIFFPOOL_DATA", str(tmp_path / "cache"))
+    base = RunConfig(dataset="MUTAG", data_dir=str(tu_root), per_graph_clusters=True, min_clusters=5)
+    levels = parse_settings("levels=1")
+    with pytest.raises(ConfigError, match=r"min_clusters \(5\) only applies with per-graph cluster counts"):
+        _grid_candidates(base, [levels, parse_settings("per_graph_clusters=false")])
+    (_, floored), (name, fixed) = _grid_candidates(base, [levels, parse_settings("per_graph_clusters=false,min_clusters=none")])
+    assert floored.min_clusters == 5 and floored.per_graph_clusters
+    assert fixed.min_clusters is None and not fixed.per_graph_clusters
+    assert name == "per_graph_clusters=False,min_clusters=None"
 
 
 def grid_command(tu_root, tmp_path):

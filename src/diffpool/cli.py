@@ -196,7 +196,8 @@ def add_cv_parser(subparsers) -> argparse.ArgumentParser:
                         help="a grid point, e.g. levels=1,ratio=0.1 (give two or more): each point runs as its own "
                              "fair cross-validation on the same splits, in RUN_DIR/candidates/, and every fold "
                              "takes the point with the best inner-validation accuracy (as 'cv select'); with "
-                             "--fold I only that fold runs, and the same command without --fold then chooses")
+                             "--fold I only that fold runs, and the same command without --fold then chooses; "
+                             "min_clusters=none gives a point the default cluster floor back")
     add_run_options(parser)
     parser.set_defaults(run=run_cv)
     return parser

@@ -135,6 +135,26 @@ def load_resumable_checkpoint(path: PathLike) -> Optional[Path]:
     return None if found is None else found[0]
 
 
+def _own_state_dict(path: Path, map_location: Any) -> Optional[dict[str, Any]]:
+    """The bare state dict in ``path`` if this IO wrote one (a dict of tensors whose checksum
+    matches), without the checksum; otherwise None.
+
+    Lightning's ``ddp_spawn`` hands the trained weights from the worker back to the main process
+    as such a file, saved and loaded through the trainer's checkpoint IO; it is not a training
+    checkpoint, so :func:`read_checkpoint` would refuse it.
+    """
+    if not path.is_file():
+        return None
+    try:
+        content = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception:  # not readable: the training-checkpoint path reports it
+        return None
+    if not isinstance(content, dict) or "state_dict" in content or content.get(CHECKSUM_KEY) != content_digest(content):
+        return None
+    weights = {key: value for key, value in content.items() if key != CHECKSUM_KEY}
+    return weights if all(isinstance(value, torch.Tensor) for value in weights.values()) else None
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make the renames in ``folder`` durable (best effort: not every OS / file system allows it)."""
     try:
@@ -198,6 +218,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         Raises :class:`CheckpointError` when neither is readable.
         """
         path = Path(path)
+        weights = _own_state_dict(path, map_location)
+        if weights is not None:
+            return weights
         found = _first_readable(path, map_location)
         if found is None:
             if not path.exists() and not previous_path(path).exists():

@@ -124,6 +124,12 @@ class GraphClassifier(L.LightningModule):
     def on_fit_start(self) -> None:
         self._fit_started = time.perf_counter()
 
+    @property
+    def fitted_in_this_process(self) -> bool:
+        """False after a fit under ``ddp_spawn``: worker processes trained, and this module got
+        back their weights but none of its other state (``history``)."""
+        return self._fit_started is not None
+
     def on_train_epoch_start(self) -> None:
         # The rate this epoch trains with: an epoch schedule has stepped by the time it is recorded.
         self._epoch_lr = float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else None
@@ -150,8 +156,11 @@ class GraphClassifier(L.LightningModule):
                 record[f"{prefix}_acc"] = float(acc.compute())
                 record[f"{prefix}_loss"] = float(loss.compute())
         self.history = [h for h in self.history if h["epoch"] < record["epoch"]] + [record]
-        # For the CSV log, the progress bar and the callbacks that monitor val_acc.
-        self.log_dict({k: v for k, v in record.items() if k != "epoch"}, prog_bar=False)
+        # For the CSV log, the progress bar and the callbacks that monitor val_acc. The values are
+        # already the same on every rank: the max over ranks keeps them exactly (a mean could move
+        # the last bit) and keeps Lightning from warning that epoch-level logs are not synced.
+        self.log_dict({k: v for k, v in record.items() if k != "epoch"}, prog_bar=False,
+                      sync_dist=True, reduce_fx="max")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["history"] = list(self.history)

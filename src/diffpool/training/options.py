@@ -131,13 +131,17 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 def parse_settings(text: str) -> dict[str, Any]:
     """Run options written ``NAME=VALUE,NAME=VALUE`` (e.g. ``levels=1,ratio=0.1``; ``true``/``false``
-    for switches), typed and checked exactly as the command-line options are."""
+    for switches), typed and checked exactly as the command-line options are. ``none`` gives an
+    option whose default is unset (``max_nodes``, ``min_clusters``) back its default, e.g. a grid
+    point ``per_graph_clusters=false,min_clusters=none`` against a base run with ``--min-clusters 5``."""
     parser = _RaisingParser(add_help=False)
     add_run_options(parser)
     argv: list[str] = []
     given: set[str] = set()
+    unset: dict[str, Any] = {}
     options = {f.name for f in fields(RunConfig)}
     switches = {f.name for f in fields(RunConfig) if isinstance(f.default, bool)}
+    optional = {f.name for f in fields(RunConfig) if f.default is None}
     for item in (part.strip() for part in text.split(",")):
         name, sep, value = item.partition("=")
         name = name.strip().replace("-", "_")
@@ -148,7 +152,9 @@ def parse_settings(text: str) -> dict[str, Any]:
         if name in given:
             raise ConfigError(f"{text!r}: {name} is given twice")
         given.add(name)
-        if name in switches:
+        if name in optional and value.strip().lower() == "none":
+            unset[name] = None
+        elif name in switches:
             if value.strip().lower() not in _TRUE + _FALSE:
                 raise ConfigError(f"{text!r}: {name} is a switch, give true or false, not {value!r}")
             argv.append(("--" if value.strip().lower() in _TRUE else "--no-") + name.replace("_", "-"))
@@ -158,4 +164,4 @@ def parse_settings(text: str) -> dict[str, Any]:
         parsed = parser.parse_args(argv)
     except ConfigError as err:
         raise ConfigError(f"{text!r}: {err}") from None
-    return {f.name: getattr(parsed, f.name) for f in fields(RunConfig) if hasattr(parsed, f.name)}
+    return {**{f.name: getattr(parsed, f.name) for f in fields(RunConfig) if hasattr(parsed, f.name)}, **unset}
