@@ -159,6 +159,62 @@ def test_bad_input_exits_2_with_a_message(argv, message, tmp_path, capsys, monke
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("option, message", [
+    (["--readout", "avg"], "readout 'avg' is not one of max, mean, sum"),
+    (["--link-normalization", "raw"], "link_normalization must be one of none, nodes"),
+    (["--precision", "7"], "precision must be one of"),
+    (["--strategy", "foo"], "strategy 'foo' is not one of Lightning's"),
+    (["--seed", "-1"], "seed must lie in 0..2**32 - 1"),
+    (["--input-norm"], "--input-norm normalises continuous node attributes"),
+    (["--data-dir", "no/such/folder"], "no/such/folder"),
+])
+def test_a_refused_run_writes_nothing_so_the_corrected_command_runs(option, message, tu_root, tmp_path, capsys,
+                                                                      monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "1", "--hidden", "8", "--json"]
+    for command in (["train"], ["cv", "--folds", "2"]):
+        assert main([*command, *base, *option]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert not (tmp_path / "runs").exists(), "a refused command claimed its run folder"
+    assert main(["train", *base]) == 0  # the folder the refused command would have used is free
+
+
+@pytest.mark.parametrize("text, message", [
+    ('epochs: "two"\n', "epochs must be a whole number, got 'two'"),
+    ("hidden: 8.7\n", "hidden must be a whole number, got 8.7"),
+    ('per_graph_clusters: "no"\n', "per_graph_clusters must be true or false, got 'no'"),
+    ("lr: true\n", "lr must be a number, got True"),
+])
+def test_a_config_file_value_of_the_wrong_type_is_refused(text, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(text)
+    assert main(["train", "--config", "c.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_an_output_path_that_cannot_be_written_is_a_clear_error(tu_root, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    argv = ["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "1", "--hidden", "8"]
+    assert main([*argv, "--out", str(tmp_path / "afile" / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "afile" in err and "Traceback" not in err
+
+
+def test_ctrl_c_during_training_says_so_and_exits_130(tu_root, tmp_path, capsys, monkeypatch):
+    from diffpool.training.module import GraphClassifier
+
+    def interrupted(self):
+        raise KeyboardInterrupt  # as Ctrl-C arriving during epoch 1
+
+    argv = ["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "3", "--hidden", "8",
+            "--out", str(tmp_path / "run")]
+    monkeypatch.setattr(GraphClassifier, "on_train_epoch_start", interrupted)
+    assert main(argv) == 130
+    assert "interrupted; the last checkpoint is kept and the same command resumes the run" in capsys.readouterr().err
+
+
 def test_cluster_options_that_describe_a_variant_without_pooling_are_accepted(tmp_path):
     config_file = tmp_path / "c.yaml"
     config_file.write_text("per_graph_clusters: false\n")

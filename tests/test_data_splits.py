@@ -63,6 +63,14 @@ def test_from_a_dataset_and_a_subset(tu):
 def test_too_few_graphs_of_a_class():
     with pytest.raises(DataError, match="class 2 has only 3 graphs, too few for 5 stratified folds"):
         stratified_folds([0] * 10 + [1] * 10 + [2] * 3, k=5)
+    with pytest.raises(DataError, match=r"class 'seven' \(index 2\) has only 1 graph, too few for 10"):
+        stratified_folds([0] * 20 + [1] * 20 + [2], k=10, class_names={0: "a", 1: "b", 2: "seven"})
+    # enough for the test folds, not for an inner validation part as well
+    with pytest.raises(DataError, match="class 1 has only 2 graphs: with its share in a test fold, one is left"):
+        stratified_folds([0] * 10 + [1] * 2, k=2)
+    assert len(stratified_folds([0] * 10 + [1] * 2, k=2, inner_val=0)) == 2
+    with pytest.raises(DataError, match=r"all 5 graphs are of one class -1 \(index 0\): a classifier needs at least two"):
+        stratified_folds([0] * 5, k=2, class_names={0: -1})
     with pytest.raises(DataError, match="at least 2 folds"):
         stratified_folds(LABELS, k=1)
     with pytest.raises(DataError, match="inner_val"):

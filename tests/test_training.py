@@ -1,6 +1,7 @@
 """Training and evaluation protocols on real data: files, schema, resume, determinism, variants."""
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -108,6 +109,11 @@ def test_a_run_stopped_mid_schedule_resumes_on_it(tu_root, tmp_path, monkeypatch
     resumed = train(config, tmp_path / "split", progress=False)
     assert [h["lr"] for h in resumed["history"]] == pytest.approx([h["lr"] for h in whole["history"]])
     assert resumed["test_acc"] == whole["test_acc"]
+    # the CSV log continues across the resume (Lightning's CSVLogger deleted the earlier epochs' rows)
+    with open(tmp_path / "split" / "logs" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert [float(r["val_acc"]) for r in rows] == pytest.approx([h["val_acc"] for h in resumed["history"]])
 
 
 def test_a_resumed_run_reports_the_time_of_all_its_epochs(tu_root, tmp_path, monkeypatch):

@@ -12,7 +12,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_open", "remove_stale_temporaries"]
+__all__ = ["atomic_open", "new_temporary", "remove_stale_temporaries"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# What open() would give a new file: mkstemp makes its files 0600, which on shared storage would
+# hide results and checkpoints from the rest of a group.
+_NEW_FILE_MODE = 0o666 & ~_umask()
+
+
+def new_temporary(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A temporary file beside ``path`` (``.NAME.XXXX.tmp``) with the permissions of a new file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, _NEW_FILE_MODE)
+    return fd, tmp
 
 
 @contextmanager
@@ -22,7 +41,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, suffix: str = ".tmp
         raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    fd, tmp = new_temporary(path, suffix)
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
             yield handle

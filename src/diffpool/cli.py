@@ -21,6 +21,7 @@ __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_SIGTERM = 128 + 15  # the shell's status for a process ended by SIGTERM
+EXIT_INTERRUPTED = 128 + 2  # the shell's status for Ctrl-C (SIGINT)
 
 
 class UsageError(ValueError):
@@ -94,7 +95,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
     parser = subparsers.add_parser(
         "train", help="train DiffPool on one split (default: the built-in synthetic set, offline)",
-        description="Train on one stratified split (80%% train, 10%% validation, 10%% test), keep the epoch "
+        description="Train on one stratified split (80% train, 10% validation, 10% test), keep the epoch "
                     "with the best validation accuracy, and test it once. With no options: DiffPool on the "
                     "built-in synthetic hierarchy set. Re-running the same command resumes.")
     parser.add_argument("--out", metavar="DIR", default=None,
@@ -403,9 +404,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"diffpool {args.command}: training stopped: {error}", file=sys.stderr)
         return EXIT_FAILURE
 
+    except OSError as error:  # an output path that is a folder, not writable, on a full disk, ...
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"diffpool {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print(f"diffpool {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except SIGTERMException:
         # Lightning ends training on SIGTERM (a scheduler's time limit, `kill`) by raising this
         # SystemExit with code None, i.e. exit status 0: a caller would take the unfinished run for
@@ -413,6 +418,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"diffpool {args.command}: stopped by SIGTERM; the last checkpoint is kept and the same "
               "command resumes the run", file=sys.stderr)
         return EXIT_SIGTERM
+    except SystemExit as stop:
+        # Lightning turns Ctrl-C during training into sys.exit(1), raised while it handles the
+        # KeyboardInterrupt: say what happened, with the interrupted status.
+        if isinstance(stop.__context__, KeyboardInterrupt):
+            print(f"diffpool {args.command}: interrupted; the last checkpoint is kept and the same command "
+                  "resumes the run", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        raise
     finally:
         warnings.formatwarning = original_format
 

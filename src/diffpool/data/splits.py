@@ -39,24 +39,39 @@ def labels_of(dataset_or_labels) -> np.ndarray:
     return np.asarray([int(v) for v in items], dtype=np.int64)
 
 
-def stratified_folds(dataset_or_labels, k: int = 10, seed: int = 0, inner_val: float = 0.1) -> list[dict]:
+def stratified_folds(dataset_or_labels, k: int = 10, seed: int = 0, inner_val: float = 0.1, *,
+                     class_names: Optional[dict] = None) -> list[dict]:
     """``k`` stratified folds; each fold's training part keeps a stratified ``inner_val`` share aside
-    for validation (``inner_val=0``: no validation part). Same input and seed → same folds."""
+    for validation (``inner_val=0``: no validation part). Same input and seed → same folds.
+    ``class_names`` ({class index: label as in the data files}) names classes in errors."""
     labels = labels_of(dataset_or_labels)
     if k < 2:
         raise DataError(f"k must be at least 2 folds, got {k}")
     if not 0 <= inner_val < 1:
         raise DataError(f"inner_val is a fraction in [0, 1), got {inner_val}")
     values, counts = np.unique(labels, return_counts=True)
+
+    def named(index) -> str:
+        return f"class {class_names[int(index)]!r} (index {int(index)})" if class_names and int(index) in class_names \
+            else f"class {int(index)}"
+
+    if values.size == 1:
+        raise DataError(f"all {len(labels)} graphs are of one {named(values[0])}: a classifier needs at least two")
     if counts.size and counts.min() < k:
-        rare = values[np.argmin(counts)]
-        raise DataError(f"class {rare} has only {counts.min()} graphs, too few for {k} stratified "
-                        f"folds: use k ≤ {counts.min()}")
+        fewest = int(counts.min())
+        raise DataError(f"{named(values[np.argmin(counts)])} has only {fewest} graph{'s' if fewest != 1 else ''}, "
+                        f"too few for {k} stratified folds (each needs at least one graph of every class)")
     outer = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     splits = []
     for train, test in outer.split(np.zeros(len(labels)), labels):
         val = np.zeros(0, dtype=np.int64)
         if inner_val > 0:
+            left, left_counts = np.unique(labels[train], return_counts=True)
+            if left_counts.min() < 2:
+                rare = left[np.argmin(left_counts)]
+                raise DataError(f"{named(rare)} has only {int(counts[values == rare][0])} graphs: with its "
+                                f"share in a test fold, one is left for training and none to set aside for "
+                                f"stratified validation; use fewer folds or more graphs of that class")
             train, val = train_test_split(train, test_size=inner_val, stratify=labels[train],
                                           random_state=seed)
         splits.append({"train": sorted(int(i) for i in train), "val": sorted(int(i) for i in val),

@@ -28,6 +28,8 @@ from typing import Any, Callable, Optional, Union
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ..atomic import new_temporary
+
 __all__ = ["AtomicCheckpointIO", "load_resumable_checkpoint", "read_checkpoint", "previous_path",
            "content_digest", "PREVIOUS_SUFFIX", "CHECKSUM_KEY"]
 
@@ -198,7 +200,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         torch.save({**checkpoint, CHECKSUM_KEY: content_digest(checkpoint)}, buffer)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = new_temporary(path)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(buffer.getbuffer())

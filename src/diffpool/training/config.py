@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, get_args
 
-from ..models import ConfigError, ModelConfig
+from ..models import LINK_NORMALIZATIONS, ConfigError, ModelConfig
 
 __all__ = ["ASSIGNMENT_OPTIONS", "BATCHING", "check_assignment_options", "DEFAULT_MIN_CLUSTERS", "LR_SCHEDULES", "RunConfig", "paper_preset", "defaults_for", "load_config_file", "PAPER_PRESET_SOURCE", "DATASET_DEFAULTS"]
 
@@ -62,6 +62,49 @@ def check_assignment_options(variant: str, given: dict[str, Any], where: str = "
                           f"(--variant {' or '.join(LEARNED_ASSIGNMENT_VARIANTS)}); --variant {variant} "
                           + ("takes its clusters from Graclus" if variant == "det" else "does not pool")
                           + ": leave it out")
+
+
+def _check_types(config: "RunConfig") -> None:
+    """Every option of the type its default has (``None`` allowed where the default is ``None``), so
+    that a config file's ``epochs: "two"`` or quoted ``"no"`` is refused rather than misread."""
+    problems = []
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if value is None and f.default is None:
+            continue
+        kind = type(f.default) if f.default is not None else (str if f.name in ("data_dir", "features") else int)
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            problems.append(f"{f.name} must be {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _lightning_precisions() -> set[str]:
+    """The precision names Lightning's Trainer takes (empty if this Lightning does not say)."""
+    try:
+        from lightning.fabric.connector import _PRECISION_INPUT
+    except ImportError:
+        return set()
+    return {str(value) for part in get_args(_PRECISION_INPUT) for value in get_args(part)}
+
+
+def _lightning_strategies() -> set[str]:
+    try:
+        from lightning.pytorch.strategies import StrategyRegistry
+    except ImportError:
+        return set()
+    return {"auto", *StrategyRegistry.available_strategies()}
 
 
 @dataclass
@@ -124,6 +167,7 @@ class RunConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
+        _check_types(self)
         problems = []
         for name in ("epochs", "batch_size", "devices", "num_nodes", "threads", "min_clusters", "repeats"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
@@ -149,6 +193,18 @@ class RunConfig:
             problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.device not in ("auto", "cpu", "cuda", "gpu", "mps"):
             problems.append(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+        if self.link_normalization not in LINK_NORMALIZATIONS:
+            problems.append(f"link_normalization must be one of {', '.join(LINK_NORMALIZATIONS)} (none: the "
+                            f"paper's raw norm), got {self.link_normalization!r}")
+        if not 0 <= self.seed < 2**32:
+            problems.append(f"seed must lie in 0..2**32 - 1, got {self.seed}")
+        precisions = _lightning_precisions()
+        if precisions and self.precision not in precisions:
+            problems.append(f"precision must be one of {', '.join(sorted(precisions))}, got {self.precision!r}")
+        strategies = _lightning_strategies()
+        if strategies and self.strategy not in strategies:
+            problems.append(f"strategy {self.strategy!r} is not one of Lightning's: auto, "
+                            + ", ".join(s for s in sorted(strategies) if s != "auto"))
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
 

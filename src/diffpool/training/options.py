@@ -20,7 +20,7 @@ HELP: dict[str, str] = {
     "data_dir": "folder holding NAME/ in the official TU layout, or NAME.zip; without it the official "
                 "archive is downloaded once into $DIFFPOOL_DATA (default ~/.cache/diffpool)",
     "features": "node features: auto (attributes + one-hot labels where present, else degree), labels, "
-                "attributes, degree, constant (default: auto for TU sets, degree for synthetic)",
+                "attributes, degree, constant (default: auto; the synthetic set's auto is its one-hot node colours)",
     "max_nodes": "drop graphs with more than N nodes (the count is reported); default keeps all",
     "variant": "diffpool; nolp (no link-prediction loss); det (deterministic normalised-cut clusters instead "
                "of learned S); graphsage (flat GNN of the same depth); baseline (sum of node features → MLP)",
@@ -89,7 +89,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         own = {name: values[f.name] for name, values in DATASET_DEFAULTS.items() if f.name in values}
         also = "".join(f"; {value} for the {name} set" for name, value in own.items())
         shown = SHOWN_DEFAULTS.get(f.name, default)
-        help_text = f"{HELP[f.name]} (default: {shown}{also})"
+        # an unset default is described in the option's own text
+        help_text = HELP[f.name] if shown is None and not also else f"{HELP[f.name]} (default: {shown}{also})"
         kwargs: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)

@@ -101,8 +101,10 @@ def _splits_for(dataset, folds: int, seed: int, run_dir: Path) -> list[dict[str,
             raise ResultsError(f"{path}: holds {len(splits)} folds but {folds} were asked for; "
                                "use another --out folder or the same --folds")
         return splits
-    splits = stratified_folds(graph_labels(dataset), k=folds, seed=seed)
+    names = {index: raw for raw, index in getattr(dataset, "label_mapping", {}).items()}
+    splits = stratified_folds(graph_labels(dataset), k=folds, seed=seed, class_names=names)
     if is_rank_zero():
+        run_dir.mkdir(parents=True, exist_ok=True)
         save_splits(splits, path)
     return splits
 
@@ -140,11 +142,14 @@ def _accelerator(config: RunConfig) -> str:
     if config.device in ("cuda", "gpu") and not torch.cuda.is_available():
         warnings.warn("--device cuda was asked for but no CUDA GPU is available here: running on the CPU")
         return "cpu"
+    if config.device == "mps" and not torch.backends.mps.is_available():
+        warnings.warn("--device mps was asked for but Apple's MPS is not available here: running on the CPU")
+        return "cpu"
     return {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "mps": "mps"}[config.device]
 
 
 def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress: bool) -> L.Trainer:
-    from lightning.pytorch.loggers import CSVLogger
+    from .metrics_log import ResumableCSVLogger
 
     accelerator = _accelerator(config)
     if config.sync_batchnorm and (accelerator == "cpu" or not torch.cuda.is_available()):
@@ -170,7 +175,7 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
         max_epochs=config.epochs, accelerator=accelerator, devices=config.devices,
         num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
         sync_batchnorm=config.sync_batchnorm, gradient_clip_val=config.grad_clip or None,
-        callbacks=callbacks, logger=CSVLogger(fold_dir, name="logs", version=""),
+        callbacks=callbacks, logger=ResumableCSVLogger(fold_dir, name="logs", version=""),
         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1, deterministic=True, plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False)  # FoldData shards the data itself, without duplicate graphs
@@ -365,14 +370,14 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
     if config.repeats > 1 and protocol != "fair":
         raise ConfigError(f"--repeats {config.repeats} applies to the fair protocol (models per fold, each "
                           "choosing its epoch on inner validation); the paper protocol trains one per fold")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _check_same_config(run_dir, config, protocol, folds)
-    dataset = load_dataset(config)
-    splits = _splits_for(dataset, folds, config.seed, run_dir)
-    wanted = range(folds) if only_fold is None else [only_fold]
     if only_fold is not None and not 0 <= only_fold < folds:
         raise ConfigError(f"--fold must lie in 0..{folds - 1}, got {only_fold}")
+    run_dir = Path(run_dir)
+    new_run = _check_same_config(run_dir, config, protocol, folds)
+    dataset = load_dataset(config)  # refused data or model settings write nothing
+    splits = _splits_for(dataset, folds, config.seed, run_dir)
+    _record_config(run_dir, new_run)
+    wanted = range(folds) if only_fold is None else [only_fold]
     for fold in wanted:
         if config.repeats > 1:
             result = fit_fold_repeats(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
@@ -450,8 +455,12 @@ def _same_folder(saved: dict[str, Any], data_dir: Optional[str]) -> bool:
     return _saved_folder(saved) == _real(data_dir)
 
 
-def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> None:
-    """A run folder belongs to one configuration: resuming with other settings would mix results."""
+def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> Optional[dict[str, Any]]:
+    """A run folder belongs to one configuration: resuming with other settings would mix results.
+
+    Returns the ``config.json`` content a new run folder still needs (None if it has one); the
+    caller writes it with :func:`_record_config` once the data and its splits are accepted, so a
+    command refused on its data does not claim the folder for its settings."""
     path = run_dir / "config.json"
     meta = {"config": config.to_dict(), "protocol": protocol, "folds": folds, "data_path": _real(config.data_dir)}
     if path.exists():
@@ -475,9 +484,13 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
                              f"{shown(k, meta if k in meta else new, meta['data_path'])}" for k in changed)
             raise ResultsError(f"{run_dir} holds a run with other settings ({what}); "
                                "use a new --out folder or the same settings to resume")
-        return
-    if is_rank_zero():
-        atomic_write_json(path, meta)
+        return None
+    return meta
+
+
+def _record_config(run_dir: Path, meta: Optional[dict[str, Any]]) -> None:
+    if meta is not None and is_rank_zero():
+        atomic_write_json(run_dir / "config.json", meta)
 
 
 def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
@@ -487,12 +500,12 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
         raise ConfigError(f"--repeats {config.repeats} is for cross-validation (diffpool cv), where it trains "
                           "that many models per fold; diffpool train trains one")
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     # Without this a re-run with other settings returned the old result, or resumed its checkpoint
     # under the new settings (an lr schedule, the epochs), silently.
-    _check_same_config(run_dir, config, "train", 1)
-    dataset = load_dataset(config)
+    new_run = _check_same_config(run_dir, config, "train", 1)
+    dataset = load_dataset(config)  # refused data or model settings write nothing
     splits = _splits_for(dataset, 10, config.seed, run_dir)
+    _record_config(run_dir, new_run)
     result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
     if "community_nmi" not in result and config.variant in ("diffpool", "nolp") and hasattr(dataset[0], "community"):
         model, _ = load_trained_model(result["checkpoint"])
