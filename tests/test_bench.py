@@ -259,8 +259,17 @@ def test_cli_parses_and_dispatches(tmp_path, capsys):
     add_bench_arguments(parser)
     args = parser.parse_args(["epoch", "--datasets", "A,B", "--impls", "sparse", "--timeouts", "B=5"])
     assert args.datasets == ["A", "B"] and args.impls == ["sparse"] and args.timeouts == {"B": 5.0}
-    args = parser.parse_args(["report", "--epoch-json", str(tmp_path / "none.jsonl"), "--scaling-json",
-                              str(tmp_path / "none2.jsonl"), "--output", str(tmp_path / "P.md"),
-                              "--plot", str(tmp_path / "p.png")])
-    assert run_bench(args) == 0
-    assert (tmp_path / "P.md").read_text().startswith("# Performance")
+    report = ["report", "--epoch-json", str(tmp_path / "epoch.jsonl"), "--scaling-json",
+              str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "P.md"), "--plot", str(tmp_path / "p.png")]
+    capsys.readouterr()
+    # no results at all: refused, nothing written
+    assert run_bench(parser.parse_args(report)) == 2
+    assert "epoch.jsonl and" in capsys.readouterr().err and not (tmp_path / "P.md").exists()
+    # epoch results only: the report, no plot, and it says which file was missing
+    (tmp_path / "epoch.jsonl").write_text("")
+    assert run_bench(parser.parse_args(report)) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["plot"] is None and "none.jsonl not found" in out.err
+    text = (tmp_path / "P.md").read_text()
+    assert text.startswith("# Performance") and str(tmp_path / "epoch.jsonl") in text
+    assert not (tmp_path / "p.png").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 
 import pytest
 import torch
@@ -82,6 +83,14 @@ def test_predict_on_a_tu_folder_reports_accuracy(tu_root, tmp_path, capsys, vari
     result = run_json(capsys, ["predict", "--checkpoint", str(run / "checkpoints" / "best.ckpt"),
                                "--graphs", str(tu_root / "MUTAG"), "--json"])
     assert len(result["rows"]) == 188 and 0 <= result["accuracy"] <= 1
+    # new graphs come without labels: the same predictions, no accuracy
+    unlabelled = tmp_path / "new" / "MUTAG"
+    unlabelled.mkdir(parents=True)
+    for part in ("A", "graph_indicator", "node_labels"):
+        shutil.copy(tu_root / "MUTAG" / f"MUTAG_{part}.txt", unlabelled)
+    blind = run_json(capsys, ["predict", "--checkpoint", str(run / "checkpoints" / "best.ckpt"),
+                              "--graphs", str(unlabelled), "--json"])
+    assert blind["accuracy"] is None and blind["rows"] == result["rows"]
 
 
 def test_input_norm_is_saved_with_the_model_and_used_by_predict(tu_root, tmp_path, capsys):

@@ -244,6 +244,11 @@ def test_plot_run_of_a_train_run(train_run, tmp_path):
     out = tmp_path / "train.png"
     assert _cli(["plot", "run", str(run_dir), "--out", str(out)]) == 0
     assert out.stat().st_size > 20_000 and _png_shape(out) == RUN_PNG_SHAPE
+    # the file name's suffix sets the format; one matplotlib cannot write is refused, nothing written
+    assert _cli(["plot", "run", str(run_dir), "--out", str(tmp_path / "train.pdf")]) == 0
+    assert (tmp_path / "train.pdf").read_bytes().startswith(b"%PDF")
+    assert _cli(["plot", "run", str(run_dir), "--out", str(tmp_path / "train.txt")]) == 2
+    assert not (tmp_path / "train.txt").exists()
 
 
 @pytest.mark.skipif(not (TU_ROOT / "MUTAG").is_dir(), reason="shared TU data not available")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Optional
 
 __all__ = ["add_bench_arguments", "run_bench", "add_epoch_arguments", "add_scaling_arguments",
@@ -149,8 +150,14 @@ def run_scaling(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    path = write_report(args.epoch_json, args.scaling_json, args.output, args.plot)
-    print(json.dumps({"kind": "report", "written": str(path), "plot": args.plot}))
+    missing = [str(p) for p in (args.epoch_json, args.scaling_json) if not Path(p).is_file()]
+    if len(missing) == 2:
+        print(f"diffpool bench report: error: no results to report: {' and '.join(missing)} not found", file=sys.stderr)
+        return 2
+    for name in missing:
+        print(f"diffpool bench report: warning: {name} not found; its section says 'no results yet'", file=sys.stderr)
+    path, plot = write_report(args.epoch_json, args.scaling_json, args.output, args.plot)
+    print(json.dumps({"kind": "report", "written": str(path), "plot": None if plot is None else str(plot)}))
     return 0
 
 

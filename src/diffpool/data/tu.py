@@ -82,7 +82,7 @@ class TURaw:
     folder: Path
     edges: np.ndarray  # [E, 2] int64, 0-based node ids, as listed (duplicates, one direction or both)
     graph_of_node: np.ndarray  # [n] int64, 0-based, non-decreasing
-    graph_labels: np.ndarray  # [G] int64, raw coding
+    graph_labels: Optional[np.ndarray]  # [G] int64, raw coding; None for unlabelled graphs (predict)
     node_labels: Optional[np.ndarray] = None  # [n, k] int64
     node_attributes: Optional[np.ndarray] = None  # [n, d] float64
     files: dict = field(default_factory=dict)  # part -> Path
@@ -93,7 +93,7 @@ class TURaw:
 
     @property
     def num_graphs(self) -> int:
-        return int(self.graph_labels.shape[0])
+        return int(self.graph_of_node[-1]) + 1 if self.graph_of_node.size else 0
 
 
 def _read_text(path: Path) -> str:
@@ -165,8 +165,9 @@ def _count_error(path: Path, found: int, expected: int, what: str, reference: st
                                           f"({what}); this line and the rest are extra")
 
 
-def read_tu_raw(folder: PathLike, name: str) -> TURaw:
-    """Read and validate the TU files of data set ``name`` in ``folder``.
+def read_tu_raw(folder: PathLike, name: str, *, labels_required: bool = True) -> TURaw:
+    """Read and validate the TU files of data set ``name`` in ``folder``; with
+    ``labels_required=False`` (graphs to predict) the graph labels file may be absent.
 
     Checks, each failing with a :class:`DataError` that starts ``path:LINE:``: required files present,
     no empty file, every line integer (attributes: numbers) with the right number of values, graph
@@ -176,7 +177,7 @@ def read_tu_raw(folder: PathLike, name: str) -> TURaw:
     folder = Path(folder)
     files = {part: folder / f"{name}_{part}.txt" for part in REQUIRED_FILES + OPTIONAL_FILES}
     for part in REQUIRED_FILES:
-        if not files[part].is_file():
+        if not files[part].is_file() and (labels_required or part != "graph_labels"):
             present = sorted(p.name for p in folder.glob(f"{name}_*.txt")) if folder.is_dir() else []
             raise file_error(files[part], 0, f"required file is missing (a TU data set needs "
                                              f"{', '.join(f'{name}_{p}.txt' for p in REQUIRED_FILES)}; "
@@ -218,8 +219,8 @@ def read_tu_raw(folder: PathLike, name: str) -> TURaw:
                                       f"graph {graph_of_node[v - 1] + 1}")
 
     path = files["graph_labels"]
-    graph_labels = _read_table(path, "int", 1)[:, 0]
-    if graph_labels.shape[0] != num_graphs:
+    graph_labels = _read_table(path, "int", 1)[:, 0] if path.is_file() else None
+    if graph_labels is not None and graph_labels.shape[0] != num_graphs:
         raise _count_error(path, graph_labels.shape[0], num_graphs, "one label per graph",
                            files["graph_indicator"].name)
 
@@ -277,8 +278,9 @@ def build_graphs(raw: TURaw) -> tuple[list[Data], dict]:
     edge_ptr[1:] = torch.bincount(edge_graph, minlength=num_graphs).cumsum(0)
     local = edge_index - node_ptr[edge_graph]
 
-    mapping = label_mapping_of(raw.graph_labels)
-    y = torch.tensor([mapping[int(v)] for v in raw.graph_labels.tolist()], dtype=torch.long)
+    labels = [] if raw.graph_labels is None else raw.graph_labels.tolist()
+    mapping = label_mapping_of(raw.graph_labels) if raw.graph_labels is not None else {}
+    y = torch.tensor([mapping[int(v)] for v in labels], dtype=torch.long)
     node_labels = torch.from_numpy(raw.node_labels) if raw.node_labels is not None else None
     node_attr = (torch.from_numpy(raw.node_attributes).to(torch.float32)
                  if raw.node_attributes is not None else None)
@@ -287,8 +289,9 @@ def build_graphs(raw: TURaw) -> tuple[list[Data], dict]:
     nodes, edges = node_ptr.tolist(), edge_ptr.tolist()
     for g in range(num_graphs):
         a, b = nodes[g], nodes[g + 1]
-        data = Data(edge_index=local[:, edges[g]:edges[g + 1]].clone(), y=y[g:g + 1].clone(),
-                    num_nodes=b - a)
+        data = Data(edge_index=local[:, edges[g]:edges[g + 1]].clone(), num_nodes=b - a)
+        if labels:
+            data.y = y[g:g + 1].clone()
         if node_labels is not None:
             data.node_label = node_labels[a:b].clone()
         if node_attr is not None:

@@ -65,18 +65,18 @@ def read_graphs_for(path: str | Path, hparams: dict[str, Any]) -> GraphDataset:
     name = _tu_name(path)
     if name is None:
         return read_graph_folder(path, feature_spec=spec, label_mapping=mapping or None)
-    raw = read_tu_raw(path, name)
+    raw = read_tu_raw(path, name, labels_required=False)  # new graphs need no labels; with them, accuracy
     graphs, _ = build_graphs(raw)
-    raw_labels = raw.graph_labels.tolist()
+    raw_labels = [] if raw.graph_labels is None else raw.graph_labels.tolist()
     unknown = sorted({int(v) for v in raw_labels} - {int(k) for k in mapping})
     if mapping and unknown:
         raise DataError(f"{path / (name + '_graph_labels.txt')}: graph label(s) {unknown} were not among the "
                         f"classes the model was trained on ({sorted(int(k) for k in mapping)})")
     class_of = {int(k): int(v) for k, v in mapping.items()}
-    for index, (data, label) in enumerate(zip(graphs, raw_labels)):
+    for index, data in enumerate(graphs):
         data.source = f"{name} graph {index + 1}"
-        if class_of:  # the model's class indices, not this folder's own label coding
-            data.y = torch.tensor([class_of[int(label)]])
+        if class_of and raw_labels:  # the model's class indices, not this folder's own label coding
+            data.y = torch.tensor([class_of[int(raw_labels[index])]])
     return GraphDataset(apply_features(graphs, spec), name=name, label_mapping=mapping, feature_spec=spec)
 
 

@@ -214,9 +214,11 @@ def run_plot_assignments(args: argparse.Namespace) -> int:
 
 
 def run_plot_run(args: argparse.Namespace) -> int:
+    from ..models import ConfigError
+
     try:
         summary = write_run_png(args.run_dir, args.out)
-    except RunError as error:
+    except (RunError, ConfigError) as error:  # ConfigError: a picture format matplotlib cannot write
         return _fail("run", error)
     kind = f"{summary['folds']} fold(s)" if summary["kind"] == "cv" else "train run"
     print(f"wrote {summary['path']} ({kind}, {summary['epochs']} epochs)")

@@ -590,9 +590,8 @@ def draw_assignments(view: AssignmentView, *, figsize=FIGURE_SIZE, dpi: int = FI
 
 
 def write_assignment_png(view: AssignmentView, out_path: str | Path) -> Path:
-    """Draw ``view`` and save it as a PNG of FIGURE_SIZE × FIGURE_DPI pixels."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig = draw_assignments(view)
-    fig.savefig(out_path, format="png", dpi=FIGURE_DPI)
-    return out_path
+    """Draw ``view`` and save it as a PNG of FIGURE_SIZE × FIGURE_DPI pixels (or as the suffix of
+    ``out_path`` says: ``.pdf``, ``.svg``, ...)."""
+    from .files import save_figure
+
+    return save_figure(draw_assignments(view), Path(out_path), FIGURE_DPI)

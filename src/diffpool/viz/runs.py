@@ -245,11 +245,13 @@ def draw_run(curves: dict[str, Any], *, figsize=RUN_FIGURE_SIZE, dpi: int = RUN_
 
 
 def write_run_png(run_dir: str | Path, out_path: str | Path) -> dict[str, Any]:
-    """Read ``run_dir`` and write its figure to ``out_path`` (PNG, RUN_FIGURE_SIZE × RUN_FIGURE_DPI)."""
+    """Read ``run_dir`` and write its figure to ``out_path`` (PNG, RUN_FIGURE_SIZE × RUN_FIGURE_DPI, or
+    as its suffix says: ``.pdf``, ``.svg``, ...)."""
+    from .files import save_figure
+
     curves = run_curves(run_dir)
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    draw_run(curves).savefig(out_path, format="png", dpi=RUN_FIGURE_DPI)
+    save_figure(draw_run(curves), out_path, RUN_FIGURE_DPI)
     best = [f["best_epoch"] for f in curves["folds"]]
     return {"path": str(out_path), "kind": curves["kind"], "protocol": curves["protocol"],
             "folds": len(curves["folds"]), "epochs": curves["epochs"], "selected_epoch": curves["selected_epoch"],
