@@ -153,7 +153,9 @@ def _assignment_picture(config, result, out) -> Optional[str]:
     from .training.protocols import load_dataset
 
     model, _ = load_trained_model(result["checkpoint"])
-    dataset = load_dataset(config)
+    with warnings.catch_warnings():  # what loading the data reports (graphs filtered out) the run said already
+        warnings.simplefilter("ignore")
+        dataset = load_dataset(config)
     splits = json.loads((out / "splits.json").read_text())
     folds = splits["folds"] if isinstance(splits, dict) else splits
     index = folds[0]["test"][0]
@@ -383,6 +385,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.run_dirs = [*args.run_dirs, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join([e for e in extra if e.startswith('-')] or extra)}")
+    for level in (logging.INFO, logging.WARNING, logging.ERROR):  # as the "warning: ..." lines of warnings
+        logging.addLevelName(level, logging.getLevelName(level).lower())
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     from .data import DataError

@@ -34,7 +34,7 @@ from ..atomic import remove_stale_temporaries
 from ..data.features import attribute_columns
 from ..models import ConfigError, ModelConfig, attach_det_clusters
 from ..provenance import git_commit
-from .checkpoints import AtomicCheckpointIO, load_resumable_checkpoint, read_checkpoint
+from .checkpoints import AtomicCheckpointIO, read_checkpoint
 from .config import RunConfig
 from .evaluation import community_nmi, evaluate_accuracy
 from .loaders import FoldData, make_loader
@@ -205,13 +205,14 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
                     num_workers=config.num_workers, batching=config.batching)
     trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress)
     last = fold_dir / "checkpoints" / "last.ckpt"
-    resumed = load_resumable_checkpoint(last)
-    # Read here, not from the module: under ddp_spawn the fit runs in worker processes.
-    fitted_before_s = float(read_checkpoint(resumed).get("elapsed_s", 0.0)) if resumed is not None else 0.0
     trainer.fit(module, datamodule=data, ckpt_path=last if last.exists() else None,
                 weights_only=True if last.exists() else None)
+    # Wall time: the fitting before a resume (from its checkpoint), then this process's own time.
+    clock_from = started
     if not module.fitted_in_this_process:
-        # ddp_spawn gives this process the trained weights only; the history is in the workers' last checkpoint.
+        # ddp_spawn gives this process the trained weights only; the history, and the time of all
+        # the fitting, are in the workers' last checkpoint.
+        clock_from = time.time()
         module.on_load_checkpoint(read_checkpoint(last))
 
     history = module.history
@@ -231,7 +232,7 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     else:
         result["test_acc"] = history[-1].get("heldout_acc") if history else None
         result["checkpoint"] = str(last)
-    result["wall_time_s"] = round(fitted_before_s + time.time() - started, 2)
+    result["wall_time_s"] = round(module.elapsed_before_resume_s + time.time() - clock_from, 2)
     result["seed"] = seed
     # Runs resumed across versions: each fold records the source it ran (read when the process started).
     result["commit"] = git_commit()
