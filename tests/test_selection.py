@@ -8,7 +8,7 @@ import pytest
 
 from diffpool.cli import main
 from diffpool.models import ConfigError
-from diffpool.training import RunConfig, cross_validate
+from diffpool.training import RunConfig, cross_validate, report
 from diffpool.training.results import ResultsError
 from diffpool.training.selection import select_across_runs
 
@@ -197,6 +197,8 @@ def test_a_different_data_folder_is_not_a_grid_dimension(grid_runs, tmp_path):
 
 def test_selection_summary_keeps_only_the_shared_settings(grid_runs, tmp_path):
     summary = select_across_runs([grid_runs / "two", grid_runs / "one"], tmp_path / "selected")
+    with pytest.raises(ResultsError, match="a per-fold selection"):
+        report(tmp_path / "selected")
     assert "levels" not in summary["config"] and "ratio" not in summary["config"]
     assert summary["config"]["dataset"] == "MUTAG" and summary["config"]["hidden"] == 16
 
@@ -273,6 +275,8 @@ def test_cv_grid_runs_each_point_then_selects_and_resumes(tu_root, tmp_path, cap
     other = [a if a != "levels=2" else "levels=3" for a in argv]
     assert main(other) == 2 and "holds a grid of" in capsys.readouterr().err
     assert not (out / "candidates" / "levels=3").exists()
+    # 'cv report' names what the folder is rather than a missing config.json
+    assert main(["cv", "report", str(out)]) == 2 and "a grid's folder" in capsys.readouterr().err
 
 
 def test_cv_grid_fold_by_fold_then_the_same_command_chooses(tu_root, tmp_path, capsys, monkeypatch):

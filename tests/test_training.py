@@ -163,6 +163,8 @@ def test_train_refuses_other_settings_in_its_folder_and_resumes_the_same(tu_root
         with pytest.raises(ResultsError, match=f"{next(iter(other))}: "):
             train(mutag(tu_root, **{"epochs": 2, **other}), tmp_path, progress=False)
     assert train(mutag(tu_root, epochs=2, threads=2), tmp_path, progress=False) == first  # a runtime option
+    with pytest.raises(ResultsError, match="a 'diffpool train' run"):
+        report(tmp_path)
 
 
 def test_other_settings_in_the_same_folder_are_refused(tu_root, tmp_path):

@@ -414,7 +414,17 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     folds run as separate jobs) reports the time its folds took, not the last invocation's.
     """
     run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        if (run_dir / "grid.json").exists() or (run_dir / "candidates").is_dir():
+            raise ResultsError(f"{run_dir}: a grid's folder, not one cross-validation run: the same 'cv --grid' "
+                               "command merges and chooses; 'cv report' takes one of its candidates/ folders")
+        if (run_dir / "results.json").exists():
+            raise ResultsError(f"{run_dir}: a per-fold selection ('cv select'), not a cross-validation run; its "
+                               "results.json is already merged")
     meta = read_json(run_dir / "config.json", required=("config", "protocol", "folds"))
+    if meta["protocol"] == "train":
+        raise ResultsError(f"{run_dir}: a 'diffpool train' run (one split), not a cross-validation; its result "
+                           "is in result.json")
     config = saved_run_config(meta["config"], str(run_dir / "config.json"))
     fold_results, missing = [], []
     for fold in range(meta["folds"]):
