@@ -176,6 +176,7 @@ def test_bad_input_exits_2_with_a_message(argv, message, tmp_path, capsys, monke
     (["--seed", "-1"], "seed must lie in 0..2**32 - 1"),
     (["--input-norm"], "--input-norm normalises continuous node attributes"),
     (["--data-dir", "no/such/folder"], "no/such/folder"),
+    (["--sync-batchnorm"], "--sync-batchnorm needs GPUs"),
 ])
 def test_a_refused_run_writes_nothing_so_the_corrected_command_runs(option, message, tu_root, tmp_path, capsys,
                                                                       monkeypatch):
@@ -221,7 +222,8 @@ def test_ctrl_c_during_training_says_so_and_exits_130(tu_root, tmp_path, capsys,
             "--out", str(tmp_path / "run")]
     monkeypatch.setattr(GraphClassifier, "on_train_epoch_start", interrupted)
     assert main(argv) == 130
-    assert "interrupted; the last checkpoint is kept and the same command resumes the run" in capsys.readouterr().err
+    assert "interrupted; the checkpoints written so far are kept and the same command resumes the run" \
+        in capsys.readouterr().err
 
 
 def test_cluster_options_that_describe_a_variant_without_pooling_are_accepted(tmp_path):

@@ -69,6 +69,9 @@ def test_too_few_graphs_of_a_class():
     with pytest.raises(DataError, match="class 1 has only 2 graphs: with its share in a test fold, one is left"):
         stratified_folds([0] * 10 + [1] * 2, k=2)
     assert len(stratified_folds([0] * 10 + [1] * 2, k=2, inner_val=0)) == 2
+    # a validation part too small to hold every class (sklearn's own check, as a DataError)
+    with pytest.raises(DataError, match="too small to set aside a 10% validation part holding each of the 4 classes"):
+        stratified_folds([0] * 5 + [1] * 5 + [2] * 5 + [3] * 5, k=5)
     with pytest.raises(DataError, match=r"all 5 graphs are of one class -1 \(index 0\): a classifier needs at least two"):
         stratified_folds([0] * 5, k=2, class_names={0: -1})
     with pytest.raises(DataError, match="at least 2 folds"):

@@ -157,18 +157,21 @@ def test_saving_keeps_the_previous_checkpoint_and_both_load(tmp_path):
     assert list(path.parent.iterdir()) == []
 
 
-def test_atomically_written_files_get_the_permissions_of_any_new_file(tmp_path):
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_atomically_written_files_get_the_permissions_of_any_new_file(tmp_path, umask):
     """mkstemp makes 0600 files; results and checkpoints must be as readable as the umask allows
     (runs on shared storage), like a file open() creates."""
     from diffpool.atomic import atomic_open
 
-    with atomic_open(tmp_path / "result.json") as handle:
-        handle.write("{}")
-    AtomicCheckpointIO().save_checkpoint(fake_checkpoint(0), tmp_path / "last.ckpt")
-    (tmp_path / "plain.txt").write_text("x")
-    expected = (tmp_path / "plain.txt").stat().st_mode & 0o777
+    previous = os.umask(umask)
+    try:
+        with atomic_open(tmp_path / "result.json") as handle:
+            handle.write("{}")
+        AtomicCheckpointIO().save_checkpoint(fake_checkpoint(0), tmp_path / "last.ckpt")
+    finally:
+        os.umask(previous)
     for name in ("result.json", "last.ckpt"):
-        assert (tmp_path / name).stat().st_mode & 0o777 == expected, name
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
 
 def test_a_bare_state_dict_round_trips_and_a_changed_one_is_refused(tmp_path):

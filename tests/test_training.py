@@ -10,6 +10,7 @@ import time
 import pytest
 import torch
 
+from diffpool.models import ConfigError
 from diffpool.provenance import git_commit
 from diffpool.training import NonFiniteLossError, RunConfig, cross_validate, report, train
 from diffpool.training.results import ResultsError
@@ -485,3 +486,50 @@ def test_the_commit_is_read_once_when_the_process_starts(monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", no_git)
     assert git_commit() == first
+
+
+def test_a_run_saved_with_runtime_options_this_version_refuses_still_reports(tu_root, tmp_path):
+    first = cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=2, protocol="fair", progress=False)
+    path = tmp_path / "config.json"
+    meta = json.loads(path.read_text())
+    # a config file's `precision: 32`, and a strategy name an older Lightning took
+    meta["config"].update(precision=32, strategy="ddp_cpu")
+    path.write_text(json.dumps(meta))
+    assert report(tmp_path)["per_fold"] == first["per_fold"]
+    assert RunConfig(precision=32).precision == "32"
+
+
+def test_splits_left_without_a_config_are_not_taken_for_a_new_run(tu_root, tmp_path):
+    from diffpool.data import load_splits, save_splits, stratified_folds
+    from diffpool.training.protocols import graph_labels, load_dataset
+
+    labels = graph_labels(load_dataset(mutag(tu_root)))
+    # a process that died after writing another seed's splits and before its config.json
+    save_splits(stratified_folds(labels, k=2, seed=1), tmp_path / "splits.json")
+    cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=2, protocol="fair", progress=False)
+    assert load_splits(tmp_path / "splits.json") == stratified_folds(labels, k=2, seed=0)
+
+
+def test_seeds_a_cross_validation_would_derive_beyond_the_range_are_refused(tu_root, tmp_path):
+    with pytest.raises(ConfigError, match="reach 4294967296, beyond 2\\*\\*32 - 1"):
+        cross_validate(mutag(tu_root, seed=2**32 - 1), tmp_path / "cv", folds=2, protocol="fair", progress=False)
+    assert not (tmp_path / "cv").exists()
+
+
+def test_a_damaged_metrics_log_starts_again_with_a_warning(tmp_path):
+    from diffpool.training.metrics_log import ResumableCSVLogger
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "metrics.csv").write_bytes(b"epoch,val_acc\n0,0.5\n\xff\xfe\x00garbage,1,2\n")
+    with pytest.warns(UserWarning, match="unreadable"):
+        logger = ResumableCSVLogger(tmp_path, name="logs", version="")
+        logger.log_metrics({"epoch": 3, "val_acc": 0.75}, step=0)
+    with open(logs / "metrics.csv", newline="") as handle:
+        assert [dict(r) for r in csv.DictReader(handle)] == [{"epoch": "3", "step": "0", "val_acc": "0.75"}]
+    # a row longer than its header keeps its named values, and the next epoch is added
+    (logs / "metrics.csv").write_text("epoch,val_acc\n0,0.5,extra\n")
+    logger = ResumableCSVLogger(tmp_path, name="logs", version="")
+    logger.log_metrics({"epoch": 1, "val_acc": 0.6}, step=1)
+    with open(logs / "metrics.csv", newline="") as handle:
+        assert [r["epoch"] for r in csv.DictReader(handle)] == ["0", "1"]

@@ -15,22 +15,23 @@ from typing import IO, Iterator
 __all__ = ["atomic_open", "new_temporary", "remove_stale_temporaries"]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# What open() would give a new file: mkstemp makes its files 0600, which on shared storage would
-# hide results and checkpoints from the rest of a group.
-_NEW_FILE_MODE = 0o666 & ~_umask()
+def _new_file_mode() -> int:
+    """What open() would give a new file now (0666 less the umask). mkstemp makes its files 0600,
+    which on shared storage would hide results and checkpoints from the rest of a group."""
+    try:  # Linux: the umask without changing it (the fallback changes it for an instant)
+        with open("/proc/self/status", encoding="ascii") as status:
+            mask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0)
+        os.umask(mask)
+    return 0o666 & ~mask
 
 
 def new_temporary(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
     """A temporary file beside ``path`` (``.NAME.XXXX.tmp``) with the permissions of a new file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     if hasattr(os, "fchmod"):
-        os.fchmod(fd, _NEW_FILE_MODE)
+        os.fchmod(fd, _new_file_mode())
     return fd, tmp
 
 

@@ -159,9 +159,9 @@ def _assignment_picture(config, result, out) -> Optional[str]:
     splits = json.loads((out / "splits.json").read_text())
     folds = splits["folds"] if isinstance(splits, dict) else splits
     index = folds[0]["test"][0]
-    path = out / f"assignments-graph{index}.png"
+    path = out / f"assignments-graph{index + 1}.png"  # numbered from 1, as the data files' graph ids
     class_names = dataset.info.get("class_names") or getattr(dataset, "class_names", None)
-    assignment_figure(model, dataset[index], path, title=f"{config.dataset} test graph {index}",
+    assignment_figure(model, dataset[index], path, title=f"{config.dataset} test graph {index + 1}",
                       class_names=[str(c) for c in class_names] if class_names else None)
     return str(path)
 
@@ -411,7 +411,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as error:  # an output path that is a folder, not writable, on a full disk, ...
         where = f"{error.filename}: " if error.filename else ""
         print(f"diffpool {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        # a named path is usually one the command was given; otherwise the machine failed (disk full)
+        return EXIT_BAD_INPUT if error.filename else EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"diffpool {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -426,8 +427,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # Lightning turns Ctrl-C during training into sys.exit(1), raised while it handles the
         # KeyboardInterrupt: say what happened, with the interrupted status.
         if isinstance(stop.__context__, KeyboardInterrupt):
-            print(f"diffpool {args.command}: interrupted; the last checkpoint is kept and the same command "
-                  "resumes the run", file=sys.stderr)
+            print(f"diffpool {args.command}: interrupted; the checkpoints written so far are kept and the same "
+                  "command resumes the run", file=sys.stderr)
             return EXIT_INTERRUPTED
         raise
     finally:

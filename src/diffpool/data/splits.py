@@ -59,8 +59,9 @@ def stratified_folds(dataset_or_labels, k: int = 10, seed: int = 0, inner_val: f
         raise DataError(f"all {len(labels)} graphs are of one {named(values[0])}: a classifier needs at least two")
     if counts.size and counts.min() < k:
         fewest = int(counts.min())
+        possible = f"; at most {fewest} folds are possible" if fewest >= 2 else ""
         raise DataError(f"{named(values[np.argmin(counts)])} has only {fewest} graph{'s' if fewest != 1 else ''}, "
-                        f"too few for {k} stratified folds (each needs at least one graph of every class)")
+                        f"too few for {k} stratified folds (each needs at least one graph of every class{possible})")
     outer = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     splits = []
     for train, test in outer.split(np.zeros(len(labels)), labels):
@@ -71,7 +72,11 @@ def stratified_folds(dataset_or_labels, k: int = 10, seed: int = 0, inner_val: f
                 rare = left[np.argmin(left_counts)]
                 raise DataError(f"{named(rare)} has only {int(counts[values == rare][0])} graphs: with its "
                                 f"share in a test fold, one is left for training and none to set aside for "
-                                f"stratified validation; use fewer folds or more graphs of that class")
+                                f"stratified validation" + ("; use fewer folds" if k > 2 else ""))
+            held_out = int(np.ceil(inner_val * len(train)))
+            if min(held_out, len(train) - held_out) < values.size:
+                raise DataError(f"a fold's training part ({len(train)} graphs) is too small to set aside a "
+                                f"{inner_val:.0%} validation part holding each of the {values.size} classes")
             train, val = train_test_split(train, test_size=inner_val, stratify=labels[train],
                                           random_state=seed)
         splits.append({"train": sorted(int(i) for i in train), "val": sorted(int(i) for i in val),

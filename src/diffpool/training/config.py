@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Optional, get_args
+from typing import Any, Optional, get_args, get_type_hints
 
 from ..models import LINK_NORMALIZATIONS, ConfigError, ModelConfig
 
@@ -68,11 +68,13 @@ def _check_types(config: "RunConfig") -> None:
     """Every option of the type its default has (``None`` allowed where the default is ``None``), so
     that a config file's ``epochs: "two"`` or quoted ``"no"`` is refused rather than misread."""
     problems = []
+    hints = get_type_hints(type(config))
     for f in fields(config):
         value = getattr(config, f.name)
-        if value is None and f.default is None:
+        kinds = [k for k in get_args(hints[f.name]) or (hints[f.name],) if k is not type(None)]
+        if value is None and len(kinds) < len(get_args(hints[f.name]) or (0,)):  # Optional: None allowed
             continue
-        kind = type(f.default) if f.default is not None else (str if f.name in ("data_dir", "features") else int)
+        kind = kinds[0]
         if kind is bool:
             ok = isinstance(value, bool)
         elif kind is float:
@@ -82,12 +84,23 @@ def _check_types(config: "RunConfig") -> None:
         else:
             ok = isinstance(value, kind)
         if not ok:
-            problems.append(f"{f.name} must be {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
+            hint = ""
+            if kind is float and isinstance(value, str) and _is_number(value):
+                hint = f" (YAML reads {value} as text: write it with a point, e.g. {float(value)!r})"
+            problems.append(f"{f.name} must be {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}{hint}")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 
 
 _TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _lightning_precisions() -> set[str]:
@@ -112,7 +125,7 @@ class RunConfig:
     # data
     dataset: str = "synthetic"
     data_dir: Optional[str] = None
-    features: Optional[str] = None  # None: each set's default (auto for TU sets, degree for synthetic)
+    features: Optional[str] = None  # None: auto (the synthetic set's auto: its one-hot node colours)
     max_nodes: Optional[int] = None
     # model
     variant: str = "diffpool"
@@ -167,6 +180,8 @@ class RunConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
+        if type(self.precision) is int:  # Lightning takes 32, 16, 64 as numbers too (a config file's precision: 32)
+            self.precision = str(self.precision)
         _check_types(self)
         problems = []
         for name in ("epochs", "batch_size", "devices", "num_nodes", "threads", "min_clusters", "repeats"):

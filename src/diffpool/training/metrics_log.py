@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger
@@ -28,8 +29,15 @@ class _ResumableWriter(ExperimentWriter):
         # Called by the writer's constructor: read the rows to continue from instead of deleting them.
         self._rows: list[dict[str, Any]] = []
         if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="", encoding="utf-8") as handle:
-                self._rows = [{k: v for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+            try:
+                with open(self.metrics_file_path, newline="", encoding="utf-8") as handle:
+                    # a row longer than the header puts its extra values under None: not a column
+                    self._rows = [{k: v for k, v in row.items() if k is not None and v not in ("", None)}
+                                  for row in csv.DictReader(handle)]
+            except (OSError, UnicodeDecodeError, csv.Error) as error:
+                # The log is a by-product (the history is in the checkpoint): start it afresh.
+                warnings.warn(f"{self.metrics_file_path}: unreadable ({error}); it starts again from this epoch")
+                self._rows = []
 
     def save(self) -> None:
         if not self.metrics:

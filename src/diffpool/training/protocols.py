@@ -90,21 +90,24 @@ def max_graph_size(dataset) -> int:
     return int(graph_sizes(dataset)[0].max())
 
 
-def _splits_for(dataset, folds: int, seed: int, run_dir: Path) -> list[dict[str, list[int]]]:
-    """The run's saved splits, made once (stratified) and read back on every later call."""
+def _splits_for(dataset, folds: int, seed: int, run_dir: Path, new_run: Optional[dict[str, Any]]
+                ) -> list[dict[str, list[int]]]:
+    """The run's splits: made once (stratified) for a new run folder (``new_run``: the config.json
+    it still needs, see :func:`_check_same_config`), which is then recorded, splits after config
+    (a leftover splits.json is never taken for a new run's); read back on every later call."""
     from ..data import load_splits, save_splits, stratified_folds
 
     path = run_dir / "splits.json"
-    if path.exists():
-        splits = load_splits(path)
+    if new_run is None and path.exists():
+        splits = load_splits(path, num_graphs=len(dataset))
         if len(splits) != folds:
             raise ResultsError(f"{path}: holds {len(splits)} folds but {folds} were asked for; "
                                "use another --out folder or the same --folds")
         return splits
-    names = {index: raw for raw, index in getattr(dataset, "label_mapping", {}).items()}
+    names = dict(enumerate(dataset.class_names)) if hasattr(dataset, "class_names") else None
     splits = stratified_folds(graph_labels(dataset), k=folds, seed=seed, class_names=names)
+    _record_config(run_dir, new_run)
     if is_rank_zero():
-        run_dir.mkdir(parents=True, exist_ok=True)
         save_splits(splits, path)
     return splits
 
@@ -138,7 +141,15 @@ def _read_back(folder: Path, protocol: str, what: str) -> Optional[dict[str, Any
     return None
 
 
+def _check_hardware(config: RunConfig) -> None:
+    if config.sync_batchnorm and (config.device == "cpu" or not torch.cuda.is_available()):
+        raise ConfigError("--sync-batchnorm needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
+                          "on the CPU train with --no-batch-norm or without --sync-batchnorm")
+
+
 def _accelerator(config: RunConfig) -> str:
+    """The Lightning accelerator for ``--device`` (the CPU, with a warning, for a device not here)."""
+    _check_hardware(config)
     if config.device in ("cuda", "gpu") and not torch.cuda.is_available():
         warnings.warn("--device cuda was asked for but no CUDA GPU is available here: running on the CPU")
         return "cpu"
@@ -152,9 +163,6 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
     from .metrics_log import ResumableCSVLogger
 
     accelerator = _accelerator(config)
-    if config.sync_batchnorm and (accelerator == "cpu" or not torch.cuda.is_available()):
-        raise ConfigError("--sync-batchnorm needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
-                          "on the CPU train with --no-batch-norm or without --sync-batchnorm")
 
     # best.ckpt when validation accuracy improves; then last.ckpt after every epoch, for resuming
     # (Lightning's save_last only writes when the monitored checkpoint does). The order matters:
@@ -373,11 +381,15 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
                           "choosing its epoch on inner validation); the paper protocol trains one per fold")
     if only_fold is not None and not 0 <= only_fold < folds:
         raise ConfigError(f"--fold must lie in 0..{folds - 1}, got {only_fold}")
+    largest_seed = config.seed + folds - 1 + REPEAT_SEED_STRIDE * (config.repeats - 1)
+    if largest_seed >= 2**32:
+        raise ConfigError(f"--seed {config.seed}: fold and model seeds (seed + fold + {REPEAT_SEED_STRIDE}·model) "
+                          f"reach {largest_seed}, beyond 2**32 - 1")
     run_dir = Path(run_dir)
     new_run = _check_same_config(run_dir, config, protocol, folds)
+    _check_hardware(config)  # refused hardware options (--sync-batchnorm on the CPU) write nothing either
     dataset = load_dataset(config)  # refused data or model settings write nothing
-    splits = _splits_for(dataset, folds, config.seed, run_dir)
-    _record_config(run_dir, new_run)
+    splits = _splits_for(dataset, folds, config.seed, run_dir, new_run)
     wanted = range(folds) if only_fold is None else [only_fold]
     for fold in wanted:
         if config.repeats > 1:
@@ -402,8 +414,11 @@ OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1, "input_norm": Fa
 
 
 def saved_run_config(saved: dict[str, Any], source: str) -> RunConfig:
-    """The configuration a run folder's ``config.json`` holds, options it predates at their old behaviour."""
-    return RunConfig.from_dict({**OPTIONS_ADDED_LATER, **saved}, source=source)
+    """The configuration a run folder's ``config.json`` holds, options it predates at their old behaviour.
+    Runtime options (how it ran, not what it computed) are left at their defaults: a run saved with
+    one this version refuses (an old Lightning's strategy name) still reads back."""
+    kept = {k: v for k, v in saved.items() if k not in RUNTIME_OPTIONS}
+    return RunConfig.from_dict({**OPTIONS_ADDED_LATER, **kept}, source=source)
 
 
 def report(run_dir: str | Path) -> dict[str, Any]:
@@ -500,7 +515,11 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
 
 
 def _record_config(run_dir: Path, meta: Optional[dict[str, Any]]) -> None:
-    if meta is not None and is_rank_zero():
+    if meta is None or not is_rank_zero():
+        return
+    config = RunConfig.from_dict(meta["config"])
+    # Another job (e.g. a fold of the same array) may have claimed the folder meanwhile: same settings only.
+    if _check_same_config(run_dir, config, meta["protocol"], meta["folds"]) is not None:
         atomic_write_json(run_dir / "config.json", meta)
 
 
@@ -514,9 +533,9 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
     # Without this a re-run with other settings returned the old result, or resumed its checkpoint
     # under the new settings (an lr schedule, the epochs), silently.
     new_run = _check_same_config(run_dir, config, "train", 1)
+    _check_hardware(config)  # refused hardware options (--sync-batchnorm on the CPU) write nothing either
     dataset = load_dataset(config)  # refused data or model settings write nothing
-    splits = _splits_for(dataset, 10, config.seed, run_dir)
-    _record_config(run_dir, new_run)
+    splits = _splits_for(dataset, 10, config.seed, run_dir, new_run)
     result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
     if "community_nmi" not in result and config.variant in ("diffpool", "nolp") and hasattr(dataset[0], "community"):
         model, _ = load_trained_model(result["checkpoint"])

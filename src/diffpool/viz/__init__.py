@@ -97,7 +97,7 @@ def _user_graph(path: Path, index: int, hparams: dict[str, Any]):
     if path.is_dir() and _tu_name(path) is not None:  # a TU folder: no node names
         dataset = read_graphs_for(path, hparams)
         _check_index(index, len(dataset), str(path))
-        return dataset[index], None, getattr(dataset[index], "source", f"{path.name} graph {index}")
+        return dataset[index], None, getattr(dataset[index], "source", f"{path.name} graph {index + 1}")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in GRAPH_SUFFIXES)
         if not files:
@@ -141,7 +141,8 @@ def load_plot_graph(hparams: dict[str, Any], *, dataset: Optional[str] = None, d
         items = load_dataset(dataset, data_dir, features=features)
     _check_index(index, len(items), dataset)
     data = items[index]
-    return data, None, f"{dataset} graph {index}"
+    # Graphs are numbered from 1, as in the data files' graph ids and in predict's output.
+    return data, None, f"{dataset} graph {index + 1}"
 
 
 # --------------------------------------------------------------------------- command line
