@@ -490,7 +490,19 @@ comparisons count): `torch.compile` of the whole model took 270 s to compile and
 no faster (1.20–1.40 s against 1.17–1.39 s uncompiled, same load; the sparse level's shapes
 change with every batch); GraphSAGE's mean aggregation at level 1 as one CSR product
 (`torch.sparse.mm` with P = A/deg, built per batch) instead of PyG's gather-scatter took the same
-time for a 3-layer block (0.088–0.097 s against 0.087–0.092 s per 30 batches, forward and backward)."""
+time for a 3-layer block (0.088–0.097 s against 0.087–0.092 s per 30 batches, forward and backward).
+
+Session 13, the product default on random batches (one process, epochs interleaved, 5–7 each,
+CPU time, a reviewing job on the other core): level 1's groups of similar-sized graphs padded with
+a looser rule (largest up to 4× or 8× the smallest: fewer groups, more padding) 0.99× and 1.00× on
+PROTEINS; level 2 never split into parts, or split more eagerly, 1.02× and 1.03× (the current
+rule is the best of the three); all padded groups' rows copied into one buffer by one
+`index_copy` per tensor, each group a view of it (about 40 % fewer operations in the grouped
+products, results identical), PROTEINS 0.97×, ENZYMES 1.00× (fixed k 1.01×): not worth a fourth
+path for 3 % on one set. Batches drawn as sorted windows of 2 or 4 random batches (a bucket
+iterator: random pools of 40 or 80 graphs, each cut by size) made PROTEINS 0.91× and 0.89× the
+random batches' epoch, about half way to size batches (0.76×), but changing how batches are drawn
+needs its own accuracy runs (size batches cost PROTEINS accuracy), so the default stays random."""
 
 
 NOTES = """\
