@@ -90,26 +90,33 @@ def max_graph_size(dataset) -> int:
     return int(graph_sizes(dataset)[0].max())
 
 
-def _splits_for(dataset, folds: int, seed: int, run_dir: Path, new_run: Optional[dict[str, Any]]
-                ) -> list[dict[str, list[int]]]:
-    """The run's splits: made once (stratified) for a new run folder (``new_run``: the config.json
-    it still needs, see :func:`_check_same_config`), which is then recorded, splits after config
-    (a leftover splits.json is never taken for a new run's); read back on every later call."""
+def _open_run(run_dir: Path, config: RunConfig, protocol: str, folds: int, split_folds: int):
+    """``(dataset, splits)`` of the run in ``run_dir``: its saved splits, or for a new run folder
+    ``split_folds`` stratified folds, made once. A new folder is claimed for ``config`` only when
+    nothing is left that could refuse the command (settings, hardware options, data, splits), so a
+    refused command leaves no ``config.json`` behind; ``config.json`` is written before the splits,
+    so a ``splits.json`` left without one is never taken for a new run's."""
     from ..data import load_splits, save_splits, stratified_folds
 
+    new_run = _check_same_config(run_dir, config, protocol, folds) is not None
+    _check_hardware(config)
+    dataset = load_dataset(config)
     path = run_dir / "splits.json"
-    if new_run is None and path.exists():
+    if not new_run and path.exists():
         splits = load_splits(path, num_graphs=len(dataset))
-        if len(splits) != folds:
-            raise ResultsError(f"{path}: holds {len(splits)} folds but {folds} were asked for; "
+        if len(splits) != split_folds:
+            raise ResultsError(f"{path}: holds {len(splits)} folds but {split_folds} were asked for; "
                                "use another --out folder or the same --folds")
-        return splits
+        return dataset, splits
     names = dict(enumerate(dataset.class_names)) if hasattr(dataset, "class_names") else None
-    splits = stratified_folds(graph_labels(dataset), k=folds, seed=seed, class_names=names)
-    _record_config(run_dir, new_run)
+    splits = stratified_folds(graph_labels(dataset), k=split_folds, seed=config.seed, class_names=names)
     if is_rank_zero():
+        # Checked again: another job (a fold of the same array) may have claimed the folder meanwhile.
+        meta = _check_same_config(run_dir, config, protocol, folds)
+        if meta is not None:
+            atomic_write_json(run_dir / "config.json", meta)
         save_splits(splits, path)
-    return splits
+    return dataset, splits
 
 
 def is_rank_zero() -> bool:
@@ -386,10 +393,7 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
         raise ConfigError(f"--seed {config.seed}: fold and model seeds (seed + fold + {REPEAT_SEED_STRIDE}·model) "
                           f"reach {largest_seed}, beyond 2**32 - 1")
     run_dir = Path(run_dir)
-    new_run = _check_same_config(run_dir, config, protocol, folds)
-    _check_hardware(config)  # refused hardware options (--sync-batchnorm on the CPU) write nothing either
-    dataset = load_dataset(config)  # refused data or model settings write nothing
-    splits = _splits_for(dataset, folds, config.seed, run_dir, new_run)
+    dataset, splits = _open_run(run_dir, config, protocol, folds, split_folds=folds)
     wanted = range(folds) if only_fold is None else [only_fold]
     for fold in wanted:
         if config.repeats > 1:
@@ -484,9 +488,8 @@ def _same_folder(saved: dict[str, Any], data_dir: Optional[str]) -> bool:
 def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> Optional[dict[str, Any]]:
     """A run folder belongs to one configuration: resuming with other settings would mix results.
 
-    Returns the ``config.json`` content a new run folder still needs (None if it has one); the
-    caller writes it with :func:`_record_config` once the data and its splits are accepted, so a
-    command refused on its data does not claim the folder for its settings."""
+    Returns the ``config.json`` content a new run folder still needs (None if it has one), which
+    :func:`_open_run` writes once the data and its splits are accepted."""
     path = run_dir / "config.json"
     meta = {"config": config.to_dict(), "protocol": protocol, "folds": folds, "data_path": _real(config.data_dir)}
     if path.exists():
@@ -514,15 +517,6 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
     return meta
 
 
-def _record_config(run_dir: Path, meta: Optional[dict[str, Any]]) -> None:
-    if meta is None or not is_rank_zero():
-        return
-    config = RunConfig.from_dict(meta["config"])
-    # Another job (e.g. a fold of the same array) may have claimed the folder meanwhile: same settings only.
-    if _check_same_config(run_dir, config, meta["protocol"], meta["folds"]) is not None:
-        atomic_write_json(run_dir / "config.json", meta)
-
-
 def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
     """One stratified split (80% train, 10% validation, 10% test): train, select the epoch, test once."""
     git_commit()  # the source this process runs, read before training (see git_commit)
@@ -530,12 +524,9 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
         raise ConfigError(f"--repeats {config.repeats} is for cross-validation (diffpool cv), where it trains "
                           "that many models per fold; diffpool train trains one")
     run_dir = Path(run_dir)
-    # Without this a re-run with other settings returned the old result, or resumed its checkpoint
-    # under the new settings (an lr schedule, the epochs), silently.
-    new_run = _check_same_config(run_dir, config, "train", 1)
-    _check_hardware(config)  # refused hardware options (--sync-batchnorm on the CPU) write nothing either
-    dataset = load_dataset(config)  # refused data or model settings write nothing
-    splits = _splits_for(dataset, 10, config.seed, run_dir, new_run)
+    # The folder's settings are checked: without it a re-run with other settings returned the old
+    # result, or resumed its checkpoint under the new settings (an lr schedule, the epochs), silently.
+    dataset, splits = _open_run(run_dir, config, "train", 1, split_folds=10)
     result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
     if "community_nmi" not in result and config.variant in ("diffpool", "nolp") and hasattr(dataset[0], "community"):
         model, _ = load_trained_model(result["checkpoint"])
