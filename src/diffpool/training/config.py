@@ -65,14 +65,14 @@ def check_assignment_options(variant: str, given: dict[str, Any], where: str = "
 
 
 def _check_types(config: "RunConfig") -> None:
-    """Every option of the type its default has (``None`` allowed where the default is ``None``), so
-    that a config file's ``epochs: "two"`` or quoted ``"no"`` is refused rather than misread."""
+    """Every option of its annotated type (``None`` where it is ``Optional``), so that a config
+    file's ``epochs: "two"`` or quoted ``"no"`` is refused rather than misread."""
     problems = []
     hints = get_type_hints(type(config))
     for f in fields(config):
         value = getattr(config, f.name)
         kinds = [k for k in get_args(hints[f.name]) or (hints[f.name],) if k is not type(None)]
-        if value is None and len(kinds) < len(get_args(hints[f.name]) or (0,)):  # Optional: None allowed
+        if value is None and type(None) in get_args(hints[f.name]):
             continue
         kind = kinds[0]
         if kind is bool:
