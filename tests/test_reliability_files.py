@@ -157,6 +157,33 @@ def test_saving_keeps_the_previous_checkpoint_and_both_load(tmp_path):
     assert list(path.parent.iterdir()) == []
 
 
+def test_a_save_after_a_kill_between_keeping_and_replacing_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """Killed after last.ckpt was kept as .prev but before the new file replaced it: both names are
+    links to one file. rename() between links of one file is a no-op, which once left a temporary link."""
+    from diffpool.training import checkpoints
+
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint(fake_checkpoint(0), path)
+    real_replace = os.replace
+
+    def killed_before_replacing_last(src, dst):
+        if Path(dst) == path:
+            raise KeyboardInterrupt  # stands in for the SIGKILL
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoints.os, "replace", killed_before_replacing_last)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint(fake_checkpoint(1), path)
+    monkeypatch.undo()
+    assert os.path.samefile(path, previous_path(path))
+    io.save_checkpoint(fake_checkpoint(1), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt", "last.ckpt.prev"], "a temporary file was left"
+    assert read_checkpoint(path)["epoch"] == 1 and read_checkpoint(previous_path(path))["epoch"] == 0
+    io.save_checkpoint(fake_checkpoint(2), path)
+    assert read_checkpoint(previous_path(path))["epoch"] == 1
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
 def test_atomically_written_files_get_the_permissions_of_any_new_file(tmp_path, umask):
     """mkstemp makes 0600 files; results and checkpoints must be as readable as the umask allows

@@ -176,6 +176,10 @@ def _keep_previous(path: Path) -> None:
     if not path.is_file():
         return
     prev = previous_path(path)
+    if prev.exists() and os.path.samefile(path, prev):
+        # A run killed between keeping .prev and replacing path leaves both names on one file; rename()
+        # between two links of one file does nothing, so the temporary link below would stay behind.
+        return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{prev.name}.", suffix=".tmp")
     os.close(fd)
     os.unlink(tmp)
