@@ -281,10 +281,11 @@ def test_bf16_mixed_precision_trains(tu_root, tmp_path, capsys):
     assert 0 <= summary["test_acc"] <= 1
 
 
-def test_size_batching_with_per_graph_clusters_trains_and_evaluates_every_graph(tu_root, tmp_path, capsys):
+@pytest.mark.parametrize("batching", ["size", "pooled"])
+def test_size_batching_with_per_graph_clusters_trains_and_evaluates_every_graph(tu_root, tmp_path, capsys, batching):
     result = run_json(capsys, ["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "2",
                                "--out", str(tmp_path / "r"), "--json", "--no-picture",
-                               "--batching", "size", "--per-graph-clusters"])
+                               "--batching", batching, "--per-graph-clusters"])
     _, hparams = load_trained_model(tmp_path / "r" / "checkpoints" / "best.ckpt")
-    assert hparams["run_config"]["batching"] == "size" and hparams["model_config"]["per_graph_clusters"] is True
+    assert hparams["run_config"]["batching"] == batching and hparams["model_config"]["per_graph_clusters"] is True
     assert result["epochs_run"] == 2 and 0 <= result["test_acc"] <= 1

@@ -18,10 +18,12 @@ def graphs_of(sizes):
 SIZES = [(7 * i) % 53 + 1 for i in range(83)]
 
 
+@pytest.mark.parametrize("pool", [None, 4])
 @pytest.mark.parametrize("world_size", [2, 3])
-def test_size_batches_dealt_across_processes_are_the_single_process_batches(world_size):
-    shards = [ShardedSizeBatches(SIZES, 5, seed=1, rank=r, world_size=world_size) for r in range(world_size)]
-    whole = SizeBucketSampler(SIZES, 5 * world_size, seed=1).batches(4)
+def test_size_batches_dealt_across_processes_are_the_single_process_batches(world_size, pool):
+    shards = [ShardedSizeBatches(SIZES, 5, seed=1, rank=r, world_size=world_size, pool=pool)
+              for r in range(world_size)]
+    whole = SizeBucketSampler(SIZES, 5 * world_size, seed=1, pool=pool).batches(4)
     for shard in shards:
         shard.set_epoch(4)
     steps = [list(shard) for shard in shards]
@@ -33,8 +35,9 @@ def test_size_batches_dealt_across_processes_are_the_single_process_batches(worl
             assert sorted(i for part in parts for i in part) == sorted(batch)
 
 
-def test_lightning_sets_the_epoch_of_size_batches():
-    loader = make_loader(graphs_of(SIZES), range(len(SIZES)), 6, shuffle=True, seed=0, batching="size")
+@pytest.mark.parametrize("batching", ["size", "pooled"])
+def test_lightning_sets_the_epoch_of_size_batches(batching):
+    loader = make_loader(graphs_of(SIZES), range(len(SIZES)), 6, shuffle=True, seed=0, batching=batching)
     _set_sampler_epoch(loader, 0)
     first = [b.x[:, 0].unique().tolist() for b in loader]
     _set_sampler_epoch(loader, 1)
@@ -46,14 +49,25 @@ def test_lightning_sets_the_epoch_of_size_batches():
     assert seen == list(range(len(SIZES)))
 
 
-def test_size_batched_evaluation_sees_every_graph_once_in_size_order():
-    loader = make_loader(graphs_of(SIZES), range(len(SIZES)), 10, shuffle=False, batching="size")
+@pytest.mark.parametrize("batching", ["size", "pooled"])
+def test_size_batched_evaluation_sees_every_graph_once_in_size_order(batching):
+    loader = make_loader(graphs_of(SIZES), range(len(SIZES)), 10, shuffle=False, batching=batching)
     ids, sizes = [], []
     for batch in loader:
         ids += batch.x[batch.ptr[:-1], 0].long().tolist()
         sizes += (batch.ptr[1:] - batch.ptr[:-1]).tolist()
     assert sorted(ids) == list(range(len(SIZES)))
     assert sizes == sorted(SIZES)
+
+
+def test_pooled_training_batches_are_size_sorted_pools_of_the_seeded_permutation():
+    from diffpool.training.loaders import POOL_BATCHES
+
+    loader = make_loader(graphs_of(SIZES), range(len(SIZES)), 5, shuffle=True, seed=2, batching="pooled")
+    _set_sampler_epoch(loader, 3)
+    batches = [sorted(b.x[:, 0].unique().long().tolist()) for b in loader]
+    expected = SizeBucketSampler(SIZES, 5, seed=2, pool=POOL_BATCHES).batches(3)
+    assert batches == [sorted(b) for b in expected]
 
 
 def test_unknown_batching_is_refused():

@@ -15,9 +15,11 @@ def sizes_of(n=503, seed=0):
     return (torch.rand(n, generator=gen) ** 4 * 3000).long() + 2
 
 
-@pytest.mark.parametrize("n,batch_size", [(503, 20), (40, 20), (41, 20), (21, 20), (7, 20), (1, 1), (10, 1), (5, 2)])
-def test_every_graph_exactly_once_per_epoch(n, batch_size):
-    sampler = SizeBucketSampler(sizes_of(n), batch_size, seed=3)
+@pytest.mark.parametrize("pool", [None, 1, 4])
+@pytest.mark.parametrize("n,batch_size", [(503, 20), (40, 20), (41, 20), (21, 20), (7, 20), (1, 1), (10, 1), (5, 2),
+                                          (81, 20), (161, 20)])
+def test_every_graph_exactly_once_per_epoch(n, batch_size, pool):
+    sampler = SizeBucketSampler(sizes_of(n), batch_size, seed=3, pool=pool)
     for epoch in range(4):
         batches = list(sampler)
         flat = [i for b in batches for i in b]
@@ -28,14 +30,15 @@ def test_every_graph_exactly_once_per_epoch(n, batch_size):
             assert all(len(b) >= 2 for b in batches), "a single-graph batch breaks batch norm"
 
 
-def test_deterministic_per_seed_and_varies_between_epochs_and_seeds():
+@pytest.mark.parametrize("pool", [None, 4])
+def test_deterministic_per_seed_and_varies_between_epochs_and_seeds(pool):
     sizes = sizes_of()
-    a, b = SizeBucketSampler(sizes, 20, seed=1), SizeBucketSampler(sizes, 20, seed=1)
+    a, b = SizeBucketSampler(sizes, 20, seed=1, pool=pool), SizeBucketSampler(sizes, 20, seed=1, pool=pool)
     epochs_a = [list(a) for _ in range(3)]
     epochs_b = [list(b) for _ in range(3)]
     assert epochs_a == epochs_b
     assert epochs_a[0] != epochs_a[1]
-    assert list(SizeBucketSampler(sizes, 20, seed=2)) != epochs_a[0]
+    assert list(SizeBucketSampler(sizes, 20, seed=2, pool=pool)) != epochs_a[0]
     # set_epoch replays an epoch.
     a.set_epoch(1)
     assert list(a) == epochs_a[1]
@@ -55,6 +58,31 @@ def test_batches_hold_graphs_of_similar_size():
     # Batches come in shuffled order, not sorted by size.
     maxima = [int(sizes[b].max()) for b in batches]
     assert maxima != sorted(maxima)
+
+
+def padded_cost(sizes, batches):
+    return sum(len(b) * float(sizes[b].max()) ** 2 for b in batches)
+
+
+def test_pooled_batches_are_sorted_within_random_pools():
+    sizes = sizes_of(1000)
+    whole = SizeBucketSampler(sizes, 20, seed=0).batches(0)
+    pooled = SizeBucketSampler(sizes, 20, seed=0, pool=4).batches(0)
+    perm = torch.randperm(len(sizes), generator=torch.Generator().manual_seed(0))
+    random = list(perm.split(20))
+    # Between whole-epoch sorting and random batches in padding cost ...
+    assert padded_cost(sizes, whole) < padded_cost(sizes, pooled) < 0.7 * padded_cost(sizes, random)
+    # ... and in how mixed the batches are: size ranges within a batch are wider than the sorted ones'.
+    spread = lambda batches: sum(float(sizes[b].max() - sizes[b].min()) for b in batches)
+    assert spread(pooled) > 2 * spread(whole)
+    # Each pool (4 batches' worth of one random permutation) is cut in size order: of any 4·20 graphs
+    # of one pool, the batches partition them into contiguous size ranges.
+    gen = torch.Generator().manual_seed(0 * 1_000_003 + 0)
+    first_pool = set(torch.randperm(len(sizes), generator=gen)[:80].tolist())
+    batches_of_pool = [b for b in pooled if set(b) <= first_pool]
+    assert len(batches_of_pool) == 4
+    ranges = sorted((int(sizes[b].min()), int(sizes[b].max())) for b in batches_of_pool)
+    assert all(hi <= lo_next for (_, hi), (lo_next, _) in zip(ranges, ranges[1:]))
 
 
 def test_unshuffled_gives_sorted_batches():
@@ -78,6 +106,7 @@ def test_works_as_a_pyg_batch_sampler():
     (dict(sizes=[], batch_size=2), "at least one graph"),
     (dict(sizes=[3, 4], batch_size=0), "batch_size"),
     (dict(sizes=[3, -1], batch_size=2), "non-negative"),
+    (dict(sizes=[3, 4], batch_size=2, pool=0), "pool must be at least 1"),
 ])
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -11,6 +11,11 @@ boundaries, and hence batch mates, change from epoch to epoch); then the order o
 shuffled. Every graph appears exactly once per epoch, no batch holds a single graph when that can be
 avoided (batch norm needs two values; where it cannot, one batch gets ``batch_size + 1``), and the sequence of epochs depends only on ``seed``.
 
+With ``pool=P`` the sort is local: every epoch the graphs are shuffled, cut into pools of
+``P · batch_size`` graphs, and each pool is sorted by size and cut into batches (a bucket
+iterator). Batch mates are then near in size only within a random pool, so batches stay close to
+random ones while level 2 still pays much less padding.
+
 Example::
 
     sampler = SizeBucketSampler(graph_sizes, batch_size=20, seed=0)
@@ -37,9 +42,12 @@ class SizeBucketSampler:
         seed: fixes every epoch's batches and their order.
         shuffle: ``False`` gives the same size-sorted batches, in size order, every epoch
             (useful for inference).
+        pool: sort only within random pools of ``pool`` batches' worth of graphs; ``None`` sorts
+            the whole epoch.
     """
 
-    def __init__(self, sizes: Sequence[int], batch_size: int, *, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(self, sizes: Sequence[int], batch_size: int, *, seed: int = 0, shuffle: bool = True,
+                 pool: Optional[int] = None) -> None:
         sizes = torch.as_tensor(sizes, dtype=torch.long).flatten()
         if sizes.numel() == 0:
             raise ValueError("SizeBucketSampler needs at least one graph")
@@ -47,6 +55,9 @@ class SizeBucketSampler:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if bool((sizes < 0).any()):
             raise ValueError("graph sizes must be non-negative")
+        if pool is not None and pool < 1:
+            raise ValueError(f"pool must be at least 1 batch, got {pool}")
+        self.pool = pool
         self.sizes = sizes
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -72,9 +83,14 @@ class SizeBucketSampler:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         # Sort by size with a random tie-break: a random permutation, then a stable sort.
         perm = torch.randperm(n, generator=gen)
-        order = perm[torch.argsort(self.sizes[perm], stable=True)]
-        first = self._first_batch_length(n, gen)
-        chunks = [order[:first]] + list(order[first:].split(size)) if first < n else [order]
+        if self.pool is None:
+            order = perm[torch.argsort(self.sizes[perm], stable=True)]
+            first = self._first_batch_length(n, gen)
+            chunks = [order[:first]] + list(order[first:].split(size)) if first < n else [order]
+        else:  # pools are whole batches, so only the epoch's last batch can be short
+            chunks = []
+            for members in perm.split(self.pool * size):
+                chunks += members[torch.argsort(self.sizes[members], stable=True)].split(size)
         if size >= 2 and len(chunks) > 1 and chunks[-1].numel() == 1:
             # Unavoidable lone graph (e.g. odd n, batch_size 2): it joins its nearest-size batch.
             chunks[-2:] = [torch.cat(chunks[-2:])]

@@ -38,7 +38,7 @@ def defaults_for(dataset: str) -> dict[str, Any]:
 DEFAULT_MIN_CLUSTERS = 8
 
 # How training batches are drawn (RunConfig.batching, --batching, make_loader).
-BATCHING = ("random", "size")
+BATCHING = ("random", "size", "pooled")
 #: constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs (one step per epoch).
 LR_SCHEDULES = ("constant", "cosine")
 

@@ -10,10 +10,12 @@ accuracy counts every graph exactly once.
 per-graph cluster counts the padded second level then costs about ``Σ_g k_g²`` instead of
 ``B · k_max²``. Under DDP each size bucket holds ``world_size`` batches' worth of graphs and is dealt
 out across the processes, so the processes' batches together are again the single-process batches.
+``batching="pooled"`` sorts by size only within random pools of :data:`POOL_BATCHES` batches' worth
+of graphs (a bucket iterator): nearly random batch mates, most of the saving in level 2.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import lightning as L
 import torch
@@ -23,7 +25,10 @@ from torch_geometric.loader import DataLoader
 from ..data.sampler import SizeBucketSampler
 from .config import BATCHING
 
-__all__ = ["SeededShuffleSampler", "ShardSampler", "ShardedSizeBatches", "make_loader", "FoldData"]
+__all__ = ["SeededShuffleSampler", "ShardSampler", "ShardedSizeBatches", "make_loader", "FoldData", "POOL_BATCHES"]
+
+# Pools of 4 batches: on PROTEINS epochs ran 0.89× the random batches' time (2 batches: 0.91×).
+POOL_BATCHES = 4
 
 
 class SeededShuffleSampler(Sampler[int]):
@@ -64,8 +69,8 @@ class ShardedSizeBatches(Sampler[list[int]]):
     """This process's share of each size-bucketed batch of ``batch_size · world_size`` graphs."""
 
     def __init__(self, sizes: Sequence[int], batch_size: int, seed: int = 0, rank: int = 0,
-                 world_size: int = 1) -> None:
-        self.buckets = SizeBucketSampler(sizes, batch_size * world_size, seed=seed)
+                 world_size: int = 1, pool: Optional[int] = None) -> None:
+        self.buckets = SizeBucketSampler(sizes, batch_size * world_size, seed=seed, pool=pool)
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         # Lightning calls set_epoch on ``loader.batch_sampler.sampler``, not on the batch sampler.
@@ -95,7 +100,8 @@ def make_loader(dataset, indices: Sequence[int], batch_size: int, *, shuffle: bo
     """A PyG loader over ``dataset[indices]`` (this process's shard when ``world_size`` > 1).
 
     ``batching="size"`` batches graphs of similar size together: shuffled size buckets for
-    training, graphs in order of size for evaluation.
+    training, graphs in order of size for evaluation. ``batching="pooled"`` trains on size-sorted
+    batches of random pools and evaluates in order of size.
     """
     if batching not in BATCHING:
         raise ValueError(f"batching must be one of {', '.join(BATCHING)}, got {batching!r}")
@@ -103,11 +109,12 @@ def make_loader(dataset, indices: Sequence[int], batch_size: int, *, shuffle: bo
     # A PyG data set takes an index list; a plain list of graphs (e.g. with DET clusters) does not.
     subset = [dataset[i] for i in indices] if isinstance(dataset, list) else dataset[indices]
     workers = dict(num_workers=num_workers, persistent_workers=num_workers > 0)
-    if batching == "size":
+    if batching in ("size", "pooled"):
         sizes = graph_sizes(subset)
         if shuffle:
-            return DataLoader(subset, batch_sampler=ShardedSizeBatches(sizes, batch_size, seed, rank, world_size),
-                              **workers)
+            pool = POOL_BATCHES if batching == "pooled" else None
+            return DataLoader(subset, batch_sampler=ShardedSizeBatches(sizes, batch_size, seed, rank, world_size,
+                                                                       pool=pool), **workers)
         order = sorted(range(len(sizes)), key=sizes.__getitem__)
         return DataLoader(subset, batch_size=batch_size, sampler=ShardSampler(order, rank, world_size), **workers)
     sampler = (SeededShuffleSampler(len(subset), seed, rank, world_size) if shuffle

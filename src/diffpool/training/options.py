@@ -46,7 +46,8 @@ HELP: dict[str, str] = {
     "epochs": "maximum number of epochs",
     "batch_size": "graphs per mini-batch",
     "batching": "random: shuffled batches; size: graphs of similar size batched together (much cheaper with "
-                "--per-graph-clusters on sets with a long tail of sizes, but it cost accuracy on PROTEINS: docs/RESULTS.md)",
+                "--per-graph-clusters on sets with a long tail of sizes, but it cost accuracy on PROTEINS: docs/RESULTS.md); "
+                "pooled: random pools of 4 batches' worth of graphs, each sorted by size and cut into batches",
     "lr": "Adam learning rate",
     "lr_schedule": "constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs, one step per "
                    "epoch (early stopping, --patience, may end the run before the rate is low)",
