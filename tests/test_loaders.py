@@ -61,7 +61,7 @@ def test_size_batched_evaluation_sees_every_graph_once_in_size_order(batching):
 
 
 def test_pooled_training_batches_are_size_sorted_pools_of_the_seeded_permutation():
-    from diffpool.training.loaders import POOL_BATCHES
+    from diffpool.training.config import POOL_BATCHES
 
     loader = make_loader(graphs_of(SIZES), range(len(SIZES)), 5, shuffle=True, seed=2, batching="pooled")
     _set_sampler_epoch(loader, 3)
@@ -71,5 +71,5 @@ def test_pooled_training_batches_are_size_sorted_pools_of_the_seeded_permutation
 
 
 def test_unknown_batching_is_refused():
-    with pytest.raises(ValueError, match="batching must be one of random, size"):
+    with pytest.raises(ValueError, match="batching must be one of random, size, pooled, got 'sorted'"):
         make_loader(graphs_of([3, 4]), [0, 1], 2, shuffle=True, batching="sorted")

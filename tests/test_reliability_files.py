@@ -225,9 +225,13 @@ def test_a_corrupted_last_checkpoint_falls_back_to_the_previous_one(tmp_path, da
     with caplog.at_level(logging.WARNING, logger="diffpool.training.checkpoints"):
         assert load_resumable_checkpoint(path) == previous_path(path)
     assert str(path) in caplog.text and "previous checkpoint" in caplog.text
+    damaged = path.read_bytes()
     loaded = io.load_checkpoint(path)  # what Lightning calls when resuming
     assert loaded["epoch"] == 4 and torch.equal(loaded["state_dict"]["w"], fake_checkpoint(4)["state_dict"]["w"])
-    assert path.read_bytes() != b"" or damage == "empty", "the damaged file was rewritten on load"
+    # The damaged file is kept aside, unchanged, so the next save keeps the good one as .prev.
+    assert path.with_name("last.ckpt.corrupt").read_bytes() == damaged and not path.exists()
+    io.save_checkpoint(fake_checkpoint(5), path)
+    assert read_checkpoint(previous_path(path))["epoch"] == 4 and read_checkpoint(path)["epoch"] == 5
 
 
 def test_no_readable_checkpoint_gives_none_and_a_clear_error(tmp_path):

@@ -85,6 +85,17 @@ def test_pooled_batches_are_sorted_within_random_pools():
     assert all(hi <= lo_next for (_, hi), (lo_next, _) in zip(ranges, ranges[1:]))
 
 
+@pytest.mark.parametrize("n", [80, 45])
+def test_a_set_that_fits_in_one_pool_still_changes_batch_mates_between_epochs(n):
+    """One pool sorted by size would give the same batches every epoch; such a set is batched as
+    without pools, whose random first-batch length moves the cuts."""
+    sizes = sizes_of(n)
+    pooled = SizeBucketSampler(sizes, 20, seed=4, pool=4)
+    groupings = {frozenset(frozenset(b) for b in pooled.batches(epoch)) for epoch in range(6)}
+    assert len(groupings) >= 3
+    assert pooled.batches(2) == SizeBucketSampler(sizes, 20, seed=4).batches(2)
+
+
 def test_unshuffled_gives_sorted_batches():
     sizes = sizes_of(45)
     batches = list(SizeBucketSampler(sizes, 20, shuffle=False))

@@ -14,7 +14,8 @@ avoided (batch norm needs two values; where it cannot, one batch gets ``batch_si
 With ``pool=P`` the sort is local: every epoch the graphs are shuffled, cut into pools of
 ``P · batch_size`` graphs, and each pool is sorted by size and cut into batches (a bucket
 iterator). Batch mates are then near in size only within a random pool, so batches stay close to
-random ones while level 2 still pays much less padding.
+random ones while level 2 still pays much less padding. A set that fits in one pool is batched as
+without ``pool`` (the random first-batch length then varies the batch mates from epoch to epoch).
 
 Example::
 
@@ -83,7 +84,7 @@ class SizeBucketSampler:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         # Sort by size with a random tie-break: a random permutation, then a stable sort.
         perm = torch.randperm(n, generator=gen)
-        if self.pool is None:
+        if self.pool is None or n <= self.pool * size:
             order = perm[torch.argsort(self.sizes[perm], stable=True)]
             first = self._first_batch_length(n, gen)
             chunks = [order[:first]] + list(order[first:].split(size)) if first < n else [order]
@@ -92,7 +93,7 @@ class SizeBucketSampler:
             for members in perm.split(self.pool * size):
                 chunks += members[torch.argsort(self.sizes[members], stable=True)].split(size)
         if size >= 2 and len(chunks) > 1 and chunks[-1].numel() == 1:
-            # Unavoidable lone graph (e.g. odd n, batch_size 2): it joins its nearest-size batch.
+            # Unavoidable lone graph (e.g. odd n, batch_size 2): it joins the batch cut before it.
             chunks[-2:] = [torch.cat(chunks[-2:])]
         batch_order = torch.randperm(len(chunks), generator=gen).tolist()
         return [chunks[i].tolist() for i in batch_order]

@@ -10,7 +10,9 @@ Writing ``NAME.ckpt``:
 At every moment ``NAME.ckpt`` is a complete file (old or new) and, from the second save on,
 ``NAME.ckpt.prev`` is the checkpoint before it. If ``NAME.ckpt`` is later found corrupted (a disk
 fault, a copy cut short, bytes flipped), :func:`load_resumable_checkpoint` falls back to
-``.prev``; :class:`AtomicCheckpointIO` does so itself when Lightning resumes from ``last.ckpt``.
+``.prev``; :class:`AtomicCheckpointIO` does so itself when Lightning resumes from ``last.ckpt``, and
+moves the corrupted file aside to ``NAME.ckpt.corrupt`` so that the next save cannot keep it as
+``.prev`` in place of the good one.
 
 Every load here uses ``torch.load(weights_only=True)``: a crafted file cannot run code. Every
 checkpoint carries a SHA-256 of its content (:data:`CHECKSUM_KEY`), checked on every load here:
@@ -129,9 +131,9 @@ def load_resumable_checkpoint(path: PathLike) -> Optional[Path]:
     """The newest readable checkpoint among ``path`` (e.g. ``last.ckpt``) and ``path.prev``.
 
     Readable means ``torch.load(weights_only=True)`` succeeds and gives a dict with a
-    ``state_dict``. A corrupted file is reported with a warning naming it (and left in place for
-    inspection; the next save replaces it). Returns ``None`` when neither file exists or neither is
-    readable (then training must start afresh).
+    ``state_dict``. A corrupted file is reported with a warning naming it and left in place
+    (resuming through :class:`AtomicCheckpointIO` moves it aside). Returns ``None`` when neither file
+    exists or neither is readable (then training must start afresh).
     """
     found = _first_readable(Path(path))
     return None if found is None else found[0]
@@ -176,10 +178,6 @@ def _keep_previous(path: Path) -> None:
     if not path.is_file():
         return
     prev = previous_path(path)
-    if prev.exists() and os.path.samefile(path, prev):
-        # A run killed between keeping .prev and replacing path leaves both names on one file; rename()
-        # between two links of one file does nothing, so the temporary link below would stay behind.
-        return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{prev.name}.", suffix=".tmp")
     os.close(fd)
     os.unlink(tmp)
@@ -190,10 +188,26 @@ def _keep_previous(path: Path) -> None:
             import shutil
 
             shutil.copyfile(path, tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, prev)
+        # A run killed between keeping .prev and replacing path leaves both names on one file, and
+        # rename() between two links of one file does nothing: the temporary link would stay behind.
+        Path(tmp).unlink(missing_ok=True)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _set_aside(corrupted: Path) -> None:
+    """Rename a corrupted checkpoint to ``NAME.corrupt`` (kept for inspection): left in place, the next
+    save would keep it as ``.prev`` over the good checkpoint that the run resumed from."""
+    aside = corrupted.with_name(corrupted.name + ".corrupt")
+    try:
+        os.replace(corrupted, aside)
+    except FileNotFoundError:  # another DDP process moved it first
+        return
+    log.warning("moved the corrupted %s to %s", corrupted, aside.name)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -234,8 +248,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise CheckpointError(f"{path}: corrupted, and no readable earlier checkpoint "
                                   f"({previous_path(path).name}) is kept; delete the folder {path.parent} "
                                   "to train this run afresh")
+        if found[0] != path:
+            _set_aside(path)
         return found[1]
 
     def remove_checkpoint(self, path) -> None:
-        super().remove_checkpoint(path)
+        # .prev first: a kill between the two must not leave a .prev that a resume would take up.
         previous_path(path).unlink(missing_ok=True)
+        super().remove_checkpoint(path)

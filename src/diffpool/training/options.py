@@ -11,7 +11,7 @@ from typing import Any
 
 from ..models import VARIANTS, ConfigError
 from ..nn.blocks import CONV_KINDS, READOUTS
-from .config import BATCHING, check_assignment_options, DATASET_DEFAULTS, DEFAULT_MIN_CLUSTERS, LR_SCHEDULES, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
+from .config import BATCHING, POOL_BATCHES, check_assignment_options, DATASET_DEFAULTS, DEFAULT_MIN_CLUSTERS, LR_SCHEDULES, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
 
 __all__ = ["add_run_options", "run_config_from_args", "parse_settings"]
 
@@ -47,7 +47,7 @@ HELP: dict[str, str] = {
     "batch_size": "graphs per mini-batch",
     "batching": "random: shuffled batches; size: graphs of similar size batched together (much cheaper with "
                 "--per-graph-clusters on sets with a long tail of sizes, but it cost accuracy on PROTEINS: docs/RESULTS.md); "
-                "pooled: random pools of 4 batches' worth of graphs, each sorted by size and cut into batches",
+                f"pooled: random pools of {POOL_BATCHES} batches' worth of graphs, each sorted by size and cut into batches",
     "lr": "Adam learning rate",
     "lr_schedule": "constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs, one step per "
                    "epoch (early stopping, --patience, may end the run before the rate is low)",
