@@ -35,6 +35,21 @@ def test_size_batches_dealt_across_processes_are_the_single_process_batches(worl
             assert sorted(i for part in parts for i in part) == sorted(batch)
 
 
+@pytest.mark.parametrize("pool", [None, 4])
+@pytest.mark.parametrize("world_size", [2, 3, 4])
+@pytest.mark.parametrize("num_graphs", range(40, 70))
+def test_processes_share_out_every_graph_exactly_once_per_epoch(num_graphs, world_size, pool):
+    """No batch is cut shorter than the number of processes (it would be padded with repeated graphs)."""
+    sizes = SIZES[:num_graphs]
+    shards = [ShardedSizeBatches(sizes, 3, seed=num_graphs, rank=r, world_size=world_size, pool=pool)
+              for r in range(world_size)]
+    for epoch in range(3):
+        for shard in shards:
+            shard.set_epoch(epoch)
+        seen = sorted(i for shard in shards for batch in shard for i in batch)
+        assert seen == list(range(num_graphs)), (epoch, len(seen))
+
+
 @pytest.mark.parametrize("batching", ["size", "pooled"])
 def test_lightning_sets_the_epoch_of_size_batches(batching):
     loader = make_loader(graphs_of(SIZES), range(len(SIZES)), 6, shuffle=True, seed=0, batching=batching)

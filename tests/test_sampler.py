@@ -118,6 +118,7 @@ def test_works_as_a_pyg_batch_sampler():
     (dict(sizes=[3, 4], batch_size=0), "batch_size"),
     (dict(sizes=[3, -1], batch_size=2), "non-negative"),
     (dict(sizes=[3, 4], batch_size=2, pool=0), "pool must be at least 1"),
+    (dict(sizes=[3, 4], batch_size=2, min_batch=0), "min_batch must be at least 1"),
 ])
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

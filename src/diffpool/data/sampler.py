@@ -45,10 +45,12 @@ class SizeBucketSampler:
             (useful for inference).
         pool: sort only within random pools of ``pool`` batches' worth of graphs; ``None`` sorts
             the whole epoch.
+        min_batch: no batch holds fewer graphs where that can be avoided (2: batch norm needs two
+            values; DDP deals a batch out to its processes, so there it is their number).
     """
 
     def __init__(self, sizes: Sequence[int], batch_size: int, *, seed: int = 0, shuffle: bool = True,
-                 pool: Optional[int] = None) -> None:
+                 pool: Optional[int] = None, min_batch: int = 2) -> None:
         sizes = torch.as_tensor(sizes, dtype=torch.long).flatten()
         if sizes.numel() == 0:
             raise ValueError("SizeBucketSampler needs at least one graph")
@@ -58,7 +60,10 @@ class SizeBucketSampler:
             raise ValueError("graph sizes must be non-negative")
         if pool is not None and pool < 1:
             raise ValueError(f"pool must be at least 1 batch, got {pool}")
+        if min_batch < 1:
+            raise ValueError(f"min_batch must be at least 1, got {min_batch}")
         self.pool = pool
+        self.min_batch = int(min_batch)
         self.sizes = sizes
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -92,18 +97,18 @@ class SizeBucketSampler:
             chunks = []
             for members in perm.split(self.pool * size):
                 chunks += members[torch.argsort(self.sizes[members], stable=True)].split(size)
-        if size >= 2 and len(chunks) > 1 and chunks[-1].numel() == 1:
-            # Unavoidable lone graph (e.g. odd n, batch_size 2): it joins the batch cut before it.
+        if size >= self.min_batch and len(chunks) > 1 and chunks[-1].numel() < self.min_batch:
+            # An unavoidably short last batch (e.g. odd n, batch_size 2) joins the batch cut before it.
             chunks[-2:] = [torch.cat(chunks[-2:])]
         batch_order = torch.randperm(len(chunks), generator=gen).tolist()
         return [chunks[i].tolist() for i in batch_order]
 
     def _first_batch_length(self, n: int, gen: torch.Generator) -> int:
-        """A random first-batch length that leaves no batch with a single graph (if possible)."""
-        size = self.batch_size
-        if size < 2 or n <= size:
+        """A random first-batch length that leaves no batch below ``min_batch`` graphs (if possible)."""
+        size, smallest = self.batch_size, self.min_batch
+        if size < max(2, smallest) or n <= size:
             return min(size, n)
-        candidates = [r for r in range(max(2, size // 2), size + 1) if (n - r) % size != 1]
+        candidates = [r for r in range(max(smallest, size // 2), size + 1) if not 0 < (n - r) % size < smallest]
         if not candidates:
             return size
         return candidates[int(torch.randint(0, len(candidates), (1,), generator=gen))]

@@ -67,7 +67,8 @@ class ShardedSizeBatches(Sampler[list[int]]):
 
     def __init__(self, sizes: Sequence[int], batch_size: int, seed: int = 0, rank: int = 0,
                  world_size: int = 1, pool: Optional[int] = None) -> None:
-        self.buckets = SizeBucketSampler(sizes, batch_size * world_size, seed=seed, pool=pool)
+        self.buckets = SizeBucketSampler(sizes, batch_size * world_size, seed=seed, pool=pool,
+                                         min_batch=max(2, world_size))
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         # Lightning calls set_epoch on ``loader.batch_sampler.sampler``, not on the batch sampler.
@@ -78,7 +79,7 @@ class ShardedSizeBatches(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self.buckets.batches(self.epoch):
-            if len(batch) < self.world_size:  # every process needs a batch in every step
+            if len(batch) < self.world_size:  # fewer graphs than processes: every process needs a batch
                 batch = (batch * self.world_size)[: self.world_size]
             yield batch[self.rank:: self.world_size]
 
