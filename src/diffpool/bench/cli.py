@@ -23,7 +23,7 @@ __all__ = ["add_bench_arguments", "run_bench", "add_epoch_arguments", "add_scali
            "add_report_arguments", "run_epoch", "run_scaling", "run_report"]
 
 DEFAULT_DATASETS = ["ENZYMES", "PROTEINS", "REDDIT-BINARY"]
-DEFAULT_IMPLS = ["sparse", "default", "pergraph-random", "pergraph", "dense", "pyg", "graphsage"]
+DEFAULT_IMPLS = ["sparse", "default", "pooled", "pergraph-random", "pergraph", "dense", "pyg", "graphsage"]
 
 
 def _csv(text: str) -> list[str]:
@@ -52,7 +52,7 @@ def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets", type=_csv, default=DEFAULT_DATASETS,
                         help="comma-separated TU data sets (default: %(default)s)")
     parser.add_argument("--impls", type=_csv, default=DEFAULT_IMPLS,
-                        help="comma-separated implementations: sparse, default, pergraph, pergraph-random, dense, pyg, "
+                        help="comma-separated implementations: sparse, default, pooled, pergraph, pergraph-random, dense, pyg, "
                              "graphsage (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs; the median is reported (default: 3)")
     parser.add_argument("--rounds", type=_positive_int, default=2,

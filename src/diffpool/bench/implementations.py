@@ -12,6 +12,7 @@ name           what it is
 ``pergraph``   ours, per-graph k (``k_g = max(ceil(ratio·n_g), min_clusters)``), size-bucketed batches
 ``pergraph-random``  ours, per-graph k, random batches (level 2 in parts of similar-sized graphs)
 ``default``    ours as ``diffpool train`` runs it by default: per-graph k with a floor of 8, random batches
+``pooled``     ours, per-graph k with a floor of 8, pooled batches (size-sorted within random pools)
 ``dense``      ours with every level dense (:class:`~.dense_model.DenseDiffPoolNet`), random batches
 ``pyg``        PyG's ``dense_diff_pool`` in its example's architecture, padded to the set's max nodes
 ``graphsage``  ours, flat GraphSAGE of the same depth and width (``variant="graphsage"``)
@@ -29,7 +30,7 @@ from torch_geometric.utils import to_dense_adj, to_dense_batch
 
 from ..data.sampler import SizeBucketSampler
 from ..models import ModelConfig, build_model, classification_loss
-from ..training.config import DEFAULT_MIN_CLUSTERS
+from ..training.config import DEFAULT_MIN_CLUSTERS, POOL_BATCHES
 from .dense_model import DenseDiffPoolNet
 from .reference import PygDiffPoolNet
 from .workloads import Workload
@@ -93,9 +94,10 @@ class OursPerGraph(OursSparse):
     name = "pergraph"
     description = "ours, per-graph k, size-bucketed batches"
     per_graph = True
+    pool = None  # size-sort the whole epoch
 
     def train_batches(self, workload, epoch):
-        sampler = SizeBucketSampler(workload.sizes, self.batch_size, seed=self.seed)
+        sampler = SizeBucketSampler(workload.sizes, self.batch_size, seed=self.seed, pool=self.pool)
         sampler.set_epoch(epoch)
         return DataLoader(workload.graphs, batch_sampler=sampler)
 
@@ -115,6 +117,13 @@ class OursDefault(OursSparse):
     description = "ours, product default: per-graph k >= 8, random batches"
     per_graph = True
     min_clusters = DEFAULT_MIN_CLUSTERS
+
+
+class OursPooled(OursPerGraph):
+    name = "pooled"
+    description = "ours, per-graph k >= 8, pooled batches (size-sorted within random pools)"
+    min_clusters = DEFAULT_MIN_CLUSTERS
+    pool = POOL_BATCHES
 
 
 class OursDense(Implementation):
@@ -182,7 +191,7 @@ class OursGraphSAGE(OursSparse):
         return {"blocks": self.config.levels + 1}
 
 
-IMPLEMENTATIONS = {cls.name: cls for cls in (OursSparse, OursPerGraph, OursPerGraphRandom, OursDefault, OursDense,
+IMPLEMENTATIONS = {cls.name: cls for cls in (OursSparse, OursPerGraph, OursPerGraphRandom, OursDefault, OursPooled, OursDense,
                                               PygReference, OursGraphSAGE)}
 
 
