@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import shutil
+import signal
 
 import pytest
 import torch
@@ -224,6 +225,8 @@ def test_ctrl_c_during_training_says_so_and_exits_130(tu_root, tmp_path, capsys,
     assert main(argv) == 130
     assert "interrupted; the checkpoints written so far are kept and the same command resumes the run" \
         in capsys.readouterr().err
+    # Lightning ignores SIGINT while it shuts down; its teardown gives a caller of main() Ctrl-C back.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_cluster_options_that_describe_a_variant_without_pooling_are_accepted(tmp_path):

@@ -23,7 +23,7 @@ SIZES = [(7 * i) % 53 + 1 for i in range(83)]
 def test_size_batches_dealt_across_processes_are_the_single_process_batches(world_size, pool):
     shards = [ShardedSizeBatches(SIZES, 5, seed=1, rank=r, world_size=world_size, pool=pool)
               for r in range(world_size)]
-    whole = SizeBucketSampler(SIZES, 5 * world_size, seed=1, pool=pool).batches(4)
+    whole = SizeBucketSampler(SIZES, 5 * world_size, seed=1, pool=pool, min_batch=world_size).batches(4)
     for shard in shards:
         shard.set_epoch(4)
     steps = [list(shard) for shard in shards]
@@ -83,6 +83,35 @@ def test_pooled_training_batches_are_size_sorted_pools_of_the_seeded_permutation
     batches = [sorted(b.x[:, 0].unique().long().tolist()) for b in loader]
     expected = SizeBucketSampler(SIZES, 5, seed=2, pool=POOL_BATCHES).batches(3)
     assert batches == [sorted(b) for b in expected]
+
+
+@pytest.mark.parametrize("batching", ["random", "size", "pooled"])
+def test_a_lightning_fit_trains_every_graph_once_in_every_epoch(batching):
+    """Through a real Trainer, which reads the number of batches once, not through the sampler alone."""
+    import lightning as L
+
+    class Recorder(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+            self.seen: dict[int, list[int]] = {}
+
+        def training_step(self, batch, batch_idx):
+            self.seen.setdefault(self.current_epoch, []).extend(batch.x[batch.ptr[:-1], 0].long().tolist())
+            return self.weight.sum() * 0.0
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    sizes = SIZES[:37]  # 37 graphs in batches of 10: a random first-batch length gives 4 or 5 batches
+    loader = make_loader(graphs_of(sizes), range(len(sizes)), 10, shuffle=True, seed=3, batching=batching)
+    model = Recorder()
+    trainer = L.Trainer(max_epochs=8, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False)
+    trainer.fit(model, loader)
+    assert sorted(model.seen) == list(range(8))
+    for epoch, ids in model.seen.items():
+        assert sorted(ids) == list(range(len(sizes))), f"epoch {epoch} trained {len(ids)} of {len(sizes)} graphs"
 
 
 def test_unknown_batching_is_refused():

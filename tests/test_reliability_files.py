@@ -362,6 +362,25 @@ def test_a_corrupted_results_json_is_rewritten_from_the_fold_results(finished_cv
     assert fingerprint(run, skip=("results.json",)) == keep
 
 
+@pytest.mark.parametrize("command", ["cv", "report"])
+def test_a_results_write_killed_midway_leaves_no_temporary_after_the_next_run(finished_cv, tu_root, tmp_path,
+                                                                              capsys, command):
+    """A kill while results.json was written leaves ``.results.json.XXXX.tmp`` in the run folder; the
+    next cv or report removes it. Another file's temporary there (a fold job of an array writing
+    splits.json) is not this process's to remove."""
+    base, summary = finished_cv
+    run = copy_run(base, tmp_path)
+    stale = run / ".results.json.k1ll3d.tmp"
+    stale.write_text('{"per_fold": [0.')
+    others = run / ".splits.json.w0rk1n.tmp"
+    others.write_text("{")
+    argv = cv_argv(tu_root, run) if command == "cv" else ["cv", "report", str(run), "--json"]
+    code, _, err = run_cli(capsys, argv)
+    assert code == 0, err
+    assert not stale.exists() and others.exists()
+    assert json.loads((run / "results.json").read_text())["per_fold"] == summary["per_fold"]
+
+
 SPLITS_DAMAGE = [
     "truncated",
     "empty",
@@ -424,6 +443,31 @@ def test_resuming_from_a_corrupted_last_checkpoint_uses_the_previous_one(finishe
     assert load_resumable_checkpoint(last) is not None, "no readable checkpoint left to resume from"
     now = fingerprint(run)
     assert {k: now.get(k) for k in keep} == keep
+
+
+def test_a_run_killed_after_setting_a_corrupted_checkpoint_aside_resumes_from_the_previous_one(
+        finished_train, tu_root, tmp_path, capsys, monkeypatch):
+    """A resume that fell back to .prev moved the corrupted last.ckpt aside; killed before its next
+    save, only last.ckpt.prev is left. The next run resumes from it instead of starting afresh."""
+    base, reference = finished_train
+    run = copy_run(base, tmp_path)
+    (run / "result.json").unlink()
+    last = run / "checkpoints" / "last.ckpt"
+    os.replace(last, last.with_name("last.ckpt.corrupt"))
+    loaded = []
+    real_load = AtomicCheckpointIO.load_checkpoint
+
+    def recording_load(self, path, *args, **kwargs):
+        checkpoint = real_load(self, path, *args, **kwargs)
+        loaded.append((Path(path).name, checkpoint.get("epoch")))
+        return checkpoint
+
+    monkeypatch.setattr(AtomicCheckpointIO, "load_checkpoint", recording_load)
+    code, _, err = run_cli(capsys, train_argv(tu_root, run))
+    assert code == 0, err
+    assert loaded and loaded[0][0] == "last.ckpt" and loaded[0][1] is not None, "trained afresh instead of resuming"
+    result = json.loads((run / "result.json").read_text())
+    assert result["history"] == reference["history"] and result["test_acc"] == reference["test_acc"]
 
 
 def test_resuming_when_both_last_checkpoints_are_corrupted_is_a_clear_error(finished_train, tu_root, tmp_path,

@@ -31,6 +31,17 @@ def test_every_graph_exactly_once_per_epoch(n, batch_size, pool):
 
 
 @pytest.mark.parametrize("pool", [None, 4])
+@pytest.mark.parametrize("min_batch", [2, 3])
+@pytest.mark.parametrize("batch_size", [2, 5, 10, 20])
+def test_every_epoch_has_the_same_number_of_batches(batch_size, min_batch, pool):
+    """Lightning reads len() once and stops every epoch there: a longer epoch would skip batches."""
+    for n in range(1, 130):
+        sampler = SizeBucketSampler(sizes_of(n), batch_size, seed=n, pool=pool, min_batch=min_batch)
+        counts = {len(sampler.batches(epoch)) for epoch in range(12)}
+        assert counts == {len(sampler)}, (n, counts)
+
+
+@pytest.mark.parametrize("pool", [None, 4])
 def test_deterministic_per_seed_and_varies_between_epochs_and_seeds(pool):
     sizes = sizes_of()
     a, b = SizeBucketSampler(sizes, 20, seed=1, pool=pool), SizeBucketSampler(sizes, 20, seed=1, pool=pool)

@@ -54,11 +54,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, suffix: str = ".tmp
         raise
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+def remove_stale_temporaries(folder: str | os.PathLike, of: str | None = None) -> list[Path]:
     """Delete the temporary files :func:`atomic_open` left under ``folder`` when its process was
-    killed mid-write (``.NAME.XXXX.tmp``); returns them. Only for a folder no other process writes."""
+    killed mid-write (``.NAME.XXXX.tmp``); returns them. Only for a folder no other process writes.
+    With ``of`` (a file name), only that file's temporaries directly in ``folder``: for a folder that
+    other jobs share, whose own files are theirs to write."""
+    pattern = f".{of}.*.tmp" if of is not None else ".*.tmp"
     removed = []
-    for tmp in Path(folder).rglob(".*.tmp"):
+    for tmp in (Path(folder).glob(pattern) if of is not None else Path(folder).rglob(pattern)):
         if tmp.is_file():
             tmp.unlink(missing_ok=True)
             removed.append(tmp)

@@ -7,9 +7,11 @@ of similar-sized graphs make ``k_max ≈ k_g`` for every graph in the batch.
 
 How: every epoch the graphs are sorted by size (ties broken at random) and cut into consecutive
 batches, the first of a random length between ``batch_size / 2`` and ``batch_size`` (so batch
-boundaries, and hence batch mates, change from epoch to epoch); then the order of the batches is
-shuffled. Every graph appears exactly once per epoch, no batch holds a single graph when that can be
-avoided (batch norm needs two values; where it cannot, one batch gets ``batch_size + 1``), and the sequence of epochs depends only on ``seed``.
+boundaries, and hence batch mates, change from epoch to epoch, while their number does not: Lightning
+reads it once); then the order of the batches is shuffled. Every graph appears exactly once per
+epoch, no batch holds fewer than ``min_batch`` graphs when that can be avoided (batch norm needs two
+values; where it cannot, the short last batch joins the one before it), and the sequence of epochs
+depends only on ``seed``.
 
 With ``pool=P`` the sort is local: every epoch the graphs are shuffled, cut into pools of
 ``P · batch_size`` graphs, and each pool is sorted by size and cut into batches (a bucket
@@ -111,6 +113,11 @@ class SizeBucketSampler:
         candidates = [r for r in range(max(smallest, size // 2), size + 1) if not 0 < (n - r) % size < smallest]
         if not candidates:
             return size
+        # Lightning reads the number of batches once and ends every epoch there, so a longer epoch
+        # would silently skip its last batches: keep the lengths that give the count most give.
+        counts = [-(-(n - r) // size) for r in candidates]
+        common = max(sorted(set(counts)), key=counts.count)
+        candidates = [r for r, count in zip(candidates, counts) if count == common]
         return candidates[int(torch.randint(0, len(candidates), (1,), generator=gen))]
 
     def __iter__(self) -> Iterator[list[int]]:

@@ -9,7 +9,9 @@ accuracy counts every graph exactly once.
 ``batching="size"`` puts graphs of similar size into one batch (:class:`SizeBucketSampler`): with
 per-graph cluster counts the padded second level then costs about ``Σ_g k_g²`` instead of
 ``B · k_max²``. Under DDP each size bucket holds ``world_size`` batches' worth of graphs and is dealt
-out across the processes, so the processes' batches together are again the single-process batches.
+out across the processes, so the processes' batches together are again the single-process batches
+(with three or more processes, those cut with no batch below ``world_size`` graphs, so that every
+process gets one: ``SizeBucketSampler(min_batch=world_size)``).
 ``batching="pooled"`` sorts by size only within random pools of :data:`POOL_BATCHES` batches' worth
 of graphs (a bucket iterator): nearly random batch mates, most of the saving in level 2.
 """

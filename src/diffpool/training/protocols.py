@@ -34,7 +34,7 @@ from ..atomic import remove_stale_temporaries
 from ..data.features import attribute_columns
 from ..models import ConfigError, ModelConfig, attach_det_clusters
 from ..provenance import git_commit
-from .checkpoints import AtomicCheckpointIO, read_checkpoint
+from .checkpoints import AtomicCheckpointIO, previous_path, read_checkpoint
 from .config import RunConfig
 from .evaluation import community_nmi, evaluate_accuracy
 from .loaders import FoldData, make_loader
@@ -220,8 +220,11 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
                     num_workers=config.num_workers, batching=config.batching)
     trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress)
     last = fold_dir / "checkpoints" / "last.ckpt"
-    trainer.fit(module, datamodule=data, ckpt_path=last if last.exists() else None,
-                weights_only=True if last.exists() else None)
+    # Only .prev is left after a resume set a corrupted last.ckpt aside and was killed before its
+    # next save: resume from it (the checkpoint IO falls back to it) rather than start afresh.
+    resumable = last.exists() or previous_path(last).exists()
+    trainer.fit(module, datamodule=data, ckpt_path=last if resumable else None,
+                weights_only=True if resumable else None)
     # Wall time: the fitting before a resume (from its checkpoint), then this process's own time.
     clock_from = started
     if not module.fitted_in_this_process:
@@ -463,6 +466,9 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     summary = _summary(config, meta["protocol"], fold_results, meta["folds"], total_wall)
     summary["missing_folds"] = missing
     if is_rank_zero():
+        # A kill while results.json was written left its temporary; fold jobs of an array only
+        # write inside their own fold_K/, so the run folder's results.json is this process's.
+        remove_stale_temporaries(run_dir, of="results.json")
         atomic_write_json(run_dir / "results.json", summary)
     return summary
 
