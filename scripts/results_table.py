@@ -209,7 +209,7 @@ def pooling(config: dict) -> str:
     # Rows saved before --min-clusters existed had no floor; later ones save the floor resolved.
     floor = config.get("min_clusters", 1)
     counts = ("per-graph k" + (f" ≥ {floor}" if floor > 1 else "")
-              + (", size batches" if config.get("batching") == "size" else "")
+              + (f", {config['batching']} batches" if config.get("batching", "random") != "random" else "")
               if config.get("per_graph_clusters") else "fixed k")
     return f"{config['levels']} × {100 * config['ratio']:.0f}%, {counts}"
 
