@@ -59,9 +59,9 @@ def remove_stale_temporaries(folder: str | os.PathLike, of: str | None = None) -
     killed mid-write (``.NAME.XXXX.tmp``); returns them. Only for a folder no other process writes.
     With ``of`` (a file name), only that file's temporaries directly in ``folder``: for a folder that
     other jobs share, whose own files are theirs to write."""
-    pattern = f".{of}.*.tmp" if of is not None else ".*.tmp"
+    found = Path(folder).rglob(".*.tmp") if of is None else Path(folder).glob(f".{of}.*.tmp")
     removed = []
-    for tmp in (Path(folder).glob(pattern) if of is not None else Path(folder).rglob(pattern)):
+    for tmp in found:
         if tmp.is_file():
             tmp.unlink(missing_ok=True)
             removed.append(tmp)

@@ -40,7 +40,8 @@ DEFAULT_MIN_CLUSTERS = 8
 # How training batches are drawn (RunConfig.batching, --batching, make_loader).
 BATCHING = ("random", "size", "pooled")
 # "pooled" sorts by size within random pools of this many batches' worth of graphs: on PROTEINS its
-# epochs ran 0.89× the random batches' time (pools of 2 batches: 0.91×).
+# epochs ran 0.79–0.95× the random batches' time (pools of 2 batches: 0.91×); an option, not the
+# default, as it cost ENZYMES 2 points (docs/RESULTS.md).
 POOL_BATCHES = 4
 #: constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs (one step per epoch).
 LR_SCHEDULES = ("constant", "cosine")
