@@ -8,8 +8,9 @@ The CLI owner wires it with::
     return run_bench(args)
 
 Sub-commands: ``epoch`` (training epoch + inference per implementation and data set), ``scaling``
-(one DiffPool layer on synthetic graphs of growing size) and ``report`` (``docs/PERFORMANCE.md``
-and the plot, from the JSON files).
+(one DiffPool layer on synthetic graphs of growing size), ``headroom`` (the fixed-k speed-up over
+PyG's model if level 1's pooling were free) and ``report`` (``docs/PERFORMANCE.md`` and the plot,
+from the JSON files).
 """
 from __future__ import annotations
 
@@ -108,16 +109,22 @@ def add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epoch-json", default="docs/perf/epoch.jsonl")
     parser.add_argument("--scaling-json", default="docs/perf/scaling.jsonl")
+    parser.add_argument("--headroom-json", default="docs/perf/headroom.jsonl",
+                        help="the headroom benchmark's records (optional: its section is left out without them)")
     parser.add_argument("--output", default="docs/PERFORMANCE.md")
     parser.add_argument("--plot", default="docs/perf/scaling.png")
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``epoch`` / ``scaling`` / ``report`` sub-commands to ``parser``."""
-    sub = parser.add_subparsers(dest="bench_command", metavar="{epoch,scaling,report}")
+    """Add the ``epoch`` / ``scaling`` / ``headroom`` / ``report`` sub-commands to ``parser``."""
+    from .headroom import add_headroom_arguments
+
+    sub = parser.add_subparsers(dest="bench_command", metavar="{epoch,scaling,headroom,report}")
     sub.required = True
     add_epoch_arguments(sub.add_parser("epoch", help="training epoch and inference, per implementation"))
     add_scaling_arguments(sub.add_parser("scaling", help="one DiffPool layer on growing synthetic graphs"))
+    add_headroom_arguments(sub.add_parser("headroom", help="fixed-k speed-up over PyG's model with level 1's "
+                                                       "pooling free: the most any pooling optimisation can give"))
     add_report_arguments(sub.add_parser("report", help="write docs/PERFORMANCE.md and the plot from the JSON"))
 
 
@@ -156,7 +163,7 @@ def run_report(args: argparse.Namespace) -> int:
         return 2
     for name in missing:
         print(f"diffpool bench report: warning: {name} not found; its section says 'no results yet'", file=sys.stderr)
-    path, plot = write_report(args.epoch_json, args.scaling_json, args.output, args.plot)
+    path, plot = write_report(args.epoch_json, args.scaling_json, args.output, args.plot, args.headroom_json)
     print(json.dumps({"kind": "report", "written": str(path), "plot": None if plot is None else str(plot)}))
     return 0
 
@@ -168,9 +175,13 @@ def run_bench(args: argparse.Namespace) -> int:
         return run_epoch(args)
     if command == "scaling":
         return run_scaling(args)
+    if command == "headroom":
+        from .headroom import run_headroom_command
+
+        return run_headroom_command(args)
     if command == "report":
         return run_report(args)
-    print("diffpool bench: choose one of epoch, scaling, report", file=sys.stderr)
+    print("diffpool bench: choose one of epoch, scaling, headroom, report", file=sys.stderr)
     return 2
 
 
