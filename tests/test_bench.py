@@ -317,7 +317,7 @@ def test_report_shows_the_headroom_and_names_it_in_the_fixed_k_target(tmp_path):
 
     (tmp_path / "epoch.jsonl").write_text("")
     plain, _ = write_report(tmp_path / "epoch.jsonl", tmp_path / "none.jsonl", tmp_path / "plain.md", tmp_path / "p.png")
-    assert "Headroom" not in plain.read_text()
+    assert "## Headroom" not in plain.read_text()
     old = {"kind": "headroom", "dataset": "ENZYMES", "cluster_counts": [32, 8], "pyg_s": 2.0, "pyg_level1_s": 1.2,
            "pyg_rest_s": 0.7, "ours_fixed_k_s": 1.4, "graphsage_s": 0.9, "ours_floor_s": 1.3,
            "speedup_measured": 2.0 / 1.4, "best_possible_speedup": 2.0 / 1.3, "env": {"threads": 1, "commit": "abc"}}
