@@ -162,6 +162,74 @@ def test_per_graph_cluster_counts_match_reference(products):
     assert sparse.x[~expected_mask].abs().max() == 0
 
 
+PARTITIONS = {
+    "one-part": [[0, 1, 2, 3, 4, 5]],
+    "by-size": [[2, 5], [0, 4], [3, 1]],
+    "shuffled-singletons": [[4], [1], [5], [0], [3], [2]],
+    "uneven": [[5, 1, 3], [2], [0, 4]],
+}
+
+
+@pytest.mark.parametrize("partition", list(PARTITIONS))
+def test_pooled_parts_match_reference_values_and_gradients(partition, products):
+    """Each part holds its graphs in its order, padded to its own largest cluster count; values and
+    gradients equal the per-graph definition."""
+    from diffpool.functional import sparse_pool_parts
+
+    sizes = [7, 1, 12, 3, 5, 9]
+    # float64: the link loss is a difference of large terms, whose float32 gradients differ in the
+    # fifth digit between any two orders of summation.
+    x, edge_index, s, batch, weight = random_batch(sizes, k=6, seed=17, dtype=torch.float64)
+    num_clusters = torch.tensor([2, 1, 6, 1, 3, 4])
+    parts = [torch.tensor(p) for p in PARTITIONS[partition]]
+    gen = torch.Generator().manual_seed(2)
+    probes = [torch.randn(t, generator=gen, dtype=torch.float64) for t in ((6, 6, 5), (6, 6, 6), (6,), (6,))]
+
+    def objective(outputs):  # a random linear functional of every output of every graph, in batch order
+        total = 0
+        for part, out in zip(parts, outputs):
+            w = out.adj.size(-1)
+            total = total + (out.x * probes[0][part, :w]).sum() + (out.adj * probes[1][part, :w, :w]).sum()
+            total = total + (out.link_loss * probes[2][part]).sum() + (out.entropy * probes[3][part]).sum()
+        return total
+
+    ref = reference_pool(x, edge_index, s, batch, weight, num_clusters)
+    outputs, assignment = sparse_pool_parts(x, edge_index, s, batch, parts, weight, num_clusters)
+    assert len(outputs) == len(parts)
+    for part, out in zip(parts, outputs):
+        w = int(num_clusters[part].max())
+        assert out.x.shape == (len(part), w, 5) and out.adj.shape == (len(part), w, w)
+        assert torch.equal(out.mask, torch.arange(w) < num_clusters[part].unsqueeze(-1))
+        torch.testing.assert_close(out.x, ref[0][part, :w], **TOL)
+        torch.testing.assert_close(out.adj, ref[1][part, :w, :w], **TOL)
+        torch.testing.assert_close(out.link_loss, ref[2][part], **TOL)
+        torch.testing.assert_close(out.entropy, ref[3][part], **TOL)
+    torch.testing.assert_close(assignment.sum(-1), torch.ones(x.size(0), dtype=torch.float64))
+
+    def via_parts(x_, s_, w_):
+        return objective(sparse_pool_parts(x_, edge_index, s_, batch, parts, w_, num_clusters)[0])
+
+    def via_reference(x_, s_, w_):
+        rx, radj, rlink, rent = reference_pool(x_, edge_index, s_, batch, w_, num_clusters)
+        return objective([PoolOutput(rx[p, :int(num_clusters[p].max())], radj[p][:, :int(num_clusters[p].max()),
+                                     :int(num_clusters[p].max())], None, rlink[p], rent[p]) for p in parts])
+
+    value, got = grads(via_parts, x, s, weight)
+    ref_value, ref_grads = grads(via_reference, x, s, weight)
+    torch.testing.assert_close(value, ref_value, **TOL)
+    for g, r in zip(got, ref_grads):
+        torch.testing.assert_close(g, r, **TOL)
+
+
+@pytest.mark.parametrize("parts", [[[0, 1]], [[0, 1], [1, 2]], [[0, 1, 2, 3]], [[0], [2], [1], [5]]])
+def test_pooled_parts_must_partition_the_batch(parts):
+    from diffpool.functional import sparse_pool_parts
+
+    x, edge_index, s, batch, weight = random_batch([4, 6, 3], seed=19)
+    with pytest.raises(ValueError, match="every graph of the batch"):
+        sparse_pool_parts(x, edge_index, s, batch, [torch.tensor(p) for p in parts], weight)
+
+
 def test_padding_contributes_nothing():
     x, edge_index, s, batch, weight = random_batch([5, 3, 8], seed=7)
     xd, adj, sd, mask = dense_inputs(x, edge_index, s, batch, weight)

@@ -36,6 +36,7 @@ __all__ = [
     "cluster_mask",
     "check_sparse_batch",
     "sparse_pool_with_assignment",
+    "sparse_pool_parts",
     "dense_pool_with_assignment",
 ]
 
@@ -366,42 +367,77 @@ def _products_padded(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size
 
 def _products_grouped(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_tensor: Tensor,
                       used: list[int]) -> tuple[Tensor, Tensor, Tensor]:
-    """As :func:`_products_padded`, each group of similar-sized graphs padded to its own largest
-    (rows) and its own largest cluster count (columns); single graphs and groups too large to pad
-    (see :data:`GROUP_PAD_MAX_ELEMENTS`) as products of views, one graph at a time. Graph g's columns
-    beyond its ``used[g]`` are exactly 0, so they are left out and padded back as zeros."""
+    """As :func:`_products_padded`, by :func:`_products_parts` over groups of similar-sized graphs
+    (:func:`similar_size_groups`), every output padded to the batch's K and put back in batch order."""
     k = s_prob.size(1)
+    groups = similar_size_groups(size_tensor.tolist())
+    parts = _products_parts(s_prob, x, a_s, batch, size_tensor, used, groups, width=k)
+    back = torch.argsort(torch.tensor([g for group in groups for g in group], device=batch.device))
+    return tuple(torch.cat(values)[back] for values in zip(*parts))
+
+
+def _products_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_tensor: Tensor,
+                    used: list[int], parts: list[list[int]],
+                    width: Optional[int] = None) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """``SᵀZ`` [B_p, w, F], ``SᵀAS`` [B_p, w, w] and ``‖SᵀS‖²_F`` [B_p] of each part of graphs (graph
+    indices, in that order), padded to ``width`` clusters or else to the part's largest ``used``.
+
+    A part of several graphs whose padded S stays under :data:`GROUP_PAD_MAX_ELEMENTS` runs as batched
+    products over its graphs zero-padded to its largest (rows) and its largest cluster count
+    (columns); the rows of all such parts are gathered by one index per tensor (each index costs an
+    [N, K] zero-filled gradient). Other parts run one graph at a time on views of S, which copy
+    nothing. Graph g's columns beyond its ``used[g]`` are exactly 0, so they are left out and padded
+    back as zeros.
+    """
     sizes = size_tensor.tolist()
-    position = _position_in_graph(batch, size_tensor)
+    device = batch.device
+    widths = [width or max(used[g] for g in part) for part in parts]
+    padded = [len(part) > 1 and len(part) * max(sizes[g] for g in part) * max(used[g] for g in part)
+              <= GROUP_PAD_MAX_ELEMENTS for part in parts]
+    small = [g for part, pad in zip(parts, padded) if pad for g in part]
+    if small:
+        # The nodes of every padded part's graphs, part after part: one gather per tensor.
+        members = torch.tensor(small, device=device)
+        lengths = size_tensor[members]
+        first = torch.cumsum(lengths, 0) - lengths  # each graph's first row among the gathered
+        position = torch.arange(int(lengths.sum()), device=device) - torch.repeat_interleave(first, lengths)
+        starts = torch.cumsum(size_tensor, 0) - size_tensor
+        nodes = torch.repeat_interleave(starts[members], lengths) + position
+        part_rows = [sum(sizes[g] for g in part) for part, pad in zip(parts, padded) if pad]
+        gathered = zip(s_prob[nodes].split(part_rows), x[nodes].split(part_rows), a_s[nodes].split(part_rows),
+                       position.split(part_rows))
     # Per-graph views by one split each (the backward of a split is one concatenation).
     s_parts, x_parts, as_parts = s_prob.split(sizes), x.split(sizes), a_s.split(sizes)
-    order: list[int] = []
-    out_x, out_adj, gram_norm = [], [], []
-    for group in similar_size_groups(sizes):
-        rows, cols = sizes[group[0]], max(used[g] for g in group)
-        if len(group) > 1 and len(group) * rows * cols <= GROUP_PAD_MAX_ELEMENTS:
-            members = torch.tensor(group, device=batch.device)
-            slot = torch.full((len(sizes),), -1, dtype=torch.long, device=batch.device)
-            slot[members] = torch.arange(len(group), device=batch.device)
-            node_slot = slot[batch]
-            nodes = torch.nonzero(node_slot >= 0).squeeze(1)
-            index = node_slot[nodes] * rows + position[nodes]
-            s_pad = _dense_rows(s_prob[nodes, :cols], index, len(group), rows)
+    out = []
+    for part, pad, w in zip(parts, padded, widths):
+        if pad:
+            s_rows, x_rows, as_rows, pos = next(gathered)
+            rows, cols = max(sizes[g] for g in part), max(used[g] for g in part)
+            slot = torch.repeat_interleave(torch.arange(len(part), device=device), size_tensor[part])
+            index = slot * rows + pos
+            s_pad = _dense_rows(s_rows[:, :cols], index, len(part), rows)
             s_pad_t = s_pad.transpose(1, 2)
-            out_x.append(F.pad(s_pad_t @ _dense_rows(x[nodes], index, len(group), rows), (0, 0, 0, k - cols)))
-            out_adj.append(F.pad(s_pad_t @ _dense_rows(a_s[nodes, :cols], index, len(group), rows),
-                                 (0, k - cols, 0, k - cols)))
-            gram_norm.append(_GramSquaredNorm.apply(s_pad))
-        else:
-            for g in group:
-                c = used[g]
-                s_g = s_parts[g][:, :c]
-                out_x.append(F.pad(s_g.t() @ x_parts[g], (0, 0, 0, k - c)).unsqueeze(0))
-                out_adj.append(F.pad(s_g.t() @ as_parts[g][:, :c], (0, k - c, 0, k - c)).unsqueeze(0))
-                gram_norm.append(_GramSquaredNorm.apply(s_g).unsqueeze(0))
-        order.extend(group)
-    back = torch.argsort(torch.tensor(order, device=batch.device))
-    return torch.cat(out_x)[back], torch.cat(out_adj)[back], torch.cat(gram_norm)[back]
+            out.append((_pad_clusters(s_pad_t @ _dense_rows(x_rows, index, len(part), rows), w, False),
+                        _pad_clusters(s_pad_t @ _dense_rows(as_rows[:, :cols], index, len(part), rows), w, True),
+                        _GramSquaredNorm.apply(s_pad)))
+            continue
+        xs, adjs, grams = [], [], []
+        for g in part:
+            c = used[g]
+            s_g = s_parts[g][:, :c]
+            xs.append(_pad_clusters(s_g.t() @ x_parts[g], w, False))
+            adjs.append(_pad_clusters(s_g.t() @ as_parts[g][:, :c], w, True))
+            grams.append(_GramSquaredNorm.apply(s_g))
+        out.append(tuple(torch.stack(v) if len(v) > 1 else v[0].unsqueeze(0) for v in (xs, adjs, grams)))
+    return out
+
+
+def _pad_clusters(t: Tensor, width: int, square: bool) -> Tensor:
+    """``t`` [..., c, F] (or [..., c, c] if ``square``) zero-padded to ``width`` clusters; as it is if it has them."""
+    c = t.size(-2)
+    if c == width:
+        return t
+    return F.pad(t, (0, width - c if square else 0, 0, width - c))
 
 
 def _dense_rows(t: Tensor, index: Tensor, batch_size: int, max_nodes: int) -> Tensor:
@@ -464,17 +500,22 @@ def sparse_diff_pool(
     return sparse_pool_with_assignment(x, edge_index, s, batch, edge_weight, num_clusters)[0]
 
 
-def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor,
-                                edge_weight: Optional[Tensor] = None,
-                                num_clusters: Optional[Tensor] = None, *,
-                                validate: bool = True) -> tuple[PoolOutput, Tensor]:
-    """:func:`sparse_diff_pool` plus the assignment S it computed ([N_total, K]).
+class _Assigned(NamedTuple):
+    """What both sparse forms compute before the per-graph products."""
 
-    For :class:`~diffpool.nn.DiffPool`, which returns S too: a second softmax would cost several
-    passes over an [N, K] tensor and keep its autograd graph alive as long as the output lives.
-    ``validate=False`` skips the input checks, for a caller that made ``x`` and ``s`` itself from
-    a batch it has checked (they cost ~10 % of a small-graph training step).
-    """
+    x: Tensor
+    s_prob: Tensor
+    a_s: Tensor
+    batch: Tensor
+    size_tensor: Tensor
+    num_clusters: Optional[Tensor]
+    norm_a: Tensor
+    entropy: Tensor
+
+
+def _assign(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_weight: Optional[Tensor],
+            num_clusters: Optional[Tensor], validate: bool) -> _Assigned:
+    """Checks, S = softmax(s) with its entropies, A·S, ‖A_g‖²_F and the per-graph mean entropy."""
     if validate:
         check_sparse_batch(x, edge_index, batch, edge_weight)
         _check_assignment_logits(s, x.size(0))
@@ -495,24 +536,66 @@ def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch:
     allowed = (None if num_clusters is None else
                torch.arange(k, device=s.device) < num_clusters.to(s.device)[batch].unsqueeze(-1))
     s_prob, node_entropy = assignment_softmax_entropy(s, allowed)
-
     a_s = _propagate(edge_index, edge_weight, s_prob)
-
-    # Per-graph products over each graph's own rows only (batch is sorted): O(N·K·(F + K)).
     size_tensor = torch.bincount(batch, minlength=batch_size)
-    max_nodes = int(size_tensor.max())
-    padded_rows = batch_size * max_nodes
-    if padded_rows <= PAD_ROWS_FACTOR * num_nodes and padded_rows * k <= PAD_MAX_ELEMENTS:
-        out_x, out_adj, gram_norm = _products_padded(s_prob, x, a_s, batch, size_tensor, max_nodes)
-    else:
-        used = [k] * batch_size if num_clusters is None else num_clusters.tolist()
-        out_x, out_adj, gram_norm = _products_grouped(s_prob, x, a_s, batch, size_tensor, used)
-
     norm_a = _squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)
-    link_loss = _link_loss(norm_a, out_adj, gram_norm)
-
     counts = size_tensor.to(x.dtype).clamp_min(1)
     entropy = torch.zeros(batch_size, dtype=x.dtype, device=x.device).index_add(0, batch, node_entropy) / counts
-    out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
-                else cluster_mask(num_clusters, k))
-    return PoolOutput(out_x, out_adj, out_mask, link_loss, entropy), s_prob
+    return _Assigned(x, s_prob, a_s, batch, size_tensor, num_clusters, norm_a, entropy)
+
+
+def _used_clusters(assigned: _Assigned) -> list[int]:
+    k, batch_size = assigned.s_prob.size(1), assigned.size_tensor.numel()
+    return [k] * batch_size if assigned.num_clusters is None else assigned.num_clusters.tolist()
+
+
+def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor,
+                                edge_weight: Optional[Tensor] = None,
+                                num_clusters: Optional[Tensor] = None, *,
+                                validate: bool = True) -> tuple[PoolOutput, Tensor]:
+    """:func:`sparse_diff_pool` plus the assignment S it computed ([N_total, K]).
+
+    For :class:`~diffpool.nn.DiffPool`, which returns S too: a second softmax would cost several
+    passes over an [N, K] tensor and keep its autograd graph alive as long as the output lives.
+    ``validate=False`` skips the input checks, for a caller that made ``x`` and ``s`` itself from
+    a batch it has checked (they cost ~10 % of a small-graph training step).
+    """
+    a = _assign(x, edge_index, s, batch, edge_weight, num_clusters, validate)
+    batch_size, k = a.size_tensor.numel(), a.s_prob.size(1)
+    # Per-graph products over each graph's own rows only (batch is sorted): O(N·K·(F + K)).
+    max_nodes = int(a.size_tensor.max())
+    padded_rows = batch_size * max_nodes
+    if padded_rows <= PAD_ROWS_FACTOR * a.s_prob.size(0) and padded_rows * k <= PAD_MAX_ELEMENTS:
+        out_x, out_adj, gram_norm = _products_padded(a.s_prob, a.x, a.a_s, batch, a.size_tensor, max_nodes)
+    else:
+        out_x, out_adj, gram_norm = _products_grouped(a.s_prob, a.x, a.a_s, batch, a.size_tensor, _used_clusters(a))
+    out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if a.num_clusters is None
+                else cluster_mask(a.num_clusters, k))
+    return PoolOutput(out_x, out_adj, out_mask, _link_loss(a.norm_a, out_adj, gram_norm), a.entropy), a.s_prob
+
+
+def sparse_pool_parts(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, parts: list[Tensor],
+                      edge_weight: Optional[Tensor] = None, num_clusters: Optional[Tensor] = None, *,
+                      validate: bool = True) -> tuple[list[PoolOutput], Tensor]:
+    """:func:`sparse_pool_with_assignment` with the pooled graphs returned in ``parts``.
+
+    ``parts`` lists graph indices (a partition of the batch, e.g. graphs of similar cluster counts).
+    Part ``p`` gets a :class:`PoolOutput` of its graphs, in its order, padded to its own largest
+    cluster count ``w_p``: ``x`` [B_p, w_p, F], ``adj`` [B_p, w_p, w_p], and its graphs' losses.
+    For the levels after the first, which run in such parts: the batch padded to its largest K is
+    never built, nor its gradient (on REDDIT-BINARY seven zero-filled [20, K, K] tensors a step,
+    K in the hundreds, and one index per part whose gradient is another).
+    """
+    a = _assign(x, edge_index, s, batch, edge_weight, num_clusters, validate)
+    used = _used_clusters(a)
+    lists = [part.tolist() if isinstance(part, Tensor) else list(part) for part in parts]
+    if sorted(g for part in lists for g in part) != list(range(len(used))):
+        raise ValueError(f"parts must list every graph of the batch (0..{len(used) - 1}) exactly once")
+    outputs = []
+    for part, (out_x, out_adj, gram_norm) in zip(
+            lists, _products_parts(a.s_prob, a.x, a.a_s, batch, a.size_tensor, used, lists)):
+        index = torch.tensor(part, device=x.device)
+        counts = torch.tensor([used[g] for g in part], device=x.device)
+        outputs.append(PoolOutput(out_x, out_adj, cluster_mask(counts, out_adj.size(-1)),
+                                  _link_loss(a.norm_a[index], out_adj, gram_norm), a.entropy[index]))
+    return outputs, a.s_prob

@@ -230,29 +230,26 @@ class DiffPoolNet(nn.Module):
         sizes = torch.bincount(batch, minlength=batch_size)
         readouts, links, entropies, assignments, counts = [], [], [], [], []
 
+        # Levels ≥ 2 are dense. With per-graph cluster counts and graphs of very different sizes in a
+        # batch, they run as parts of similar-sized graphs, each padded to its own largest (same results,
+        # batch norm sees all parts; ~Σ k_g² instead of B·k_max²), and level 1 returns its coarsened
+        # graphs in those parts; otherwise one batch padded to the largest.
         first = self.pools[0]
         num_clusters = self.config.clusters_per_graph(0, sizes)
-        out = first(x, edge_index, batch, num_clusters)
+        groups = size_groups(num_clusters) if num_clusters is not None else None
+        if groups is None:
+            out = first(x, edge_index, batch, num_clusters)
+            pooled = [out.pooled]
+        else:
+            out = first.forward_parts(x, edge_index, batch, num_clusters, groups)
+            pooled = out.pooled
+        merge = _PartMerger(groups)
         readouts.append(sparse_readout(out.embedding, batch, self.config.readout, batch_size))
-        links.append(out.pooled.link_loss)
-        entropies.append(out.pooled.entropy)
+        links.append(merge([p.link_loss for p in pooled]))
+        entropies.append(merge([p.entropy for p in pooled]))
         assignments.append(out.assignment)
         counts.append(sizes)
-        x, adj, mask = out.pooled.x, out.pooled.adj, out.pooled.mask
-        sizes = mask.sum(-1)
-
-        # Levels ≥ 2 are dense, padded to the largest graph. With per-graph cluster counts and graphs
-        # of very different sizes in a batch, they run as parts of similar-sized graphs instead, each
-        # padded to its own largest: same results (batch norm sees all parts), ~Σ k_g² instead of B·k_max².
-        groups = size_groups(sizes) if self.config.per_graph_clusters else None
-        if groups is None:
-            xs, adjs, masks = [x], [adj], [mask]
-        else:
-            widths = [int(sizes[g].max()) for g in groups]
-            xs = [x[g, :k] for g, k in zip(groups, widths)]
-            adjs = [adj[g, :k, :k] for g, k in zip(groups, widths)]
-            masks = [mask[g, :k] for g, k in zip(groups, widths)]
-        merge = _PartMerger(groups)
+        xs, adjs, masks = [p.x for p in pooled], [p.adj for p in pooled], [p.mask for p in pooled]
         part_sizes = [m.sum(-1) for m in masks]
 
         for level, pool in enumerate(self.pools[1:], start=1):

@@ -28,7 +28,6 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch_geometric.nn import dense_diff_pool
 
 __all__ = ["split_pyg_step", "run_headroom", "add_headroom_arguments", "run_headroom_command"]
 
@@ -40,13 +39,10 @@ def split_pyg_step(model, x: Tensor, adj: Tensor, mask: Tensor, y: Tensor) -> tu
     level 1's output by a detach so each side is timed alone; accumulates the same gradients as
     ``loss.backward()`` on the uncut step. Returns (level 1 seconds, rest seconds)."""
     t0 = time.perf_counter()
-    pooled_x, pooled_adj, link1, entropy1 = dense_diff_pool(
-        model.gnn1_embed(x, adj, mask), adj, model.gnn1_pool(x, adj, mask), mask)
+    pooled_x, pooled_adj, link1, entropy1 = model.level1(x, adj, mask)
     x1, adj1 = pooled_x.detach().requires_grad_(), pooled_adj.detach().requires_grad_()
     t1 = time.perf_counter()
-    x2, adj2, link2, entropy2 = dense_diff_pool(model.gnn2_embed(x1, adj1), adj1, model.gnn2_pool(x1, adj1))
-    readout = model.gnn3_embed(x2, adj2).mean(dim=1)
-    log_probs = F.log_softmax(model.lin2(F.relu(model.lin1(readout))), dim=-1)
+    log_probs, link2, entropy2 = model.rest(x1, adj1)
     (F.nll_loss(log_probs, y) + link2 + entropy2).backward()
     t2 = time.perf_counter()
     torch.autograd.backward([pooled_x, pooled_adj, link1 + entropy1], [x1.grad, adj1.grad, torch.ones_like(link1)])

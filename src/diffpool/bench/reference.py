@@ -58,13 +58,20 @@ class PygDiffPoolNet(nn.Module):
         self.lin1 = nn.Linear(3 * hidden, hidden)
         self.lin2 = nn.Linear(hidden, num_classes)
 
-    def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        s = self.gnn1_pool(x, adj, mask)
-        x = self.gnn1_embed(x, adj, mask)
-        x, adj, l1, e1 = dense_diff_pool(x, adj, s, mask)
+    def level1(self, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The first level on the padded input: ``(x [B, K_1, F], adj [B, K_1, K_1], link loss, entropy)``."""
+        return dense_diff_pool(self.gnn1_embed(x, adj, mask), adj, self.gnn1_pool(x, adj, mask), mask)
+
+    def rest(self, x: Tensor, adj: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Everything after level 1: ``(log-probs, level 2's link loss, level 2's entropy)``."""
         s = self.gnn2_pool(x, adj)
         x = self.gnn2_embed(x, adj)
-        x, adj, l2, e2 = dense_diff_pool(x, adj, s)
+        x, adj, link, entropy = dense_diff_pool(x, adj, s)
         x = self.gnn3_embed(x, adj).mean(dim=1)
         x = self.lin2(F.relu(self.lin1(x)))
-        return F.log_softmax(x, dim=-1), l1 + l2, e1 + e2
+        return F.log_softmax(x, dim=-1), link, entropy
+
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        x, adj, l1, e1 = self.level1(x, adj, mask)
+        log_probs, l2, e2 = self.rest(x, adj)
+        return log_probs, l1 + l2, e1 + e2

@@ -539,7 +539,7 @@ three models per fold PROTEINS 74.7 ± 4.2 (random batches 74.7 ± 3.8) but ENZY
 (docs/RESULTS.md). The speed was also smaller than the probes said: in the stored run, on idle
 cores, pooled epochs were 0.95× the default's on PROTEINS and 1.00× on ENZYMES; in a run beside an
 accuracy job, 0.79× and 0.89×. The operations per step fall more (PROTEINS 2,371 → 1,564) than
-the time does. The stored run's absolute times are 20–40 % above session 12's for every case,
+the time does. The stored run's absolute times are 20–46 % above session 12's for every case,
 PyG's and GraphSAGE's included (another machine of the same kind): compare ratios, not seconds."""
 
 
@@ -556,14 +556,14 @@ NOTES = """\
   The column *RSS above data* (peak minus the RSS after loading the data) is what training adds;
   *saved activations* (what autograd keeps for the backward pass, largest batch of the warm-up
   epoch, each storage counted once) compares the models without the allocator's share. Every
-  training process also pays a fixed ~40 MB above its data whatever the model (flat GraphSAGE: 56 MB
+  training process also pays a fixed ~40 MB above its data whatever the model (flat GraphSAGE: 58 MB
   above data for 17 MB of activations), which weighs on our small figure, not on PyG's. At fixed k
   most of ours is level 2: 20 graphs × K = 155 clusters = 3,100 rows through two 3-layer GNN blocks,
   the same size as in PyG's model (hot spot 12 below cut what it keeps); per-graph k with random
-  batches keeps 20 MB against 48 MB.
+  batches keeps 23 MB against 51 MB.
 - **REDDIT-BINARY, per-graph k.** With `k_g = ceil(0.25·n_g)` level 1 costs Σ_g n_g·k_g·(F + 2k_g)
   multiply-adds forward (S^T Z, S^T(AS) and S^T S per graph): 5.7·10¹¹ flops, ~1.6·10¹² with the
-  backward pass after the hand-written Gram backward. That is ~55 s of one core's time per epoch
+  backward pass after the hand-written Gram backward. That is ~64 s of one core's time per epoch
   (the CPU column); the epoch is bound by the pooling math, not by overhead, and meets < 60 s only
   with both cores (2 threads, machine otherwise idle).
 - **Rows from different runs.** A table shows the latest record of each implementation, which may

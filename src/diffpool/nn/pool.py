@@ -24,10 +24,11 @@ from typing import NamedTuple, Optional
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..functional import PoolOutput, check_sparse_batch, dense_pool_with_assignment, sparse_pool_with_assignment
+from ..functional import (PoolOutput, check_sparse_batch, dense_pool_with_assignment, sparse_pool_parts,
+                          sparse_pool_with_assignment)
 from .blocks import GNNBlock
 
-__all__ = ["DiffPool", "DenseDiffPool", "DiffPoolOutput"]
+__all__ = ["DiffPool", "DenseDiffPool", "DiffPoolOutput", "DiffPoolPartsOutput"]
 
 
 class DiffPoolOutput(NamedTuple):
@@ -39,6 +40,17 @@ class DiffPoolOutput(NamedTuple):
     """Z, the node embeddings of the input graph (for a readout at this level)."""
     assignment: Tensor
     """S, soft assignment of each input node to the clusters; rows sum to 1."""
+
+
+class DiffPoolPartsOutput(NamedTuple):
+    """What :meth:`DiffPool.forward_parts` returns: the coarsened graphs in parts."""
+
+    pooled: list[PoolOutput]
+    """per part, its graphs' coarsened graph padded to the part's largest cluster count, and their losses."""
+    embedding: Tensor
+    """Z, the node embeddings of the input batch."""
+    assignment: Tensor
+    """S, [N, K] for the whole batch; rows sum to 1."""
 
 
 class _DiffPoolBase(nn.Module):
@@ -90,13 +102,26 @@ class DiffPool(_DiffPoolBase):
         The outputs then have ``K = max(num_clusters)`` columns, not ``max_clusters``: clusters no
         graph of the batch uses are neither computed nor returned.
         """
-        check_sparse_batch(x, edge_index, batch)  # before the GNNs, so bad input fails with a clear message
-        z = self.embed(x, edge_index)
-        logits = self._logits(self.pool(x, edge_index), num_clusters)
+        z, logits = self._embed_and_assign(x, edge_index, batch, num_clusters)
         # z and the logits come from the checked batch: no second scan of them.
         pooled, assignment = sparse_pool_with_assignment(z, edge_index, logits, batch, num_clusters=num_clusters,
                                                          validate=False)
         return DiffPoolOutput(pooled, z, assignment)
+
+    def forward_parts(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_clusters: Optional[Tensor],
+                      parts: list[Tensor]) -> DiffPoolPartsOutput:
+        """As :meth:`forward`, the coarsened graphs returned in ``parts`` (lists of graph indices
+        partitioning the batch), each padded only to its own largest cluster count
+        (see :func:`~diffpool.functional.sparse_pool_parts`)."""
+        z, logits = self._embed_and_assign(x, edge_index, batch, num_clusters)
+        pooled, assignment = sparse_pool_parts(z, edge_index, logits, batch, parts, num_clusters=num_clusters,
+                                               validate=False)
+        return DiffPoolPartsOutput(pooled, z, assignment)
+
+    def _embed_and_assign(self, x: Tensor, edge_index: Tensor, batch: Tensor,
+                          num_clusters: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        check_sparse_batch(x, edge_index, batch)  # before the GNNs, so bad input fails with a clear message
+        return self.embed(x, edge_index), self._logits(self.pool(x, edge_index), num_clusters)
 
 
 class DenseDiffPool(_DiffPoolBase):
