@@ -288,12 +288,23 @@ def versus_baseline(row: dict, found: list[dict]) -> str:
     return f"{row['mean'] - base['mean']:+.1f}"
 
 
-def goal(row: dict) -> str:
-    """The issue's target for DiffPool rows, and whether this row reaches it."""
+def goal(row: dict, found: list[dict]) -> str:
+    """The issue's target for DiffPool rows, and whether this row reaches it. A row of one model per
+    fold that reaches it while the same setting with more models per fold does not is one high
+    draw: the verdict says so and names the confirming row's mean."""
     target = TARGET.get((row["protocol"], row["set"]))
     if target is None or row["variant"] != "diffpool":
         return "–"
-    verdict = "met" if round(row["mean"], 1) >= target else "not met"
+    met = round(row["mean"], 1) >= target
+    verdict = "met" if met else "not met"
+    if met and row["repeats"] == 1:
+        confirmations = [r for r in found if r["set"] == row["set"] and r["variant"] == row["variant"]
+                         and r["protocol"] == row["protocol"] and r["repeats"] > 1 and r["complete"]
+                         and r["setting"] == f"{row['setting']}, mean of {r['repeats']} models per fold"]
+        failed = [r for r in confirmations if round(r["mean"], 1) < target]
+        if failed:
+            verdict = (f"met by one model per fold, not confirmed with {failed[0]['repeats']} "
+                       f"({failed[0]['mean']:.1f})")
     return f"≥ {target}: {verdict}" + ("" if row["complete"] else " (partial)")
 
 
@@ -324,7 +335,7 @@ def render(found: list[dict], results_dir: Path) -> str:
     ]
     for r in found:
         lines.append(f"| {r['set']} | {r['variant']} | {r['setting']} | {r['protocol']} | {r['folds']} | {r['accuracy']} | "
-                     f"{versus_baseline(r, found)} | {goal(r)} | {r['epochs']} | "
+                     f"{versus_baseline(r, found)} | {goal(r, found)} | {r['epochs']} | "
                      f"{r['wall']} | {PAPER.get(r['set'], '–')} | {ERRICA_DIFFPOOL.get(r['set'], '–')} | "
                      f"{ERRICA_BASELINE.get(r['set'], '–')} | {r['version']} |")
     synthetic = results_dir / "synthetic"

@@ -170,8 +170,9 @@ PARTITIONS = {
 }
 
 
+@pytest.mark.parametrize("per_graph_k", [True, False])
 @pytest.mark.parametrize("partition", list(PARTITIONS))
-def test_pooled_parts_match_reference_values_and_gradients(partition, products):
+def test_pooled_parts_match_reference_values_and_gradients(partition, per_graph_k, products):
     """Each part holds its graphs in its order, padded to its own largest cluster count; values and
     gradients equal the per-graph definition."""
     from diffpool.functional import sparse_pool_parts
@@ -180,7 +181,8 @@ def test_pooled_parts_match_reference_values_and_gradients(partition, products):
     # float64: the link loss is a difference of large terms, whose float32 gradients differ in the
     # fifth digit between any two orders of summation.
     x, edge_index, s, batch, weight = random_batch(sizes, k=6, seed=17, dtype=torch.float64)
-    num_clusters = torch.tensor([2, 1, 6, 1, 3, 4])
+    num_clusters = torch.tensor([2, 1, 6, 1, 3, 4]) if per_graph_k else None
+    counts = num_clusters if per_graph_k else torch.full((6,), 6)
     parts = [torch.tensor(p) for p in PARTITIONS[partition]]
     gen = torch.Generator().manual_seed(2)
     probes = [torch.randn(t, generator=gen, dtype=torch.float64) for t in ((6, 6, 5), (6, 6, 6), (6,), (6,))]
@@ -197,9 +199,9 @@ def test_pooled_parts_match_reference_values_and_gradients(partition, products):
     outputs, assignment = sparse_pool_parts(x, edge_index, s, batch, parts, weight, num_clusters)
     assert len(outputs) == len(parts)
     for part, out in zip(parts, outputs):
-        w = int(num_clusters[part].max())
+        w = int(counts[part].max())
         assert out.x.shape == (len(part), w, 5) and out.adj.shape == (len(part), w, w)
-        assert torch.equal(out.mask, torch.arange(w) < num_clusters[part].unsqueeze(-1))
+        assert torch.equal(out.mask, torch.arange(w) < counts[part].unsqueeze(-1))
         torch.testing.assert_close(out.x, ref[0][part, :w], **TOL)
         torch.testing.assert_close(out.adj, ref[1][part, :w, :w], **TOL)
         torch.testing.assert_close(out.link_loss, ref[2][part], **TOL)
@@ -211,8 +213,9 @@ def test_pooled_parts_match_reference_values_and_gradients(partition, products):
 
     def via_reference(x_, s_, w_):
         rx, radj, rlink, rent = reference_pool(x_, edge_index, s_, batch, w_, num_clusters)
-        return objective([PoolOutput(rx[p, :int(num_clusters[p].max())], radj[p][:, :int(num_clusters[p].max()),
-                                     :int(num_clusters[p].max())], None, rlink[p], rent[p]) for p in parts])
+        widths = [int(counts[p].max()) for p in parts]
+        return objective([PoolOutput(rx[p, :w], radj[p][:, :w, :w], None, rlink[p], rent[p])
+                          for p, w in zip(parts, widths)])
 
     value, got = grads(via_parts, x, s, weight)
     ref_value, ref_grads = grads(via_reference, x, s, weight)
@@ -221,7 +224,7 @@ def test_pooled_parts_match_reference_values_and_gradients(partition, products):
         torch.testing.assert_close(g, r, **TOL)
 
 
-@pytest.mark.parametrize("parts", [[[0, 1]], [[0, 1], [1, 2]], [[0, 1, 2, 3]], [[0], [2], [1], [5]]])
+@pytest.mark.parametrize("parts", [[[0, 1]], [[0, 1], [1, 2]], [[0, 1, 2, 3]], [[0], [2], [1], [5]], [[0, 1, 2], []]])
 def test_pooled_parts_must_partition_the_batch(parts):
     from diffpool.functional import sparse_pool_parts
 

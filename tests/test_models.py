@@ -1,6 +1,8 @@
 """The modules and the hierarchical classifier: invariances, masking, shapes, losses, errors."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
@@ -297,6 +299,7 @@ def test_per_graph_clusters_compute_only_the_clusters_the_batch_uses():
 def test_levels_run_as_parts_of_similar_size_give_the_padded_result(monkeypatch, train, conv):
     """Per-graph clusters with graphs of very different sizes: levels ≥ 2 split into parts, each padded
     only to its own largest graph; outputs and gradients equal one batch padded to the largest."""
+    import diffpool.functional as functional
     import diffpool.models as models
 
     sizes = [150, 3, 40, 9, 90, 1, 20, 60]
@@ -315,6 +318,10 @@ def test_levels_run_as_parts_of_similar_size_give_the_padded_result(monkeypatch,
 
     def run(parts: bool):
         monkeypatch.setattr(models, "MIN_PADDED_CELLS", 0 if parts else float("inf"))
+        # The padded run's level 1 takes the one batched product over the padded batch, which shares
+        # no code with the parts' products (functional._products_parts): an independent oracle.
+        monkeypatch.setattr(functional, "PAD_ROWS_FACTOR", 2.0 if parts else math.inf)
+        monkeypatch.setattr(functional, "PAD_MAX_ELEMENTS", 1 << 22 if parts else math.inf)
         model.zero_grad()
         model.train(train)
         out = model(batch)

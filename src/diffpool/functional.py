@@ -22,7 +22,7 @@ returned ``mask`` marks the clusters in use.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -382,11 +382,11 @@ def _products_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_
     """``SᵀZ`` [B_p, w, F], ``SᵀAS`` [B_p, w, w] and ``‖SᵀS‖²_F`` [B_p] of each part of graphs (graph
     indices, in that order), padded to ``width`` clusters or else to the part's largest ``used``.
 
-    A part of several graphs whose padded S stays under :data:`GROUP_PAD_MAX_ELEMENTS` runs as batched
-    products over its graphs zero-padded to its largest (rows) and its largest cluster count
-    (columns); the rows of all such parts are gathered by one index per tensor (each index costs an
-    [N, K] zero-filled gradient). Other parts run one graph at a time on views of S, which copy
-    nothing. Graph g's columns beyond its ``used[g]`` are exactly 0, so they are left out and padded
+    A part of several graphs whose padded S has at most :data:`GROUP_PAD_MAX_ELEMENTS` elements runs
+    as batched products over its graphs zero-padded to its largest (rows) and its largest cluster
+    count (columns); the rows of all such parts are gathered by one index per tensor (the gradient of
+    each index is zero-filled at the size of its source: [N, K] for S and A·S, [N, F] for Z). Other
+    parts run one graph at a time on views of S, which copy nothing. Graph g's columns beyond its ``used[g]`` are exactly 0, so they are left out and padded
     back as zeros.
     """
     sizes = size_tensor.tolist()
@@ -396,7 +396,9 @@ def _products_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_
               <= GROUP_PAD_MAX_ELEMENTS for part in parts]
     small = [g for part, pad in zip(parts, padded) if pad for g in part]
     if small:
-        # The nodes of every padded part's graphs, part after part: one gather per tensor.
+        # The nodes of every padded part's graphs, part after part: one gather per tensor, of the
+        # columns those graphs use (small graphs: a few of the batch's K).
+        cols_used = max(used[g] for g in small)
         members = torch.tensor(small, device=device)
         lengths = size_tensor[members]
         first = torch.cumsum(lengths, 0) - lengths  # each graph's first row among the gathered
@@ -404,8 +406,8 @@ def _products_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_
         starts = torch.cumsum(size_tensor, 0) - size_tensor
         nodes = torch.repeat_interleave(starts[members], lengths) + position
         part_rows = [sum(sizes[g] for g in part) for part, pad in zip(parts, padded) if pad]
-        gathered = zip(s_prob[nodes].split(part_rows), x[nodes].split(part_rows), a_s[nodes].split(part_rows),
-                       position.split(part_rows))
+        gathered = zip(s_prob[nodes, :cols_used].split(part_rows), x[nodes].split(part_rows),
+                       a_s[nodes, :cols_used].split(part_rows), position.split(part_rows))
     # Per-graph views by one split each (the backward of a split is one concatenation).
     s_parts, x_parts, as_parts = s_prob.split(sizes), x.split(sizes), a_s.split(sizes)
     out = []
@@ -441,7 +443,8 @@ def _pad_clusters(t: Tensor, width: int, square: bool) -> Tensor:
 
 
 def _dense_rows(t: Tensor, index: Tensor, batch_size: int, max_nodes: int) -> Tensor:
-    """[N, C] rows of a sorted batch into [B, max_nodes, C], zero-padded (``index`` from :func:`_pad_index`)."""
+    """[N, C] rows into [B, max_nodes, C], zero-padded: row i goes to flat row ``index[i]`` (``b · max_nodes +``
+    its position in graph b; from :func:`_pad_index` for a sorted batch, or a part's own)."""
     out = t.new_zeros(batch_size * max_nodes, t.size(1))
     return out.index_copy(0, index, t).view(batch_size, max_nodes, t.size(1))
 
@@ -574,23 +577,25 @@ def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch:
     return PoolOutput(out_x, out_adj, out_mask, _link_loss(a.norm_a, out_adj, gram_norm), a.entropy), a.s_prob
 
 
-def sparse_pool_parts(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, parts: list[Tensor],
+def sparse_pool_parts(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, parts: Sequence[Sequence[int] | Tensor],
                       edge_weight: Optional[Tensor] = None, num_clusters: Optional[Tensor] = None, *,
                       validate: bool = True) -> tuple[list[PoolOutput], Tensor]:
     """:func:`sparse_pool_with_assignment` with the pooled graphs returned in ``parts``.
 
-    ``parts`` lists graph indices (a partition of the batch, e.g. graphs of similar cluster counts).
-    Part ``p`` gets a :class:`PoolOutput` of its graphs, in its order, padded to its own largest
-    cluster count ``w_p``: ``x`` [B_p, w_p, F], ``adj`` [B_p, w_p, w_p], and its graphs' losses.
+    ``parts`` lists graph indices (lists or tensors; a partition of the batch into non-empty parts, e.g.
+    graphs of similar cluster counts). Part ``p`` gets a :class:`PoolOutput` of its graphs, in its
+    order, padded to its own largest cluster count ``w_p`` (K without ``num_clusters``): ``x`` [B_p, w_p, F], ``adj`` [B_p, w_p, w_p], and its graphs' losses.
     For the levels after the first, which run in such parts: the batch padded to its largest K is
     never built, nor its gradient (on REDDIT-BINARY seven zero-filled [20, K, K] tensors a step,
     K in the hundreds, and one index per part whose gradient is another).
     """
+    lists = [part.tolist() if isinstance(part, Tensor) else list(part) for part in parts]
+    batch_size = int(batch[-1]) + 1 if batch.numel() else 0
+    if sorted(g for part in lists for g in part) != list(range(batch_size)) or not all(lists):
+        raise ValueError(f"parts must list every graph of the batch (0..{batch_size - 1}) exactly once, "
+                         f"in non-empty parts; got {lists}")
     a = _assign(x, edge_index, s, batch, edge_weight, num_clusters, validate)
     used = _used_clusters(a)
-    lists = [part.tolist() if isinstance(part, Tensor) else list(part) for part in parts]
-    if sorted(g for part in lists for g in part) != list(range(len(used))):
-        raise ValueError(f"parts must list every graph of the batch (0..{len(used) - 1}) exactly once")
     outputs = []
     for part, (out_x, out_adj, gram_norm) in zip(
             lists, _products_parts(a.s_prob, a.x, a.a_s, batch, a.size_tensor, used, lists)):

@@ -20,7 +20,6 @@ faster pooling.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from typing import Optional

@@ -574,7 +574,7 @@ NOTES = """\
   otherwise idle, gave ours fixed k 1.53×, 1.47× and 1.85× PyG and the product default 1.37×, 1.40×
   and 1.50× GraphSAGE. The first case of a run is the slow one (fixed k first: 0.87 s; last:
   0.76 s; PyG first: 1.41 s, otherwise 1.27–1.33 s), so a run's order moves the ratios by more than a
-  code change of a few percent. The tables keep the second run (fixed k first; the third, with PyG
+  code change of a few percent. Session 10's tables kept the second run (fixed k first; the third, with PyG
   first and so the most favourable to us, is not in `epoch.jsonl`). Code changes are therefore
   measured in one process, both versions' epochs interleaved (hot spot 13). Against session 9's
   records, ours took 4–17 % longer this session (fixed k 0.74 → 0.87 s, product default 0.71 →
@@ -585,12 +585,12 @@ NOTES = """\
   in the command's order; a second ENZYMES run in reversed order, with an A/B job on the other core,
   gave the product default 0.655 s against 0.757 s (1.46× GraphSAGE against 1.74×) and fixed k
   1.64× PyG against 1.60×: the product default's GraphSAGE target is met in one run and not in the
-  other (session 10: 1.37×, 1.40×, 1.50×). The REDDIT-BINARY rows are from a re-run after hot spot
+  other (session 10: 1.37×, 1.40×, 1.50×). Session 11's REDDIT-BINARY rows were from a re-run after hot spot
   15 (95c3985; before it: 48.4 s, 5.05× GraphSAGE). A record's commit reads `-dirty` after the
   first case of a run because the runner appends to `docs/perf/epoch.jsonl` in the working tree.
 - **Rounds (session 12).** Since the order of the cases moved the ratios, every case now runs
   twice, in the command's order and reversed, and reports the median over both (Method; each
-  record's `round_epoch_s` keeps the two rounds' medians). The session-12 records ran from a
+  record's `round_epoch_s` keeps the two rounds' medians). The session-12 records (since replaced) ran from a
   clean checkout of their commit, with the accuracy jobs paused (SIGSTOP), so their commits carry
   no `-dirty`. The two rounds of one case differed by up to 17 % whatever its place in the order
   (ENZYMES product default 0.643 s in round 0, second case, and 0.754 s in round 1, fifth; PROTEINS
@@ -627,8 +627,8 @@ NOTES = """\
   On REDDIT-BINARY the product default does 5.5× flat GraphSAGE's arithmetic (SᵀAS and SᵀS of
   graphs up to 3,782 nodes with a quarter as many clusters), so no implementation of this model can
   reach 1.5× there; our epoch is closer than that ratio because dense products run faster per
-  operation than GraphSAGE's gathers and scatters. On PROTEINS and ENZYMES the arithmetic is about
-  GraphSAGE's or less, and PyG's is 3× (ENZYMES, fixed k) to 90× (PROTEINS) ours: there what
+  operation than GraphSAGE's gathers and scatters. On PROTEINS and ENZYMES, with per-graph k, the arithmetic is about
+  GraphSAGE's or less (fixed k: 1.6× on ENZYMES, 8.6× on PROTEINS), and PyG's is 3× (ENZYMES, fixed k) to 90× (PROTEINS) ours: there what
   separates the epochs is the number of operations — DiffPool's two GNNs per level, the pooling,
   the second and third levels — each of which costs microseconds of dispatch and autograd
   bookkeeping whatever its size. ENZYMES' fixed-k step dispatches more operations than PyG's dense

@@ -19,7 +19,7 @@ Example::
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -109,7 +109,7 @@ class DiffPool(_DiffPoolBase):
         return DiffPoolOutput(pooled, z, assignment)
 
     def forward_parts(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_clusters: Optional[Tensor],
-                      parts: list[Tensor]) -> DiffPoolPartsOutput:
+                      parts: Sequence[Sequence[int] | Tensor]) -> DiffPoolPartsOutput:
         """As :meth:`forward`, the coarsened graphs returned in ``parts`` (lists of graph indices
         partitioning the batch), each padded only to its own largest cluster count
         (see :func:`~diffpool.functional.sparse_pool_parts`)."""
