@@ -222,11 +222,17 @@ def test_ctrl_c_during_training_says_so_and_exits_130(tu_root, tmp_path, capsys,
     argv = ["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "3", "--hidden", "8",
             "--out", str(tmp_path / "run")]
     monkeypatch.setattr(GraphClassifier, "on_train_epoch_start", interrupted)
-    assert main(argv) == 130
+    # A process started in the background inherits SIGINT ignored (and Python then keeps it so):
+    # install Python's own handler, so that what comes back is the caller's, whatever started pytest.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(argv) == 130
+        # Lightning ignores SIGINT while it shuts down; its teardown gives a caller of main() Ctrl-C back.
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     assert "interrupted; the checkpoints written so far are kept and the same command resumes the run" \
         in capsys.readouterr().err
-    # Lightning ignores SIGINT while it shuts down; its teardown gives a caller of main() Ctrl-C back.
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_cluster_options_that_describe_a_variant_without_pooling_are_accepted(tmp_path):
