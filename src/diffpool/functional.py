@@ -386,8 +386,8 @@ def _products_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_
     as batched products over its graphs zero-padded to its largest (rows) and its largest cluster
     count (columns); the rows of all such parts are gathered by one index per tensor (the gradient of
     each index is zero-filled at the size of its source: [N, K] for S and A·S, [N, F] for Z). Other
-    parts run one graph at a time on views of S, which copy nothing. Graph g's columns beyond its ``used[g]`` are exactly 0, so they are left out and padded
-    back as zeros.
+    parts run one graph at a time on views of S, which copy nothing. Graph g's columns beyond its
+    ``used[g]`` are exactly 0, so they are left out and padded back as zeros.
     """
     sizes = size_tensor.tolist()
     device = batch.device
@@ -443,8 +443,8 @@ def _pad_clusters(t: Tensor, width: int, square: bool) -> Tensor:
 
 
 def _dense_rows(t: Tensor, index: Tensor, batch_size: int, max_nodes: int) -> Tensor:
-    """[N, C] rows into [B, max_nodes, C], zero-padded: row i goes to flat row ``index[i]`` (``b · max_nodes +``
-    its position in graph b; from :func:`_pad_index` for a sorted batch, or a part's own)."""
+    """[N, C] rows into [B, max_nodes, C], zero-padded: row i goes to flat row ``index[i]``
+    (``b · max_nodes`` + its position in graph b: :func:`_pad_index` for a sorted batch, or a part's own)."""
     out = t.new_zeros(batch_size * max_nodes, t.size(1))
     return out.index_copy(0, index, t).view(batch_size, max_nodes, t.size(1))
 
@@ -509,7 +509,6 @@ class _Assigned(NamedTuple):
     x: Tensor
     s_prob: Tensor
     a_s: Tensor
-    batch: Tensor
     size_tensor: Tensor
     num_clusters: Optional[Tensor]
     norm_a: Tensor
@@ -544,7 +543,7 @@ def _assign(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_weight
     norm_a = _squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)
     counts = size_tensor.to(x.dtype).clamp_min(1)
     entropy = torch.zeros(batch_size, dtype=x.dtype, device=x.device).index_add(0, batch, node_entropy) / counts
-    return _Assigned(x, s_prob, a_s, batch, size_tensor, num_clusters, norm_a, entropy)
+    return _Assigned(x, s_prob, a_s, size_tensor, num_clusters, norm_a, entropy)
 
 
 def _used_clusters(assigned: _Assigned) -> list[int]:
@@ -571,20 +570,24 @@ def sparse_pool_with_assignment(x: Tensor, edge_index: Tensor, s: Tensor, batch:
     if padded_rows <= PAD_ROWS_FACTOR * a.s_prob.size(0) and padded_rows * k <= PAD_MAX_ELEMENTS:
         out_x, out_adj, gram_norm = _products_padded(a.s_prob, a.x, a.a_s, batch, a.size_tensor, max_nodes)
     else:
-        out_x, out_adj, gram_norm = _products_grouped(a.s_prob, a.x, a.a_s, batch, a.size_tensor, _used_clusters(a))
+        out_x, out_adj, gram_norm = _products_grouped(a.s_prob, a.x, a.a_s, batch, a.size_tensor,
+                                                      _used_clusters(a))
     out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if a.num_clusters is None
                 else cluster_mask(a.num_clusters, k))
-    return PoolOutput(out_x, out_adj, out_mask, _link_loss(a.norm_a, out_adj, gram_norm), a.entropy), a.s_prob
+    link_loss = _link_loss(a.norm_a, out_adj, gram_norm)
+    return PoolOutput(out_x, out_adj, out_mask, link_loss, a.entropy), a.s_prob
 
 
-def sparse_pool_parts(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, parts: Sequence[Sequence[int] | Tensor],
-                      edge_weight: Optional[Tensor] = None, num_clusters: Optional[Tensor] = None, *,
+def sparse_pool_parts(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor,
+                      parts: Sequence[Sequence[int] | Tensor], edge_weight: Optional[Tensor] = None,
+                      num_clusters: Optional[Tensor] = None, *,
                       validate: bool = True) -> tuple[list[PoolOutput], Tensor]:
     """:func:`sparse_pool_with_assignment` with the pooled graphs returned in ``parts``.
 
-    ``parts`` lists graph indices (lists or tensors; a partition of the batch into non-empty parts, e.g.
-    graphs of similar cluster counts). Part ``p`` gets a :class:`PoolOutput` of its graphs, in its
-    order, padded to its own largest cluster count ``w_p`` (K without ``num_clusters``): ``x`` [B_p, w_p, F], ``adj`` [B_p, w_p, w_p], and its graphs' losses.
+    ``parts`` lists graph indices (lists or tensors; a partition of the batch into non-empty parts,
+    e.g. graphs of similar cluster counts). Part ``p`` gets a :class:`PoolOutput` of its graphs, in
+    its order, padded to its own largest cluster count ``w_p`` (K without ``num_clusters``):
+    ``x`` [B_p, w_p, F], ``adj`` [B_p, w_p, w_p], and its graphs' losses.
     For the levels after the first, which run in such parts: the batch padded to its largest K is
     never built, nor its gradient (on REDDIT-BINARY seven zero-filled [20, K, K] tensors a step,
     K in the hundreds, and one index per part whose gradient is another).
