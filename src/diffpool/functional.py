@@ -391,9 +391,11 @@ def _products_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_
     """
     sizes = size_tensor.tolist()
     device = batch.device
-    widths = [width or max(used[g] for g in part) for part in parts]
-    padded = [len(part) > 1 and len(part) * max(sizes[g] for g in part) * max(used[g] for g in part)
-              <= GROUP_PAD_MAX_ELEMENTS for part in parts]
+    part_rows = [max(sizes[g] for g in part) for part in parts]  # its largest graph
+    part_cols = [max(used[g] for g in part) for part in parts]  # its largest cluster count
+    widths = [width or cols for cols in part_cols]
+    padded = [len(part) > 1 and len(part) * rows * cols <= GROUP_PAD_MAX_ELEMENTS
+              for part, rows, cols in zip(parts, part_rows, part_cols)]
     small = [g for part, pad in zip(parts, padded) if pad for g in part]
     if small:
         # The nodes of every padded part's graphs, part after part: one gather per tensor, of the
@@ -405,16 +407,15 @@ def _products_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_
         position = torch.arange(int(lengths.sum()), device=device) - torch.repeat_interleave(first, lengths)
         starts = torch.cumsum(size_tensor, 0) - size_tensor
         nodes = torch.repeat_interleave(starts[members], lengths) + position
-        part_rows = [sum(sizes[g] for g in part) for part, pad in zip(parts, padded) if pad]
-        gathered = zip(s_prob[nodes, :cols_used].split(part_rows), x[nodes].split(part_rows),
-                       a_s[nodes, :cols_used].split(part_rows), position.split(part_rows))
+        node_counts = [sum(sizes[g] for g in part) for part, pad in zip(parts, padded) if pad]
+        gathered = zip(s_prob[nodes, :cols_used].split(node_counts), x[nodes].split(node_counts),
+                       a_s[nodes, :cols_used].split(node_counts), position.split(node_counts))
     # Per-graph views by one split each (the backward of a split is one concatenation).
     s_parts, x_parts, as_parts = s_prob.split(sizes), x.split(sizes), a_s.split(sizes)
     out = []
-    for part, pad, w in zip(parts, padded, widths):
+    for part, pad, w, rows, cols in zip(parts, padded, widths, part_rows, part_cols):
         if pad:
             s_rows, x_rows, as_rows, pos = next(gathered)
-            rows, cols = max(sizes[g] for g in part), max(used[g] for g in part)
             slot = torch.repeat_interleave(torch.arange(len(part), device=device), size_tensor[part])
             index = slot * rows + pos
             s_pad = _dense_rows(s_rows[:, :cols], index, len(part), rows)
