@@ -91,7 +91,7 @@ def grads(fn, *tensors):
 def products(request, monkeypatch):
     """Every way the sparse form computes the per-graph products: one batched product over the batch
     padded to its largest graph, one per group of similar-sized graphs, a loop over graphs."""
-    import diffpool.functional as functional
+    from diffpool.functional import _partition as functional
 
     monkeypatch.setattr(functional, "PAD_ROWS_FACTOR", math.inf if request.param == "padded" else 0.0)
     monkeypatch.setattr(functional, "PAD_MAX_ELEMENTS", 0 if request.param == "per-graph" else math.inf)
@@ -175,7 +175,8 @@ PARTITIONS = {
 def test_pooled_parts_match_reference_values_and_gradients(partition, per_graph_k, products):
     """Each part holds its graphs in its order, padded to its own largest cluster count; values and
     gradients equal the per-graph definition."""
-    from diffpool.functional import sparse_pool_parts
+    from diffpool.functional import Partition
+    from diffpool.functional.diff_pool import sparse_pool
 
     sizes = [7, 1, 12, 3, 5, 9]
     # float64: the link loss is a difference of large terms, whose float32 gradients differ in the
@@ -196,7 +197,7 @@ def test_pooled_parts_match_reference_values_and_gradients(partition, per_graph_
         return total
 
     ref = reference_pool(x, edge_index, s, batch, weight, num_clusters)
-    outputs, assignment = sparse_pool_parts(x, edge_index, s, batch, parts, weight, num_clusters)
+    outputs, assignment = sparse_pool(x, edge_index, s, batch, weight, num_clusters, Partition(parts))
     assert len(outputs) == len(parts)
     for part, out in zip(parts, outputs):
         w = int(counts[part].max())
@@ -209,7 +210,7 @@ def test_pooled_parts_match_reference_values_and_gradients(partition, per_graph_
     torch.testing.assert_close(assignment.sum(-1), torch.ones(x.size(0), dtype=torch.float64))
 
     def via_parts(x_, s_, w_):
-        return objective(sparse_pool_parts(x_, edge_index, s_, batch, parts, w_, num_clusters)[0])
+        return objective(sparse_pool(x_, edge_index, s_, batch, w_, num_clusters, Partition(parts))[0])
 
     def via_reference(x_, s_, w_):
         rx, radj, rlink, rent = reference_pool(x_, edge_index, s_, batch, w_, num_clusters)
@@ -226,11 +227,12 @@ def test_pooled_parts_match_reference_values_and_gradients(partition, per_graph_
 
 @pytest.mark.parametrize("parts", [[[0, 1]], [[0, 1], [1, 2]], [[0, 1, 2, 3]], [[0], [2], [1], [5]], [[0, 1, 2], []]])
 def test_pooled_parts_must_partition_the_batch(parts):
-    from diffpool.functional import sparse_pool_parts
+    from diffpool.functional import Partition
+    from diffpool.functional.diff_pool import sparse_pool
 
     x, edge_index, s, batch, weight = random_batch([4, 6, 3], seed=19)
     with pytest.raises(ValueError, match="every graph of the batch"):
-        sparse_pool_parts(x, edge_index, s, batch, [torch.tensor(p) for p in parts], weight)
+        sparse_pool(x, edge_index, s, batch, weight, partition=Partition([torch.tensor(p) for p in parts]))
 
 
 def test_padding_contributes_nothing():
@@ -404,7 +406,7 @@ def test_dense_bad_shapes(shapes, message):
 
 @pytest.mark.parametrize("masked", [False, True])
 def test_softmax_entropy_backward_passes_gradcheck(masked):
-    from diffpool.functional import assignment_softmax_entropy
+    from diffpool.functional._autograd import assignment_softmax_entropy
 
     gen = torch.Generator().manual_seed(5)
     s = (torch.randn(6, 5, generator=gen, dtype=torch.float64) * 3).requires_grad_()

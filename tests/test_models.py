@@ -230,8 +230,10 @@ def test_sparse_layer_equals_dense_layer_with_same_weights():
     a = sparse(batch.x, batch.edge_index, batch.batch, num_clusters)
     x, mask = to_dense_batch(batch.x, batch.batch)
     b = dense(x, to_dense_adj(batch.edge_index, batch.batch), mask, num_clusters)
-    for left, right in zip(a.pooled, b.pooled):
+    for left, right in [(a.pooled.x, b.pooled.x), (a.pooled.adj, b.pooled.adj), (a.link_loss, b.link_loss),
+                        (a.entropy, b.entropy)]:
         torch.testing.assert_close(left, right, atol=1e-5, rtol=1e-5)
+    assert torch.equal(a.pooled.mask, b.pooled.mask)
     torch.testing.assert_close(a.assignment, b.assignment[mask], atol=1e-5, rtol=1e-5)
 
 
@@ -299,8 +301,8 @@ def test_per_graph_clusters_compute_only_the_clusters_the_batch_uses():
 def test_levels_run_as_parts_of_similar_size_give_the_padded_result(monkeypatch, train, conv):
     """Per-graph clusters with graphs of very different sizes: levels ≥ 2 split into parts, each padded
     only to its own largest graph; outputs and gradients equal one batch padded to the largest."""
-    import diffpool.functional as functional
-    import diffpool.models as models
+    from diffpool.functional import Partition
+    from diffpool.functional import _partition as functional
 
     sizes = [150, 3, 40, 9, 90, 1, 20, 60]
     graphs = random_graphs(sizes, seed=4)
@@ -317,9 +319,9 @@ def test_levels_run_as_parts_of_similar_size_give_the_padded_result(monkeypatch,
         train_briefly(model, graphs)
 
     def run(parts: bool):
-        monkeypatch.setattr(models, "MIN_PADDED_CELLS", 0 if parts else float("inf"))
+        monkeypatch.setattr(functional, "MIN_PADDED_CELLS", 0 if parts else float("inf"))
         # The padded run's level 1 takes the one batched product over the padded batch, which shares
-        # no code with the parts' products (functional._products_parts): an independent oracle.
+        # no code with the parts' products (products_in_parts): an independent oracle.
         monkeypatch.setattr(functional, "PAD_ROWS_FACTOR", 2.0 if parts else math.inf)
         monkeypatch.setattr(functional, "PAD_MAX_ELEMENTS", 1 << 22 if parts else math.inf)
         model.zero_grad()
@@ -328,9 +330,9 @@ def test_levels_run_as_parts_of_similar_size_give_the_padded_result(monkeypatch,
         classification_loss(out, batch.y)["loss"].backward()
         return out, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
-    monkeypatch.setattr(models, "MIN_PADDED_CELLS", 0)
+    monkeypatch.setattr(functional, "MIN_PADDED_CELLS", 0)
     level_sizes = torch.tensor([-(-n // 2) for n in sizes])  # ceil(0.5 · n): the clusters after level 1
-    assert len(models.size_groups(level_sizes)) >= 3
+    assert len(Partition.by_size(level_sizes, len(sizes))) >= 3
     padded, padded_grads = run(parts=False)
     split, split_grads = run(parts=True)
     tight = dict(atol=1e-10, rtol=1e-8)

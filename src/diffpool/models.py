@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool
+from torch_geometric.utils import to_dense_batch
 
-from .functional import similar_size_groups
+from .functional import Partition, dense_diff_pool, sparse_diff_pool
 from .nn import DenseDiffPool, DiffPool, GNNBlock, dense_readout, sparse_readout
 from .nn.blocks import CONV_KINDS, READOUTS, batch_norm_rows
 
@@ -162,43 +163,12 @@ def _mlp(in_channels: int, hidden: int, out_channels: int, dropout: float) -> nn
                          nn.Linear(hidden, out_channels))
 
 
-# A batch's coarsened graphs are split into parts only when padding them to the largest would cost
-# at least this many times the parts' padded work (B·k_max² against Σ_parts B_p·k_p²) and the padded
-# level has at least MIN_PADDED_CELLS cells: for small graphs each extra part's fixed cost per
-# operation outweighs the padding it saves.
-MIN_PART_SAVING = 2.0
-MIN_PADDED_CELLS = 1 << 16
-
-
-def size_groups(sizes: Tensor) -> Optional[list[Tensor]]:
-    """Graph indices in parts of similar size (the largest at most twice the smallest), or None when
-    one padded batch is as cheap (see :data:`MIN_PART_SAVING`)."""
-    k = [max(int(v), 1) for v in sizes.tolist()]
-    if not k:
-        return None
-    groups = similar_size_groups(k)
-    padded = len(k) * max(k) ** 2
-    parted = sum(len(g) * k[g[0]] ** 2 for g in groups)
-    if len(groups) == 1 or padded < MIN_PADDED_CELLS or padded < MIN_PART_SAVING * parted:
-        return None
-    return [torch.tensor(g, dtype=torch.long, device=sizes.device) for g in groups]
-
-
-class _PartMerger:
-    """Puts per-part results ([B_p, ...], parts from :func:`size_groups`) back into batch order."""
-
-    def __init__(self, groups: Optional[list[Tensor]]) -> None:
-        self.order = None if groups is None else torch.argsort(torch.cat(groups))
-
-    def __call__(self, values: list[Tensor]) -> Tensor:
-        return values[0] if self.order is None else torch.cat(values)[self.order]
-
-    def padded(self, values: list[Tensor]) -> Tensor:
-        """[B_p, N_p, K_p] parts zero-padded to the largest N and K, in batch order."""
-        if self.order is None:
-            return values[0]
-        rows, cols = max(v.size(1) for v in values), max(v.size(2) for v in values)
-        return self([F.pad(v, (0, cols - v.size(2), 0, rows - v.size(1))) for v in values])
+def _batch_vector(data: Any) -> tuple[Tensor, int]:
+    """The graph id of every node (PyG's ``batch``; a single graph has none) and the number of graphs."""
+    batch = data.batch
+    if batch is None:
+        batch = torch.zeros(data.x.size(0), dtype=torch.long, device=data.x.device)
+    return batch, int(batch[-1]) + 1 if batch.numel() else 0
 
 
 class DiffPoolNet(nn.Module):
@@ -222,48 +192,36 @@ class DiffPoolNet(nn.Module):
         readout_size = sum(p.out_channels for p in pools) + self.final.out_channels
         self.classifier = _mlp(readout_size, c.mlp_hidden, c.num_classes, c.dropout)
 
-    def forward(self, data) -> ModelOutput:
-        x, edge_index, batch = self.input_norm(data.x), data.edge_index, data.batch
-        if batch is None:
-            batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-        batch_size = int(batch[-1]) + 1 if batch.numel() else 0
+    def forward(self, data: Any) -> ModelOutput:
+        x, edge_index = self.input_norm(data.x), data.edge_index
+        batch, batch_size = _batch_vector(data)
         sizes = torch.bincount(batch, minlength=batch_size)
+        kind = self.config.readout
         readouts, links, entropies, assignments, counts = [], [], [], [], []
 
-        # Levels ≥ 2 are dense. With per-graph cluster counts and graphs of very different sizes in a
-        # batch, they run as parts of similar-sized graphs, each padded to its own largest (same results,
-        # batch norm sees all parts; ~Σ k_g² instead of B·k_max²), and level 1 returns its coarsened
-        # graphs in those parts; otherwise one batch padded to the largest.
-        first = self.pools[0]
+        # With per-graph cluster counts, the coarsened graphs of a batch of mixed sizes stay in parts
+        # of similar size, each padded to its own largest (Partition.by_size decides).
         num_clusters = self.config.clusters_per_graph(0, sizes)
-        groups = size_groups(num_clusters) if num_clusters is not None else None
-        if groups is None:
-            out = first(x, edge_index, batch, num_clusters)
-            pooled = [out.pooled]
-        else:
-            out = first.forward_parts(x, edge_index, batch, num_clusters, groups)
-            pooled = out.pooled
-        merge = _PartMerger(groups)
-        readouts.append(sparse_readout(out.embedding, batch, self.config.readout, batch_size))
-        links.append(merge([p.link_loss for p in pooled]))
-        entropies.append(merge([p.entropy for p in pooled]))
+        partition = Partition.by_size(num_clusters, batch_size, x.device)
+        out = self.pools[0](x, edge_index, batch, num_clusters, partition)  # embed and pool, level 1
+        readouts.append(sparse_readout(out.embedding, batch, kind, batch_size))
+        links.append(out.link_loss)
+        entropies.append(out.entropy)
         assignments.append(out.assignment)
         counts.append(sizes)
-        xs, adjs, masks = [p.x for p in pooled], [p.adj for p in pooled], [p.mask for p in pooled]
-        part_sizes = [m.sum(-1) for m in masks]
 
         for level, pool in enumerate(self.pools[1:], start=1):
-            outs = pool.forward_parts(xs, adjs, masks, [self.config.clusters_per_graph(level, n) for n in part_sizes])
-            readouts.append(merge([dense_readout(o.embedding, m, self.config.readout) for o, m in zip(outs, masks)]))
-            links.append(merge([o.pooled.link_loss for o in outs]))
-            entropies.append(merge([o.pooled.entropy for o in outs]))
-            assignments.append(merge.padded([o.assignment for o in outs]))
-            counts.append(merge(part_sizes))
-            xs, adjs, masks = [o.pooled.x for o in outs], [o.pooled.adj for o in outs], [o.pooled.mask for o in outs]
-            part_sizes = [m.sum(-1) for m in masks]
+            graphs = out.pooled
+            sizes = graphs.sizes
+            out = pool(graphs, num_clusters=self.config.clusters_per_graph(level, sizes))  # embed and pool
+            readouts.append(out.embedding.per_graph(lambda z, mask: dense_readout(z, mask, kind)))
+            links.append(out.link_loss)
+            entropies.append(out.entropy)
+            assignments.append(out.assignment)
+            counts.append(sizes)
 
-        finals = self.final.forward_parts(xs, adjs, masks)
-        readouts.append(merge([dense_readout(h, m, self.config.readout) for h, m in zip(finals, masks)]))
+        final = self.final(out.pooled)
+        readouts.append(final.per_graph(lambda z, mask: dense_readout(z, mask, kind)))
         logits = self.classifier(torch.cat(readouts, dim=-1))
         return ModelOutput(logits, links, entropies, assignments, counts)
 
@@ -293,17 +251,12 @@ class DETDiffPoolNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.classifier = _mlp(sum(b.out_channels for b in blocks), c.mlp_hidden, c.num_classes, c.dropout)
 
-    def forward(self, data) -> ModelOutput:
-        from torch_geometric.utils import to_dense_batch
-
-        from .functional import dense_diff_pool, sparse_diff_pool
-
+    def forward(self, data: Any) -> ModelOutput:
         if not hasattr(data, "det_sizes"):
             raise ValueError("DiffPool-DET needs precomputed clusters: pass the data set through "
                              "diffpool.models.attach_det_clusters first")
-        batch = data.batch if data.batch is not None else torch.zeros(data.x.size(0), dtype=torch.long)
+        batch, batch_size = _batch_vector(data)
         sizes = data.det_sizes.view(-1, self.config.levels + 1)
-        batch_size = sizes.size(0)
         z = self.blocks[0](self.input_norm(data.x), data.edge_index)
         readouts = [sparse_readout(z, batch, self.config.readout, batch_size)]
         links, entropies, assignments, counts = [], [], [], []
@@ -362,11 +315,9 @@ class GraphSAGENet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.classifier = _mlp(sum(b.out_channels for b in blocks), c.mlp_hidden, c.num_classes, c.dropout)
 
-    def forward(self, data) -> ModelOutput:
-        x, edge_index, batch = self.input_norm(data.x), data.edge_index, data.batch
-        if batch is None:
-            batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-        batch_size = int(batch[-1]) + 1 if batch.numel() else 0
+    def forward(self, data: Any) -> ModelOutput:
+        x, edge_index = self.input_norm(data.x), data.edge_index
+        batch, batch_size = _batch_vector(data)
         readouts = []
         for block in self.blocks:
             x = block(x, edge_index)
@@ -383,11 +334,8 @@ class SumMLP(nn.Module):
         self.input_norm = _input_norm(config)
         self.classifier = _mlp(config.in_channels, config.mlp_hidden, config.num_classes, config.dropout)
 
-    def forward(self, data) -> ModelOutput:
-        batch = data.batch
-        if batch is None:
-            batch = torch.zeros(data.x.size(0), dtype=torch.long, device=data.x.device)
-        batch_size = int(batch[-1]) + 1 if batch.numel() else 0
+    def forward(self, data: Any) -> ModelOutput:
+        batch, batch_size = _batch_vector(data)
         x = self.input_norm(data.x)
         return ModelOutput(self.classifier(global_add_pool(x, batch, batch_size)), [], [], [], [])
 

@@ -1,5 +1,6 @@
-"""Neural-network modules: GNN blocks and the DiffPool layer."""
-from .blocks import GNNBlock, dense_readout, make_conv, sparse_readout
-from .pool import DenseDiffPool, DiffPool, DiffPoolOutput, DiffPoolPartsOutput
+"""Neural-network modules: GNN blocks, readouts and the DiffPool layers."""
 
-__all__ = ["GNNBlock", "DiffPool", "DenseDiffPool", "DiffPoolOutput", "DiffPoolPartsOutput", "make_conv", "sparse_readout", "dense_readout"]
+from .blocks import GNNBlock, dense_readout, make_conv, sparse_readout
+from .pool import DenseDiffPool, DiffPool, DiffPoolOutput
+
+__all__ = ["DenseDiffPool", "DiffPool", "DiffPoolOutput", "GNNBlock", "dense_readout", "make_conv", "sparse_readout"]

@@ -9,12 +9,15 @@ pooling guarantee), their outputs are 0, and they never enter batch norm's stati
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from collections.abc import Sequence
+from typing import Literal, Optional, Union, overload
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
+from ..functional import PaddedBatch
+
 from torch_geometric.nn import (DenseGCNConv, DenseGINConv, DenseSAGEConv, GCNConv, GINConv,
                                 SAGEConv, global_add_pool, global_max_pool, global_mean_pool)
 
@@ -185,50 +188,62 @@ class GNNBlock(nn.Module):
         self.out_channels = hidden_channels * num_layers if concat else hidden_channels
         self._mean_aggregation = dense and conv == "sage"
 
-    def forward(self, x: Tensor, graph: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        """``graph`` is ``edge_index`` (sparse) or ``adj`` (dense); ``mask`` marks real nodes (dense).
+    @overload
+    def forward(self, x: Tensor, graph: Tensor, mask: Optional[Tensor] = None) -> Tensor: ...
+
+    @overload
+    def forward(self, x: PaddedBatch, graph: None = None, mask: None = None) -> PaddedBatch: ...
+
+    def forward(self, x: Union[Tensor, PaddedBatch], graph: Optional[Tensor] = None,
+                mask: Optional[Tensor] = None) -> Union[Tensor, PaddedBatch]:
+        """Sparse: ``x`` [N, F] with ``graph = edge_index``. Dense: ``x`` [B, N, F] with
+        ``graph = adj`` [B, N, N] and ``mask`` [B, N] (real nodes), or a
+        :class:`~diffpool.functional.PaddedBatch` (graphs in parts), returned with the block's output
+        as its features; batch norm then takes its statistics over the real nodes of all parts together.
 
         A dense ``adj`` is used without its diagonal (see :func:`without_self_loops`); a dense
         single graph may come unbatched (``x [N, F], adj [N, N]``) and is returned so.
         """
-        if self.dense and x.dim() == 2:
+        if isinstance(x, PaddedBatch):
+            if not self.dense:
+                raise ValueError("a sparse GNNBlock takes x [N, F] and edge_index, not a PaddedBatch")
+            return x.with_features(self._dense_parts(x))
+        if graph is None:
+            raise ValueError("GNNBlock needs the graph: edge_index (sparse) or adj (dense)")
+        if not self.dense:
+            return self._layers([x], [graph], [None])[0]
+        if x.dim() == 2:
             batched = self.forward(x.unsqueeze(0), graph.unsqueeze(0) if graph.dim() == 2 else graph,
                                    None if mask is None else mask.view(1, -1))
             return batched.squeeze(0)
-        return self.forward_parts([x], [graph], [mask])[0]
+        return self._dense_parts(PaddedBatch.padded(x, graph, mask))[0]
 
-    def neighbourhoods(self, adjs: list[Tensor]) -> list[Tensor]:
-        """What the dense layers aggregate over, from each part's ``adj``: the adjacency without its
-        diagonal (:func:`without_self_loops`), row-normalised for GraphSAGE's mean (:func:`mean_adjacency`).
-        Blocks of the same convolution over the same graphs can share it (:meth:`forward_prepared`).
-        A sparse block's ``edge_index`` needs nothing: it is returned as given."""
-        if not self.dense:
-            return adjs
-        graphs = [without_self_loops(adj) for adj in adjs]
-        return [mean_adjacency(g) for g in graphs] if self._mean_aggregation else graphs
-
-    def forward_parts(self, xs: list[Tensor], graphs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
-        """The block over a batch split into parts (dense: graphs of similar size, each padded only to
-        its own largest): every part goes through the same layers, and batch norm takes its statistics
-        over the real nodes of all parts together — the same result as one batch padded to its
-        largest graph, without paying for that padding. The sparse form takes one part."""
-        return self.forward_prepared(xs, self.neighbourhoods(graphs), masks)
-
-    def forward_prepared(self, xs: list[Tensor], graphs: list[Tensor], masks: list[Optional[Tensor]]) -> list[Tensor]:
-        """:meth:`forward_parts` with dense ``graphs`` already passed through :meth:`neighbourhoods`."""
-        if not self.dense:
-            layouts, rows = [None] * len(xs), list(xs)
+    def _dense_parts(self, graphs: PaddedBatch) -> list[Tensor]:
+        """The dense layers over every part; padding is put back at the end."""
+        # What the layers aggregate over: the adjacency without its diagonal, row-normalised for
+        # GraphSAGE's mean; made once per batch, shared by every block that reads the same graphs.
+        if self._mean_aggregation:
+            neighbourhoods = graphs.neighbourhoods("mean", lambda adj: mean_adjacency(without_self_loops(adj)))
         else:
-            # Every layer works on the real nodes' rows (see _RealRows); padding is put back at the end.
-            layouts = [_RealRows(x, mask) for x, mask in zip(xs, masks)]
-            rows = [layout.rows(x) for layout, x in zip(layouts, xs)]
-        outputs: list[list[Tensor]] = [[] for _ in xs]
+            neighbourhoods = graphs.neighbourhoods("plain", without_self_loops)
+        layouts = [_RealRows(x, mask) for x, _, mask in graphs.parts]
+        rows = [layout.rows(x) for layout, (x, _, _) in zip(layouts, graphs.parts)]
+        masks = [mask for _, _, mask in graphs.parts]
+        results = self._layers(rows, neighbourhoods, layouts, masks)
+        return [layout.padded(r) for layout, r in zip(layouts, results)]
+
+    def _layers(self, rows: list[Tensor], graphs: list[Tensor], layouts: Sequence[Optional[_RealRows]],
+                masks: Optional[list[Tensor]] = None) -> list[Tensor]:
+        """Every layer over the parts' rows ([R_p, F]: a sparse batch's nodes, or a dense part's real
+        nodes, see :class:`_RealRows`); batch norm sees all parts together."""
+        outputs: list[list[Tensor]] = [[] for _ in rows]
         for i, conv in enumerate(self.convs):
             if not self.dense:
                 rows = [conv(r, graph) for r, graph in zip(rows, graphs)]
             elif self._mean_aggregation:
                 rows = [conv.forward_rows(r, graph, layout) for r, graph, layout in zip(rows, graphs, layouts)]
             else:
+                assert masks is not None
                 # A part without padding needs no mask (it would only add multiplies).
                 rows = [layout.rows(conv(layout.padded(r), graph, None if layout.index is None else mask))
                         for r, graph, layout, mask in zip(rows, graphs, layouts, masks)]
@@ -238,8 +253,7 @@ class GNNBlock(nn.Module):
                 rows = _batch_norm_parts(self.norms[i], [F.relu(r) for r in rows])
             for out, r in zip(outputs, rows):
                 out.append(r)
-        results = [torch.cat(out, dim=-1) if self.concat else out[-1] for out in outputs]
-        return results if not self.dense else [layout.padded(r) for layout, r in zip(layouts, results)]
+        return [torch.cat(out, dim=-1) if self.concat else out[-1] for out in outputs]
 
 
 def _batch_norm_parts(norm: nn.Module, rows: list[Tensor]) -> list[Tensor]:

@@ -8,64 +8,62 @@ r"""The DiffPool layer as a module: it owns GNN_embed and GNN_pool and applies t
 with the auxiliary losses :math:`L_{LP} = \lVert A - SS^\top\rVert_F` and
 :math:`L_E = \frac{1}{n}\sum_i H(S_i)` per graph. :class:`DiffPool` takes a sparse PyG
 mini-batch (``x, edge_index, batch``) and never builds an n×n tensor; :class:`DenseDiffPool`
-takes the padded coarsened graphs of the next level (``x, adj, mask``).
+takes the small padded coarsened graphs of the next levels.
 
 Example::
 
     pool = DiffPool(in_channels=dataset.num_features, hidden_channels=64, max_clusters=16)
     out = pool(batch.x, batch.edge_index, batch.batch)
     out.pooled.x, out.pooled.adj        # [B, 16, 192], [B, 16, 16]
-    loss = ce + out.pooled.link_loss.mean() + out.pooled.entropy.mean()
+    loss = ce + out.link_loss.mean() + out.entropy.mean()
 """
+
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional, Union
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..functional import (PoolOutput, check_sparse_batch, dense_pool_with_assignment, sparse_pool_parts,
-                          sparse_pool_with_assignment)
-from .blocks import GNNBlock
+from ..functional import PaddedBatch, Partition
+from ..functional._checks import check_sparse_batch
+from ..functional.diff_pool import dense_pool, sparse_pool
+from .blocks import ConvKind, GNNBlock
 
-__all__ = ["DiffPool", "DenseDiffPool", "DiffPoolOutput", "DiffPoolPartsOutput"]
+__all__ = ["DenseDiffPool", "DiffPool", "DiffPoolOutput"]
 
 
 class DiffPoolOutput(NamedTuple):
     """What one DiffPool layer returns."""
 
-    pooled: PoolOutput
-    """the coarsened graph (``x``, ``adj``, ``mask``) and the per-graph losses."""
-    embedding: Tensor
-    """Z, the node embeddings of the input graph (for a readout at this level)."""
+    pooled: PaddedBatch
+    """the coarsened graphs, in the parts of the layer's partition (``pooled.x`` [B, K, F],
+    ``pooled.adj`` [B, K, K] and ``pooled.mask`` [B, K] give them in batch order)."""
+    link_loss: Tensor
+    """[B], :math:`\\lVert A_g - S_g S_g^\\top\\rVert_F` of every graph, in batch order."""
+    entropy: Tensor
+    """[B], mean row entropy of every graph's S, in batch order."""
+    embedding: Union[Tensor, PaddedBatch]
+    """Z, the node embeddings of the input graphs (for a readout at this level): [N, F] for
+    :class:`DiffPool`, the input graphs with features Z for :class:`DenseDiffPool`."""
     assignment: Tensor
-    """S, soft assignment of each input node to the clusters; rows sum to 1."""
-
-
-class DiffPoolPartsOutput(NamedTuple):
-    """What :meth:`DiffPool.forward_parts` returns: the coarsened graphs in parts."""
-
-    pooled: list[PoolOutput]
-    """per part, its graphs' coarsened graph padded to the part's largest cluster count, and their losses."""
-    embedding: Tensor
-    """Z, the node embeddings of the input batch."""
-    assignment: Tensor
-    """S, [N, K] for the whole batch; rows sum to 1."""
+    """S, soft assignment of each input node to the clusters; rows sum to 1: [N, K] for
+    :class:`DiffPool`, [B, N, K] in batch order (padded rows 0) for :class:`DenseDiffPool`."""
 
 
 class _DiffPoolBase(nn.Module):
     dense: bool = False
 
     def __init__(self, in_channels: int, hidden_channels: int, max_clusters: int, *,
-                 num_layers: int = 3, conv: str = "sage", batch_norm: bool = True,
+                 num_layers: int = 3, conv: ConvKind = "sage", batch_norm: bool = True,
                  normalize: bool = True, concat: bool = True) -> None:
         super().__init__()
         if max_clusters < 1:
             raise ValueError(f"DiffPool needs at least one cluster, got max_clusters={max_clusters}")
-        block = dict(num_layers=num_layers, conv=conv, dense=self.dense, batch_norm=batch_norm,
-                     normalize=normalize, concat=concat)
-        self.embed = GNNBlock(in_channels, hidden_channels, **block)
-        self.pool = GNNBlock(in_channels, hidden_channels, **block)
+        self.embed = GNNBlock(in_channels, hidden_channels, num_layers, conv=conv, dense=self.dense,
+                              batch_norm=batch_norm, normalize=normalize, concat=concat)
+        self.pool = GNNBlock(in_channels, hidden_channels, num_layers, conv=conv, dense=self.dense,
+                             batch_norm=batch_norm, normalize=normalize, concat=concat)
         # A linear head, so assignment logits are not L2-normalised (that would flatten the softmax).
         self.assign = nn.Linear(self.pool.out_channels, max_clusters)
         self.max_clusters = max_clusters
@@ -83,7 +81,7 @@ class _DiffPoolBase(nn.Module):
 
 
 class DiffPool(_DiffPoolBase):
-    r"""DiffPool on a sparse PyG mini-batch (first level).
+    r"""DiffPool on a sparse PyG mini-batch (the first level).
 
     Args:
         in_channels: node feature size.
@@ -95,59 +93,63 @@ class DiffPool(_DiffPoolBase):
     ``pooled.x [B, K, out_channels], pooled.adj [B, K, K]``, ``assignment [N, K]``.
     """
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor,
-                num_clusters: Optional[Tensor] = None) -> DiffPoolOutput:
-        """``num_clusters`` [B]: use only the first ``num_clusters[b]`` clusters for graph ``b``.
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_clusters: Optional[Tensor] = None,
+                partition: Optional[Partition] = None) -> DiffPoolOutput:
+        """``num_clusters`` [B]: use only the first ``num_clusters[b]`` clusters for graph ``b``; the
+        outputs then have ``K = max(num_clusters)`` columns, not ``max_clusters``.
 
-        The outputs then have ``K = max(num_clusters)`` columns, not ``max_clusters``: clusters no
-        graph of the batch uses are neither computed nor returned.
+        ``partition``: keep the coarsened graphs in these parts, each padded only to its own largest
+        cluster count (see :meth:`Partition.by_size`); default one part, the whole batch.
         """
-        z, logits = self._embed_and_assign(x, edge_index, batch, num_clusters)
-        # z and the logits come from the checked batch: no second scan of them.
-        pooled, assignment = sparse_pool_with_assignment(z, edge_index, logits, batch, num_clusters=num_clusters,
-                                                         validate=False)
-        return DiffPoolOutput(pooled, z, assignment)
-
-    def forward_parts(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_clusters: Optional[Tensor],
-                      parts: Sequence[Sequence[int] | Tensor]) -> DiffPoolPartsOutput:
-        """As :meth:`forward`, the coarsened graphs returned in ``parts`` (lists of graph indices
-        partitioning the batch), each padded only to its own largest cluster count
-        (see :func:`~diffpool.functional.sparse_pool_parts`)."""
-        z, logits = self._embed_and_assign(x, edge_index, batch, num_clusters)
-        pooled, assignment = sparse_pool_parts(z, edge_index, logits, batch, parts, num_clusters=num_clusters,
-                                               validate=False)
-        return DiffPoolPartsOutput(pooled, z, assignment)
-
-    def _embed_and_assign(self, x: Tensor, edge_index: Tensor, batch: Tensor,
-                          num_clusters: Optional[Tensor]) -> tuple[Tensor, Tensor]:
         check_sparse_batch(x, edge_index, batch)  # before the GNNs, so bad input fails with a clear message
-        return self.embed(x, edge_index), self._logits(self.pool(x, edge_index), num_clusters)
+        z = self.embed(x, edge_index)
+        logits = self._logits(self.pool(x, edge_index), num_clusters)
+        # z and the logits come from the checked batch: no second scan of them.
+        parts, assignment = sparse_pool(z, edge_index, logits, batch, num_clusters=num_clusters,
+                                        partition=partition, validate=False)
+        if partition is None:
+            partition = Partition.whole(len(parts[0].x), x.device)
+        pooled = PaddedBatch([p.x for p in parts], [p.adj for p in parts], [p.mask for p in parts], partition)
+        return DiffPoolOutput(pooled, partition.merge([p.link_loss for p in parts]),
+                              partition.merge([p.entropy for p in parts]), z, assignment)
 
 
 class DenseDiffPool(_DiffPoolBase):
-    r"""DiffPool on padded graphs ``x [B, N, F], adj [B, N, N], mask [B, N]`` (levels ≥ 2).
+    r"""DiffPool on small padded graphs (the levels after the first).
 
-    Same arguments as :class:`DiffPool`; ``assignment`` is ``[B, N, K]`` with padded rows 0.
+    Same arguments as :class:`DiffPool`. Takes a :class:`~diffpool.functional.PaddedBatch` (what the
+    previous level returned, in its parts), or one padded batch ``x [B, N, F], adj [B, N, N]`` with
+    ``mask [B, N]``; ``assignment`` is ``[B, N, K]`` with padded rows 0.
     """
 
     dense = True
 
-    def forward(self, x: Tensor, adj: Tensor, mask: Tensor,
+    def forward(self, x: Union[Tensor, PaddedBatch], adj: Optional[Tensor] = None, mask: Optional[Tensor] = None,
                 num_clusters: Optional[Tensor] = None) -> DiffPoolOutput:
-        return self.forward_parts([x], [adj], [mask], [num_clusters])[0]
-
-    def forward_parts(self, xs: list[Tensor], adjs: list[Tensor], masks: list[Tensor],
-                      num_clusters: list[Optional[Tensor]]) -> list[DiffPoolOutput]:
-        """The batch as parts of similar-sized graphs, each padded to its own largest (see
-        :meth:`GNNBlock.forward_parts`); batch norm sees all parts together, the pooling is per graph."""
-        # Both GNNs aggregate over the same neighbourhoods: made once, kept once for the backward pass.
-        graphs = self.embed.neighbourhoods(adjs)
-        zs = self.embed.forward_prepared(xs, graphs, masks)
-        hs = self.pool.forward_prepared(xs, graphs, masks)
-        outputs = []
-        for z, h, adj, mask, counts in zip(zs, hs, adjs, masks, num_clusters):
+        """``num_clusters`` [B] in batch order: use only the first ``num_clusters[b]`` clusters for graph ``b``."""
+        graphs = _padded_batch(x, adj, mask)
+        # Both GNNs aggregate over the same neighbourhoods, which the batch makes once and keeps.
+        embedding = self.embed(graphs)
+        hidden = self.pool(graphs)
+        counts = [None] * len(graphs.parts) if num_clusters is None else graphs.partition.split(num_clusters)
+        parts, assignments = [], []
+        for (z, adj_p, mask_p), (h, _, _), c in zip(embedding.parts, hidden.parts, counts):
             # Inputs are the previous level's outputs, computed from a checked batch.
-            pooled, assignment = dense_pool_with_assignment(z, adj, self._logits(h, counts), mask,
-                                                            num_clusters=counts, check_finite=False)
-            outputs.append(DiffPoolOutput(pooled, z, assignment))
-        return outputs
+            pooled, s = dense_pool(z, adj_p, self._logits(h, c), mask_p, num_clusters=c, validate=False)
+            parts.append(pooled)
+            assignments.append(s)
+        partition = graphs.partition
+        pooled_graphs = PaddedBatch([p.x for p in parts], [p.adj for p in parts], [p.mask for p in parts], partition)
+        return DiffPoolOutput(pooled_graphs, partition.merge([p.link_loss for p in parts]),
+                              partition.merge([p.entropy for p in parts]), embedding,
+                              partition.merge_padded(assignments))
+
+
+def _padded_batch(x: Union[Tensor, PaddedBatch], adj: Optional[Tensor], mask: Optional[Tensor]) -> PaddedBatch:
+    if isinstance(x, PaddedBatch):
+        if adj is not None or mask is not None:
+            raise ValueError("pass either a PaddedBatch or the tensors x, adj and mask, not both")
+        return x
+    if adj is None:
+        raise ValueError("a dense layer needs the adjacency: pass x [B, N, F] with adj [B, N, N], or a PaddedBatch")
+    return PaddedBatch.padded(x, adj, mask)

@@ -1,0 +1,123 @@
+"""Custom autograd functions of the pooling math: the assignment softmax with its entropy, the
+squared Gram norm ``‖SᵀS‖²_F`` and the link loss built from it. Each has a hand-written backward,
+cheaper than autograd's through the element-wise steps; none of them supports double backward
+(see ``once_differentiable``): a second derivative raises instead of coming out wrong."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+__all__ = ["assignment_softmax_entropy", "cluster_mask", "gram_squared_norm", "link_loss", "widened"]
+
+def cluster_mask(num_clusters: Tensor, max_clusters: int) -> Tensor:
+    """[B, max_clusters] bool: True for the first ``num_clusters[b]`` clusters of graph ``b``."""
+    return torch.arange(max_clusters, device=num_clusters.device) < num_clusters.unsqueeze(-1)
+
+
+# Below this, exp(log S) is exactly 0 in every float dtype (float64 underflows at about -745).
+_LOG_ZERO = -1e4
+
+
+class _SoftmaxEntropy(torch.autograd.Function):
+    r"""Row-wise softmax :math:`S` of logits and each row's entropy :math:`H = -\sum_k S_k \log S_k`.
+
+    One function with a hand-written backward because on large graphs these [N, K] element-wise
+    passes were about a third of the pooling step. Forward: :math:`H = \mathrm{lse} - \sum_k S_k s_k`
+    (``lse`` the row's log-sum-exp). Backward:
+    :math:`\partial/\partial s_k = S_k\,(g_{S,k} - \langle S, g_S\rangle - g_H(\log S_k + H))`.
+    Blocked entries have :math:`S_k = 0` exactly and zero gradient.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, s: Tensor, blocked: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        masked = s if blocked is None else s.masked_fill(blocked, float("-inf"))
+        lse = torch.logsumexp(masked, dim=-1, keepdim=True)
+        prob = torch.sub(masked, lse).exp_()  # exp(-inf) is exactly 0 for blocked entries
+        # Blocked entries add 0 · s_k = 0 (their logits are finite).
+        entropy = lse.squeeze(-1) - (prob.unsqueeze(-2) @ s.unsqueeze(-1)).view(-1)
+        ctx.save_for_backward(s, prob, lse, entropy)
+        return prob, entropy
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_prob: Tensor, grad_entropy: Tensor) -> tuple[Tensor, None]:
+        s, prob, lse, entropy = ctx.saved_tensors
+        # log S where S > 0; where S is 0 (blocked, or beyond the float range) the value only
+        # needs to be finite, as it is multiplied by S at the end.
+        log_prob = torch.sub(s, lse).clamp_min_(_LOG_ZERO)
+        g_entropy = grad_entropy.unsqueeze(-1)
+        along_s = (prob.unsqueeze(-2) @ grad_prob.unsqueeze(-1)).view(-1, 1)
+        grad = torch.addcmul(grad_prob, log_prob, g_entropy, value=-1.0)
+        grad.sub_(along_s + g_entropy * entropy.unsqueeze(-1))
+        return grad.mul_(prob), None
+
+
+def assignment_softmax_entropy(s: Tensor, allowed: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """Row-wise softmax of assignment logits and the entropy of every row.
+
+    ``s`` is [..., K]; ``allowed`` (broadcastable bool) marks the clusters a row may use: the others
+    get probability exactly 0. Returns ``(S, H)`` with ``H`` of shape ``s.shape[:-1]``, finite with
+    finite gradients even for one-hot rows and logits beyond the float range of their difference.
+    """
+    shape = s.shape
+    flat = s.reshape(-1, shape[-1])
+    blocked = None if allowed is None else (~allowed).expand(shape).reshape(-1, shape[-1])
+    prob, entropy = _SoftmaxEntropy.apply(flat, blocked)
+    return prob.view(shape), entropy.view(shape[:-1])
+
+
+def _safe_sqrt(squared: Tensor) -> Tensor:
+    """sqrt(max(x, 0)) with gradient 0, not inf/NaN, where x <= 0 (round-off can make it < 0)."""
+    positive = squared > 0
+    return torch.where(positive, squared.clamp_min(1e-30).sqrt(), torch.zeros_like(squared))
+
+
+
+
+def widened(t: Tensor) -> Tensor:
+    """``t`` in float32 if it is in a narrower float type (bf16/fp16 under autocast), else as it is."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
+class _GramSquaredNorm(torch.autograd.Function):
+    r"""``‖SᵀS‖²_F`` of assignments S [n, K] (a scalar) or [B, n, K] (one per graph, padded rows 0),
+    with a hand-written backward.
+
+    The link loss needs only this. Autograd through ``(Sᵀ S) ** 2`` would run two n×K×K products in
+    the backward pass (one per operand of the product); the gradient is :math:`4\,S\,(S^\top S)`, a
+    single product with the Gram matrix kept from the forward pass. It runs in float32 whatever
+    autocast says: the link loss is a small difference of large terms.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, s: Tensor) -> Tensor:
+        with torch.autocast(device_type=s.device.type, enabled=False):
+            wide = widened(s)
+            gram = wide.transpose(-1, -2) @ wide
+        ctx.save_for_backward(s, gram)
+        return (gram * gram).sum(dim=(-2, -1))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        s, gram = ctx.saved_tensors
+        with torch.autocast(device_type=s.device.type, enabled=False):
+            return ((widened(s) @ gram) * (4 * grad)[..., None, None]).to(s.dtype)
+
+
+def gram_squared_norm(s: Tensor) -> Tensor:
+    """``‖SᵀS‖²_F`` of S [n, K] (a scalar) or [B, n, K] (one per graph; padded rows must be 0)."""
+    return _GramSquaredNorm.apply(s)
+
+
+def link_loss(norm_a: Tensor, out_adj: Tensor, gram_norm: Tensor) -> Tensor:
+    """``‖A − SSᵀ‖_F`` per graph by ``‖A‖²_F − 2·tr(SᵀAS) + ‖SᵀS‖²_F``, from ``‖A‖²_F`` [B], the pooled
+    ``SᵀAS`` [B, K, K] and ``‖SᵀS‖²_F`` [B]: no n×n matrix. Combined in float32 (bf16 terms would
+    cancel to noise)."""
+    trace = out_adj.diagonal(dim1=1, dim2=2).sum(-1)
+    return _safe_sqrt(widened(norm_a) - 2 * widened(trace) + widened(gram_norm))
+

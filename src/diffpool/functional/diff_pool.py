@@ -1,0 +1,261 @@
+r"""The pooling math of DiffPool (Ying et al., NeurIPS 2018), in a dense and a sparse form.
+
+For one graph with adjacency :math:`A` (n×n), node embeddings :math:`Z` (n×F) and assignment
+logits :math:`s` (n×K):
+
+.. math::
+    S = \mathrm{softmax}(s) \quad
+    X' = S^\top Z \quad
+    A' = S^\top A S \quad
+    L_{LP} = \lVert A - S S^\top \rVert_F \quad
+    L_E = \tfrac{1}{n} \textstyle\sum_i H(S_i)
+
+:func:`dense_diff_pool` works on padded batches ([B, N, ·] with a node mask), as PyG's layer does.
+:func:`sparse_diff_pool` works on a PyG mini-batch (nodes of all graphs stacked, ``edge_index``,
+``batch``) and never forms an n×n tensor: :math:`A S` is a scatter over edges and the link loss
+uses :math:`\lVert A - SS^\top\rVert_F^2 = \lVert A\rVert_F^2 - 2\,\mathrm{tr}(S^\top A S)
++ \lVert S^\top S\rVert_F^2`, so cost is linear in edges and nodes.
+
+Both accept ``num_clusters`` [B]: graph ``b`` then uses only its first ``num_clusters[b]``
+clusters (per-graph cluster counts); the surplus logits are masked out of the softmax and the
+returned ``mask`` marks the clusters in use.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from ._autograd import assignment_softmax_entropy, cluster_mask, gram_squared_norm, link_loss, widened
+from ._checks import check_assignment_logits, check_clusters, check_finite, check_num_clusters, check_sparse_batch
+from ._partition import Partition
+from ._products import products_in_batch_order, products_in_parts, propagate, squared_norm_per_graph
+
+__all__ = ["PoolOutput", "dense_diff_pool", "sparse_diff_pool"]
+
+
+class PoolOutput(NamedTuple):
+    """Result of one DiffPool coarsening.
+
+    Attributes:
+        x: pooled features :math:`S^\\top Z`, [B, K, F].
+        adj: pooled adjacency :math:`S^\\top A S`, [B, K, K].
+        mask: [B, K] bool, the clusters in use (all True unless ``num_clusters`` was given).
+        link_loss: [B], :math:`\\lVert A_g - S_g S_g^\\top\\rVert_F` per graph (not squared,
+            not normalised).
+        entropy: [B], mean over the graph's real nodes of :math:`H(S_i)`.
+    """
+
+    x: Tensor
+    adj: Tensor
+    mask: Tensor
+    link_loss: Tensor
+    entropy: Tensor
+
+
+def dense_diff_pool(
+    x: Tensor,
+    adj: Tensor,
+    s: Tensor,
+    mask: Optional[Tensor] = None,
+    num_clusters: Optional[Tensor] = None,
+) -> PoolOutput:
+    r"""DiffPool on a padded batch, as PyG's ``dense_diff_pool`` (same inputs).
+
+    For every graph of the batch, with :math:`S = \mathrm{softmax}(s)` row-wise:
+
+    .. math::
+        X' = S^\top Z \qquad A' = S^\top A S \qquad
+        L_{LP} = \lVert A - S S^\top\rVert_F \qquad
+        L_E = \tfrac{1}{n} \textstyle\sum_i H(S_i)
+
+    (Ying et al., "Hierarchical Graph Representation Learning with Differentiable Pooling",
+    NeurIPS 2018, Eq. 3–4 and Sec. 3.3). Unlike PyG, the losses are returned per graph, unscaled
+    (PyG divides the link loss by the number of entries and averages over the batch), and the link
+    loss is computed without the [B, N, N] matrix :math:`SS^\top`.
+
+    Args:
+        x: node embeddings :math:`Z`, [B, N, F] (or [N, F] for one graph).
+        adj: adjacency, [B, N, N] (or [N, N]); may be weighted.
+        s: assignment logits, [B, N, K] (or [N, K]); softmax is taken here.
+        mask: [B, N] bool, real nodes. Padded nodes contribute nothing anywhere.
+        num_clusters: optional [B] long, clusters used by each graph (surplus logits masked).
+
+    Returns:
+        :class:`PoolOutput`: ``x`` [B, K, F], ``adj`` [B, K, K], ``mask`` [B, K] and the per-graph
+        losses [B].
+    """
+    return dense_pool(x, adj, s, mask, num_clusters)[0]
+
+
+def dense_pool(x: Tensor, adj: Tensor, s: Tensor, mask: Optional[Tensor] = None,
+               num_clusters: Optional[Tensor] = None, *, validate: bool = True) -> tuple[PoolOutput, Tensor]:
+    """:func:`dense_diff_pool` plus the assignment S it computed ([B, N, K], padded rows 0), for
+    :class:`~diffpool.nn.DenseDiffPool`, which returns S too (a second softmax would cost that work
+    and keep its autograd graph alive). ``validate=False`` skips the NaN/inf scan of the inputs, for
+    a caller that made them from a checked batch (shapes are always checked)."""
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    if adj.dim() == 2:
+        adj = adj.unsqueeze(0)
+    if s.dim() == 2:
+        s = s.unsqueeze(0)
+    if x.dim() != 3 or adj.dim() != 3 or s.dim() != 3:
+        raise ValueError("dense_diff_pool expects x [B, N, F], adj [B, N, N] and s [B, N, K]")
+    batch_size, num_nodes, _ = x.shape
+    if adj.shape != (batch_size, num_nodes, num_nodes):
+        raise ValueError(f"adj has shape {list(adj.shape)}, expected [{batch_size}, {num_nodes}, {num_nodes}] to match x")
+    if s.shape[:2] != (batch_size, num_nodes):
+        raise ValueError(f"s has shape {list(s.shape)}, expected [{batch_size}, {num_nodes}, K] to match x")
+    k = s.size(-1)
+    check_clusters(k)
+    if validate:
+        for name, t in (("x", x), ("adj", adj), ("s", s)):
+            check_finite(name, t)
+    if mask is None:
+        mask = torch.ones(batch_size, num_nodes, dtype=torch.bool, device=x.device)
+    elif mask.shape != (batch_size, num_nodes):
+        raise ValueError(f"mask has shape {list(mask.shape)}, expected [{batch_size}, {num_nodes}]")
+    mask = mask.bool()
+    num_clusters = check_num_clusters(num_clusters, batch_size, k)
+
+    allowed = None if num_clusters is None else cluster_mask(num_clusters, k).unsqueeze(1)
+    s_prob, node_entropy = assignment_softmax_entropy(s, allowed)
+    if not bool(mask.all()):
+        # Padded nodes contribute nothing: their rows of S, Z and A become 0. Without padding (every
+        # level ≥ 2 with fixed K) these products would only copy S, Z and A, and autograd keep the copies.
+        node = mask.unsqueeze(-1).to(x.dtype)
+        s_prob = s_prob * node
+        x = x * node
+        adj = adj * node * node.transpose(1, 2)
+
+    s_t = s_prob.transpose(1, 2)
+    out_x = s_t @ x
+    out_adj = s_t @ adj @ s_prob
+    # By the Frobenius identity, as in the sparse form: no [B, N, N] product SSᵀ nor its difference
+    # with A to compute and keep, and tr(SᵀAS) comes with A'.
+    link = link_loss(widened(adj).pow(2).sum(dim=(1, 2)), out_adj, gram_squared_norm(s_prob))
+    entropy = (node_entropy * mask.to(x.dtype)).sum(-1) / mask.sum(-1).clamp_min(1)
+    out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
+                else cluster_mask(num_clusters, k))
+    return PoolOutput(out_x, out_adj, out_mask, link, entropy), s_prob
+
+
+def sparse_diff_pool(
+    x: Tensor,
+    edge_index: Tensor,
+    s: Tensor,
+    batch: Tensor,
+    edge_weight: Optional[Tensor] = None,
+    num_clusters: Optional[Tensor] = None,
+) -> PoolOutput:
+    r"""DiffPool on a PyG mini-batch, without any n×n tensor.
+
+    For every graph :math:`g` of the batch, with :math:`S_g = \mathrm{softmax}(s_g)` row-wise:
+
+    .. math::
+        X'_g = S_g^\top Z_g \qquad A'_g = S_g^\top A_g S_g \qquad
+        L_{LP,g} = \lVert A_g - S_g S_g^\top\rVert_F \qquad
+        L_{E,g} = \tfrac{1}{n_g} \textstyle\sum_i H(S_{g,i})
+
+    :math:`A S` is a sum over the edges, and the link loss comes from
+    :math:`\lVert A - SS^\top\rVert_F^2 = \lVert A\rVert_F^2 - 2\,\mathrm{tr}(S^\top A S)
+    + \lVert S^\top S\rVert_F^2`, so time and memory grow with edges and nodes, never with n².
+    (Ying et al., "Hierarchical Graph Representation Learning with Differentiable Pooling",
+    NeurIPS 2018, Eq. 3–4 and Sec. 3.3.)
+
+    Args:
+        x: node embeddings :math:`Z`, [N, F] (nodes of all graphs stacked).
+        edge_index: [2, E] edges (source, target); an edge (i, j) is the entry A[i, j].
+        s: assignment logits, [N, K].
+        batch: [N] sorted graph id of every node (PyG's ``batch``).
+        edge_weight: optional [E]; duplicate edges add their weights.
+        num_clusters: optional [B] long, clusters used by each graph (surplus logits masked).
+
+    Returns:
+        :class:`PoolOutput` with dense ``x`` [B, K, F], ``adj`` [B, K, K], ``mask`` [B, K] and the
+        per-graph losses [B].
+
+    Cost: O(E·K + N·K·(F + K)) time and O(N·K + B·K·(F + K)) memory.
+    """
+    parts, _ = sparse_pool(x, edge_index, s, batch, edge_weight, num_clusters)
+    return parts[0]
+
+
+class _Assigned(NamedTuple):
+    """What every sparse pooling computes before the per-graph products."""
+
+    x: Tensor
+    s_prob: Tensor
+    a_s: Tensor
+    size_tensor: Tensor
+    num_clusters: Optional[Tensor]
+    norm_a: Tensor
+    entropy: Tensor
+
+
+def _assign(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_weight: Optional[Tensor],
+            num_clusters: Optional[Tensor], validate: bool) -> _Assigned:
+    """Checks, S = softmax(s) with its entropies, A·S, ‖A_g‖²_F and the per-graph mean entropy."""
+    if validate:
+        check_sparse_batch(x, edge_index, batch, edge_weight)
+        check_assignment_logits(s, x.size(0))
+    num_nodes, k = s.shape
+    batch_size = int(batch[-1]) + 1
+    num_clusters = check_num_clusters(num_clusters, batch_size, k)
+    if x.dtype != s.dtype:
+        # Under autocast a GNN may return Z in float32 (GCN's scatter) and logits in bf16 (a
+        # linear head); the products below need one dtype: the wider.
+        dtype = torch.promote_types(x.dtype, s.dtype)
+        x, s = x.to(dtype), s.to(dtype)
+    if edge_weight is None:
+        edge_weight = torch.ones(edge_index.size(1), dtype=x.dtype, device=x.device)
+    else:
+        edge_weight = edge_weight.to(x.dtype)
+
+    # One comparison builds the [N, K] mask (cheaper than gathering rows of a [B, K] one).
+    allowed = (None if num_clusters is None else
+               torch.arange(k, device=s.device) < num_clusters.to(s.device)[batch].unsqueeze(-1))
+    s_prob, node_entropy = assignment_softmax_entropy(s, allowed)
+    a_s = propagate(edge_index, edge_weight, s_prob)
+    size_tensor = torch.bincount(batch, minlength=batch_size)
+    norm_a = squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)
+    counts = size_tensor.to(x.dtype).clamp_min(1)
+    entropy = torch.zeros(batch_size, dtype=x.dtype, device=x.device).index_add(0, batch, node_entropy) / counts
+    return _Assigned(x, s_prob, a_s, size_tensor, num_clusters, norm_a, entropy)
+
+
+def sparse_pool(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_weight: Optional[Tensor] = None,
+                num_clusters: Optional[Tensor] = None, partition: Optional[Partition] = None, *,
+                validate: bool = True) -> tuple[list[PoolOutput], Tensor]:
+    """:func:`sparse_diff_pool` with the coarsened graphs in the parts of ``partition`` (default: one
+    part, the whole batch), plus the assignment S it computed ([N, K]).
+
+    For :class:`~diffpool.nn.DiffPool`, which returns S too (a second softmax would cost several
+    passes over an [N, K] tensor and keep its autograd graph alive). Part ``p`` gets a
+    :class:`PoolOutput` of its graphs in its order, padded to its own largest cluster count (K for
+    the whole batch), so the batch padded to its largest K is never built for a batch in parts.
+    ``validate=False`` skips the input checks, for a caller that made ``x`` and ``s`` itself from a
+    batch it has checked.
+    """
+    a = _assign(x, edge_index, s, batch, edge_weight, num_clusters, validate)
+    batch_size, k = a.size_tensor.numel(), a.s_prob.size(1)
+    if partition is not None and partition.batch_size != batch_size:
+        raise ValueError(f"the partition must list every graph of the batch (0..{batch_size - 1}) exactly once; "
+                         f"it lists {partition.batch_size} graphs")
+    used = [k] * batch_size if a.num_clusters is None else a.num_clusters.tolist()
+    if partition is None or partition.is_whole:
+        out_x, out_adj, gram_norm = products_in_batch_order(a.s_prob, a.x, a.a_s, batch, a.size_tensor, used)
+        out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if a.num_clusters is None
+                    else cluster_mask(a.num_clusters, k))
+        return [PoolOutput(out_x, out_adj, out_mask, link_loss(a.norm_a, out_adj, gram_norm), a.entropy)], a.s_prob
+    outputs = []
+    products = products_in_parts(a.s_prob, a.x, a.a_s, batch, a.size_tensor, used, partition.parts)
+    for p, (part, (out_x, out_adj, gram_norm)) in enumerate(zip(partition.parts, products)):
+        index = partition.index(p).to(x.device)
+        counts = torch.tensor([used[g] for g in part], device=x.device)
+        outputs.append(PoolOutput(out_x, out_adj, cluster_mask(counts, out_adj.size(-1)),
+                                  link_loss(a.norm_a[index], out_adj, gram_norm), a.entropy[index]))
+    return outputs, a.s_prob
