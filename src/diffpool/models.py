@@ -56,8 +56,8 @@ class ModelConfig:
     batch_norm: bool = True
     normalize: bool = True
     concat: bool = True
-    # The model on its own keeps the paper's fixed K; runs (RunConfig, the commands) default to
-    # per-graph counts with a floor of 8 (training/config.py, DEFAULT_MIN_CLUSTERS).
+    # The model on its own keeps the paper's fixed K; runs default to per-graph counts with a floor
+    # (diffpool.training.config.RUN_DEFAULTS_OVER_MODEL).
     per_graph_clusters: bool = False
     min_clusters: int = 1
     mlp_hidden: int = 64

@@ -5,7 +5,7 @@ over the edges."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -146,14 +146,48 @@ def propagate(edge_index: Tensor, edge_weight: Tensor, s_prob: Tensor) -> Tensor
 
     A gather-multiply-scatter (``index_add`` of ``S[dst] · w``) materialises [E, K] tensors in the
     forward and again in the backward pass. ``embedding_bag`` in sum mode with per-edge weights does
-    the same sum row by row without them (docs/PERFORMANCE.md has the figures). It needs
-    the edges grouped by source node, hence one sort of the E source ids.
+    the same sum row by row without them (docs/PERFORMANCE.md has the figures). It needs the edges
+    grouped by source node, hence one sort of the E source ids. ``embedding_bag`` has no second
+    derivative in torch; :class:`_Propagate` gives one.
     """
-    num_nodes = s_prob.size(0)
-    src, dst = edge_index
-    order = torch.argsort(src, stable=True)
-    counts = torch.bincount(src, minlength=num_nodes)
-    offsets = torch.cumsum(counts, 0) - counts  # start of every node's edges; empty bags give 0
-    return F.embedding_bag(dst[order], s_prob, offsets, mode="sum", per_sample_weights=edge_weight[order])
+    return _Propagate.apply(edge_index, edge_weight, s_prob)
 
 
+class _Propagate(torch.autograd.Function):
+    """``embedding_bag``'s forward and first derivative (the fast ones, taken from the graph it
+    records), and a derivative that can be differentiated again when ``create_graph`` asks for one
+    (in gather-scatter form, [E, K] memory)."""
+
+    @staticmethod
+    def forward(ctx: Any, edge_index: Tensor, edge_weight: Tensor, s_prob: Tensor) -> Tensor:
+        num_nodes = s_prob.size(0)
+        src, dst = edge_index
+        order = torch.argsort(src, stable=True)
+        counts = torch.bincount(src, minlength=num_nodes)
+        offsets = torch.cumsum(counts, 0) - counts  # start of every node's edges; empty bags give 0
+        with torch.enable_grad():
+            leaves = (s_prob.detach().requires_grad_(ctx.needs_input_grad[2]),
+                      edge_weight.detach().requires_grad_(ctx.needs_input_grad[1]))
+            out = F.embedding_bag(dst[order], leaves[0], offsets, mode="sum", per_sample_weights=leaves[1][order])
+        ctx.recorded = (out, leaves)
+        ctx.save_for_backward(edge_index, edge_weight, s_prob)
+        return out.detach()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, Optional[Tensor], Optional[Tensor]]:
+        out, leaves = ctx.recorded
+        wanted = [leaf for leaf in leaves if leaf.requires_grad]
+        if not torch.is_grad_enabled():
+            # The recorded graph lives as long as this node (a caller may backward twice, retain_graph).
+            found = iter(torch.autograd.grad(out, wanted, grad, retain_graph=True) if wanted else ())
+            grad_s, grad_w = (next(found) if leaf.requires_grad else None for leaf in leaves)
+            return None, grad_w, grad_s
+        # create_graph: the same derivative in operations autograd differentiates again.
+        edge_index, edge_weight, s_prob = ctx.saved_tensors
+        src, dst = edge_index
+        grad_s = grad_w = None
+        if ctx.needs_input_grad[2]:
+            grad_s = torch.zeros_like(s_prob).index_add(0, dst, grad[src] * edge_weight.unsqueeze(-1))
+        if ctx.needs_input_grad[1]:
+            grad_w = (grad[src] * s_prob[dst]).sum(-1)
+        return None, grad_w, grad_s

@@ -28,7 +28,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from ._autograd import assignment_softmax_entropy, cluster_mask, gram_squared_norm, link_loss, widened
+from ._autograd import assignment_softmax_entropy, cluster_mask, gram_squared_norm, link_loss, safe_sqrt, widened
 from ._checks import check_assignment_logits, check_clusters, check_finite, check_num_clusters, check_sparse_batch
 from ._partition import Partition
 from ._products import products_in_batch_order, products_in_parts, propagate, squared_norm_per_graph
@@ -136,11 +136,21 @@ def dense_pool(x: Tensor, adj: Tensor, s: Tensor, mask: Optional[Tensor] = None,
     out_adj = s_t @ adj @ s_prob
     # By the Frobenius identity, as in the sparse form: no [B, N, N] product SSᵀ nor its difference
     # with A to compute and keep, and tr(SᵀAS) comes with A'.
-    link = link_loss(widened(adj).pow(2).sum(dim=(1, 2)), out_adj, gram_squared_norm(s_prob))
+    link, inexact = link_loss(widened(adj).pow(2).sum(dim=(1, 2)), out_adj, gram_squared_norm(s_prob))
+    if inexact is not None and bool(inexact.any()):
+        link = _exact_dense_link_loss(link, inexact, adj, s_prob)
     entropy = (node_entropy * mask.to(x.dtype)).sum(-1) / mask.sum(-1).clamp_min(1)
     out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
                 else cluster_mask(num_clusters, k))
     return PoolOutput(out_x, out_adj, out_mask, link, entropy), s_prob
+
+
+def _exact_dense_link_loss(link: Tensor, inexact: Tensor, adj: Tensor, s_prob: Tensor) -> Tensor:
+    """``link`` with the ``inexact`` graphs' ``‖A − SSᵀ‖_F`` computed directly in float64."""
+    graphs = inexact.nonzero().squeeze(1)
+    s64 = s_prob[graphs].double()
+    exact = torch.linalg.matrix_norm(adj[graphs].double() - s64 @ s64.transpose(1, 2))
+    return link.index_put((graphs,), exact.to(link.dtype))
 
 
 def sparse_diff_pool(
@@ -190,6 +200,7 @@ class _Assigned(NamedTuple):
     x: Tensor
     s_prob: Tensor
     a_s: Tensor
+    edge_weight: Tensor
     size_tensor: Tensor
     num_clusters: Optional[Tensor]
     norm_a: Tensor
@@ -224,7 +235,7 @@ def _assign(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_weight
     norm_a = squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)
     counts = size_tensor.to(x.dtype).clamp_min(1)
     entropy = torch.zeros(batch_size, dtype=x.dtype, device=x.device).index_add(0, batch, node_entropy) / counts
-    return _Assigned(x, s_prob, a_s, size_tensor, num_clusters, norm_a, entropy)
+    return _Assigned(x, s_prob, a_s, edge_weight, size_tensor, num_clusters, norm_a, entropy)
 
 
 def sparse_pool(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_weight: Optional[Tensor] = None,
@@ -250,12 +261,45 @@ def sparse_pool(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_we
         out_x, out_adj, gram_norm = products_in_batch_order(a.s_prob, a.x, a.a_s, batch, a.size_tensor, used)
         out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if a.num_clusters is None
                     else cluster_mask(a.num_clusters, k))
-        return [PoolOutput(out_x, out_adj, out_mask, link_loss(a.norm_a, out_adj, gram_norm), a.entropy)], a.s_prob
+        link, inexact = link_loss(a.norm_a, out_adj, gram_norm)
+        if inexact is not None and bool(inexact.any()):
+            link = _exact_sparse_link_loss(link, inexact.nonzero().squeeze(1).tolist(), list(range(batch_size)),
+                                           a, edge_index, batch, used)
+        return [PoolOutput(out_x, out_adj, out_mask, link, a.entropy)], a.s_prob
     outputs = []
     products = products_in_parts(a.s_prob, a.x, a.a_s, batch, a.size_tensor, used, partition.parts)
-    for p, (part, (out_x, out_adj, gram_norm)) in enumerate(zip(partition.parts, products)):
+    links = [link_loss(a.norm_a[partition.index(p).to(x.device)], out_adj, gram_norm)
+             for p, (_, out_adj, gram_norm) in enumerate(products)]
+    any_inexact = [bool(inexact.any()) if inexact is not None else False for _, inexact in links]
+    for p, (part, (out_x, out_adj, _), (link, inexact)) in enumerate(zip(partition.parts, products, links)):
         index = partition.index(p).to(x.device)
         counts = torch.tensor([used[g] for g in part], device=x.device)
-        outputs.append(PoolOutput(out_x, out_adj, cluster_mask(counts, out_adj.size(-1)),
-                                  link_loss(a.norm_a[index], out_adj, gram_norm), a.entropy[index]))
+        if any_inexact[p]:
+            assert inexact is not None
+            link = _exact_sparse_link_loss(link, inexact.nonzero().squeeze(1).tolist(), part, a, edge_index, batch,
+                                           used)
+        outputs.append(PoolOutput(out_x, out_adj, cluster_mask(counts, out_adj.size(-1)), link, a.entropy[index]))
     return outputs, a.s_prob
+
+
+def _exact_sparse_link_loss(link: Tensor, positions: list[int], graphs: Sequence[int], a: _Assigned,
+                            edge_index: Tensor, batch: Tensor, used: list[int]) -> Tensor:
+    """``link`` (the values of ``graphs``, in that order) with the entries at ``positions`` recomputed
+    from S in float64, value and gradient, still without an n×n matrix."""
+    starts = (torch.cumsum(a.size_tensor, 0) - a.size_tensor).tolist()
+    sizes = a.size_tensor.tolist()
+    edge_graph = batch[edge_index[0]]
+    exact = []
+    for position in positions:
+        g = graphs[position]
+        first, n = starts[g], sizes[g]
+        s64 = a.s_prob[first:first + n, :used[g]].double()
+        on_g = edge_graph == g
+        local = edge_index[:, on_g] - first
+        weight = a.edge_weight[on_g].double()
+        a_s = propagate(local, weight, s64)
+        norm_a = squared_norm_per_graph(local, weight, torch.zeros(n, dtype=torch.long, device=batch.device), n, 1)
+        squared = norm_a - 2 * (s64 * a_s).sum() + gram_squared_norm(s64)
+        exact.append(safe_sqrt(squared).reshape(()))
+    index = torch.tensor(positions, device=link.device)
+    return link.index_put((index,), torch.stack(exact).to(link.dtype))

@@ -10,12 +10,11 @@ pooling guarantee), their outputs are 0, and they never enter batch norm's stati
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Optional, Union, overload
+from typing import Any, Literal, Optional, Union, overload
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 from ..functional import PaddedBatch
 
 from torch_geometric.nn import (DenseGCNConv, DenseGINConv, DenseSAGEConv, GCNConv, GINConv,
@@ -41,22 +40,26 @@ class _L2Normalize(torch.autograd.Function):
     model; autograd through ``F.normalize`` runs about 16 small operations backward, which on
     graphs of tens of nodes cost more than their arithmetic. The gradient is
     :math:`(g - y\,\langle g, y\rangle)/\lVert x\rVert` (just :math:`g/\epsilon` for a row below
-    the floor, whose divisor does not depend on it): six operations.
+    the floor, whose divisor does not depend on it): six operations. When a second derivative is
+    asked for (``create_graph=True``) the backward differentiates ``F.normalize`` instead.
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor) -> Tensor:
         norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
         floored = norm < _NORM_EPS  # as clamp_min's gradient: a norm of exactly eps passes
         norm = norm.clamp_min_(_NORM_EPS)
-        y = x / norm
-        ctx.save_for_backward(y, norm, floored)
-        return y
+        # x, not y, is kept: the same memory, and the input a second derivative needs.
+        ctx.save_for_backward(x, norm, floored)
+        return x / norm
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: Tensor) -> Tensor:
-        y, norm, floored = ctx.saved_tensors
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        x, norm, floored = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: a derivative that can be differentiated again
+            (out,) = torch.autograd.grad(F.normalize(x, dim=-1, eps=_NORM_EPS), x, grad, create_graph=True)
+            return out
+        y = x / norm
         along = (grad * y).sum(dim=-1, keepdim=True).masked_fill_(floored, 0)
         return (grad - y * along).div_(norm)
 
