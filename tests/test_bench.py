@@ -10,11 +10,11 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
-from diffpool.bench.cli import add_bench_arguments, run_bench
-from diffpool.bench.implementations import IMPLEMENTATIONS
-from diffpool.bench.runner import merge_rounds, ratios, run_case, run_epoch_benchmark, saved_activation_bytes
-from diffpool.bench.scaling import loglog_slope, run_layer, summarize
-from diffpool.bench.workloads import Workload, default_data_root, random_graph
+from benchmarks.cli import add_bench_arguments, run_bench
+from benchmarks.epoch import merge_rounds, ratios, run_case, run_epoch_benchmark, saved_activation_bytes
+from benchmarks.implementations import IMPLEMENTATIONS
+from benchmarks.scaling import loglog_slope, run_layer, summarize
+from benchmarks.workloads import Workload, default_data_root, random_graph
 
 EPOCH_KEYS = {"kind", "dataset", "impl", "status", "epoch_s", "epoch_times_s", "graphs_per_s", "peak_rss_mb",
               "predict_graphs_per_s", "batch_size", "env", "workload", "config", "saved_activations_mb",
@@ -62,7 +62,7 @@ def test_saved_activations_count_what_backward_keeps_once_per_storage():
 def test_matmul_count_is_the_products_arithmetic():
     """The count covers every batch of an epoch's forward pass: a model of one linear map has
     2·rows·in·out FLOPs per batch; DiffPool's pooling adds products a flat GraphSAGE lacks."""
-    from diffpool.bench.runner import forward_matmul_gflop
+    from benchmarks.epoch import forward_matmul_gflop
 
     workload = tiny_workload()
     impl = IMPLEMENTATIONS["graphsage"](batch_size=4, seed=0)
@@ -92,7 +92,7 @@ def test_matmul_count_is_the_products_arithmetic():
 
 
 def test_operations_per_step_count_forward_and_backward_and_leave_no_gradients():
-    from diffpool.bench.runner import operations_per_step
+    from benchmarks.epoch import operations_per_step
 
     workload = tiny_workload()
     impl = IMPLEMENTATIONS["graphsage"](batch_size=4, seed=0)
@@ -120,12 +120,12 @@ def test_operations_per_step_count_forward_and_backward_and_leave_no_gradients()
 
 
 def test_a_failing_count_keeps_the_case_and_its_timings(monkeypatch):
-    import diffpool.bench.runner as runner
+    import benchmarks.epoch as epoch_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("counter broke")
 
-    monkeypatch.setattr(runner, "forward_matmul_gflop", broken)
+    monkeypatch.setattr(epoch_module, "forward_matmul_gflop", broken)
     record = run_case("tiny", "graphsage", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=tiny_workload())
     assert record["status"] == "ok" and record["epoch_s"] > 0 and record["ops_per_step"] > 0
     assert "forward_matmul_gflop" not in record and "counter broke" in record["forward_matmul_gflop_error"]
@@ -188,7 +188,7 @@ def test_rounds_merge_into_the_median_of_all_timed_epochs():
 
 
 def test_a_case_that_failed_is_not_run_again_in_later_rounds(monkeypatch):
-    import diffpool.bench.runner as runner
+    import benchmarks.epoch as epoch_module
 
     calls = []
 
@@ -198,7 +198,7 @@ def test_a_case_that_failed_is_not_run_again_in_later_rounds(monkeypatch):
             return {"kind": "epoch", "dataset": spec["dataset"], "impl": "pyg", "status": "timeout"}
         return _round([1.0, 1.1, 1.2], [1.0, 1.1, 1.2], 100.0) | {"impl": spec["impl_name"]}
 
-    monkeypatch.setattr(runner, "_spawn", fake_spawn)
+    monkeypatch.setattr(epoch_module, "_spawn", fake_spawn)
     records = run_epoch_benchmark(["D"], ["default", "graphsage", "pyg"], rounds=3)
     assert calls == ["default", "graphsage", "pyg", "graphsage", "default", "default", "graphsage"]
     assert [(r["impl"], r["status"], r["rounds"]) for r in records] == [
@@ -276,8 +276,8 @@ def test_cli_parses_and_dispatches(tmp_path, capsys):
 
 
 def test_headroom_split_step_accumulates_the_uncut_steps_gradients():
-    from diffpool.bench.headroom import split_pyg_step
-    from diffpool.bench.implementations import get_implementation
+    from benchmarks.headroom import split_pyg_step
+    from benchmarks.implementations import get_implementation
 
     workload = tiny_workload()
     impl = get_implementation("pyg", batch_size=6)
@@ -300,7 +300,7 @@ def test_headroom_split_step_accumulates_the_uncut_steps_gradients():
 
 
 def test_headroom_record_bounds_the_speedup_from_its_own_figures():
-    from diffpool.bench.headroom import GRAPHSAGE_LAYERS, LEVEL1_LAYERS, run_headroom
+    from benchmarks.headroom import GRAPHSAGE_LAYERS, LEVEL1_LAYERS, run_headroom
 
     record = run_headroom("tiny", epochs=2, threads=1, batch_size=4, workload=tiny_workload())
     assert record["kind"] == "headroom" and record["epochs"] == 2
@@ -313,7 +313,7 @@ def test_headroom_record_bounds_the_speedup_from_its_own_figures():
 
 
 def test_report_shows_the_headroom_and_names_it_in_the_fixed_k_target(tmp_path):
-    from diffpool.bench.report import write_report
+    from benchmarks.report import write_report
 
     (tmp_path / "epoch.jsonl").write_text("")
     plain, _ = write_report(tmp_path / "epoch.jsonl", tmp_path / "none.jsonl", tmp_path / "plain.md", tmp_path / "p.png")

@@ -1,19 +1,14 @@
-"""scripts/results_table.py: how rows describe their setting and which baseline they are compared with."""
+"""benchmarks.results_table: how rows describe their setting and which baseline they are compared with."""
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(scope="module")
 def table():
-    script = Path(__file__).resolve().parents[1] / "scripts" / "results_table.py"
-    spec = importlib.util.spec_from_file_location("results_table", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from benchmarks import results_table
+
+    return results_table
 
 
 def config(variant="diffpool", **changes):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from typing import Optional
 
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["split_pyg_step", "run_headroom", "add_headroom_arguments", "run_headroom_command"]
+__all__ = ["split_pyg_step", "run_headroom", "add_headroom_arguments", "run_headroom_command", "main"]
 
 LEVEL1_LAYERS, GRAPHSAGE_LAYERS = 6, 9
 
@@ -67,7 +68,7 @@ def _epoch(impl, model, optimizer, workload, epoch: int, split: bool = False) ->
 def run_headroom(dataset: str, *, epochs: int = 5, threads: int = 1, batch_size: int = 20,
                  data_root: Optional[str] = None, workload=None) -> dict:
     """Measure the cases above (one warm-up epoch each, then ``epochs`` interleaved) and return the record."""
-    from ..optim import adam
+    from diffpool.optim import adam
     from .environment import environment
     from .implementations import get_implementation
     from .workloads import load_workload
@@ -111,7 +112,7 @@ def add_headroom_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_headroom_command(args: argparse.Namespace) -> int:
-    from .runner import _emit
+    from .epoch import _emit
 
     record = run_headroom(args.dataset, epochs=args.epochs, threads=args.threads, batch_size=args.batch_size,
                           data_root=args.data_root)
@@ -120,3 +121,14 @@ def run_headroom_command(args: argparse.Namespace) -> int:
         with open(args.out, "a", encoding="utf-8") as stream:
             _emit(record, stream)
     return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.headroom",
+                                     description=__doc__.splitlines()[0])
+    add_headroom_arguments(parser)
+    return run_headroom_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Write docs/RESULTS.md from the results.json files under docs/results/ (made by scripts/accuracy_runs.sh).
 
-Usage: python scripts/results_table.py [RESULTS_DIR] [OUT_MD]
+Usage: python -m benchmarks.results_table [RESULTS_DIR] [OUT_MD]
 """
 from __future__ import annotations
 

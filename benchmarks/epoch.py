@@ -7,7 +7,7 @@ is the same plain PyTorch loop for every implementation: the product's Adam (:fu
 fused), ``zero_grad``, loss,
 ``backward``, ``step``; the batch conversion each implementation needs is inside the timed epoch.
 
-Run ``python -m diffpool.bench.runner --help`` or ``diffpool bench epoch --help``.
+Run ``python -m benchmarks.epoch --help``.
 """
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
     """
     import torch
 
-    from ..optim import adam
+    from diffpool.optim import adam
     from .environment import current_rss_mb, environment, peak_rss_mb
     from .implementations import get_implementation
     from .workloads import load_workload
@@ -255,10 +255,12 @@ def _child(spec: dict) -> int:
 
 def _spawn(spec: dict, timeout: float) -> dict:
     """Run one case in a fresh interpreter; parse its JSON lines; turn a timeout into a record."""
-    cmd = [sys.executable, "-m", "diffpool.bench.runner", CHILD_FLAG, json.dumps(spec)]
+    from .environment import child_env
+
+    cmd = [sys.executable, "-m", "benchmarks.epoch", CHILD_FLAG, json.dumps(spec)]
     lines: list[dict] = []
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -472,7 +474,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from .cli import add_epoch_arguments, run_epoch
 
-    parser = argparse.ArgumentParser(prog="python -m diffpool.bench.runner", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.epoch", description=__doc__.splitlines()[0])
     add_epoch_arguments(parser)
     return run_epoch(parser.parse_args(argv))
 

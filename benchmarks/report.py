@@ -7,13 +7,14 @@ every target's verdict is computed here from those figures.
 from __future__ import annotations
 
 import statistics
+import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from .runner import parse_json_lines
+from .epoch import parse_json_lines
 from .scaling import summarize
 
-__all__ = ["write_report", "load_records", "plot_scaling"]
+__all__ = ["write_report", "load_records", "plot_scaling", "main"]
 
 IMPL_LABELS = {
     "sparse": "ours, sparse level 1, fixed K",
@@ -712,3 +713,17 @@ def write_report(epoch_json: str | Path, scaling_json: str | Path, output: str |
               "## Commands", "", COMMANDS, ""]
     output.write_text("\n".join(lines))
     return output, plot_path
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    import argparse
+
+    from .cli import add_report_arguments, run_report
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
+    add_report_arguments(parser)
+    return run_report(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,7 +34,7 @@ def run_layer(impl: str, n: int, k: int, *, degree: float = 5.0, features: int =
     """Time and memory of one layer's forward + backward in this process."""
     import torch
 
-    from ..nn import DenseDiffPool, DiffPool
+    from diffpool.nn import DenseDiffPool, DiffPool
     from .environment import current_rss_mb, environment, peak_rss_mb
     from .reference import PygGNN
     from .workloads import random_graph
@@ -113,11 +113,13 @@ def _child(spec: dict) -> int:
 
 
 def _spawn(spec: dict, timeout: float) -> dict:
-    cmd = [sys.executable, "-m", "diffpool.bench.scaling", CHILD_FLAG, json.dumps(spec)]
+    from .environment import child_env
+
+    cmd = [sys.executable, "-m", "benchmarks.scaling", CHILD_FLAG, json.dumps(spec)]
     base = {"kind": "layer", "impl": spec["impl"], "n": spec["n"], "k": spec["k"],
             "memory_cap_gb": spec.get("memory_cap_gb")}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env())
     except subprocess.TimeoutExpired:
         return {**base, "status": "timeout", "timeout_s": timeout}
     for line in reversed(proc.stdout.splitlines()):
@@ -202,6 +204,6 @@ if __name__ == "__main__":
     from .cli import add_scaling_arguments, run_scaling
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m diffpool.bench.scaling")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__.splitlines()[0])
     add_scaling_arguments(parser)
     sys.exit(run_scaling(parser.parse_args()))
