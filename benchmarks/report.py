@@ -1,8 +1,9 @@
-"""``docs/PERFORMANCE.md`` and the scaling plot, generated from the benchmarks' JSON lines.
+"""The tables of ``docs/PERFORMANCE.md`` and the scaling plot, generated from the benchmarks' JSON lines.
 
-Nothing in the document is typed by hand except the fixed prose below: every figure comes from
-``docs/perf/epoch.jsonl``, ``docs/perf/scaling.jsonl`` and ``docs/perf/headroom.jsonl`` (the last record of each case wins), and
-every target's verdict is computed here from those figures.
+The document's prose is Markdown written by hand; this module rewrites only its generated blocks
+(:mod:`.markdown_blocks`, the names in :data:`PERFORMANCE_BLOCKS`). Every figure in them comes from
+``docs/perf/epoch.jsonl``, ``docs/perf/scaling.jsonl`` and ``docs/perf/headroom.jsonl`` (the last
+record of each case wins), and every target's verdict is computed here from those figures.
 """
 from __future__ import annotations
 
@@ -12,9 +13,21 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .epoch import parse_json_lines
+from .markdown_blocks import block, update_document
 from .scaling import summarize
 
-__all__ = ["write_report", "load_records", "plot_scaling", "main"]
+__all__ = ["write_report", "load_records", "plot_scaling", "main", "PERFORMANCE_BLOCKS"]
+
+#: The generated blocks, in the order a new document lists them under these headings.
+PERFORMANCE_BLOCKS = {
+    "sources": None,
+    "targets": "## Targets (issue 6)",
+    "environment": "## Environment",
+    "epoch-tables": "## Training epoch and inference",
+    "scaling-tables": "## One layer: scaling with n",
+    "scaling-slopes": None,
+    "headroom-table": "## Headroom: how fast fixed k can get",
+}
 
 IMPL_LABELS = {
     "sparse": "ours, sparse level 1, fixed K",
@@ -27,55 +40,6 @@ IMPL_LABELS = {
     "graphsage": "flat GraphSAGE (ours)",
 }
 IMPL_ORDER = ["pyg", "dense", "sparse", "default", "pooled", "pergraph", "pergraph-random", "graphsage"]
-
-COMMANDS = """\
-```bash
-# epoch benchmark (one subprocess per case, 8 GB address-space cap each, 1 thread unless given)
-python benchmarks/epoch.py --datasets ENZYMES,PROTEINS --out docs/perf/epoch.jsonl
-python benchmarks/epoch.py --datasets REDDIT-BINARY --impls default,pooled,pergraph,pergraph-random,graphsage --threads 2 --out docs/perf/epoch.jsonl
-python benchmarks/epoch.py --datasets REDDIT-BINARY --impls sparse --slow-sets REDDIT-BINARY --slow-epochs 1 \\
-    --slow-warmup-batches 2 --impl-timeouts sparse=2400 --out docs/perf/epoch.jsonl
-python benchmarks/epoch.py --datasets REDDIT-BINARY --impls dense,pyg --impl-epochs dense=1,pyg=1 \\
-    --impl-timeouts dense=240,pyg=240 --slow-warmup-batches 2 --out docs/perf/epoch.jsonl
-# scaling benchmark (one DiffPool layer, n = 250 … 32,000, K = 0.25·n ≤ 512 and K = 64)
-python benchmarks/scaling.py --out docs/perf/scaling.jsonl
-# headroom: PyG's ENZYMES epoch split at level 1, ours fixed k and flat GraphSAGE, interleaved (1 thread)
-python benchmarks/headroom.py --dataset ENZYMES --epochs 7 --out docs/perf/headroom.jsonl
-# this document and docs/perf/scaling.png
-python -m diffpool.bench report
-```
-The same runs are `diffpool bench epoch …`, `diffpool bench scaling …`, `diffpool bench headroom …`,
-`diffpool bench report`."""
-
-METHOD = """\
-- **Workload.** Every implementation trains the same architecture on the unfiltered data set:
-  GraphSAGE-mean blocks of 3 layers × 64 (concatenated), 2 pooling levels at 25 % of the data
-  set's largest graph (`K_1 = ceil(0.25·n_max)`, `K_2 = ceil(0.25·K_1)`), mean readout, batch 20,
-  Adam (lr 1e-3; the product's fused Adam for every implementation in records from commit 4d90b89
-  on, the default Adam before: see each row's commit), loss = cross-entropy + link + entropy. The loop is plain PyTorch and identical
-  for all; the conversion each needs (PyG batching, padding, dense adjacency) is inside the timed
-  epoch. *PyG* is `examples/proteins_diff_pool.py`'s model with `torch_geometric.nn.dense_diff_pool`,
-  batches padded to the data set's largest graph as its `T.ToDense(max_nodes)` does. *Ours dense* is
-  our modules with level 1 dense too (`to_dense_batch` / `to_dense_adj` + `DenseDiffPool`).
-  *Per-graph k* uses `k_g = ceil(0.25·n_g)` and `diffpool.data.sampler.SizeBucketSampler`.
-- **Measurement.** One subprocess per (data set, implementation): a warm-up (one epoch, or a few
-  batches on REDDIT-BINARY), then the median of the timed epochs; graphs/s = graphs ÷ median epoch;
-  inference = one pass of `model.eval()` under `no_grad`. From session 12 on (`--rounds 2`, the
-  default) a data set's cases run twice, the second time in reverse order, and a case reports the
-  median over both rounds' timed epochs (its inference time the median of the rounds', its memory
-  the larger round's): a case's time moves from run to run and with its place in the order, by
-  more than the code changes being measured (Notes, run-to-run spread and rounds). Peak RSS is the subprocess's
-  `ru_maxrss` (data + model + training). Each subprocess runs under an address-space cap of 8 GB
-  beyond what it had mapped after importing torch; an allocation past it is reported as
-  *out of memory* (the machine is never at risk), a case past its time limit as *timeout* with the
-  pace of its first batches.
-- **Threads.** 1 torch thread per case, with at most one other single-threaded job on the second
-  core (the load average is recorded in every JSON line), except REDDIT-BINARY's per-graph and flat
-  GraphSAGE cases: its target is a wall-clock epoch on this 2-core machine, so they ran with 2
-  threads while every other job on the machine was paused (SIGSTOP). On a loaded machine 2 threads
-  are counter-productive (OpenMP's spinning workers made every implementation 4–10× slower in
-  probes), hence the product's `--threads 1` default. Ratios are computed only between cases of the
-  same run."""
 
 
 def load_records(path: Optional[str | Path]) -> list[dict]:
@@ -278,13 +242,7 @@ def _targets(all_ratios: dict, slopes: list[dict], headroom: Optional[dict] = No
 
 
 def _headroom_section(latest: dict) -> list[str]:
-    lines = ["Fixed k (`python benchmarks/headroom.py`, one process, epochs of the cases interleaved, "
-             "medians). PyG's step is cut at level 1's output, so *PyG levels ≥ 2* is what every fixed-k "
-             "model of this architecture does after level 1, ours included; our level 1 cannot cost "
-             "less than its six `SAGEConv` layers, 6/9 of a flat GraphSAGE epoch of nine. *Floor* = the "
-             "two together, our epoch with level 1's pooling math free; *best possible* = PyG's epoch "
-             "÷ floor.", "",
-             "| set | K per level | PyG s/epoch | PyG level 1 (fwd+bwd) | PyG levels ≥ 2 + head (fwd+bwd) | "
+    lines = ["| set | K per level | PyG s/epoch | PyG level 1 (fwd+bwd) | PyG levels ≥ 2 + head (fwd+bwd) | "
              "ours, fixed k | flat GraphSAGE | floor for ours | speed-up measured | best possible | "
              "threads | commit |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -305,7 +263,8 @@ def _large_slope(records: list[dict], impl: str, mode: str, min_n: int = 4000) -
     return loglog_slope(pts)
 
 
-def _scaling_section(records: list[dict], plot_rel: str) -> tuple[list[str], list[dict]]:
+def _scaling_section(records: list[dict], plot_rel: str) -> tuple[list[str], list[str], list[dict]]:
+    """The plot and the per-K tables, the table of slopes, and the slopes."""
     latest = _latest(records, "layer", lambda r: (r["impl"], r.get("clusters"), r["n"]))
     rows = list(latest.values())
     slopes = summarize(rows)
@@ -335,18 +294,15 @@ def _scaling_section(records: list[dict], plot_rel: str) -> tuple[list[str], lis
                     cells.append(_status_cell(r))
             lines.append(f"| {n:,} | {k} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines.append("Log-log slopes (least squares over the sizes that ran; memory = peak RSS above the "
-                 "process's baseline):")
-    lines.append("")
-    lines.append("| layer | K | time slope | time slope, n ≥ 4000 | memory slope | largest n | first failure |")
-    lines.append("|---|---|---|---|---|---|---|")
+    slope_lines = ["| layer | K | time slope | time slope, n ≥ 4000 | memory slope | largest n "
+                   "| first failure |", "|---|---|---|---|---|---|---|"]
     for s in slopes:
         fail = s.get("first_failure")
-        lines.append(f"| {s['impl']} | {s['clusters']} | {_fmt(s['time_slope'])} | {_fmt(s['time_slope_large'])} | "
-                     f"{_fmt(s['memory_slope'])} | {_fmt(s['largest_n_ok'])} | "
-                     f"{'–' if not fail else str(fail['status']) + ' at n=' + format(fail['n'], ',')} |")
-    lines.append("")
-    return lines, slopes
+        failure = "–" if not fail else f"{fail['status']} at n={fail['n']:,}"
+        slope_lines.append(f"| {s['impl']} | {s['clusters']} | {_fmt(s['time_slope'])} | "
+                           f"{_fmt(s['time_slope_large'])} | {_fmt(s['memory_slope'])} | "
+                           f"{_fmt(s['largest_n_ok'])} | {failure} |")
+    return lines, slope_lines, slopes
 
 
 def plot_scaling(records: list[dict], path: str | Path) -> Optional[Path]:
@@ -406,313 +362,57 @@ def _environment(records: list[dict]) -> list[str]:
             f"{min(loads):.1f}–{max(loads):.1f} (median {statistics.median(loads):.1f})." if loads else ""]
 
 
-OPTIMISATIONS = """\
-Found with `torch.profiler` (op tables grouped by input shape) on the epoch workloads, each
-removed in its own commit with the before/after figure in the message:
-
-1. **Second softmax for the returned assignment** (`nn/pool.py`): `DiffPool` recomputed the masked
-   softmax to return S, and the output kept that autograd graph alive. S now comes from the pooling
-   (`sparse_pool_with_assignment`), the mask is one comparison, and `exp(-inf) = 0` replaces a
-   multiply by the mask. REDDIT-BINARY's 20 largest graphs, one layer fwd+bwd: 19.7 → 17.5 s CPU,
-   5.29 → 4.17 GB.
-2. **[E, K] tensors in A·S** (`functional.py`): the gather-multiply-scatter over edges built
-   E×K tensors forward and backward (E ≈ 2.3·N). `embedding_bag` (sum, per-edge weights) does the
-   same sums without them: A·S fwd+bwd 4.1 → 1.2 s; the layer 17.5 → 15.6 s, 4.17 → 3.38 GB.
-3. **Gram matrix backward** (`functional.py`): of the six n·K² products per graph, autograd spent two
-   on `(SᵀS)²`'s backward; a hand-written backward `4·S·(SᵀS)` needs one. Layer 15.6 → 14.1 s.
-4. **Dense SAGE aggregating at the input width** (`nn/blocks.py`): the first layer of each dense
-   block multiplied the [B, K, K] adjacency by 192 concatenated channels; projecting first (exact,
-   `lin_rel` has no bias) makes it 64. PROTEINS fixed-k, 20 steps: 3.07–3.50 → 2.74–2.85 s CPU.
-5. **Masked batch norm without padding** (`nn/blocks.py`): with fixed K every level ≥ 2 has an
-   all-True mask, yet each batch norm gathered/scattered rows and each conv multiplied by the mask
-   (level 2 cost as much as the sparse level 1 on ENZYMES). Skipped when the mask is all True:
-   30 steps ENZYMES 1.07 → 0.99 s, PROTEINS 4.2 → 3.8 s CPU.
-6. **Padded level 2 over mostly empty clusters** (per-graph k): `SizeBucketSampler` batches graphs
-   of similar size, so level 2 pays ~Σ k_g² instead of B·k_max² (`--batching size` in the product).
-7. **Lightning logging per step** (`training/module.py`): a `self.log` per metric and step cost
-   ~1.5 ms each (7 per step), more than a whole step of the structure-agnostic baseline; metrics now
-   accumulate in torchmetrics and are logged once per epoch. Same history to the last digit;
-   20 ENZYMES baseline epochs 14.0 → 11.0 s including start-up.
-8. **Re-validating tensors the model made** (`functional.py`, `nn/pool.py`): the pooling scanned
-   its inputs for NaN/inf and re-checked the batch structure on every call, also for Z and S that the
-   layer had just computed. `DiffPool` now checks the batch once, before its GNNs; ENZYMES forward
-   0.40 → 0.35 s CPU per epoch.
-9. **Per-graph products of small graphs** (`functional.py`): S_gᵀZ_g, S_gᵀ(AS)_g and the Gram
-   norm ran as three products per graph (~240 tiny products per ENZYMES step). When padding to the
-   batch's largest graph adds at most 2× the rows and the padded S stays under 4M elements, they
-   run as three batched products instead; larger graphs keep the copy-free loop. ENZYMES fixed-k
-   epoch 1.02 → 0.92 s CPU; PROTEINS 6.3 → 5.6 s.
-10. **Softmax and entropy as separate autograd ops** (`functional.py`): masked log-softmax, exp, the
-   masking of log S, a clamp and S·log S made ~9 passes over [N, K] forward and more backward — a third
-   of the pooling step on large graphs. One autograd function computes S and H = lse − Σ S·s and has
-   a hand-written backward (gradcheck-tested): [40,000 × 500] softmax+entropy fwd+bwd 0.70 → 0.38 s,
-   the whole pooling step 2.37 → 2.07 s.
-
-11. **Adam's per-tensor step** (`optim.py`): the default CPU Adam runs a handful of ops for each of
-   the model's ~70 parameter tensors, ~11 % of an ENZYMES epoch in the profile; torch's fused Adam
-   does the same update (tested equal) in one kernel: 5.0 → 0.95 ms per step. The benchmark gives
-   it to every implementation, so it speeds up PyG's model and flat GraphSAGE as much as ours;
-   ENZYMES fixed k moved from 1.6× to 1.7× PyG. The *ours, all dense* and REDDIT-BINARY fixed-k
-   rows were timed before it. The REDDIT-BINARY per-graph and GraphSAGE rows were re-timed with it
-   (session 4, 2 threads, machine otherwise idle): every case, GraphSAGE included, took 15–20 %
-   longer than in session 2 (per-graph k with size batches 28.4 → 33.2 s, GraphSAGE 9.8 → 11.8 s),
-   so the cores were slower that hour; Adam is ~1 ms of each of ~100 batches here, and the ratio to
-   GraphSAGE is unchanged (2.9× → 2.8×).
-12. **What level 2 keeps for the backward pass** (`functional.py`, `nn/blocks.py`, `nn/pool.py`),
-   found by recording autograd's saved tensors per source line on PROTEINS' largest fixed-k batch
-   (the benchmark's *saved activations* column measures the same): the dense link loss built the
-   [B, K, K] product SSᵀ and its difference with A' (now the Frobenius identity the sparse level
-   uses, with tr(SᵀA'S) taken from the pooled adjacency); without padding, the mask multiplies copied
-   S, Z and A' for nothing (now skipped); each dense GraphSAGE layer kept both A·X and (A·X)/deg,
-   and GNN_embed and GNN_pool each kept their own copy of A' without its diagonal (now P = A/deg is
-   made once per level and shared by both GNNs and all their layers; tested equal to PyG's
-   `DenseSAGEConv`). Saved activations 58.4 → 50.7 MB; PROTEINS fixed-k epoch 5.75 → 5.45 s CPU
-   (the same run's old and new code side by side), ENZYMES unchanged.
-13. **Per-graph products of a random batch with one large graph** (`functional.py`, session 10):
-   when item 9's padding guard fails (one 126-node ENZYMES graph among 33-node ones is enough), every
-   graph fell back to its own three products. Graphs of similar size (largest < 2× smallest) are now
-   padded together, group by group; single graphs and groups above the 4M-element bound keep the
-   copy-free loop. The same process timing both paths, epochs interleaved, 7 each, while two
-   accuracy jobs shared the cores: ENZYMES product default 0.914 → 0.865 s CPU an epoch, fixed k
-   0.991 → 0.969 s; PROTEINS product default unchanged (2.41 → 2.43 s over 3 epochs). On PROTEINS
-   the pooling math of level 1 takes about a quarter of the forward pass and level 2 with the last
-   block about half (forward hooks, session 10): its epoch is dominated by the dense levels, not
-   by these products.
-14. **Linear maps over padded rows at level 2** (`nn/blocks.py`, session 11): with per-graph k, a
-   level-2 batch is padded to its largest graph's clusters; on PROTEINS an epoch's level 2 has 44,626
-   padded rows for 13,431 real ones. Every dense layer ran its two linear maps (192 → 64 channels in
-   the first layer) on all of them, and batch norm gathered and scattered the real rows each layer.
-   The dense blocks now run on the real nodes' rows and use the padded layout only for the
-   [B, N, N] aggregation (one copy in, one gather out per layer). Same results (the tests comparing
-   the dense level with the sparse one, with the padded form and with PyG's `DenseSAGEConv`). One
-   process, epochs interleaved, 7 each, while two accuracy jobs shared the cores: PROTEINS product
-   default 1.97 → 1.77 s CPU an epoch (0.90×), ENZYMES product default 0.94×, fixed k (no level-2
-   padding) 0.99× on ENZYMES. Probed and rejected in the same way: a DiffPool level's two dense
-   GNNs run side by side as one block of twice the width (weights stacked, then block-diagonal),
-   to halve the number of operations: PROTEINS 1.01×, ENZYMES fixed k 1.13× (slower); the level-1
-   products of every graph of ≤ 64 (or 128) nodes as one weighted `embedding_bag` over their rows,
-   to replace the padded groups of small graphs: PROTEINS 0.97× (0.98×), ENZYMES 1.01×, within
-   the noise of a loaded machine and not worth a fourth path.
-15. **Padded groups of large graphs** (`functional.py`, session 11): item 13 padded any group of
-   similar-sized graphs whose padded S stayed under 4M elements, so REDDIT-BINARY's groups of graphs
-   of hundreds of nodes were copied into padded S, Z and A·S (and back in the backward pass), where
-   one product per graph already runs at full speed. Found when the re-run benchmark gave the
-   product default 48.4 s against session 9's 38.6 s: session 9's code (4c7fca2) and item 13's
-   commit (a5a8378), one epoch each side by side on one thread per core, took 69–70 s and 81–83 s
-   CPU. Groups are now padded only below 65,536 elements (`GROUP_PAD_MAX_ELEMENTS`) and single
-   graphs use views from one split (one concatenation in the backward pass, not a slice each):
-   67.7–71.1 s beside session 9's 63.3–64.8 s; PROTEINS 1.02× and ENZYMES 1.00× (interleaved,
-   within noise).
-16. **Autograd through `F.normalize`** (`nn/blocks.py`, session 12): every layer of every block
-   L2-normalises its output (~19 calls a PROTEINS step, counting parts), and autograd ran ~16 small
-   operations backward for each (norm, clamp, expand and division backward). One autograd function
-   with the backward written out, `(g − y·⟨g, y⟩)/‖x‖`, runs 6 (tested equal to `F.normalize`
-   with its gradient, including rows below the 1e-12 floor): 2,519 → 2,371 operations a PROTEINS
-   step. One process, epochs interleaved, 7 each, while two accuracy jobs shared the cores:
-   PROTEINS product default 2.03 → 1.83 s CPU an epoch (0.90×), flat GraphSAGE 0.99×; ENZYMES
-   product default 0.95×, fixed k 0.97×, flat GraphSAGE 0.94×.
-17. **The padded [B, K, K] batch between level 1 and level 2's parts** (`functional.py`,
-   `models.py`, session 16): with per-graph k, level 1 padded every graph's S^T A S and S^T Z to the
-   batch's largest K (REDDIT-BINARY: K of 500–950 for a batch of graphs that mostly have under 100
-   clusters), reordered them, and level 2 then cut that tensor into parts of similar-sized graphs.
-   The backward passes of the reordering, of each part's indexing and slicing and of the link
-   loss's diagonal each zero-filled a [20, K, K] tensor: seven a step, 11 % of a REDDIT-BINARY
-   step's CPU time in torch.profiler (`aten::fill_` 1.16 s of 10.5 s over 20 batches, plus 0.6 s
-   of `index_put`). Level 1 now returns its coarsened graphs in level 2's parts
-   (`sparse_pool_parts`): each part padded to its own largest k, no batch-wide tensor, no
-   reordering; and the small graphs' padded products gather their rows once, at the columns they
-   use, instead of once per group at the batch's K. Fill time 1.16 → 0.49 s for the same 20
-   batches. A/B, old and new commit alternating in separate processes, same batches, three epochs
-   each, idle cores: REDDIT-BINARY product default (2 threads) 48.6–49.5 → 38.9–39.9 s (0.80×;
-   CPU 96–98 → 77–79 s; peak RSS 1.48–1.57 → 1.38–1.46 GB), pooled batches 43.8–45.1 → 39.9–41.5 s
-   (0.91×), PROTEINS product default 2.00–2.04 → 1.93–1.95 s (0.96×), ENZYMES 0.80 → 0.79–0.81 s
-   (unchanged: its batches are one padded part). Results equal the old path's (float64: bit for
-   bit in a reviewer's 48 configurations).
-
-Probed and rejected: padding every batch (random PROTEINS batches pad 39-node graphs to 620 rows:
-0.45 → 0.85 s for 20 batches, hence the 2× guard in item 9); a sparse COO adjacency for A·S (fast,
-but a sparse [N, N] tensor trips the "no n×n tensor" test's element count). For ENZYMES' 2× target
-(session 6, measured while two accuracy jobs shared the two cores, so only same-run
-comparisons count): `torch.compile` of the whole model took 270 s to compile and its epochs were
-no faster (1.20–1.40 s against 1.17–1.39 s uncompiled, same load; the sparse level's shapes
-change with every batch); GraphSAGE's mean aggregation at level 1 as one CSR product
-(`torch.sparse.mm` with P = A/deg, built per batch) instead of PyG's gather-scatter took the same
-time for a 3-layer block (0.088–0.097 s against 0.087–0.092 s per 30 batches, forward and backward).
-
-Session 13, the product default on random batches (one process, epochs interleaved, 5–7 each,
-CPU time, a reviewing job on the other core): level 1's groups of similar-sized graphs padded with
-a looser rule (largest up to 4× or 8× the smallest: fewer groups, more padding) 0.99× and 1.00× on
-PROTEINS; level 2 never split into parts, or split more eagerly, 1.02× and 1.03× (the current
-rule is the best of the three); all padded groups' rows copied into one buffer by one
-`index_copy` per tensor, each group a view of it (about 40 % fewer operations in the grouped
-products, results identical), PROTEINS 0.97×, ENZYMES 1.00× (fixed k 1.01×): not worth a fourth
-path for 3 % on one set. Batches drawn as sorted windows of 2 or 4 random batches (a bucket
-iterator: random pools of 40 or 80 graphs, each cut by size) made PROTEINS 0.91× and 0.89× the
-random batches' epoch, about half way to size batches (0.76×), but changing how batches are drawn
-needs its own accuracy runs (size batches cost PROTEINS accuracy), so the default stays random.
-
-Session 14 ran those accuracy runs for pools of 4 (`--batching pooled`, the *pooled* rows): with
-three models per fold PROTEINS 74.7 ± 4.2 (random batches 74.7 ± 3.8) but ENZYMES 62.2 ± 3.5
-(64.2 ± 4.5), below the rule fixed before them, so random batches stay the default
-(docs/RESULTS.md). The speed was also smaller than the probes said: in the stored run, on idle
-cores, pooled epochs were 0.95× the default's on PROTEINS and 1.00× on ENZYMES; in a run beside an
-accuracy job, 0.79× and 0.89×. The operations per step fall more (PROTEINS 2,371 → 1,564) than
-the time does. The stored run's absolute times are 20–46 % above session 12's for every case,
-PyG's and GraphSAGE's included (another machine of the same kind): compare ratios, not seconds."""
-
-
-NOTES = """\
-- **Wall clock vs CPU time.** The *CPU s/epoch* column (process CPU time) is the work itself; a
-  speed target counts as met only when the wall-clock and the CPU-time ratio both clear it. Records
-  from an earlier session, taken under a load of 5–7, show wall times 2–3× their CPU time; the
-  current ENZYMES, PROTEINS and REDDIT-BINARY records ran with one core each (or both, see Method).
-- **Peak memory on PROTEINS.** Every process starts at ~0.4 GB (interpreter, torch, PyG, the data
-  set), which bounds any ratio of total peaks from below (here PyG's padded model peaks at well
-  under the 2.0 GB of the issue's probe), so the whole-process target cannot be met by any model:
-  `python -c "import torch"` alone peaks at 273 MB here (with torch_geometric 374 MB), more than a
-  quarter of PyG's 0.90 GB (session 10, `resource.getrusage` max RSS).
-  The column *RSS above data* (peak minus the RSS after loading the data) is what training adds;
-  *saved activations* (what autograd keeps for the backward pass, largest batch of the warm-up
-  epoch, each storage counted once) compares the models without the allocator's share. Every
-  training process also pays a fixed ~40 MB above its data whatever the model (flat GraphSAGE: 58 MB
-  above data for 17 MB of activations), which weighs on our small figure, not on PyG's. At fixed k
-  most of ours is level 2: 20 graphs × K = 155 clusters = 3,100 rows through two 3-layer GNN blocks,
-  the same size as in PyG's model (hot spot 12 below cut what it keeps); per-graph k with random
-  batches keeps 23 MB against 51 MB.
-- **REDDIT-BINARY, per-graph k.** With `k_g = ceil(0.25·n_g)` level 1 costs Σ_g n_g·k_g·(F + 2k_g)
-  multiply-adds forward (S^T Z, S^T(AS) and S^T S per graph): 5.7·10¹¹ flops, ~1.6·10¹² with the
-  backward pass after the hand-written Gram backward. That is ~64 s of one core's time per epoch
-  (the CPU column); the epoch is bound by the pooling math, not by overhead, and meets < 60 s only
-  with both cores (2 threads, machine otherwise idle).
-- **Rows from different runs.** A table shows the latest record of each implementation, which may
-  come from different benchmark runs (e.g. *ours, all dense* and REDDIT-BINARY fixed k were timed
-  in earlier sessions); every ratio in a row is from that row's own run, against the PyG and GraphSAGE cases
-  timed beside it, so a row's ratios need not equal the quotient of the table's columns.
-- **Run-to-run spread on ENZYMES (session 10).** Three runs of the same four ENZYMES cases, cores
-  otherwise idle, gave ours fixed k 1.53×, 1.47× and 1.85× PyG and the product default 1.37×, 1.40×
-  and 1.50× GraphSAGE. The first case of a run is the slow one (fixed k first: 0.87 s; last:
-  0.76 s; PyG first: 1.41 s, otherwise 1.27–1.33 s), so a run's order moves the ratios by more than a
-  code change of a few percent. Session 10's tables kept the second run (fixed k first; the third, with PyG
-  first and so the most favourable to us, is not in `epoch.jsonl`). Code changes are therefore
-  measured in one process, both versions' epochs interleaved (hot spot 13). Against session 9's
-  records, ours took 4–17 % longer this session (fixed k 0.74 → 0.87 s, product default 0.71 →
-  0.74 s, GraphSAGE 0.47 → 0.53 s) and PyG 3–7 % longer; session 9's
-  code (4c7fca2) timed in this session beside today's gave 0.85–0.86 s for fixed k against
-  0.75–0.82 s, so the slowdown is the machine's, not the code's.
-- **Run-to-run spread (session 11).** The stored ENZYMES and PROTEINS run (4ee99f8) had the cases
-  in the command's order; a second ENZYMES run in reversed order, with an A/B job on the other core,
-  gave the product default 0.655 s against 0.757 s (1.46× GraphSAGE against 1.74×) and fixed k
-  1.64× PyG against 1.60×: the product default's GraphSAGE target is met in one run and not in the
-  other (session 10: 1.37×, 1.40×, 1.50×). Session 11's REDDIT-BINARY rows were from a re-run after hot spot
-  15 (95c3985; before it: 48.4 s, 5.05× GraphSAGE). A record's commit reads `-dirty` after the
-  first case of a run because the runner appends to `docs/perf/epoch.jsonl` in the working tree.
-- **Rounds (session 12).** Since the order of the cases moved the ratios, every case now runs
-  twice, in the command's order and reversed, and reports the median over both (Method; each
-  record's `round_epoch_s` keeps the two rounds' medians). The session-12 records (since replaced) ran from a
-  clean checkout of their commit, with the accuracy jobs paused (SIGSTOP), so their commits carry
-  no `-dirty`. The two rounds of one case differed by up to 17 % whatever its place in the order
-  (ENZYMES product default 0.643 s in round 0, second case, and 0.754 s in round 1, fifth; PROTEINS
-  product default 1.69 and 1.56 s; flat GraphSAGE 0.92 and 0.96 s), so a single run's ratio is a
-  draw, and two rounds narrow it, not fix it.
-- **Session 12: not closer to flat GraphSAGE on PROTEINS.** In interleaved A/B runs hot spot 16
-  (the L2 normalisation) made the product default 5–10 % faster and flat GraphSAGE, which
-  normalises every layer too, 1–6 %. Between the stored runs, which also carry the run-to-run
-  spread above, PROTEINS' product default went 1.59 → 1.61 s and GraphSAGE 1.02 → 0.95 s
-  (1.56× → 1.69×), ENZYMES' 0.757 → 0.677 s and 0.436 → 0.441 s (1.74× → 1.54×; session 11's
-  records are single rounds). What sets the ratio on these small graphs is the count of operations: the flat
-  network of the same depth runs 3 blocks (9 GNN layers), DiffPool 5 (level 1's two GNNs, level
-  2's two, the last block: 15 layers) plus two poolings, and a random batch repeats level 2's
-  layers for each part of similar-sized graphs and level 1's products for each group (3.7× the
-  operations a PROTEINS step, 2.8× on ENZYMES). With size batches, which need neither, the same
-  model is 1.28× (PROTEINS) and 1.29× (ENZYMES).
-- **The product default is per-graph k with a floor of 8** (`k_g = max(ceil(ratio·n_g), 8)`, random
-  batches; the *product default* rows). The issue makes per-graph k the default only if it costs no
-  fair-protocol accuracy (within 1 point of fixed k). With three models per fold (Errica et al.'s
-  protocol; the rule fixed before these runs, docs/RESULTS.md), fixed k: ENZYMES 64.6 ± 4.0,
-  PROTEINS 74.3 ± 4.2. Per-graph k without a floor failed on ENZYMES (62.7 ± 6.4: at the paper's
-  10 % a 33-node graph gets 4 clusters) and lost 49 points on the built-in synthetic set, whose
-  pooling needs a cluster for each of 8 node colours; with the floor: PROTEINS 74.7 ± 3.8, ENZYMES
-  64.2 ± 4.5, the synthetic set 86.7 against 88.7. On REDDIT-BINARY the floor changes little (its
-  graphs average 430 nodes). `--preset paper` and `--no-per-graph-clusters` give the paper's fixed k,
-  which on REDDIT-BINARY completes an epoch at 2.1 GB (the *ours, sparse level 1, fixed K* row) in
-  minutes, not seconds. `--batching size` gives the fastest epochs but cost accuracy on PROTEINS
-  (72.6 ± 6.1, one model per fold).
-- **DiffPool vs flat GraphSAGE.** A flat GraphSAGE epoch is O(E·F); DiffPool with K proportional to
-  n adds O(n·K²) per graph, which dominates for graphs of hundreds of nodes (PROTEINS' tail,
-  REDDIT-BINARY). The ratio is met on small graphs (ENZYMES) and cannot be on large ones without a
-  smaller K. The tables now count both sides of that (session 11): the matrix-product arithmetic of
-  a forward epoch (torch's `FlopCounterMode`) and the ATen operations a training step dispatches.
-  On REDDIT-BINARY the product default does 5.5× flat GraphSAGE's arithmetic (SᵀAS and SᵀS of
-  graphs up to 3,782 nodes with a quarter as many clusters), so no implementation of this model can
-  reach 1.5× there; our epoch is closer than that ratio because dense products run faster per
-  operation than GraphSAGE's gathers and scatters. On PROTEINS and ENZYMES, with per-graph k, the arithmetic is about
-  GraphSAGE's or less (fixed k: 1.6× on ENZYMES, 8.6× on PROTEINS), and PyG's is 3× (ENZYMES, fixed k) to 90× (PROTEINS) ours: there what
-  separates the epochs is the number of operations — DiffPool's two GNNs per level, the pooling,
-  the second and third levels — each of which costs microseconds of dispatch and autograd
-  bookkeeping whatever its size. ENZYMES' fixed-k step dispatches more operations than PyG's dense
-  one, so it cannot be 2× faster by doing less arithmetic alone.
-- **ENZYMES, fixed k: 2× PyG is out of reach for any pooling (session 15, Headroom).** PyG's model
-  spends about two thirds of its ENZYMES epoch in level 1; its levels 2–3 and head run on 20 × 32
-  clusters, exactly what every fixed-k model of this architecture runs after level 1, ours included.
-  Ours adds level 1's six `SAGEConv` layers, which no pooling change removes. Those two alone, with
-  level 1's pooling math free, give at most the *best possible* figure of the Headroom table
-  (1.62× on session 15's machine, against 1.46× measured beside it; 1.89× on session 16's, against
-  1.68×): the pooling costs the remaining tenth of our epoch, and 2× would need GNN layers faster
-  than PyG's own, for PyG's model as much as ours.
-- **REDDIT-BINARY re-run (session 15, 2 threads, cores idle).** The
-  product default took 77.2 s an epoch (153 s CPU) and flat GraphSAGE 14.3 s, against 40.3 s and
-  8.4 s in session 12's run (eb08d04) of the same model code (no model change between the two): this
-  machine ran every REDDIT-BINARY case 1.7–1.9× slower, so the < 60 s target, met there, is not met
-  here. Pooled batches took 61.5 s (0.80× the default's). The ratio to GraphSAGE is 5.4× (4.8×
-  before).
-- **Session 16 re-run (another machine of the same kind: AMD EPYC, 2 cores; after hot spot 17).**
-  ENZYMES and PROTEINS (all cases but *ours, all dense*, 1 thread) and REDDIT-BINARY (per-graph
-  cases and flat GraphSAGE, 2 threads) ran from a clean worktree of 3401caf, two rounds, cores
-  otherwise idle. Every case, PyG's and GraphSAGE's included, ran faster than on session 15's
-  machine (PyG's PROTEINS epoch 42.0 s against 44.7 s, flat GraphSAGE on REDDIT-BINARY 10.5 s
-  against 14.3 s), so compare ratios across sessions, not seconds. The REDDIT-BINARY product default
-  now takes about 39 s an epoch (< 60 s: met on this machine); hot spot 17's own share of that is
-  the 0.80× of its A/B run. The rows *ours, all dense*, REDDIT-BINARY fixed k and the dense/PyG
-  REDDIT-BINARY timeouts are older records (Rows from different runs).
-- **Ours dense** runs out of memory before PyG's layer in the scaling benchmark because our
-  `dense_diff_pool` masks padded rows and columns (extra n×n temporaries); it is there to show what
-  the sparse first level buys, not as a product path."""
-
-
-def write_report(epoch_json: str | Path, scaling_json: str | Path, output: str | Path,
-                 plot: str | Path, headroom_json: Optional[str | Path] = None) -> tuple[Path, Optional[Path]]:
-    """Writes the report to ``output`` and the scaling plot to ``plot`` (when there are scaling
-    records); returns both paths, the plot's None if it was not written. ``headroom_json`` (optional)
-    adds the headroom benchmark's section."""
+def report_blocks(epoch_json: str | Path, scaling_json: str | Path, output: str | Path, plot: str | Path,
+                  headroom_json: Optional[str | Path] = None) -> tuple[dict[str, str], Optional[Path]]:
+    """The content of every block of :data:`PERFORMANCE_BLOCKS`, and the scaling plot written to
+    ``plot`` (None when there are no scaling records or it could not be written)."""
     epoch_records = load_records(epoch_json)
     scaling_records = load_records(scaling_json)
     headroom = _latest(load_records(headroom_json), "headroom", lambda r: r["dataset"])
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     plot_path = plot_scaling(scaling_records, plot)
     try:
         plot_rel = str(Path(plot).resolve().relative_to(output.parent.resolve()))
     except ValueError:
         plot_rel = str(plot)
     epoch_lines, all_ratios = _epoch_section(epoch_records)
-    scaling_lines, slopes = _scaling_section(scaling_records, plot_rel) if scaling_records else ([], [])
-    lines = ["# Performance", "",
-             f"*Generated by `python -m diffpool.bench report` from `{epoch_json}` and "
-             f"`{scaling_json}`" + (f" and `{headroom_json}`" if headroom else "") + "; do not edit by hand.*", "",
-             "## Targets (issue 6)", ""]
-    lines += _targets(all_ratios, slopes, headroom) if (epoch_records or scaling_records or headroom) else ["No results yet."]
-    lines += ["", "## Environment", ""] + _environment(epoch_records + scaling_records) + [""]
-    lines += ["## Training epoch and inference", ""] + (epoch_lines or ["No epoch results yet.", ""])
-    lines += ["## One layer: scaling with n", ""] + (scaling_lines or ["No scaling results yet.", ""])
-    if headroom:
-        lines += ["## Headroom: how fast fixed k can get", ""] + _headroom_section(headroom)
+    scaling_lines, slope_lines, slopes = (_scaling_section(scaling_records, plot_rel) if scaling_records
+                                          else ([], [], []))
     if plot_path is None and scaling_records:
-        lines.append("(plot not written)")
-    lines += ["## Notes on the figures", "", NOTES, ""]
-    lines += ["## Method", "", METHOD, "", "## Hot spots found and removed", "", OPTIMISATIONS, "",
-              "## Commands", "", COMMANDS, ""]
-    output.write_text("\n".join(lines))
-    return output, plot_path
+        scaling_lines.append("(plot not written)")
+    sources = (f"*The tables between the GENERATED markers are written by `python -m benchmarks.report` from "
+               f"`{epoch_json}` and `{scaling_json}`" + (f" and `{headroom_json}`" if headroom else "")
+               + "; the prose around them is written by hand.*")
+    has_results = bool(epoch_records or scaling_records or headroom)
+    blocks = {
+        "sources": sources,
+        "targets": "\n".join(_targets(all_ratios, slopes, headroom)) if has_results else "No results yet.",
+        "environment": "\n".join(_environment(epoch_records + scaling_records)),
+        "epoch-tables": "\n".join(epoch_lines) or "No epoch results yet.",
+        "scaling-tables": "\n".join(scaling_lines) or "No scaling results yet.",
+        "scaling-slopes": "\n".join(slope_lines) or "No scaling results yet.",
+        "headroom-table": "\n".join(_headroom_section(headroom)) if headroom else "No headroom results yet.",
+    }
+    assert list(blocks) == list(PERFORMANCE_BLOCKS)
+    return blocks, plot_path
+
+
+def performance_skeleton() -> str:
+    """A new document: the title, and each block under its heading, empty; the prose is added by hand."""
+    parts = ["# Performance"]
+    for name, heading in PERFORMANCE_BLOCKS.items():
+        parts += ([heading] if heading else []) + [block(name, "")]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_report(epoch_json: str | Path, scaling_json: str | Path, output: str | Path,
+                 plot: str | Path, headroom_json: Optional[str | Path] = None) -> tuple[Path, Optional[Path]]:
+    """Rewrites the generated blocks of ``output`` (a new document from :func:`performance_skeleton`
+    if it does not exist) and the scaling plot ``plot`` (when there are scaling records); returns both
+    paths, the plot's None if it was not written. ``headroom_json`` (optional) fills the headroom
+    table."""
+    blocks, plot_path = report_blocks(epoch_json, scaling_json, output, plot, headroom_json)
+    return update_document(output, blocks, performance_skeleton()), plot_path
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shutil
 import statistics
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +18,8 @@ from benchmarks.epoch import merge_rounds, ratios, run_case, run_epoch_benchmark
 from benchmarks.implementations import IMPLEMENTATIONS
 from benchmarks.scaling import loglog_slope, run_layer, summarize
 from benchmarks.workloads import Workload, default_data_root, random_graph
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 EPOCH_KEYS = {"kind", "dataset", "impl", "status", "epoch_s", "epoch_times_s", "graphs_per_s", "peak_rss_mb",
               "predict_graphs_per_s", "batch_size", "env", "workload", "config", "saved_activations_mb",
@@ -317,7 +322,7 @@ def test_report_shows_the_headroom_and_names_it_in_the_fixed_k_target(tmp_path):
 
     (tmp_path / "epoch.jsonl").write_text("")
     plain, _ = write_report(tmp_path / "epoch.jsonl", tmp_path / "none.jsonl", tmp_path / "plain.md", tmp_path / "p.png")
-    assert "## Headroom" not in plain.read_text()
+    assert "No headroom results yet." in plain.read_text() and "at most" not in plain.read_text()
     old = {"kind": "headroom", "dataset": "ENZYMES", "cluster_counts": [32, 8], "pyg_s": 2.0, "pyg_level1_s": 1.2,
            "pyg_rest_s": 0.7, "ours_fixed_k_s": 1.4, "graphsage_s": 0.9, "ours_floor_s": 1.3,
            "speedup_measured": 2.0 / 1.4, "best_possible_speedup": 2.0 / 1.3, "env": {"threads": 1, "commit": "abc"}}
@@ -331,3 +336,48 @@ def test_report_shows_the_headroom_and_names_it_in_the_fixed_k_target(tmp_path):
     assert "**1.69×**" in row and "| def |" in row  # the last record wins
     target = next(line for line in text.splitlines() if line.startswith("| ENZYMES, fixed k: ≥ 2× PyG"))
     assert "at most 1.69× with level 1's pooling free" in target
+
+
+def outside_generated_blocks(text: str) -> str:
+    """The hand-written part of a document: everything but its generated blocks."""
+    return re.sub(r"<!-- BEGIN GENERATED: (\S+) -->\n.*?<!-- END GENERATED: \1 -->", "", text, flags=re.S)
+
+
+def test_generated_blocks_keep_the_prose_and_refuse_markers_that_do_not_match():
+    from benchmarks.markdown_blocks import MarkerError, block, fill_blocks
+
+    text = "# T\n\nProse *before*.\n\n" + block("a", "stale") + "\n\nBetween.\n" + block("b", "") + "\nEnd.\n"
+    blocks = {"a": "| x |\n|---|\n| 1 |", "b": "new\n"}
+    filled = fill_blocks(text, blocks)
+    assert filled == ("# T\n\nProse *before*.\n\n<!-- BEGIN GENERATED: a -->\n\n| x |\n|---|\n| 1 |\n\n"
+                      "<!-- END GENERATED: a -->\n\nBetween.\n<!-- BEGIN GENERATED: b -->\n\nnew\n\n"
+                      "<!-- END GENERATED: b -->\nEnd.\n")
+    assert fill_blocks(filled, blocks) == filled
+    with pytest.raises(MarkerError, match="no markers for c"):
+        fill_blocks(text, {**blocks, "c": "x"})
+    with pytest.raises(MarkerError, match="unknown generated block 'b'"):
+        fill_blocks(text, {"a": "x"})
+    with pytest.raises(MarkerError, match="<!-- BEGIN GENERATED: a --> has no <!-- END GENERATED: a -->"):
+        fill_blocks("<!-- BEGIN GENERATED: a -->\nx\n", {"a": "x"})
+    with pytest.raises(MarkerError, match="block 'a' appears twice"):
+        fill_blocks(block("a", "") + "\n" + block("a", ""), {"a": "x"})
+    with pytest.raises(MarkerError, match="<!-- END GENERATED: b --> without"):
+        fill_blocks(block("a", "") + "\n<!-- END GENERATED: b -->\n", {"a": "x", "b": "y"})
+
+
+def test_report_rewrites_only_the_tables_of_the_performance_document_and_twice_changes_nothing(tmp_path):
+    from benchmarks.report import write_report
+
+    committed = (REPO_ROOT / "docs" / "PERFORMANCE.md").read_text()
+    document = tmp_path / "PERFORMANCE.md"
+    shutil.copy(REPO_ROOT / "docs" / "PERFORMANCE.md", document)
+    perf = REPO_ROOT / "docs" / "perf"
+    args = (perf / "epoch.jsonl", perf / "scaling.jsonl", document, tmp_path / "scaling.png",
+            perf / "headroom.jsonl")
+    write_report(*args)
+    once = document.read_text()
+    write_report(*args)
+    assert document.read_text() == once
+    assert outside_generated_blocks(once) == outside_generated_blocks(committed)
+    assert "## Notes on the figures" in once and "| target | measured | verdict |" in once
+
