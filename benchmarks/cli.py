@@ -104,8 +104,11 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epoch-json", default="docs/perf/epoch.jsonl")
     parser.add_argument("--scaling-json", default="docs/perf/scaling.jsonl")
     parser.add_argument("--headroom-json", default="docs/perf/headroom.jsonl",
-                        help="the headroom benchmark's records (optional: its section is left out without them)")
-    parser.add_argument("--output", default="docs/PERFORMANCE.md")
+                        help="the headroom benchmark's records (optional: its table reads 'no results yet' "
+                             "without them)")
+    parser.add_argument("--output", default="docs/PERFORMANCE.md",
+                        help="the Markdown document whose GENERATED blocks are rewritten; the prose around "
+                             "them is kept (a new document gets the blocks under their headings)")
     parser.add_argument("--plot", default="docs/perf/scaling.png")
 
 
