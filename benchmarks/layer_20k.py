@@ -2,7 +2,7 @@
 """One pooling layer, forward + backward, on one graph of 20,000 nodes and 100,000 edges with K = 50:
 sparse_diff_pool vs dense_diff_pool, each in its own process (peak RSS does not mix). Prints JSON lines.
 
-Usage: python benchmarks/layer_20k.py [--memory-cap-gb 16]
+Usage: python -m benchmarks.layer_20k [--memory-cap-gb 16]
 """
 from __future__ import annotations
 

@@ -3,18 +3,23 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shutil
 import statistics
+from pathlib import Path
 
 import pytest
 import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
-from diffpool.bench.cli import add_bench_arguments, run_bench
-from diffpool.bench.implementations import IMPLEMENTATIONS
-from diffpool.bench.runner import merge_rounds, ratios, run_case, run_epoch_benchmark, saved_activation_bytes
-from diffpool.bench.scaling import loglog_slope, run_layer, summarize
-from diffpool.bench.workloads import Workload, default_data_root, random_graph
+from benchmarks.cli import add_bench_arguments, run_bench
+from benchmarks.epoch import merge_rounds, ratios, run_case, run_epoch_benchmark, saved_activation_bytes
+from benchmarks.implementations import IMPLEMENTATIONS
+from benchmarks.scaling import loglog_slope, run_layer, summarize
+from benchmarks.workloads import Workload, default_data_root, random_graph
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 EPOCH_KEYS = {"kind", "dataset", "impl", "status", "epoch_s", "epoch_times_s", "graphs_per_s", "peak_rss_mb",
               "predict_graphs_per_s", "batch_size", "env", "workload", "config", "saved_activations_mb",
@@ -62,7 +67,7 @@ def test_saved_activations_count_what_backward_keeps_once_per_storage():
 def test_matmul_count_is_the_products_arithmetic():
     """The count covers every batch of an epoch's forward pass: a model of one linear map has
     2·rows·in·out FLOPs per batch; DiffPool's pooling adds products a flat GraphSAGE lacks."""
-    from diffpool.bench.runner import forward_matmul_gflop
+    from benchmarks.epoch import forward_matmul_gflop
 
     workload = tiny_workload()
     impl = IMPLEMENTATIONS["graphsage"](batch_size=4, seed=0)
@@ -92,7 +97,7 @@ def test_matmul_count_is_the_products_arithmetic():
 
 
 def test_operations_per_step_count_forward_and_backward_and_leave_no_gradients():
-    from diffpool.bench.runner import operations_per_step
+    from benchmarks.epoch import operations_per_step
 
     workload = tiny_workload()
     impl = IMPLEMENTATIONS["graphsage"](batch_size=4, seed=0)
@@ -120,12 +125,12 @@ def test_operations_per_step_count_forward_and_backward_and_leave_no_gradients()
 
 
 def test_a_failing_count_keeps_the_case_and_its_timings(monkeypatch):
-    import diffpool.bench.runner as runner
+    import benchmarks.epoch as epoch_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("counter broke")
 
-    monkeypatch.setattr(runner, "forward_matmul_gflop", broken)
+    monkeypatch.setattr(epoch_module, "forward_matmul_gflop", broken)
     record = run_case("tiny", "graphsage", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=tiny_workload())
     assert record["status"] == "ok" and record["epoch_s"] > 0 and record["ops_per_step"] > 0
     assert "forward_matmul_gflop" not in record and "counter broke" in record["forward_matmul_gflop_error"]
@@ -188,7 +193,7 @@ def test_rounds_merge_into_the_median_of_all_timed_epochs():
 
 
 def test_a_case_that_failed_is_not_run_again_in_later_rounds(monkeypatch):
-    import diffpool.bench.runner as runner
+    import benchmarks.epoch as epoch_module
 
     calls = []
 
@@ -198,7 +203,7 @@ def test_a_case_that_failed_is_not_run_again_in_later_rounds(monkeypatch):
             return {"kind": "epoch", "dataset": spec["dataset"], "impl": "pyg", "status": "timeout"}
         return _round([1.0, 1.1, 1.2], [1.0, 1.1, 1.2], 100.0) | {"impl": spec["impl_name"]}
 
-    monkeypatch.setattr(runner, "_spawn", fake_spawn)
+    monkeypatch.setattr(epoch_module, "_spawn", fake_spawn)
     records = run_epoch_benchmark(["D"], ["default", "graphsage", "pyg"], rounds=3)
     assert calls == ["default", "graphsage", "pyg", "graphsage", "default", "default", "graphsage"]
     assert [(r["impl"], r["status"], r["rounds"]) for r in records] == [
@@ -276,8 +281,8 @@ def test_cli_parses_and_dispatches(tmp_path, capsys):
 
 
 def test_headroom_split_step_accumulates_the_uncut_steps_gradients():
-    from diffpool.bench.headroom import split_pyg_step
-    from diffpool.bench.implementations import get_implementation
+    from benchmarks.headroom import split_pyg_step
+    from benchmarks.implementations import get_implementation
 
     workload = tiny_workload()
     impl = get_implementation("pyg", batch_size=6)
@@ -300,7 +305,7 @@ def test_headroom_split_step_accumulates_the_uncut_steps_gradients():
 
 
 def test_headroom_record_bounds_the_speedup_from_its_own_figures():
-    from diffpool.bench.headroom import GRAPHSAGE_LAYERS, LEVEL1_LAYERS, run_headroom
+    from benchmarks.headroom import GRAPHSAGE_LAYERS, LEVEL1_LAYERS, run_headroom
 
     record = run_headroom("tiny", epochs=2, threads=1, batch_size=4, workload=tiny_workload())
     assert record["kind"] == "headroom" and record["epochs"] == 2
@@ -313,11 +318,11 @@ def test_headroom_record_bounds_the_speedup_from_its_own_figures():
 
 
 def test_report_shows_the_headroom_and_names_it_in_the_fixed_k_target(tmp_path):
-    from diffpool.bench.report import write_report
+    from benchmarks.report import write_report
 
     (tmp_path / "epoch.jsonl").write_text("")
     plain, _ = write_report(tmp_path / "epoch.jsonl", tmp_path / "none.jsonl", tmp_path / "plain.md", tmp_path / "p.png")
-    assert "## Headroom" not in plain.read_text()
+    assert "No headroom results yet." in plain.read_text() and "at most" not in plain.read_text()
     old = {"kind": "headroom", "dataset": "ENZYMES", "cluster_counts": [32, 8], "pyg_s": 2.0, "pyg_level1_s": 1.2,
            "pyg_rest_s": 0.7, "ours_fixed_k_s": 1.4, "graphsage_s": 0.9, "ours_floor_s": 1.3,
            "speedup_measured": 2.0 / 1.4, "best_possible_speedup": 2.0 / 1.3, "env": {"threads": 1, "commit": "abc"}}
@@ -331,3 +336,48 @@ def test_report_shows_the_headroom_and_names_it_in_the_fixed_k_target(tmp_path):
     assert "**1.69×**" in row and "| def |" in row  # the last record wins
     target = next(line for line in text.splitlines() if line.startswith("| ENZYMES, fixed k: ≥ 2× PyG"))
     assert "at most 1.69× with level 1's pooling free" in target
+
+
+def outside_generated_blocks(text: str) -> str:
+    """The hand-written part of a document: everything but its generated blocks."""
+    return re.sub(r"<!-- BEGIN GENERATED: (\S+) -->\n.*?<!-- END GENERATED: \1 -->", "", text, flags=re.S)
+
+
+def test_generated_blocks_keep_the_prose_and_refuse_markers_that_do_not_match():
+    from benchmarks.markdown_blocks import MarkerError, block, fill_blocks
+
+    text = "# T\n\nProse *before*.\n\n" + block("a", "stale") + "\n\nBetween.\n" + block("b", "") + "\nEnd.\n"
+    blocks = {"a": "| x |\n|---|\n| 1 |", "b": "new\n"}
+    filled = fill_blocks(text, blocks)
+    assert filled == ("# T\n\nProse *before*.\n\n<!-- BEGIN GENERATED: a -->\n\n| x |\n|---|\n| 1 |\n\n"
+                      "<!-- END GENERATED: a -->\n\nBetween.\n<!-- BEGIN GENERATED: b -->\n\nnew\n\n"
+                      "<!-- END GENERATED: b -->\nEnd.\n")
+    assert fill_blocks(filled, blocks) == filled
+    with pytest.raises(MarkerError, match="no markers for c"):
+        fill_blocks(text, {**blocks, "c": "x"})
+    with pytest.raises(MarkerError, match="unknown generated block 'b'"):
+        fill_blocks(text, {"a": "x"})
+    with pytest.raises(MarkerError, match="<!-- BEGIN GENERATED: a --> has no <!-- END GENERATED: a -->"):
+        fill_blocks("<!-- BEGIN GENERATED: a -->\nx\n", {"a": "x"})
+    with pytest.raises(MarkerError, match="block 'a' appears twice"):
+        fill_blocks(block("a", "") + "\n" + block("a", ""), {"a": "x"})
+    with pytest.raises(MarkerError, match="<!-- END GENERATED: b --> without"):
+        fill_blocks(block("a", "") + "\n<!-- END GENERATED: b -->\n", {"a": "x", "b": "y"})
+
+
+def test_report_rewrites_only_the_tables_of_the_performance_document_and_twice_changes_nothing(tmp_path):
+    from benchmarks.report import write_report
+
+    committed = (REPO_ROOT / "docs" / "PERFORMANCE.md").read_text()
+    document = tmp_path / "PERFORMANCE.md"
+    shutil.copy(REPO_ROOT / "docs" / "PERFORMANCE.md", document)
+    perf = REPO_ROOT / "docs" / "perf"
+    args = (perf / "epoch.jsonl", perf / "scaling.jsonl", document, tmp_path / "scaling.png",
+            perf / "headroom.jsonl")
+    write_report(*args)
+    once = document.read_text()
+    write_report(*args)
+    assert document.read_text() == once
+    assert outside_generated_blocks(once) == outside_generated_blocks(committed)
+    assert "## Notes on the figures" in once and "| target | measured | verdict |" in once
+

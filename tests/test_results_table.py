@@ -1,19 +1,20 @@
-"""scripts/results_table.py: how rows describe their setting and which baseline they are compared with."""
+"""benchmarks.results_table: how rows describe their setting and which baseline they are compared with."""
 from __future__ import annotations
 
-import importlib.util
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="module")
 def table():
-    script = Path(__file__).resolve().parents[1] / "scripts" / "results_table.py"
-    spec = importlib.util.spec_from_file_location("results_table", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from benchmarks import results_table
+
+    return results_table
 
 
 def config(variant="diffpool", **changes):
@@ -98,3 +99,29 @@ def test_the_synthetic_seeds_table_lists_each_setting_by_seed_with_its_mean(tabl
                                             "| unnamed | 50.0 (–) | – | 50.0 (1 seeds) |"]
     assert lines[-1] == "- `fixed-k`: `diffpool train`"
     assert table.synthetic_seeds(tmp_path / "absent") == []
+
+
+def outside_generated_blocks(text: str) -> str:
+    return re.sub(r"<!-- BEGIN GENERATED: (\S+) -->\n.*?<!-- END GENERATED: \1 -->", "", text, flags=re.S)
+
+
+def test_the_results_document_keeps_its_prose_and_twice_changes_nothing(table, tmp_path, capsys):
+    committed = (REPO_ROOT / "docs" / "RESULTS.md").read_text()
+    document = tmp_path / "RESULTS.md"
+    shutil.copy(REPO_ROOT / "docs" / "RESULTS.md", document)
+    argv = ["results_table", str(REPO_ROOT / "docs" / "results"), str(document)]
+    assert table.main(argv) == 0
+    once = document.read_text()
+    assert table.main(argv) == 0 and document.read_text() == once
+    assert outside_generated_blocks(once) == outside_generated_blocks(committed)
+    assert "## Findings: what changed the figures" in once and "| set | variant | setting |" in once
+
+
+def test_a_new_results_document_gets_every_block_under_its_heading(table, tmp_path, capsys):
+    (tmp_path / "results").mkdir()
+    assert table.main(["results_table", str(tmp_path / "results"), str(tmp_path / "RESULTS.md")]) == 0
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.startswith("# Results\n") and "No synthetic results yet." in text and "No runs yet." in text
+    assert [line for line in text.splitlines() if line.startswith("#")] == [
+        "# Results", *(heading for heading in table.RESULTS_BLOCKS.values() if heading)]
+

@@ -140,13 +140,8 @@ def test_cli_select_prints_the_choice_and_writes_results(grid_runs, tmp_path, ca
 
 
 def test_results_table_shows_the_candidates_and_how_often_each_won(grid_runs, tmp_path):
-    import importlib.util
-    from pathlib import Path
+    from benchmarks import results_table as table
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "results_table.py"
-    spec = importlib.util.spec_from_file_location("results_table", script)
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
     summary = select_across_runs([grid_runs / "two", grid_runs / "one"], tmp_path / "rows" / "MUTAG-selected")
     wins = {c["name"]: c["folds_chosen"] for c in summary["selection"]["candidates"]}
     (row,) = table.rows(tmp_path / "rows")

@@ -344,22 +344,8 @@ def add_plot_parser(subparsers) -> argparse.ArgumentParser:
     return add_viz_parser(subparsers)
 
 
-def add_bench_parser(subparsers) -> argparse.ArgumentParser:
-    from .bench import add_bench_arguments, run_bench
-
-    parser = subparsers.add_parser(
-        "bench", help="performance benchmarks (epoch vs PyG's dense_diff_pool, one-layer scaling, report)",
-        description="Benchmarks that print JSON lines: 'epoch' (a training epoch and inference per "
-                    "implementation and data set, each in its own process, with ratios to PyG's "
-                    "dense_diff_pool), 'scaling' (one DiffPool layer on graphs of growing size), and "
-                    "'report' (docs/PERFORMANCE.md and the plot from the JSON).")
-    add_bench_arguments(parser)
-    parser.set_defaults(run=run_bench)
-    return parser
-
-
-SUBCOMMANDS: list[Callable] = [add_train_parser, add_cv_parser, add_predict_parser, add_plot_parser, add_info_parser,
-                               add_bench_parser]
+SUBCOMMANDS: list[Callable] = [add_train_parser, add_cv_parser, add_predict_parser, add_plot_parser,
+                               add_info_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

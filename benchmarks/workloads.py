@@ -50,7 +50,7 @@ def default_data_root() -> Optional[Path]:
 
 def load_workload(name: str, root: Optional[str] = None, cache: Optional[str] = None) -> Workload:
     """Load TU set ``name`` (unfiltered) with the project's loader and default features."""
-    from ..data import load_tu
+    from diffpool.data import load_tu
 
     root = root if root is not None else default_data_root()
     dataset = load_tu(name, root, cache=cache)

@@ -1,16 +1,10 @@
-"""``diffpool bench``: argument parsing and dispatch for the epoch and scaling benchmarks and the report.
-
-The CLI owner wires it with::
-
-    bench = subparsers.add_parser("bench", help="performance benchmarks")
-    add_bench_arguments(bench)
-    ...
-    return run_bench(args)
+"""Argument parsing and dispatch for the benchmarks and the report: each module's ``python -m
+benchmarks.X`` uses its own parser from here, ``python -m benchmarks X`` all of them.
 
 Sub-commands: ``epoch`` (training epoch + inference per implementation and data set), ``scaling``
 (one DiffPool layer on synthetic graphs of growing size), ``headroom`` (the fixed-k speed-up over
-PyG's model if level 1's pooling were free) and ``report`` (``docs/PERFORMANCE.md`` and the plot,
-from the JSON files).
+PyG's model if level 1's pooling were free) and ``report`` (the tables of ``docs/PERFORMANCE.md`` and the
+plot, from the JSON files).
 """
 from __future__ import annotations
 
@@ -110,8 +104,11 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epoch-json", default="docs/perf/epoch.jsonl")
     parser.add_argument("--scaling-json", default="docs/perf/scaling.jsonl")
     parser.add_argument("--headroom-json", default="docs/perf/headroom.jsonl",
-                        help="the headroom benchmark's records (optional: its section is left out without them)")
-    parser.add_argument("--output", default="docs/PERFORMANCE.md")
+                        help="the headroom benchmark's records (optional: its table reads 'no results yet' "
+                             "without them)")
+    parser.add_argument("--output", default="docs/PERFORMANCE.md",
+                        help="the Markdown document whose GENERATED blocks are rewritten; the prose around "
+                             "them is kept (a new document gets the blocks under their headings)")
     parser.add_argument("--plot", default="docs/perf/scaling.png")
 
 
@@ -125,11 +122,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     add_scaling_arguments(sub.add_parser("scaling", help="one DiffPool layer on growing synthetic graphs"))
     add_headroom_arguments(sub.add_parser("headroom", help="fixed-k speed-up over PyG's model with level 1's "
                                                        "pooling free: the most any pooling optimisation can give"))
-    add_report_arguments(sub.add_parser("report", help="write docs/PERFORMANCE.md and the plot from the JSON"))
+    add_report_arguments(sub.add_parser("report", help="rewrite docs/PERFORMANCE.md's tables and the plot "
+                                                     "from the JSON"))
 
 
 def run_epoch(args: argparse.Namespace) -> int:
-    from .runner import run_epoch_benchmark
+    from .epoch import run_epoch_benchmark
 
     options = dict(epochs=args.epochs, warmup_epochs=args.warmup_epochs, warmup_batches=args.warmup_batches,
                    predict_passes=args.predict_passes, batch_size=args.batch_size, seed=args.seed,
@@ -159,10 +157,12 @@ def run_report(args: argparse.Namespace) -> int:
 
     missing = [str(p) for p in (args.epoch_json, args.scaling_json) if not Path(p).is_file()]
     if len(missing) == 2:
-        print(f"diffpool bench report: error: no results to report: {' and '.join(missing)} not found", file=sys.stderr)
+        print(f"benchmarks.report: error: no results to report: {' and '.join(missing)} not found",
+              file=sys.stderr)
         return 2
     for name in missing:
-        print(f"diffpool bench report: warning: {name} not found; its section says 'no results yet'", file=sys.stderr)
+        print(f"benchmarks.report: warning: {name} not found; its section says 'no results yet'",
+              file=sys.stderr)
     path, plot = write_report(args.epoch_json, args.scaling_json, args.output, args.plot, args.headroom_json)
     print(json.dumps({"kind": "report", "written": str(path), "plot": None if plot is None else str(plot)}))
     return 0
@@ -181,11 +181,12 @@ def run_bench(args: argparse.Namespace) -> int:
         return run_headroom_command(args)
     if command == "report":
         return run_report(args)
-    print("diffpool bench: choose one of epoch, scaling, headroom, report", file=sys.stderr)
+    print("benchmarks: choose one of epoch, scaling, headroom, report", file=sys.stderr)
     return 2
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m diffpool.bench", description="diffpool performance benchmarks")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks",
+                                     description="diffpool performance benchmarks")
     add_bench_arguments(parser)
     return run_bench(parser.parse_args(argv))

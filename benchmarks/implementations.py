@@ -3,7 +3,7 @@
 Each :class:`Implementation` builds its model for a :class:`~.workloads.Workload`, yields the
 training batches of an epoch in its own input format (the conversion is part of the measured
 time), and returns the training loss or the logits of a batch. The training loop around them
-(:func:`diffpool.bench.runner.run_case`) is identical for all.
+(:func:`benchmarks.epoch.run_case`) is identical for all.
 
 =============  ============================================================================
 name           what it is
@@ -28,9 +28,9 @@ from torch import Tensor, nn
 from torch_geometric.loader import DataLoader
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
-from ..data.sampler import SizeBucketSampler
-from ..models import ModelConfig, build_model, classification_loss
-from ..training.config import DEFAULT_MIN_CLUSTERS, POOL_BATCHES
+from diffpool.data.sampler import SizeBucketSampler
+from diffpool.models import ModelConfig, build_model, classification_loss
+from diffpool.training.config import DEFAULT_MIN_CLUSTERS, POOL_BATCHES
 from .dense_model import DenseDiffPoolNet
 from .reference import PygDiffPoolNet
 from .workloads import Workload

@@ -5,18 +5,20 @@ import os
 import platform
 import resource
 import sys
+from pathlib import Path
 
 import torch
 
-from ..provenance import git_commit
+from diffpool.provenance import git_commit
 
-__all__ = ["environment", "peak_rss_mb", "current_rss_mb", "apply_memory_cap", "is_out_of_memory"]
+__all__ = ["environment", "child_env", "peak_rss_mb", "current_rss_mb", "apply_memory_cap",
+           "is_out_of_memory"]
 
 
 def environment() -> dict:
     import torch_geometric
 
-    from .. import __version__ as diffpool_version
+    from diffpool import __version__ as diffpool_version
 
     return {
         "python": platform.python_version(),
@@ -29,6 +31,15 @@ def environment() -> dict:
         "machine": platform.machine(),
         "loadavg": list(os.getloadavg()),
     }
+
+
+def child_env() -> dict:
+    """This process's environment with the folder holding ``benchmarks`` first on PYTHONPATH, so a
+    case's subprocess (``python -m benchmarks.…``) imports this copy from any working directory."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def peak_rss_mb() -> float:
