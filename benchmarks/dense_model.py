@@ -47,9 +47,9 @@ class DenseDiffPoolNet(nn.Module):
         readouts, links, entropies, assignments, counts = [], [], [], [], []
         for level, pool in enumerate(self.pools):
             out = pool(x, adj, mask, self.config.clusters_per_graph(level, sizes))
-            readouts.append(dense_readout(out.embedding, mask, self.config.readout))
-            links.append(out.pooled.link_loss)
-            entropies.append(out.pooled.entropy)
+            readouts.append(dense_readout(out.embedding.x, mask, self.config.readout))
+            links.append(out.link_loss)
+            entropies.append(out.entropy)
             assignments.append(out.assignment)
             counts.append(sizes)
             x, adj, mask = out.pooled.x, out.pooled.adj, out.pooled.mask

@@ -49,8 +49,8 @@ def run_layer(impl: str, n: int, k: int, *, degree: float = 5.0, features: int =
         batch = torch.zeros(n, dtype=torch.long)
 
         def step():
-            out = layer(graph.x, graph.edge_index, batch).pooled
-            return out.x.mean() + out.adj.mean() + out.link_loss.sum() + out.entropy.sum()
+            out = layer(graph.x, graph.edge_index, batch)
+            return out.pooled.x.mean() + out.pooled.adj.mean() + out.link_loss.sum() + out.entropy.sum()
     elif impl == "dense":
         from torch_geometric.utils import to_dense_adj
 
@@ -59,8 +59,8 @@ def run_layer(impl: str, n: int, k: int, *, degree: float = 5.0, features: int =
         mask = torch.ones(1, n, dtype=torch.bool)
 
         def step():
-            out = layer(x, adj, mask).pooled
-            return out.x.mean() + out.adj.mean() + out.link_loss.sum() + out.entropy.sum()
+            out = layer(x, adj, mask)
+            return out.pooled.x.mean() + out.pooled.adj.mean() + out.link_loss.sum() + out.entropy.sum()
     elif impl == "pyg":
         from torch_geometric.nn import dense_diff_pool
         from torch_geometric.utils import to_dense_adj
