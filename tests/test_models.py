@@ -10,7 +10,7 @@ from torch_geometric.utils import to_dense_adj, to_dense_batch, to_undirected
 
 from diffpool.models import ModelConfig, build_model, classification_loss
 from diffpool.nn import DenseDiffPool, DiffPool, GNNBlock
-from diffpool.nn.blocks import l2_normalize
+from diffpool.nn.blocks import _l2_normalize as l2_normalize
 
 
 def random_graph(n: int, feature_dim: int, gen: torch.Generator, label: int = 0) -> Data:
@@ -118,7 +118,7 @@ def test_input_norm_makes_training_blind_to_the_scale_of_an_attribute(variant):
 
 
 def test_input_norm_normalises_the_attribute_columns_only_with_training_statistics():
-    from diffpool.models import AttributeNorm
+    from diffpool.nn import AttributeNorm
 
     assert list(make_model().input_norm.parameters()) == []  # off by default: nothing to learn or save
     norm = AttributeNorm(2)
@@ -353,7 +353,8 @@ def test_levels_run_as_parts_of_similar_size_give_the_padded_result(monkeypatch,
 def test_dense_sage_layer_equals_pygs_with_the_same_weights(in_channels, out_channels):
     from torch_geometric.nn import DenseSAGEConv
 
-    from diffpool.nn.blocks import _RealRows, make_conv, mean_adjacency
+    from diffpool.nn.blocks import _mean_adjacency as mean_adjacency
+    from diffpool.nn.blocks import _RealRows, make_conv
 
     torch.manual_seed(0)
     ours = make_conv("sage", in_channels, out_channels, dense=True)

@@ -9,7 +9,7 @@ from torch_geometric.data import Batch, Data
 
 from diffpool.functional import dense_diff_pool, sparse_diff_pool
 from diffpool.functional._autograd import assignment_softmax_entropy, gram_squared_norm
-from diffpool.nn.blocks import l2_normalize
+from diffpool.nn.blocks import _l2_normalize as l2_normalize
 
 
 def _inputs(seed: int = 0) -> torch.Tensor:

@@ -25,8 +25,8 @@ from torch_geometric.nn import global_add_pool
 from torch_geometric.utils import to_dense_batch
 
 from .functional import Partition, dense_diff_pool, sparse_diff_pool
-from .nn import DenseDiffPool, DiffPool, GNNBlock, dense_readout, sparse_readout
-from .nn.blocks import CONV_KINDS, READOUTS, batch_norm_rows
+from .nn import AttributeNorm, DenseDiffPool, DiffPool, GNNBlock, dense_readout, sparse_readout
+from .nn.blocks import CONV_KINDS, READOUTS
 
 __all__ = ["ConfigError", "ModelConfig", "ModelOutput", "DiffPoolNet", "DETDiffPoolNet", "GraphSAGENet", "SumMLP",
            "build_model", "classification_loss", "attach_det_clusters", "VARIANTS"]
@@ -131,27 +131,6 @@ class ModelOutput(NamedTuple):
     """per level, S: [N_total, K_1] for level 1 (rows of the sparse batch), [B, K_{l-1}, K_l] after."""
     node_counts: list[Tensor]
     """per level, [B] number of nodes each graph had on entering that level."""
-
-
-class AttributeNorm(nn.Module):
-    """Batch norm of the first ``columns`` feature columns — the continuous node attributes — leaving
-    the rest (one-hot labels or degrees) as they are.
-
-    Node attributes come on any scale (ENZYMES: standard deviations up to 45; PROTEINS: 12.5 with a
-    tail to ±800) beside one-hot columns in {0, 1}. The first batch norm comes only after the first
-    convolution has mixed them, where the largest attribute swamps the rest. One-hot columns are left
-    alone: standardised, a label rare or absent in training would become ~1/√var, hundreds at
-    evaluation. Statistics come from training batches only (running estimates at evaluation), so
-    nothing of a test fold leaks in.
-    """
-
-    def __init__(self, columns: int) -> None:
-        super().__init__()
-        self.columns = columns
-        self.norm = nn.BatchNorm1d(columns)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([batch_norm_rows(self.norm, x[:, : self.columns]), x[:, self.columns:]], dim=1)
 
 
 def _input_norm(config: ModelConfig) -> nn.Module:
