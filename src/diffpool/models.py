@@ -160,7 +160,7 @@ class DiffPoolNet(nn.Module):
         self.input_norm = _input_norm(c)
         block = c.block_options()
         self.cluster_counts = c.cluster_counts()
-        pools: list[nn.Module] = []
+        pools: list[DiffPool | DenseDiffPool] = []
         channels = c.in_channels
         for level, k in enumerate(self.cluster_counts):
             layer_cls = DiffPool if level == 0 else DenseDiffPool
@@ -239,7 +239,7 @@ class DETDiffPoolNet(nn.Module):
         z = self.blocks[0](self.input_norm(data.x), data.edge_index)
         readouts = [sparse_readout(z, batch, self.config.readout, batch_size)]
         links, entropies, assignments, counts = [], [], [], []
-        adj = mask = None  # the coarsened graph: made by level 1, pooled again from level 2 on
+        adj = mask = torch.empty(0)  # the coarsened graph: made by level 1, pooled again from level 2 on
         for level in range(self.config.levels):
             k = int(sizes[:, level + 1].max())
             hard = F.one_hot(getattr(data, f"det_level_{level + 1}"), k).to(z.dtype)

@@ -156,7 +156,7 @@ def _zero_padded(t: Tensor, shape: Sequence[int]) -> Tensor:
         pad = [amount for d in reversed(range(1, t.dim())) for amount in (0, shape[d - 1] - t.size(d))]
         return F.pad(t, pad)
     out = t.new_zeros(t.size(0), *shape)
-    out[(slice(None), *(slice(0, n) for n in t.shape[1:]))] = t
+    out[(slice(None),) + tuple(slice(0, n) for n in t.shape[1:])] = t
     return out
 
 

@@ -111,7 +111,8 @@ def products_in_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, siz
             xs.append(_pad_clusters(s_g.t() @ x_parts[g], w, False))
             adjs.append(_pad_clusters(s_g.t() @ as_parts[g][:, :c], w, True))
             grams.append(gram_squared_norm(s_g))
-        out.append(tuple(torch.stack(v) if len(v) > 1 else v[0].unsqueeze(0) for v in (xs, adjs, grams)))
+        stacked = [torch.stack(v) if len(v) > 1 else v[0].unsqueeze(0) for v in (xs, adjs, grams)]
+        out.append((stacked[0], stacked[1], stacked[2]))
     return out
 
 

@@ -10,7 +10,7 @@ pooling guarantee), their outputs are 0, and they never enter batch norm's stati
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Optional, Union, overload
+from typing import Any, Literal, Optional, Union, cast, overload
 
 import torch
 import torch.nn.functional as F
@@ -235,7 +235,7 @@ class GNNBlock(nn.Module):
         results = self._layers(rows, neighbourhoods, layouts, masks)
         return [layout.padded(r) for layout, r in zip(layouts, results)]
 
-    def _layers(self, rows: list[Tensor], graphs: list[Tensor], layouts: Sequence[Optional[_RealRows]],
+    def _layers(self, rows: list[Tensor], graphs: list[Tensor], layouts: Sequence[Any],
                 masks: Optional[list[Tensor]] = None) -> list[Tensor]:
         """Every layer over the parts' rows ([R_p, F]: a sparse batch's nodes, or a dense part's real
         nodes, see :class:`_RealRows`); batch norm sees all parts together."""
@@ -244,7 +244,8 @@ class GNNBlock(nn.Module):
             if not self.dense:
                 rows = [conv(r, graph) for r, graph in zip(rows, graphs)]
             elif self._mean_aggregation:
-                rows = [conv.forward_rows(r, graph, layout) for r, graph, layout in zip(rows, graphs, layouts)]
+                sage = cast(_DenseSAGEConv, conv)
+                rows = [sage.forward_rows(r, graph, layout) for r, graph, layout in zip(rows, graphs, layouts)]
             else:
                 assert masks is not None
                 # A part without padding needs no mask (it would only add multiplies).
