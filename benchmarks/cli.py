@@ -6,16 +6,24 @@ Sub-commands: ``epoch`` (training epoch + inference per implementation and data 
 PyG's model if level 1's pooling were free) and ``report`` (the tables of ``docs/PERFORMANCE.md`` and the
 plot, from the JSON files).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
-__all__ = ["add_bench_arguments", "run_bench", "add_epoch_arguments", "add_scaling_arguments",
-           "add_report_arguments", "run_epoch", "run_scaling", "run_report"]
+__all__ = [
+    "add_bench_arguments",
+    "run_bench",
+    "add_epoch_arguments",
+    "add_scaling_arguments",
+    "add_report_arguments",
+    "run_epoch",
+    "run_scaling",
+    "run_report",
+]
 
 DEFAULT_DATASETS = ["ENZYMES", "PROTEINS", "REDDIT-BINARY"]
 DEFAULT_IMPLS = ["sparse", "default", "pooled", "pergraph-random", "pergraph", "dense", "pyg", "graphsage"]
@@ -32,7 +40,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _per_set(text: Optional[str]) -> dict:
+def _per_set(text: str | None) -> dict:
     """``"REDDIT-BINARY=1800,PROTEINS=600"`` → ``{"REDDIT-BINARY": 1800.0, ...}``."""
     out = {}
     for item in _csv(text or ""):
@@ -44,51 +52,102 @@ def _per_set(text: Optional[str]) -> dict:
 
 
 def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--datasets", type=_csv, default=DEFAULT_DATASETS,
-                        help="comma-separated TU data sets (default: %(default)s)")
-    parser.add_argument("--impls", type=_csv, default=DEFAULT_IMPLS,
-                        help="comma-separated implementations: sparse, default, pooled, pergraph, pergraph-random, dense, pyg, "
-                             "graphsage (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs; the median is reported (default: 3)")
-    parser.add_argument("--rounds", type=_positive_int, default=2,
-                        help="run each data set's cases this many times, the order reversed every other "
-                             "round, and report each case's median over all its timed epochs: with an even "
-                             "number every case has the same mean place in the order (default: 2)")
+    parser.add_argument(
+        "--datasets",
+        type=_csv,
+        default=DEFAULT_DATASETS,
+        help="comma-separated TU data sets (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--impls",
+        type=_csv,
+        default=DEFAULT_IMPLS,
+        help="comma-separated implementations: sparse, default, pooled, pergraph, pergraph-random, "
+        "dense, pyg, "
+        "graphsage (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="timed epochs; the median is reported (default: 3)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=2,
+        help="run each data set's cases this many times, the order reversed every other "
+        "round, and report each case's median over all its timed epochs: with an even "
+        "number every case has the same mean place in the order (default: 2)",
+    )
     parser.add_argument("--warmup-epochs", type=int, default=1, help="untimed epochs first (default: 1)")
-    parser.add_argument("--warmup-batches", type=int, default=0,
-                        help="warm up with this many batches instead of whole epochs (default: 0 = epochs)")
-    parser.add_argument("--slow-sets", type=_csv, default=["REDDIT-BINARY"],
-                        help="sets that warm up with --slow-warmup-batches and time --slow-epochs epochs")
+    parser.add_argument(
+        "--warmup-batches",
+        type=int,
+        default=0,
+        help="warm up with this many batches instead of whole epochs (default: 0 = epochs)",
+    )
+    parser.add_argument(
+        "--slow-sets",
+        type=_csv,
+        default=["REDDIT-BINARY"],
+        help="sets that warm up with --slow-warmup-batches and time --slow-epochs epochs",
+    )
     parser.add_argument("--slow-warmup-batches", type=int, default=3)
     parser.add_argument("--slow-epochs", type=int, default=3)
     parser.add_argument("--predict-passes", type=int, default=1, help="timed inference passes (default: 1)")
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads per case (default: 1; see docs/PERFORMANCE.md on shared CPUs)")
-    parser.add_argument("--memory-cap-gb", type=float, default=8.0,
-                        help="address-space cap per case; exceeding it is reported as out of memory (default: 8)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per case (default: 1; see docs/PERFORMANCE.md on shared CPUs)",
+    )
+    parser.add_argument(
+        "--memory-cap-gb",
+        type=float,
+        default=8.0,
+        help="address-space cap per case; exceeding it is reported as out of memory (default: 8)",
+    )
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per case (default: 1200)")
-    parser.add_argument("--timeouts", type=_per_set, default={},
-                        help="per-set timeouts, e.g. REDDIT-BINARY=2400")
-    parser.add_argument("--impl-epochs", type=_per_set, default={},
-                        help="per-implementation timed epochs, e.g. sparse=1 (long fixed-k runs)")
-    parser.add_argument("--impl-timeouts", type=_per_set, default={},
-                        help="per-implementation timeouts in seconds, e.g. pyg=300,dense=300")
-    parser.add_argument("--pyg-padding", choices=["dataset", "batch"], default="dataset",
-                        help="pad PyG's batches to the data set's largest graph (as its example's "
-                             "T.ToDense does; default) or to the batch's largest")
+    parser.add_argument(
+        "--timeouts", type=_per_set, default={}, help="per-set timeouts, e.g. REDDIT-BINARY=2400"
+    )
+    parser.add_argument(
+        "--impl-epochs",
+        type=_per_set,
+        default={},
+        help="per-implementation timed epochs, e.g. sparse=1 (long fixed-k runs)",
+    )
+    parser.add_argument(
+        "--impl-timeouts",
+        type=_per_set,
+        default={},
+        help="per-implementation timeouts in seconds, e.g. pyg=300,dense=300",
+    )
+    parser.add_argument(
+        "--pyg-padding",
+        choices=["dataset", "batch"],
+        default="dataset",
+        help="pad PyG's batches to the data set's largest graph (as its example's "
+        "T.ToDense does; default) or to the batch's largest",
+    )
     parser.add_argument("--data-root", default=None, help="folder holding the TU data sets")
     parser.add_argument("--cache", default=None, help="processed-data cache folder")
     parser.add_argument("--out", default=None, help="append the JSON lines to this file too")
 
 
 def add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", type=lambda t: [int(v) for v in _csv(t)],
-                        default=[250, 500, 1000, 2000, 4000, 8000, 16000, 32000])
+    parser.add_argument(
+        "--sizes",
+        type=lambda t: [int(v) for v in _csv(t)],
+        default=[250, 500, 1000, 2000, 4000, 8000, 16000, 32000],
+    )
     parser.add_argument("--impls", type=_csv, default=["sparse", "dense", "pyg"])
-    parser.add_argument("--clusters", type=_csv, default=["ratio", "64"],
-                        help="'ratio' (K = 0.25·n capped at --max-clusters) and/or fixed K values")
+    parser.add_argument(
+        "--clusters",
+        type=_csv,
+        default=["ratio", "64"],
+        help="'ratio' (K = 0.25·n capped at --max-clusters) and/or fixed K values",
+    )
     parser.add_argument("--max-clusters", type=int, default=512)
     parser.add_argument("--degree", type=float, default=5.0)
     parser.add_argument("--features", type=int, default=16)
@@ -103,12 +162,17 @@ def add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epoch-json", default="docs/perf/epoch.jsonl")
     parser.add_argument("--scaling-json", default="docs/perf/scaling.jsonl")
-    parser.add_argument("--headroom-json", default="docs/perf/headroom.jsonl",
-                        help="the headroom benchmark's records (optional: its table reads 'no results yet' "
-                             "without them)")
-    parser.add_argument("--output", default="docs/PERFORMANCE.md",
-                        help="the Markdown document whose GENERATED blocks are rewritten; the prose around "
-                             "them is kept (a new document gets the blocks under their headings)")
+    parser.add_argument(
+        "--headroom-json",
+        default="docs/perf/headroom.jsonl",
+        help="the headroom benchmark's records (optional: its table reads 'no results yet' without them)",
+    )
+    parser.add_argument(
+        "--output",
+        default="docs/PERFORMANCE.md",
+        help="the Markdown document whose GENERATED blocks are rewritten; the prose around "
+        "them is kept (a new document gets the blocks under their headings)",
+    )
     parser.add_argument("--plot", default="docs/perf/scaling.png")
 
 
@@ -120,35 +184,70 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     sub.required = True
     add_epoch_arguments(sub.add_parser("epoch", help="training epoch and inference, per implementation"))
     add_scaling_arguments(sub.add_parser("scaling", help="one DiffPool layer on growing synthetic graphs"))
-    add_headroom_arguments(sub.add_parser("headroom", help="fixed-k speed-up over PyG's model with level 1's "
-                                                       "pooling free: the most any pooling optimisation can give"))
-    add_report_arguments(sub.add_parser("report", help="rewrite docs/PERFORMANCE.md's tables and the plot "
-                                                     "from the JSON"))
+    add_headroom_arguments(
+        sub.add_parser(
+            "headroom",
+            help="fixed-k speed-up over PyG's model with level 1's "
+            "pooling free: the most any pooling optimisation can give",
+        )
+    )
+    add_report_arguments(
+        sub.add_parser("report", help="rewrite docs/PERFORMANCE.md's tables and the plot from the JSON")
+    )
 
 
 def run_epoch(args: argparse.Namespace) -> int:
     from .epoch import run_epoch_benchmark
 
-    options = dict(epochs=args.epochs, warmup_epochs=args.warmup_epochs, warmup_batches=args.warmup_batches,
-                   predict_passes=args.predict_passes, batch_size=args.batch_size, seed=args.seed,
-                   threads=args.threads, data_root=args.data_root, cache=args.cache,
-                   pyg_padding=args.pyg_padding)
-    case_options = {name: {"warmup_batches": args.slow_warmup_batches, "epochs": args.slow_epochs}
-                    for name in args.slow_sets}
-    records = run_epoch_benchmark(args.datasets, args.impls, out_path=args.out, memory_cap_gb=args.memory_cap_gb,
-                                  timeout=args.timeout, timeouts=args.timeouts, case_options=case_options,
-                                  impl_epochs={k: int(v) for k, v in args.impl_epochs.items()},
-                                  impl_timeouts=args.impl_timeouts, rounds=args.rounds, **options)
+    options = dict(
+        epochs=args.epochs,
+        warmup_epochs=args.warmup_epochs,
+        warmup_batches=args.warmup_batches,
+        predict_passes=args.predict_passes,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        threads=args.threads,
+        data_root=args.data_root,
+        cache=args.cache,
+        pyg_padding=args.pyg_padding,
+    )
+    case_options = {
+        name: {"warmup_batches": args.slow_warmup_batches, "epochs": args.slow_epochs}
+        for name in args.slow_sets
+    }
+    records = run_epoch_benchmark(
+        args.datasets,
+        args.impls,
+        out_path=args.out,
+        memory_cap_gb=args.memory_cap_gb,
+        timeout=args.timeout,
+        timeouts=args.timeouts,
+        case_options=case_options,
+        impl_epochs={k: int(v) for k, v in args.impl_epochs.items()},
+        impl_timeouts=args.impl_timeouts,
+        rounds=args.rounds,
+        **options,
+    )
     return 0 if all(r.get("status") in ("ok", "out of memory", "timeout") for r in records) else 1
 
 
 def run_scaling(args: argparse.Namespace) -> int:
     from .scaling import run_scaling_benchmark
 
-    records = run_scaling_benchmark(args.sizes, args.impls, clusters=args.clusters, max_clusters=args.max_clusters,
-                                    degree=args.degree, features=args.features, hidden=args.hidden,
-                                    repeats=args.repeats, threads=args.threads, memory_cap_gb=args.memory_cap_gb,
-                                    timeout=args.timeout, out_path=args.out)
+    records = run_scaling_benchmark(
+        args.sizes,
+        args.impls,
+        clusters=args.clusters,
+        max_clusters=args.max_clusters,
+        degree=args.degree,
+        features=args.features,
+        hidden=args.hidden,
+        repeats=args.repeats,
+        threads=args.threads,
+        memory_cap_gb=args.memory_cap_gb,
+        timeout=args.timeout,
+        out_path=args.out,
+    )
     return 0 if all(r.get("status") in ("ok", "out of memory", "timeout", "skipped") for r in records) else 1
 
 
@@ -157,12 +256,16 @@ def run_report(args: argparse.Namespace) -> int:
 
     missing = [str(p) for p in (args.epoch_json, args.scaling_json) if not Path(p).is_file()]
     if len(missing) == 2:
-        print(f"benchmarks.report: error: no results to report: {' and '.join(missing)} not found",
-              file=sys.stderr)
+        print(
+            f"benchmarks.report: error: no results to report: {' and '.join(missing)} not found",
+            file=sys.stderr,
+        )
         return 2
     for name in missing:
-        print(f"benchmarks.report: warning: {name} not found; its section says 'no results yet'",
-              file=sys.stderr)
+        print(
+            f"benchmarks.report: warning: {name} not found; its section says 'no results yet'",
+            file=sys.stderr,
+        )
     path, plot = write_report(args.epoch_json, args.scaling_json, args.output, args.plot, args.headroom_json)
     print(json.dumps({"kind": "report", "written": str(path), "plot": None if plot is None else str(plot)}))
     return 0
@@ -185,8 +288,9 @@ def run_bench(args: argparse.Namespace) -> int:
     return 2
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks",
-                                     description="diffpool performance benchmarks")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="diffpool performance benchmarks"
+    )
     add_bench_arguments(parser)
     return run_bench(parser.parse_args(argv))

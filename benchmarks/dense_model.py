@@ -5,6 +5,7 @@ graph) and level 1 is a :class:`~diffpool.nn.DenseDiffPool` instead of the spars
 :class:`~diffpool.nn.DiffPool`. Everything else (blocks, readouts, losses) is the same code and the
 classifier the same head, so the benchmark isolates what the sparse first level buys.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,9 @@ __all__ = ["DenseDiffPoolNet"]
 
 def _mlp(in_channels: int, hidden: int, out_channels: int, dropout: float) -> nn.Sequential:
     """The classifier head of :class:`~diffpool.models.DiffPoolNet`, rebuilt: the package keeps it private."""
-    return nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Dropout(dropout),
-                         nn.Linear(hidden, out_channels))
+    return nn.Sequential(
+        nn.Linear(in_channels, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_channels)
+    )
 
 
 class DenseDiffPoolNet(nn.Module):

@@ -1,4 +1,5 @@
 """Facts recorded with every benchmark result: versions, threads, load, memory, and the memory cap."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,14 @@ import torch
 
 from diffpool.provenance import git_commit
 
-__all__ = ["environment", "child_env", "peak_rss_mb", "current_rss_mb", "apply_memory_cap",
-           "is_out_of_memory"]
+__all__ = [
+    "environment",
+    "child_env",
+    "peak_rss_mb",
+    "current_rss_mb",
+    "apply_memory_cap",
+    "is_out_of_memory",
+]
 
 
 def environment() -> dict:
@@ -81,5 +88,13 @@ def is_out_of_memory(error: BaseException) -> bool:
     if isinstance(error, MemoryError):
         return True
     text = str(error).lower()
-    return any(s in text for s in ("can't allocate memory", "cannot allocate memory", "out of memory",
-                                   "not enough memory", "std::bad_alloc"))
+    return any(
+        s in text
+        for s in (
+            "can't allocate memory",
+            "cannot allocate memory",
+            "out of memory",
+            "not enough memory",
+            "std::bad_alloc",
+        )
+    )

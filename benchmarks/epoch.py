@@ -3,12 +3,14 @@
 Each case runs in its own subprocess so peak RSS is that implementation's alone, under a memory cap
 (:func:`~.environment.apply_memory_cap`) and a wall-clock timeout, so a dense model that cannot fit
 is reported as "out of memory" or "timeout" rather than taking the machine down. The training loop
-is the same plain PyTorch loop for every implementation: the product's Adam (:func:`diffpool.optim.adam`, lr 1e-3,
+is the same plain PyTorch loop for every implementation: the product's Adam
+(:func:`diffpool.optim.adam`, lr 1e-3,
 fused), ``zero_grad``, loss,
 ``backward``, ``step``; the batch conversion each implementation needs is inside the timed epoch.
 
 Run ``python -m benchmarks.epoch --help``.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,10 +19,17 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
-__all__ = ["forward_matmul_gflop", "merge_rounds", "operations_per_step", "run_case", "run_epoch_benchmark", "ratios",
-           "CHILD_FLAG"]
+__all__ = [
+    "forward_matmul_gflop",
+    "merge_rounds",
+    "operations_per_step",
+    "run_case",
+    "run_epoch_benchmark",
+    "ratios",
+    "CHILD_FLAG",
+]
 
 CHILD_FLAG = "--child-case"
 
@@ -111,10 +120,23 @@ def operations_per_step(model, impl, workload, batches: int = 10) -> float:
     return Count.calls / max(done, 1)
 
 
-def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: int = 1,
-             warmup_batches: int = 0, predict_passes: int = 1, batch_size: int = 20, seed: int = 0,
-             threads: Optional[int] = 2, data_root: Optional[str] = None, cache: Optional[str] = None,
-             pyg_padding: str = "dataset", progress=None, workload=None) -> dict:
+def run_case(
+    dataset: str,
+    impl_name: str,
+    *,
+    epochs: int = 3,
+    warmup_epochs: int = 1,
+    warmup_batches: int = 0,
+    predict_passes: int = 1,
+    batch_size: int = 20,
+    seed: int = 0,
+    threads: int | None = 2,
+    data_root: str | None = None,
+    cache: str | None = None,
+    pyg_padding: str = "dataset",
+    progress=None,
+    workload=None,
+) -> dict:
     """Train ``impl_name`` on ``dataset`` in this process and return the measurements.
 
     Warm-up: ``warmup_batches`` batches if > 0, else ``warmup_epochs`` full epochs; it also records
@@ -125,6 +147,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
     import torch
 
     from diffpool.optim import adam
+
     from .environment import current_rss_mb, environment, peak_rss_mb
     from .implementations import get_implementation
     from .workloads import load_workload
@@ -141,16 +164,26 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
     rss_after_data = current_rss_mb()
     model = impl.build(workload)
     optimizer = adam(model.parameters(), lr=1e-3)
-    record = {"kind": "epoch", "dataset": dataset, "impl": impl_name, "description": impl.description,
-              "batch_size": batch_size, "seed": seed, "workload": workload.describe(),
-              "parameters": sum(p.numel() for p in model.parameters()),
-              "config": impl.config_summary(workload), "env": environment(), "data_load_s": load_s,
-              "rss_after_data_mb": rss_after_data}
+    record = {
+        "kind": "epoch",
+        "dataset": dataset,
+        "impl": impl_name,
+        "description": impl.description,
+        "batch_size": batch_size,
+        "seed": seed,
+        "workload": workload.describe(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "config": impl.config_summary(workload),
+        "env": environment(),
+        "data_load_s": load_s,
+        "rss_after_data_mb": rss_after_data,
+    }
 
     saved_bytes: list[int] = []  # per warm-up batch
 
-    def train_epoch(epoch: int, max_batches: int = 0, report_batches: int = 0,
-                    measure_activations: bool = False) -> tuple[float, int]:
+    def train_epoch(
+        epoch: int, max_batches: int = 0, report_batches: int = 0, measure_activations: bool = False
+    ) -> tuple[float, int]:
         model.train()
         batches = 0
         cpu0 = time.process_time()
@@ -158,7 +191,7 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
         for batch in impl.train_batches(workload, epoch):
             optimizer.zero_grad(set_to_none=True)
             if measure_activations:
-                loss, saved = saved_activation_bytes(lambda: impl.loss(model, batch))
+                loss, saved = saved_activation_bytes(lambda batch=batch: impl.loss(model, batch))
                 saved_bytes.append(saved)
             else:
                 loss = impl.loss(model, batch)
@@ -166,8 +199,15 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
             optimizer.step()
             batches += 1
             if batches <= report_batches:
-                progress({"kind": "batch", "epoch": epoch, "batch": batches,
-                          "elapsed_s": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()})
+                progress(
+                    {
+                        "kind": "batch",
+                        "epoch": epoch,
+                        "batch": batches,
+                        "elapsed_s": time.perf_counter() - t0,
+                        "peak_rss_mb": peak_rss_mb(),
+                    }
+                )
             if max_batches and batches >= max_batches:
                 break
         cpu_times.append(time.process_time() - cpu0)
@@ -176,12 +216,15 @@ def run_case(dataset: str, impl_name: str, *, epochs: int = 3, warmup_epochs: in
     num_batches = None
     cpu_times: list[float] = []  # process CPU seconds per epoch: the work, whatever the machine's load
     if warmup_batches > 0:
-        warm_s, _ = train_epoch(-1, max_batches=warmup_batches, report_batches=warmup_batches,
-                                measure_activations=True)
+        warm_s, _ = train_epoch(
+            -1, max_batches=warmup_batches, report_batches=warmup_batches, measure_activations=True
+        )
     else:
         warm_s = 0.0
         for e in range(warmup_epochs):
-            s, num_batches = train_epoch(-1 - e, report_batches=3 if e == 0 else 0, measure_activations=e == 0)
+            s, num_batches = train_epoch(
+                -1 - e, report_batches=3 if e == 0 else 0, measure_activations=e == 0
+            )
             warm_s += s
     record["warmup_s"] = warm_s
     if saved_bytes:
@@ -234,8 +277,12 @@ def _child(spec: dict) -> int:
         _emit(record)
 
     cap = spec.pop("memory_cap_gb", None)
-    base = {"kind": "epoch", "dataset": spec["dataset"], "impl": spec["impl_name"],
-            "batch_size": spec.get("batch_size", 20)}
+    base = {
+        "kind": "epoch",
+        "dataset": spec["dataset"],
+        "impl": spec["impl_name"],
+        "batch_size": spec.get("batch_size", 20),
+    }
     try:
         import torch  # noqa: F401  (imported before the cap: its own mappings are not the benchmark's)
         import torch_geometric  # noqa: F401
@@ -248,8 +295,16 @@ def _child(spec: dict) -> int:
         return 0
     except BaseException as error:  # report every failure as a record, including the memory cap
         status = "out of memory" if is_out_of_memory(error) else "error"
-        _emit({**base, "status": status, "error": f"{type(error).__name__}: {str(error)[:300]}",
-               "peak_rss_mb": peak_rss_mb(), "memory_cap_gb": cap, "env": environment()})
+        _emit(
+            {
+                **base,
+                "status": status,
+                "error": f"{type(error).__name__}: {str(error)[:300]}",
+                "peak_rss_mb": peak_rss_mb(),
+                "memory_cap_gb": cap,
+                "env": environment(),
+            }
+        )
         return 0 if status == "out of memory" else 1
 
 
@@ -276,8 +331,14 @@ def _spawn(spec: dict, timeout: float) -> dict:
             record["status"] = "error"
         return record
     status = "out of memory" if proc.returncode in (-9, 137) else "error"
-    return {"kind": "epoch", "dataset": spec["dataset"], "impl": spec["impl_name"], "status": status,
-            "error": f"exit code {proc.returncode}: {err.strip()[-500:]}", "memory_cap_gb": spec.get("memory_cap_gb")}
+    return {
+        "kind": "epoch",
+        "dataset": spec["dataset"],
+        "impl": spec["impl_name"],
+        "status": status,
+        "error": f"exit code {proc.returncode}: {err.strip()[-500:]}",
+        "memory_cap_gb": spec.get("memory_cap_gb"),
+    }
 
 
 def parse_json_lines(text: str) -> list[dict]:
@@ -295,8 +356,14 @@ def parse_json_lines(text: str) -> list[dict]:
 
 def _timeout_record(spec: dict, lines: list[dict], timeout: float, wall: float) -> dict:
     """What a case that ran out of time still tells: finished epochs, or the pace of its first batches."""
-    record = {"kind": "epoch", "dataset": spec["dataset"], "impl": spec["impl_name"], "status": "timeout",
-              "timeout_s": timeout, "memory_cap_gb": spec.get("memory_cap_gb")}
+    record = {
+        "kind": "epoch",
+        "dataset": spec["dataset"],
+        "impl": spec["impl_name"],
+        "status": "timeout",
+        "timeout_s": timeout,
+        "memory_cap_gb": spec.get("memory_cap_gb"),
+    }
     epochs = [r["epoch_s"] for r in lines if r.get("kind") == "progress"]
     batches = [r for r in lines if r.get("kind") == "batch"]
     if epochs:
@@ -316,8 +383,9 @@ def _timeout_record(spec: dict, lines: list[dict], timeout: float, wall: float) 
 
 
 # --------------------------------------------------------------------------- orchestration
-def _count_ratios(entry: dict, case: dict, other: Optional[dict], name: str) -> None:
-    """``matmul_vs_NAME`` and ``ops_vs_NAME``: ``case``'s arithmetic and operations per step over ``other``'s."""
+def _count_ratios(entry: dict, case: dict, other: dict | None, name: str) -> None:
+    """``matmul_vs_NAME`` and ``ops_vs_NAME``: ``case``'s arithmetic and operations per step over
+    ``other``'s."""
     if other is None or other.get("status") != "ok":
         return
     for key, label in (("forward_matmul_gflop", "matmul"), ("ops_per_step", "ops")):
@@ -334,6 +402,7 @@ def ratios(records: Iterable[dict]) -> list[dict]:
 
     Only cases run with the same number of torch threads are compared.
     """
+
     def threads(r: dict):
         return (r.get("env") or {}).get("threads")
 
@@ -360,16 +429,20 @@ def ratios(records: Iterable[dict]) -> list[dict]:
                 if case.get("epoch_cpu_s") and ref.get("epoch_cpu_s"):
                     entry["cpu_speed_vs_pyg"] = ref["epoch_cpu_s"] / case["epoch_cpu_s"]
                 if case.get("rss_after_data_mb") and ref.get("rss_after_data_mb"):
-                    entry["training_memory_vs_pyg"] = (
-                        max(case["peak_rss_mb"] - case["rss_after_data_mb"], 1.0)
-                        / max(ref["peak_rss_mb"] - ref["rss_after_data_mb"], 1.0))
+                    entry["training_memory_vs_pyg"] = max(
+                        case["peak_rss_mb"] - case["rss_after_data_mb"], 1.0
+                    ) / max(ref["peak_rss_mb"] - ref["rss_after_data_mb"], 1.0)
                 if case.get("saved_activations_mb") and ref.get("saved_activations_mb"):
                     entry["activations_vs_pyg"] = case["saved_activations_mb"] / ref["saved_activations_mb"]
                 if case.get("predict_graphs_per_s") and ref.get("predict_graphs_per_s"):
                     entry["predict_speed_vs_pyg"] = case["predict_graphs_per_s"] / ref["predict_graphs_per_s"]
             sage = cases.get("graphsage")
-            if (name != "graphsage" and sage is not None and sage.get("status") == "ok"
-                    and threads(sage) == threads(case)):
+            if (
+                name != "graphsage"
+                and sage is not None
+                and sage.get("status") == "ok"
+                and threads(sage) == threads(case)
+            ):
                 entry["epoch_vs_graphsage"] = case["epoch_s"] / sage["epoch_s"]
                 if case.get("epoch_cpu_s") and sage.get("epoch_cpu_s"):
                     entry["epoch_cpu_vs_graphsage"] = case["epoch_cpu_s"] / sage["epoch_cpu_s"]
@@ -384,8 +457,11 @@ def merge_rounds(rounds: list[dict]) -> dict:
     round's. Rounds that failed are listed in ``failed_rounds``; a case with no good round is
     reported by its first record."""
     good = [r for r in rounds if r.get("status") == "ok"]
-    failed = [{"round": i, "status": r.get("status"), "error": r.get("error")}
-              for i, r in enumerate(rounds) if r.get("status") != "ok"]
+    failed = [
+        {"round": i, "status": r.get("status"), "error": r.get("error")}
+        for i, r in enumerate(rounds)
+        if r.get("status") != "ok"
+    ]
     if not good:
         return {**rounds[0], "rounds": len(rounds)}
     if failed:
@@ -404,15 +480,26 @@ def merge_rounds(rounds: list[dict]) -> dict:
     predict = [r["predict_s"] for r in rounds if r.get("predict_s")]
     if predict:
         merged["predict_s"] = statistics.median(predict)
-        merged["predict_graphs_per_s"] = (rounds[0]["predict_graphs_per_s"] * rounds[0]["predict_s"]
-                                          / merged["predict_s"])
+        merged["predict_graphs_per_s"] = (
+            rounds[0]["predict_graphs_per_s"] * rounds[0]["predict_s"] / merged["predict_s"]
+        )
     return merged
 
 
-def run_epoch_benchmark(datasets: list[str], impls: list[str], *, out_path: Optional[str] = None,
-                        memory_cap_gb: float = 8.0, timeout: float = 900.0, timeouts: Optional[dict] = None,
-                        case_options: Optional[dict] = None, impl_epochs: Optional[dict] = None,
-                        impl_timeouts: Optional[dict] = None, rounds: int = 1, **options) -> list[dict]:
+def run_epoch_benchmark(
+    datasets: list[str],
+    impls: list[str],
+    *,
+    out_path: str | None = None,
+    memory_cap_gb: float = 8.0,
+    timeout: float = 900.0,
+    timeouts: dict | None = None,
+    case_options: dict | None = None,
+    impl_epochs: dict | None = None,
+    impl_timeouts: dict | None = None,
+    rounds: int = 1,
+    **options,
+) -> list[dict]:
     """Run every (data set, implementation) case in its own subprocess; write and return records.
 
     With ``rounds`` > 1 a data set's cases run that many times, in the given order and reversed in
@@ -435,11 +522,16 @@ def run_epoch_benchmark(datasets: list[str], impls: list[str], *, out_path: Opti
         for dataset in datasets:
             by_impl: dict[str, list[dict]] = {impl: [] for impl in impls}
             for round_index in range(rounds):
-                for impl in (impls if round_index % 2 == 0 else impls[::-1]):
+                for impl in impls if round_index % 2 == 0 else impls[::-1]:
                     if by_impl[impl] and by_impl[impl][-1].get("status") != "ok":
                         continue  # a failed case would fail again (or time out again)
-                    spec = {"dataset": dataset, "impl_name": impl, "memory_cap_gb": memory_cap_gb, **options,
-                            **((case_options or {}).get(dataset, {}))}
+                    spec = {
+                        "dataset": dataset,
+                        "impl_name": impl,
+                        "memory_cap_gb": memory_cap_gb,
+                        **options,
+                        **((case_options or {}).get(dataset, {})),
+                    }
                     if impl != "pyg":
                         spec.pop("pyg_padding", None)
                     if impl in (impl_epochs or {}):
@@ -466,7 +558,7 @@ def run_epoch_benchmark(datasets: list[str], impls: list[str], *, out_path: Opti
     return records
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == CHILD_FLAG:
         return _child(json.loads(argv[1]))

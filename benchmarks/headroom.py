@@ -17,13 +17,13 @@ and per-level readouts), our epoch takes at least ``pyg_rest_s + 6/9 · graphsag
 ``best_possible_speedup = pyg_s / floor``: a speed target above it needs faster GNN layers, not
 faster pooling.
 """
+
 from __future__ import annotations
 
 import argparse
 import statistics
 import sys
 import time
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +45,9 @@ def split_pyg_step(model, x: Tensor, adj: Tensor, mask: Tensor, y: Tensor) -> tu
     log_probs, link2, entropy2 = model.rest(x1, adj1)
     (F.nll_loss(log_probs, y) + link2 + entropy2).backward()
     t2 = time.perf_counter()
-    torch.autograd.backward([pooled_x, pooled_adj, link1 + entropy1], [x1.grad, adj1.grad, torch.ones_like(link1)])
+    torch.autograd.backward(
+        [pooled_x, pooled_adj, link1 + entropy1], [x1.grad, adj1.grad, torch.ones_like(link1)]
+    )
     t3 = time.perf_counter()
     return (t1 - t0) + (t3 - t2), t2 - t1
 
@@ -65,10 +67,18 @@ def _epoch(impl, model, optimizer, workload, epoch: int, split: bool = False) ->
     return time.perf_counter() - started, level1_s, rest_s
 
 
-def run_headroom(dataset: str, *, epochs: int = 5, threads: int = 1, batch_size: int = 20,
-                 data_root: Optional[str] = None, workload=None) -> dict:
+def run_headroom(
+    dataset: str,
+    *,
+    epochs: int = 5,
+    threads: int = 1,
+    batch_size: int = 20,
+    data_root: str | None = None,
+    workload=None,
+) -> dict:
     """Measure the cases above (one warm-up epoch each, then ``epochs`` interleaved) and return the record."""
     from diffpool.optim import adam
+
     from .environment import environment
     from .implementations import get_implementation
     from .workloads import load_workload
@@ -81,7 +91,9 @@ def run_headroom(dataset: str, *, epochs: int = 5, threads: int = 1, batch_size:
         impl = get_implementation(name, batch_size=batch_size)
         model = impl.build(workload)
         cases[name] = (impl, model, adam(model.parameters(), lr=1e-3))
-    times: dict[str, list[float]] = {k: [] for k in ("pyg", "sparse", "graphsage", "pyg_split", "pyg_level1", "pyg_rest")}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("pyg", "sparse", "graphsage", "pyg_split", "pyg_level1", "pyg_rest")
+    }
     for epoch in range(-1, epochs):  # epoch -1 warms every case up
         for name, case in cases.items():
             seconds = _epoch(*case, workload, epoch)[0]
@@ -94,12 +106,23 @@ def run_headroom(dataset: str, *, epochs: int = 5, threads: int = 1, batch_size:
             times["pyg_rest"].append(rest_s)
     median = {key: statistics.median(values) for key, values in times.items()}
     floor = median["pyg_rest"] + LEVEL1_LAYERS / GRAPHSAGE_LAYERS * median["graphsage"]
-    return {"kind": "headroom", "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
-            "cluster_counts": cases["pyg"][1].cluster_counts,
-            "pyg_s": median["pyg"], "pyg_split_s": median["pyg_split"], "pyg_level1_s": median["pyg_level1"],
-            "pyg_rest_s": median["pyg_rest"], "ours_fixed_k_s": median["sparse"], "graphsage_s": median["graphsage"],
-            "ours_floor_s": floor, "speedup_measured": median["pyg"] / median["sparse"],
-            "best_possible_speedup": median["pyg"] / floor, "env": environment()}
+    return {
+        "kind": "headroom",
+        "dataset": dataset,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "cluster_counts": cases["pyg"][1].cluster_counts,
+        "pyg_s": median["pyg"],
+        "pyg_split_s": median["pyg_split"],
+        "pyg_level1_s": median["pyg_level1"],
+        "pyg_rest_s": median["pyg_rest"],
+        "ours_fixed_k_s": median["sparse"],
+        "graphsage_s": median["graphsage"],
+        "ours_floor_s": floor,
+        "speedup_measured": median["pyg"] / median["sparse"],
+        "best_possible_speedup": median["pyg"] / floor,
+        "env": environment(),
+    }
 
 
 def add_headroom_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,15 +130,22 @@ def add_headroom_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs per case, interleaved (median)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--data-root", default=None, help="TU data sets' folder (default: ../shared/datasets/tu)")
+    parser.add_argument(
+        "--data-root", default=None, help="TU data sets' folder (default: ../shared/datasets/tu)"
+    )
     parser.add_argument("--out", default=None, help="append the JSON line to this file too")
 
 
 def run_headroom_command(args: argparse.Namespace) -> int:
     from .epoch import _emit
 
-    record = run_headroom(args.dataset, epochs=args.epochs, threads=args.threads, batch_size=args.batch_size,
-                          data_root=args.data_root)
+    record = run_headroom(
+        args.dataset,
+        epochs=args.epochs,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        data_root=args.data_root,
+    )
     _emit(record)
     if args.out:
         with open(args.out, "a", encoding="utf-8") as stream:
@@ -123,9 +153,10 @@ def run_headroom_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.headroom",
-                                     description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.headroom", description=__doc__.splitlines()[0]
+    )
     add_headroom_arguments(parser)
     return run_headroom_command(parser.parse_args(argv))
 

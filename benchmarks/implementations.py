@@ -18,9 +18,10 @@ name           what it is
 ``graphsage``  ours, flat GraphSAGE of the same depth and width (``variant="graphsage"``)
 =============  ============================================================================
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,7 @@ from torch_geometric.utils import to_dense_adj, to_dense_batch
 from diffpool.data.sampler import SizeBucketSampler
 from diffpool.models import ModelConfig, build_model, classification_loss
 from diffpool.training.config import DEFAULT_MIN_CLUSTERS, POOL_BATCHES
+
 from .dense_model import DenseDiffPoolNet
 from .reference import PygDiffPoolNet
 from .workloads import Workload
@@ -38,13 +40,24 @@ from .workloads import Workload
 __all__ = ["Implementation", "IMPLEMENTATIONS", "get_implementation", "model_config"]
 
 
-def model_config(workload: Workload, *, per_graph: bool = False, variant: str = "diffpool",
-                 min_clusters: int = 1) -> ModelConfig:
+def model_config(
+    workload: Workload, *, per_graph: bool = False, variant: str = "diffpool", min_clusters: int = 1
+) -> ModelConfig:
     """The shared architecture: hidden 64, 3 layers per block, 2 levels at 25 %, mean readout."""
-    return ModelConfig(in_channels=workload.num_features, num_classes=workload.num_classes,
-                       max_nodes=workload.max_nodes, variant=variant, hidden=64, layers_per_block=3,
-                       levels=2, ratio=0.25, readout="mean", per_graph_clusters=per_graph, mlp_hidden=64,
-                       min_clusters=min_clusters)
+    return ModelConfig(
+        in_channels=workload.num_features,
+        num_classes=workload.num_classes,
+        max_nodes=workload.max_nodes,
+        variant=variant,
+        hidden=64,
+        layers_per_block=3,
+        levels=2,
+        ratio=0.25,
+        readout="mean",
+        per_graph_clusters=per_graph,
+        mlp_hidden=64,
+        min_clusters=min_clusters,
+    )
 
 
 class Implementation:
@@ -86,8 +99,11 @@ class OursSparse(Implementation):
         return build_model(self.config)
 
     def config_summary(self, workload):
-        return {"cluster_counts": self.config.cluster_counts(), "per_graph_clusters": self.per_graph,
-                "min_clusters": self.config.min_clusters if self.per_graph else None}
+        return {
+            "cluster_counts": self.config.cluster_counts(),
+            "per_graph_clusters": self.per_graph,
+            "min_clusters": self.config.min_clusters if self.per_graph else None,
+        }
 
 
 class OursPerGraph(OursSparse):
@@ -145,7 +161,9 @@ class PygReference(Implementation):
     def __init__(self, batch_size: int = 20, seed: int = 0, padding: str = "dataset") -> None:
         super().__init__(batch_size, seed)
         if padding not in ("dataset", "batch"):
-            raise ValueError(f"padding must be 'dataset' (as T.ToDense in PyG's example) or 'batch', got {padding!r}")
+            raise ValueError(
+                f"padding must be 'dataset' (as T.ToDense in PyG's example) or 'batch', got {padding!r}"
+            )
         self.padding = padding
 
     def build(self, workload):
@@ -191,8 +209,19 @@ class OursGraphSAGE(OursSparse):
         return {"blocks": self.config.levels + 1}
 
 
-IMPLEMENTATIONS = {cls.name: cls for cls in (OursSparse, OursPerGraph, OursPerGraphRandom, OursDefault, OursPooled, OursDense,
-                                              PygReference, OursGraphSAGE)}
+IMPLEMENTATIONS = {
+    cls.name: cls
+    for cls in (
+        OursSparse,
+        OursPerGraph,
+        OursPerGraphRandom,
+        OursDefault,
+        OursPooled,
+        OursDense,
+        PygReference,
+        OursGraphSAGE,
+    )
+}
 
 
 def get_implementation(name: str, **kwargs) -> Implementation:

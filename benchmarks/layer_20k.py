@@ -4,6 +4,7 @@ sparse_diff_pool vs dense_diff_pool, each in its own process (peak RSS does not 
 
 Usage: python -m benchmarks.layer_20k [--memory-cap-gb 16]
 """
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,20 @@ def _case(form: str, cap_gb: float, queue) -> None:
         status = f"out of memory under a {cap_gb:g} GB cap ({type(err).__name__})"
     elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    queue.put({"form": form, "nodes": n, "edges": e, "clusters": k, "status": status,
-               "seconds": round(elapsed, 3), "peak_rss_gb": round(peak, 3), "rss_before_gb": round(base, 3),
-               "torch": torch.__version__, "threads": 1})
+    queue.put(
+        {
+            "form": form,
+            "nodes": n,
+            "edges": e,
+            "clusters": k,
+            "status": status,
+            "seconds": round(elapsed, 3),
+            "peak_rss_gb": round(peak, 3),
+            "rss_before_gb": round(base, 3),
+            "torch": torch.__version__,
+            "threads": 1,
+        }
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -53,7 +65,13 @@ def main(argv: list[str]) -> int:
         proc = ctx.Process(target=_case, args=(form, cap, queue))
         proc.start()
         proc.join()
-        print(json.dumps(queue.get() if not queue.empty() else {"form": form, "status": f"process died ({proc.exitcode})"}))
+        print(
+            json.dumps(
+                queue.get()
+                if not queue.empty()
+                else {"form": form, "status": f"process died ({proc.exitcode})"}
+            )
+        )
     return 0
 
 

@@ -12,11 +12,11 @@ was, so the prose is edited in Markdown and regenerating twice changes nothing. 
 meets a document without one of its blocks, with a block it does not know, or with unpaired
 markers stops with :class:`MarkerError` rather than drop or misplace a table.
 """
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
 
 __all__ = ["MarkerError", "begin_marker", "end_marker", "block", "fill_blocks", "update_document"]
 
@@ -49,19 +49,22 @@ def fill_blocks(text: str, blocks: dict[str, str], source: str = "the document")
     Every name in ``blocks`` must have exactly one BEGIN/END pair in ``text``, and ``text`` no pair
     of another name (``source`` names the document in the error)."""
     out, position, seen = [], 0, set()
-    open_name: Optional[str] = None
+    open_name: str | None = None
     for match in _MARKER.finditer(text):
         kind, name = match.groups()
         if kind == "BEGIN":
             if open_name is not None:
-                raise MarkerError(f"{source}: {begin_marker(name)} inside block {open_name!r}, "
-                                  f"before {end_marker(open_name)}")
+                raise MarkerError(
+                    f"{source}: {begin_marker(name)} inside block {open_name!r}, "
+                    f"before {end_marker(open_name)}"
+                )
             if name not in blocks:
-                raise MarkerError(f"{source}: unknown generated block {name!r}; this generator writes "
-                                  f"{', '.join(blocks)}")
+                raise MarkerError(
+                    f"{source}: unknown generated block {name!r}; this generator writes {', '.join(blocks)}"
+                )
             if name in seen:
                 raise MarkerError(f"{source}: block {name!r} appears twice")
-            out.append(text[position:match.start()])
+            out.append(text[position : match.start()])
             open_name = name
         else:
             if name != open_name:
@@ -74,9 +77,11 @@ def fill_blocks(text: str, blocks: dict[str, str], source: str = "the document")
         raise MarkerError(f"{source}: {begin_marker(open_name)} has no {end_marker(open_name)}")
     missing = [name for name in blocks if name not in seen]
     if missing:
-        raise MarkerError(f"{source}: no markers for {', '.join(missing)}; add "
-                          + " and ".join(f"{begin_marker(n)} … {end_marker(n)}" for n in missing)
-                          + " where the generated text belongs")
+        raise MarkerError(
+            f"{source}: no markers for {', '.join(missing)}; add "
+            + " and ".join(f"{begin_marker(n)} … {end_marker(n)}" for n in missing)
+            + " where the generated text belongs"
+        )
     out.append(text[position:])
     return "".join(out)
 

@@ -8,6 +8,7 @@ level, two linear layers, log-softmax. The loss is NLL + link loss + entropy as 
 ``dense_diff_pool`` returns them. Inputs are padded to the data set's largest graph, as the example's
 ``T.ToDense(max_nodes)`` does.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,9 +26,16 @@ class PygGNN(nn.Module):
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, lin: bool = True) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([DenseSAGEConv(in_channels, hidden), DenseSAGEConv(hidden, hidden),
-                                    DenseSAGEConv(hidden, out_channels)])
-        self.bns = nn.ModuleList([nn.BatchNorm1d(hidden), nn.BatchNorm1d(hidden), nn.BatchNorm1d(out_channels)])
+        self.convs = nn.ModuleList(
+            [
+                DenseSAGEConv(in_channels, hidden),
+                DenseSAGEConv(hidden, hidden),
+                DenseSAGEConv(hidden, out_channels),
+            ]
+        )
+        self.bns = nn.ModuleList(
+            [nn.BatchNorm1d(hidden), nn.BatchNorm1d(hidden), nn.BatchNorm1d(out_channels)]
+        )
         self.lin = nn.Linear(2 * hidden + out_channels, out_channels) if lin else None
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -44,8 +52,9 @@ class PygGNN(nn.Module):
 class PygDiffPoolNet(nn.Module):
     """``forward(x [B, N, F], adj [B, N, N], mask [B, N]) → (log-probs, link loss, entropy)``."""
 
-    def __init__(self, in_channels: int, num_classes: int, max_nodes: int, hidden: int = 64,
-                 ratio: float = 0.25) -> None:
+    def __init__(
+        self, in_channels: int, num_classes: int, max_nodes: int, hidden: int = 64, ratio: float = 0.25
+    ) -> None:
         super().__init__()
         k1 = math.ceil(ratio * max_nodes)
         k2 = math.ceil(ratio * k1)
@@ -58,7 +67,9 @@ class PygDiffPoolNet(nn.Module):
         self.lin1 = nn.Linear(3 * hidden, hidden)
         self.lin2 = nn.Linear(hidden, num_classes)
 
-    def level1(self, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def level1(
+        self, x: Tensor, adj: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The first level on the padded input: ``(x [B, K_1, F], adj [B, K_1, K_1], link loss, entropy)``."""
         return dense_diff_pool(self.gnn1_embed(x, adj, mask), adj, self.gnn1_pool(x, adj, mask), mask)
 

@@ -5,12 +5,13 @@ The document's prose is Markdown written by hand; this module rewrites only its 
 ``docs/perf/epoch.jsonl``, ``docs/perf/scaling.jsonl`` and ``docs/perf/headroom.jsonl`` (the last
 record of each case wins), and every target's verdict is computed here from those figures.
 """
+
 from __future__ import annotations
 
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from .epoch import parse_json_lines
 from .markdown_blocks import block, update_document
@@ -42,7 +43,7 @@ IMPL_LABELS = {
 IMPL_ORDER = ["pyg", "dense", "sparse", "default", "pooled", "pergraph", "pergraph-random", "graphsage"]
 
 
-def load_records(path: Optional[str | Path]) -> list[dict]:
+def load_records(path: str | Path | None) -> list[dict]:
     if path is None or not Path(path).is_file():
         return []
     return parse_json_lines(Path(path).read_text())
@@ -72,7 +73,10 @@ def _status_cell(r: dict) -> str:
         pace = r.get("seconds_per_batch")
         extra = f" after {r.get('timeout_s', 0):.0f} s"
         if pace:
-            extra += f"; {pace:.1f} s/batch over its first {r.get('batches_done')} batches ({r.get('pace_from', 'warm-up')})"
+            extra += (
+                f"; {pace:.1f} s/batch over its first {r.get('batches_done')} batches "
+                f"({r.get('pace_from', 'warm-up')})"
+            )
         if r.get("peak_rss_mb_so_far"):
             extra += f", peak RSS so far {r['peak_rss_mb_so_far'] / 1024:.2f} GB"
         return f"timeout{extra}"
@@ -112,14 +116,19 @@ def _epoch_section(records: list[dict]) -> tuple[list[str], dict]:
         info = next((c.get("workload") for c in cases.values() if c.get("workload")), {}) or {}
         lines.append(f"### {dataset}")
         if info:
-            lines.append(f"{info.get('graphs')} graphs, max {info.get('max_nodes')} nodes, "
-                         f"avg {info.get('avg_nodes', 0):.1f} nodes / {info.get('avg_edges', 0):.1f} edges, "
-                         f"{info.get('features')} features, {info.get('classes')} classes; batch "
-                         f"{next(iter(cases.values())).get('batch_size', 20)}.")
+            lines.append(
+                f"{info.get('graphs')} graphs, max {info.get('max_nodes')} nodes, "
+                f"avg {info.get('avg_nodes', 0):.1f} nodes / {info.get('avg_edges', 0):.1f} edges, "
+                f"{info.get('features')} features, {info.get('classes')} classes; batch "
+                f"{next(iter(cases.values())).get('batch_size', 20)}."
+            )
             lines.append("")
-        lines.append("| implementation | status | s/epoch (median) | CPU s/epoch | epochs timed | graphs/s "
-                     "| predict graphs/s | peak RSS | RSS above data | saved activations | speed vs PyG (wall / CPU) "
-                     "| peak memory vs PyG (total / above data / activations) | epoch vs GraphSAGE (wall / CPU) | matrix products, forward epoch | operations per step | load avg |")
+        lines.append(
+            "| implementation | status | s/epoch (median) | CPU s/epoch | epochs timed | graphs/s "
+            "| predict graphs/s | peak RSS | RSS above data | saved activations | speed vs PyG (wall / CPU) "
+            "| peak memory vs PyG (total / above data / activations) | epoch vs GraphSAGE (wall / CPU) "
+            "| matrix products, forward epoch | operations per step | load avg |"
+        )
         lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for impl, r in cases.items():
             ratio = row_ratios.get(impl, {}) if impl != "pyg" else {}
@@ -128,46 +137,67 @@ def _epoch_section(records: list[dict]) -> tuple[list[str], dict]:
             above = (rss - r["rss_after_data_mb"]) if rss and r.get("rss_after_data_mb") else None
 
             def pair(*values, digits):
-                return " / ".join(_fmt(v, digits, "×") for v in values) if any(v is not None for v in values) else "–"
+                return (
+                    " / ".join(_fmt(v, digits, "×") for v in values)
+                    if any(v is not None for v in values)
+                    else "–"
+                )
 
             saved = r.get("saved_activations_mb")
 
-            lines.append("| " + " | ".join([
-                IMPL_LABELS.get(impl, impl),
-                _status_cell(r),
-                _fmt(r.get("epoch_s")),
-                _fmt(r.get("epoch_cpu_s")),
-                _fmt(len(r.get("epoch_times_s") or []) or None),
-                _fmt(r.get("graphs_per_s"), 1),
-                _fmt(r.get("predict_graphs_per_s"), 1),
-                f"{rss / 1024:.2f} GB" if rss else "–",
-                f"{above / 1024:.2f} GB" if above is not None else "–",
-                f"{saved:.0f} MB" if saved is not None else "–",
-                pair(ratio.get("speed_vs_pyg"), ratio.get("cpu_speed_vs_pyg"), digits=1) if impl != "pyg" else "1",
-                pair(ratio.get("memory_vs_pyg"), ratio.get("training_memory_vs_pyg"), ratio.get("activations_vs_pyg"),
-                     digits=2) if impl != "pyg" else "1",
-                pair(ratio.get("epoch_vs_graphsage"), ratio.get("epoch_cpu_vs_graphsage"), digits=2),
-                _fmt(r.get("forward_matmul_gflop"), 2, " GFLOP"),
-                _fmt(r.get("ops_per_step"), 0),
-                _fmt(load[0], 1) if load else "–",
-            ]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        IMPL_LABELS.get(impl, impl),
+                        _status_cell(r),
+                        _fmt(r.get("epoch_s")),
+                        _fmt(r.get("epoch_cpu_s")),
+                        _fmt(len(r.get("epoch_times_s") or []) or None),
+                        _fmt(r.get("graphs_per_s"), 1),
+                        _fmt(r.get("predict_graphs_per_s"), 1),
+                        f"{rss / 1024:.2f} GB" if rss else "–",
+                        f"{above / 1024:.2f} GB" if above is not None else "–",
+                        f"{saved:.0f} MB" if saved is not None else "–",
+                        pair(ratio.get("speed_vs_pyg"), ratio.get("cpu_speed_vs_pyg"), digits=1)
+                        if impl != "pyg"
+                        else "1",
+                        pair(
+                            ratio.get("memory_vs_pyg"),
+                            ratio.get("training_memory_vs_pyg"),
+                            ratio.get("activations_vs_pyg"),
+                            digits=2,
+                        )
+                        if impl != "pyg"
+                        else "1",
+                        pair(ratio.get("epoch_vs_graphsage"), ratio.get("epoch_cpu_vs_graphsage"), digits=2),
+                        _fmt(r.get("forward_matmul_gflop"), 2, " GFLOP"),
+                        _fmt(r.get("ops_per_step"), 0),
+                        _fmt(load[0], 1) if load else "–",
+                    ]
+                )
+                + " |"
+            )
         lines.append("")
     return lines, all_ratios
 
 
-def _verdict(ok: Optional[bool]) -> str:
+def _verdict(ok: bool | None) -> str:
     """Met / not met; wall-clock and CPU-time ratios must both clear a target where both exist."""
     return "**met**" if ok else ("not met" if ok is not None else "not measured")
 
 
-def _counts_text(matmul: Optional[float], ops: Optional[float]) -> str:
+def _counts_text(matmul: float | None, ops: float | None) -> str:
     """What a speed ratio is made of: the arithmetic and the operations per step, as ratios."""
-    parts = [f"{what} {_fmt(value, 2, '×')}" for what, value in (("matrix-product arithmetic", matmul),
-                                                             ("operations per step", ops)) if value is not None]
+    parts = [
+        f"{what} {_fmt(value, 2, '×')}"
+        for what, value in (("matrix-product arithmetic", matmul), ("operations per step", ops))
+        if value is not None
+    ]
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _targets(all_ratios: dict, slopes: list[dict], headroom: Optional[dict] = None) -> list[str]:
+def _targets(all_ratios: dict, slopes: list[dict], headroom: dict | None = None) -> list[str]:
     rows = []
     headroom = headroom or {}
 
@@ -194,72 +224,123 @@ def _targets(all_ratios: dict, slopes: list[dict], headroom: Optional[dict] = No
     activations = ratio("PROTEINS", "sparse", "activations_vs_pyg")
     # Two readings of "peak memory": the whole process (interpreter, torch and the data set included,
     # ~0.4 GB in every case), and what training adds to it.
-    rows.append(("PROTEINS, fixed k: ≤ 1/4 of PyG's peak memory, whole process (peak RSS)",
-                 f"{_fmt(memory, 2, '×')}", None if memory is None else memory <= 0.25))
+    rows.append(
+        (
+            "PROTEINS, fixed k: ≤ 1/4 of PyG's peak memory, whole process (peak RSS)",
+            f"{_fmt(memory, 2, '×')}",
+            None if memory is None else memory <= 0.25,
+        )
+    )
     added = [v for v in (above, activations) if v is not None]
-    rows.append(("PROTEINS, fixed k: ≤ 1/4 of PyG's peak memory, what training adds (RSS above the loaded "
-                 "data; saved activations)",
-                 f"{_fmt(above, 2, '×')}; {_fmt(activations, 2, '×')}", max(added) <= 0.25 if added else None))
-    def reddit_row(label: str, r: Optional[dict], passes: Callable[[dict], bool]) -> None:
+    rows.append(
+        (
+            "PROTEINS, fixed k: ≤ 1/4 of PyG's peak memory, what training adds (RSS above the loaded "
+            "data; saved activations)",
+            f"{_fmt(above, 2, '×')}; {_fmt(activations, 2, '×')}",
+            max(added) <= 0.25 if added else None,
+        )
+    )
+
+    def reddit_row(label: str, r: dict | None, passes: Callable[[dict], bool]) -> None:
         if r and r.get("status") == "ok":
             env = r.get("env") or {}
-            cpu = f" ({r['epoch_cpu_s']:.0f} s CPU, {env.get('threads')} thread(s))" if r.get("epoch_cpu_s") else ""
+            cpu = (
+                f" ({r['epoch_cpu_s']:.0f} s CPU, {env.get('threads')} thread(s))"
+                if r.get("epoch_cpu_s")
+                else ""
+            )
             rows.append((label, f"{r['epoch_s']:.1f} s{cpu}, {r['peak_rss_mb'] / 1024:.2f} GB", passes(r)))
         else:
             rows.append((label, _status_cell(r) if r else "–", None if r is None else False))
 
     speed_row("ENZYMES, fixed k: ≥ 2× PyG graphs/s", "ENZYMES", "sparse", 2)
-    for impl, how in (("pergraph", "size batches"), ("pergraph-random", "random batches"),
-                      ("default", "≥ 8, random batches: the product default"),
-                      ("pooled", "≥ 8, pooled batches")):
+    for impl, how in (
+        ("pergraph", "size batches"),
+        ("pergraph-random", "random batches"),
+        ("default", "≥ 8, random batches: the product default"),
+        ("pooled", "≥ 8, pooled batches"),
+    ):
         speed_row(f"PROTEINS, per-graph k ({how}): ≥ 15× PyG graphs/s", "PROTEINS", impl, 15)
         label = f"REDDIT-BINARY, per-graph k ({how}), batch 20: epoch < 60 s and < 4 GB"
-        reddit_row(label, case("REDDIT-BINARY", impl), lambda r: r["epoch_s"] < 60 and r["peak_rss_mb"] < 4096)
-    reddit_row("REDDIT-BINARY, fixed k: completes under 8 GB", case("REDDIT-BINARY", "sparse"),
-               lambda r: r["peak_rss_mb"] < 8192)
+        reddit_row(
+            label, case("REDDIT-BINARY", impl), lambda r: r["epoch_s"] < 60 and r["peak_rss_mb"] < 4096
+        )
+    reddit_row(
+        "REDDIT-BINARY, fixed k: completes under 8 GB",
+        case("REDDIT-BINARY", "sparse"),
+        lambda r: r["peak_rss_mb"] < 8192,
+    )
     for dataset in all_ratios:
         for impl in ("default", "pooled", "pergraph", "pergraph-random", "sparse"):
             value = ratio(dataset, impl, "epoch_vs_graphsage")
             cpu = ratio(dataset, impl, "epoch_cpu_vs_graphsage")
             if value is not None:
                 text = f"{_fmt(value, 2, '×')} wall" + (f", {_fmt(cpu, 2, '×')} CPU time" if cpu else "")
-                text += _counts_text(ratio(dataset, impl, "matmul_vs_graphsage"), ratio(dataset, impl, "ops_vs_graphsage"))
-                rows.append((f"{dataset}, {IMPL_LABELS[impl]}: epoch ≤ 1.5× flat GraphSAGE", text,
-                             max(value, cpu or value) <= 1.5))
+                text += _counts_text(
+                    ratio(dataset, impl, "matmul_vs_graphsage"), ratio(dataset, impl, "ops_vs_graphsage")
+                )
+                rows.append(
+                    (
+                        f"{dataset}, {IMPL_LABELS[impl]}: epoch ≤ 1.5× flat GraphSAGE",
+                        text,
+                        max(value, cpu or value) <= 1.5,
+                    )
+                )
     for s in slopes:
         if s["impl"] == "sparse" and s.get("time_slope") is not None:
             fixed = s["clusters"] != "ratio"
-            label = f"one sparse layer, K = {s['clusters']}" if fixed else "one sparse layer, K = 0.25·n ≤ 512"
+            label = (
+                f"one sparse layer, K = {s['clusters']}" if fixed else "one sparse layer, K = 0.25·n ≤ 512"
+            )
             value = f"time {s['time_slope']:.2f}, memory {s['memory_slope']:.2f}"
             if s.get("time_slope_large") is not None:
                 value += f" (n ≥ 4000: time {s['time_slope_large']:.2f})"
-            worst = max(v for v in (s["time_slope"], s["memory_slope"], s.get("time_slope_large")) if v is not None)
-            rows.append((f"{label}: log-log slope ≤ 1.15" + ("" if fixed else " (K grows with n up to 512: informative)"),
-                         value, (worst <= 1.15) if fixed else None))
+            worst = max(
+                v for v in (s["time_slope"], s["memory_slope"], s.get("time_slope_large")) if v is not None
+            )
+            rows.append(
+                (
+                    f"{label}: log-log slope ≤ 1.15"
+                    + ("" if fixed else " (K grows with n up to 512: informative)"),
+                    value,
+                    (worst <= 1.15) if fixed else None,
+                )
+            )
     lines = ["| target | measured | verdict |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {_verdict(ok)} |" for name, value, ok in rows]
     return lines
 
 
 def _headroom_section(latest: dict) -> list[str]:
-    lines = ["| set | K per level | PyG s/epoch | PyG level 1 (fwd+bwd) | PyG levels ≥ 2 + head (fwd+bwd) | "
-             "ours, fixed k | flat GraphSAGE | floor for ours | speed-up measured | best possible | "
-             "threads | commit |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| set | K per level | PyG s/epoch | PyG level 1 (fwd+bwd) | PyG levels ≥ 2 + head (fwd+bwd) | "
+        "ours, fixed k | flat GraphSAGE | floor for ours | speed-up measured | best possible | "
+        "threads | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for dataset, r in latest.items():
         env = r.get("env") or {}
-        lines.append(f"| {dataset} | {', '.join(map(str, r['cluster_counts']))} | {r['pyg_s']:.2f} | "
-                     f"{r['pyg_level1_s']:.2f} | {r['pyg_rest_s']:.2f} | {r['ours_fixed_k_s']:.2f} | "
-                     f"{r['graphsage_s']:.2f} | {r['ours_floor_s']:.2f} | {r['speedup_measured']:.2f}× | "
-                     f"**{r['best_possible_speedup']:.2f}×** | {env.get('threads')} | {env.get('commit')} |")
+        lines.append(
+            f"| {dataset} | {', '.join(map(str, r['cluster_counts']))} | {r['pyg_s']:.2f} | "
+            f"{r['pyg_level1_s']:.2f} | {r['pyg_rest_s']:.2f} | {r['ours_fixed_k_s']:.2f} | "
+            f"{r['graphsage_s']:.2f} | {r['ours_floor_s']:.2f} | {r['speedup_measured']:.2f}× | "
+            f"**{r['best_possible_speedup']:.2f}×** | {env.get('threads')} | {env.get('commit')} |"
+        )
     return lines + [""]
 
 
-def _large_slope(records: list[dict], impl: str, mode: str, min_n: int = 4000) -> Optional[float]:
+def _large_slope(records: list[dict], impl: str, mode: str, min_n: int = 4000) -> float | None:
     from .scaling import loglog_slope
 
-    pts = [(r["n"], r["seconds"]) for r in records if r.get("kind") == "layer" and r["impl"] == impl
-           and r.get("clusters") == mode and r.get("status") == "ok" and r["n"] >= min_n]
+    pts = [
+        (r["n"], r["seconds"])
+        for r in records
+        if r.get("kind") == "layer"
+        and r["impl"] == impl
+        and r.get("clusters") == mode
+        and r.get("status") == "ok"
+        and r["n"] >= min_n
+    ]
     return loglog_slope(pts)
 
 
@@ -294,18 +375,22 @@ def _scaling_section(records: list[dict], plot_rel: str) -> tuple[list[str], lis
                     cells.append(_status_cell(r))
             lines.append(f"| {n:,} | {k} | " + " | ".join(cells) + " |")
         lines.append("")
-    slope_lines = ["| layer | K | time slope | time slope, n ≥ 4000 | memory slope | largest n "
-                   "| first failure |", "|---|---|---|---|---|---|---|"]
+    slope_lines = [
+        "| layer | K | time slope | time slope, n ≥ 4000 | memory slope | largest n | first failure |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in slopes:
         fail = s.get("first_failure")
         failure = "–" if not fail else f"{fail['status']} at n={fail['n']:,}"
-        slope_lines.append(f"| {s['impl']} | {s['clusters']} | {_fmt(s['time_slope'])} | "
-                           f"{_fmt(s['time_slope_large'])} | {_fmt(s['memory_slope'])} | "
-                           f"{_fmt(s['largest_n_ok'])} | {failure} |")
+        slope_lines.append(
+            f"| {s['impl']} | {s['clusters']} | {_fmt(s['time_slope'])} | "
+            f"{_fmt(s['time_slope_large'])} | {_fmt(s['memory_slope'])} | "
+            f"{_fmt(s['largest_n_ok'])} | {failure} |"
+        )
     return lines, slope_lines, slopes
 
 
-def plot_scaling(records: list[dict], path: str | Path) -> Optional[Path]:
+def plot_scaling(records: list[dict], path: str | Path) -> Path | None:
     """Log-log time and memory against n, one line per (implementation, K); × marks where it failed."""
     rows = list(_latest(records, "layer", lambda r: (r["impl"], r.get("clusters"), r["n"])).values())
     if not rows:
@@ -318,21 +403,50 @@ def plot_scaling(records: list[dict], path: str | Path) -> Optional[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     colors = {"sparse": "tab:blue", "dense": "tab:orange", "pyg": "tab:red"}
     styles = {"ratio": "-", "64": "--"}
-    for (impl, mode) in dict.fromkeys((r["impl"], r.get("clusters")) for r in rows):
-        ok = sorted((r for r in rows if r["impl"] == impl and r.get("clusters") == mode and r.get("status") == "ok"),
-                    key=lambda r: r["n"])
-        failed = sorted((r for r in rows if r["impl"] == impl and r.get("clusters") == mode
-                         and r.get("status") in ("out of memory", "timeout", "error")), key=lambda r: r["n"])
+    for impl, mode in dict.fromkeys((r["impl"], r.get("clusters")) for r in rows):
+        ok = sorted(
+            (r for r in rows if r["impl"] == impl and r.get("clusters") == mode and r.get("status") == "ok"),
+            key=lambda r: r["n"],
+        )
+        failed = sorted(
+            (
+                r
+                for r in rows
+                if r["impl"] == impl
+                and r.get("clusters") == mode
+                and r.get("status") in ("out of memory", "timeout", "error")
+            ),
+            key=lambda r: r["n"],
+        )
         label = f"{impl}, " + ("K=0.25n≤512" if mode == "ratio" else f"K={mode}")
         for ax, key in zip(axes, ("seconds", "memory_mb")):
             if ok:
-                ax.plot([r["n"] for r in ok], [max(r[key], 1e-3) for r in ok], styles.get(mode, ":"), marker="o",
-                        color=colors.get(impl), label=label, markersize=4)
+                ax.plot(
+                    [r["n"] for r in ok],
+                    [max(r[key], 1e-3) for r in ok],
+                    styles.get(mode, ":"),
+                    marker="o",
+                    color=colors.get(impl),
+                    label=label,
+                    markersize=4,
+                )
             if failed and ok:
-                ax.plot([failed[0]["n"]], [max(ok[-1][key], 1e-3)], "x", color=colors.get(impl), markersize=10,
-                        markeredgewidth=2)
-                ax.annotate(failed[0]["status"], (failed[0]["n"], max(ok[-1][key], 1e-3)), fontsize=7,
-                            color=colors.get(impl), xytext=(4, 4), textcoords="offset points")
+                ax.plot(
+                    [failed[0]["n"]],
+                    [max(ok[-1][key], 1e-3)],
+                    "x",
+                    color=colors.get(impl),
+                    markersize=10,
+                    markeredgewidth=2,
+                )
+                ax.annotate(
+                    failed[0]["status"],
+                    (failed[0]["n"], max(ok[-1][key], 1e-3)),
+                    fontsize=7,
+                    color=colors.get(impl),
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                )
     for ax, title in zip(axes, ("forward + backward time (s)", "peak memory above baseline (MB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -355,15 +469,24 @@ def _environment(records: list[dict]) -> list[str]:
         return []
     loads = [e["loadavg"][0] for e in envs if e.get("loadavg")]
     first = envs[-1]
-    return [f"torch {first.get('torch')}, torch_geometric {first.get('torch_geometric')}, Python "
-            f"{first.get('python')}, {first.get('cpus')} CPUs ({first.get('machine')}), "
-            f"{sorted({e.get('threads') for e in envs})} torch thread(s) per case, commits "
-            f"{', '.join(sorted({str(e.get('commit')) for e in envs}))}; 1-minute load average during the runs "
-            f"{min(loads):.1f}–{max(loads):.1f} (median {statistics.median(loads):.1f})." if loads else ""]
+    return [
+        f"torch {first.get('torch')}, torch_geometric {first.get('torch_geometric')}, Python "
+        f"{first.get('python')}, {first.get('cpus')} CPUs ({first.get('machine')}), "
+        f"{sorted({e.get('threads') for e in envs})} torch thread(s) per case, commits "
+        f"{', '.join(sorted({str(e.get('commit')) for e in envs}))}; 1-minute load average during the runs "
+        f"{min(loads):.1f}–{max(loads):.1f} (median {statistics.median(loads):.1f})."
+        if loads
+        else ""
+    ]
 
 
-def report_blocks(epoch_json: str | Path, scaling_json: str | Path, output: str | Path, plot: str | Path,
-                  headroom_json: Optional[str | Path] = None) -> tuple[dict[str, str], Optional[Path]]:
+def report_blocks(
+    epoch_json: str | Path,
+    scaling_json: str | Path,
+    output: str | Path,
+    plot: str | Path,
+    headroom_json: str | Path | None = None,
+) -> tuple[dict[str, str], Path | None]:
     """The content of every block of :data:`PERFORMANCE_BLOCKS`, and the scaling plot written to
     ``plot`` (None when there are no scaling records or it could not be written)."""
     epoch_records = load_records(epoch_json)
@@ -376,13 +499,17 @@ def report_blocks(epoch_json: str | Path, scaling_json: str | Path, output: str 
     except ValueError:
         plot_rel = str(plot)
     epoch_lines, all_ratios = _epoch_section(epoch_records)
-    scaling_lines, slope_lines, slopes = (_scaling_section(scaling_records, plot_rel) if scaling_records
-                                          else ([], [], []))
+    scaling_lines, slope_lines, slopes = (
+        _scaling_section(scaling_records, plot_rel) if scaling_records else ([], [], [])
+    )
     if plot_path is None and scaling_records:
         scaling_lines.append("(plot not written)")
-    sources = (f"*The tables between the GENERATED markers are written by `python -m benchmarks.report` from "
-               f"`{epoch_json}` and `{scaling_json}`" + (f" and `{headroom_json}`" if headroom else "")
-               + "; the prose around them is written by hand.*")
+    sources = (
+        f"*The tables between the GENERATED markers are written by `python -m benchmarks.report` from "
+        f"`{epoch_json}` and `{scaling_json}`"
+        + (f" and `{headroom_json}`" if headroom else "")
+        + "; the prose around them is written by hand.*"
+    )
     has_results = bool(epoch_records or scaling_records or headroom)
     blocks = {
         "sources": sources,
@@ -405,8 +532,13 @@ def performance_skeleton() -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def write_report(epoch_json: str | Path, scaling_json: str | Path, output: str | Path,
-                 plot: str | Path, headroom_json: Optional[str | Path] = None) -> tuple[Path, Optional[Path]]:
+def write_report(
+    epoch_json: str | Path,
+    scaling_json: str | Path,
+    output: str | Path,
+    plot: str | Path,
+    headroom_json: str | Path | None = None,
+) -> tuple[Path, Path | None]:
     """Rewrites the generated blocks of ``output`` (a new document from :func:`performance_skeleton`
     if it does not exist) and the scaling plot ``plot`` (when there are scaling records); returns both
     paths, the plot's None if it was not written. ``headroom_json`` (optional) fills the headroom
@@ -415,7 +547,7 @@ def write_report(epoch_json: str | Path, scaling_json: str | Path, output: str |
     return update_document(output, blocks, performance_skeleton()), plot_path
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from .cli import add_report_arguments, run_report

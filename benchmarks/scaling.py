@@ -10,6 +10,7 @@ fit is recorded as "out of memory" (and larger n are then skipped for it).
 Time: median over ``repeats`` forward+backward passes after one warm-up pass (inputs already in
 the implementation's own format). Memory: peak RSS minus the RSS before the inputs were built.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Optional
 
 __all__ = ["run_layer", "run_scaling_benchmark", "loglog_slope", "CHILD_FLAG"]
 
@@ -29,12 +29,23 @@ def _clusters(mode: str, n: int, max_clusters: int) -> int:
     return min(max_clusters, math.ceil(0.25 * n)) if mode == "ratio" else int(mode)
 
 
-def run_layer(impl: str, n: int, k: int, *, degree: float = 5.0, features: int = 16, hidden: int = 64,
-              repeats: int = 3, threads: Optional[int] = 1, seed: int = 0) -> dict:
+def run_layer(
+    impl: str,
+    n: int,
+    k: int,
+    *,
+    degree: float = 5.0,
+    features: int = 16,
+    hidden: int = 64,
+    repeats: int = 3,
+    threads: int | None = 1,
+    seed: int = 0,
+) -> dict:
     """Time and memory of one layer's forward + backward in this process."""
     import torch
 
     from diffpool.nn import DenseDiffPool, DiffPool
+
     from .environment import current_rss_mb, environment, peak_rss_mb
     from .reference import PygGNN
     from .workloads import random_graph
@@ -84,10 +95,21 @@ def run_layer(impl: str, n: int, k: int, *, degree: float = 5.0, features: int =
     warm = once()
     times = [once() for _ in range(repeats if warm < 30 else 1)]
     peak = peak_rss_mb()
-    return {"kind": "layer", "impl": impl, "n": n, "k": k, "edges": int(graph.edge_index.size(1)) // 2,
-            "status": "ok", "seconds": statistics.median(times), "times_s": times, "warmup_s": warm,
-            "peak_rss_mb": peak, "memory_mb": max(0.0, peak - baseline), "baseline_rss_mb": baseline,
-            "env": environment()}
+    return {
+        "kind": "layer",
+        "impl": impl,
+        "n": n,
+        "k": k,
+        "edges": int(graph.edge_index.size(1)) // 2,
+        "status": "ok",
+        "seconds": statistics.median(times),
+        "times_s": times,
+        "warmup_s": warm,
+        "peak_rss_mb": peak,
+        "memory_mb": max(0.0, peak - baseline),
+        "baseline_rss_mb": baseline,
+        "env": environment(),
+    }
 
 
 def _child(spec: dict) -> int:
@@ -107,8 +129,18 @@ def _child(spec: dict) -> int:
         return 0
     except BaseException as error:
         status = "out of memory" if is_out_of_memory(error) else "error"
-        print(json.dumps({**base, "status": status, "error": f"{type(error).__name__}: {str(error)[:300]}",
-                          "peak_rss_mb": peak_rss_mb(), "env": environment()}), flush=True)
+        print(
+            json.dumps(
+                {
+                    **base,
+                    "status": status,
+                    "error": f"{type(error).__name__}: {str(error)[:300]}",
+                    "peak_rss_mb": peak_rss_mb(),
+                    "env": environment(),
+                }
+            ),
+            flush=True,
+        )
         return 0 if status == "out of memory" else 1
 
 
@@ -116,8 +148,13 @@ def _spawn(spec: dict, timeout: float) -> dict:
     from .environment import child_env
 
     cmd = [sys.executable, "-m", "benchmarks.scaling", CHILD_FLAG, json.dumps(spec)]
-    base = {"kind": "layer", "impl": spec["impl"], "n": spec["n"], "k": spec["k"],
-            "memory_cap_gb": spec.get("memory_cap_gb")}
+    base = {
+        "kind": "layer",
+        "impl": spec["impl"],
+        "n": spec["n"],
+        "k": spec["k"],
+        "memory_cap_gb": spec.get("memory_cap_gb"),
+    }
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env())
     except subprocess.TimeoutExpired:
@@ -129,7 +166,7 @@ def _spawn(spec: dict, timeout: float) -> dict:
     return {**base, "status": status, "error": f"exit code {proc.returncode}: {proc.stderr.strip()[-500:]}"}
 
 
-def loglog_slope(points: list[tuple[float, float]]) -> Optional[float]:
+def loglog_slope(points: list[tuple[float, float]]) -> float | None:
     """Least-squares slope of log(y) against log(x); None with fewer than two points."""
     pts = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
     if len(pts) < 2:
@@ -150,18 +187,35 @@ def summarize(records: list[dict]) -> list[dict]:
     for (impl, mode), rows in groups.items():
         ok = sorted((r for r in rows if r.get("status") == "ok"), key=lambda r: r["n"])
         failed = sorted((r for r in rows if r.get("status") not in ("ok", "skipped")), key=lambda r: r["n"])
-        out.append({"kind": "slope", "impl": impl, "clusters": mode,
-                    "time_slope": loglog_slope([(r["n"], r["seconds"]) for r in ok]),
-                    "memory_slope": loglog_slope([(r["n"], max(r["memory_mb"], 1e-3)) for r in ok]),
-                    "largest_n_ok": ok[-1]["n"] if ok else None,
-                    "first_failure": ({"n": failed[0]["n"], "status": failed[0]["status"]} if failed else None)})
+        out.append(
+            {
+                "kind": "slope",
+                "impl": impl,
+                "clusters": mode,
+                "time_slope": loglog_slope([(r["n"], r["seconds"]) for r in ok]),
+                "memory_slope": loglog_slope([(r["n"], max(r["memory_mb"], 1e-3)) for r in ok]),
+                "largest_n_ok": ok[-1]["n"] if ok else None,
+                "first_failure": ({"n": failed[0]["n"], "status": failed[0]["status"]} if failed else None),
+            }
+        )
     return out
 
 
-def run_scaling_benchmark(sizes: list[int], impls: list[str], *, clusters: list[str] = ("ratio", "64"),
-                          max_clusters: int = 512, degree: float = 5.0, features: int = 16, hidden: int = 64,
-                          repeats: int = 3, threads: int = 1, memory_cap_gb: float = 8.0,
-                          timeout: float = 600.0, out_path: Optional[str] = None) -> list[dict]:
+def run_scaling_benchmark(
+    sizes: list[int],
+    impls: list[str],
+    *,
+    clusters: list[str] = ("ratio", "64"),
+    max_clusters: int = 512,
+    degree: float = 5.0,
+    features: int = 16,
+    hidden: int = 64,
+    repeats: int = 3,
+    threads: int = 1,
+    memory_cap_gb: float = 8.0,
+    timeout: float = 600.0,
+    out_path: str | None = None,
+) -> list[dict]:
     records = []
     sink = open(out_path, "a") if out_path else None
 
@@ -178,12 +232,26 @@ def run_scaling_benchmark(sizes: list[int], impls: list[str], *, clusters: list[
                 for n in sorted(sizes):
                     k = _clusters(mode, n, max_clusters)
                     if failed_at is not None:
-                        record = {"kind": "layer", "impl": impl, "n": n, "k": k, "status": "skipped",
-                                  "reason": f"{failed_at[1]} at n={failed_at[0]}"}
+                        record = {
+                            "kind": "layer",
+                            "impl": impl,
+                            "n": n,
+                            "k": k,
+                            "status": "skipped",
+                            "reason": f"{failed_at[1]} at n={failed_at[0]}",
+                        }
                     else:
-                        spec = {"impl": impl, "n": n, "k": k, "degree": degree, "features": features,
-                                "hidden": hidden, "repeats": repeats, "threads": threads,
-                                "memory_cap_gb": memory_cap_gb}
+                        spec = {
+                            "impl": impl,
+                            "n": n,
+                            "k": k,
+                            "degree": degree,
+                            "features": features,
+                            "hidden": hidden,
+                            "repeats": repeats,
+                            "threads": threads,
+                            "memory_cap_gb": memory_cap_gb,
+                        }
                         record = _spawn(spec, timeout)
                         if record["status"] != "ok":
                             failed_at = (n, record["status"])
@@ -201,8 +269,9 @@ def run_scaling_benchmark(sizes: list[int], impls: list[str], *, clusters: list[
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == CHILD_FLAG:
         sys.exit(_child(json.loads(sys.argv[2])))
-    from .cli import add_scaling_arguments, run_scaling
     import argparse
+
+    from .cli import add_scaling_arguments, run_scaling
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__.splitlines()[0])
     add_scaling_arguments(parser)

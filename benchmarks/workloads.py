@@ -1,11 +1,11 @@
 """What the benchmarks run on: TU data sets as lists of graphs, and synthetic random graphs."""
+
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch_geometric.data import Data
@@ -30,12 +30,17 @@ class Workload:
     def describe(self) -> dict:
         sizes = self.sizes
         edges = [int(g.edge_index.size(1)) for g in self.graphs]
-        return {"graphs": len(self.graphs), "max_nodes": self.max_nodes, "avg_nodes": sum(sizes) / len(sizes),
-                "avg_edges": sum(edges) / len(edges) / 2, "features": self.num_features,
-                "classes": self.num_classes}
+        return {
+            "graphs": len(self.graphs),
+            "max_nodes": self.max_nodes,
+            "avg_nodes": sum(sizes) / len(sizes),
+            "avg_edges": sum(edges) / len(edges) / 2,
+            "features": self.num_features,
+            "classes": self.num_classes,
+        }
 
 
-def default_data_root() -> Optional[Path]:
+def default_data_root() -> Path | None:
     """``$DIFFPOOL_TU_ROOT``, else ``shared/datasets/tu`` beside the checkout, else None."""
     env = os.environ.get("DIFFPOOL_TU_ROOT")
     if env:
@@ -48,7 +53,7 @@ def default_data_root() -> Optional[Path]:
     return None
 
 
-def load_workload(name: str, root: Optional[str] = None, cache: Optional[str] = None) -> Workload:
+def load_workload(name: str, root: str | None = None, cache: str | None = None) -> Workload:
     """Load TU set ``name`` (unfiltered) with the project's loader and default features."""
     from diffpool.data import load_tu
 

@@ -1,4 +1,5 @@
 """Smoke tests of the benchmark runner on tiny inputs: the JSON schema and the ratios, never timings."""
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,25 @@ from benchmarks.workloads import Workload, default_data_root, random_graph
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-EPOCH_KEYS = {"kind", "dataset", "impl", "status", "epoch_s", "epoch_times_s", "graphs_per_s", "peak_rss_mb",
-              "predict_graphs_per_s", "batch_size", "env", "workload", "config", "saved_activations_mb",
-              "saved_activations_batches", "forward_matmul_gflop", "ops_per_step"}
+EPOCH_KEYS = {
+    "kind",
+    "dataset",
+    "impl",
+    "status",
+    "epoch_s",
+    "epoch_times_s",
+    "graphs_per_s",
+    "peak_rss_mb",
+    "predict_graphs_per_s",
+    "batch_size",
+    "env",
+    "workload",
+    "config",
+    "saved_activations_mb",
+    "saved_activations_batches",
+    "forward_matmul_gflop",
+    "ops_per_step",
+}
 
 
 def tiny_workload(num_graphs=12, seed=0) -> Workload:
@@ -33,14 +50,22 @@ def tiny_workload(num_graphs=12, seed=0) -> Workload:
         n = int(torch.randint(3, 15, (1,), generator=gen))
         edge_index = torch.randint(0, n, (2, 2 * n), generator=gen)
         edge_index = to_undirected(edge_index[:, edge_index[0] != edge_index[1]], num_nodes=n)
-        graphs.append(Data(x=torch.randn(n, 3, generator=gen), edge_index=edge_index, y=torch.tensor([i % 2]),
-                           num_nodes=n))
+        graphs.append(
+            Data(
+                x=torch.randn(n, 3, generator=gen),
+                edge_index=edge_index,
+                y=torch.tensor([i % 2]),
+                num_nodes=n,
+            )
+        )
     return Workload("tiny", graphs, 3, 2, max(int(g.num_nodes) for g in graphs))
 
 
 @pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
 def test_run_case_reports_the_schema(impl):
-    record = run_case("tiny", impl, epochs=2, warmup_epochs=1, batch_size=4, threads=1, workload=tiny_workload())
+    record = run_case(
+        "tiny", impl, epochs=2, warmup_epochs=1, batch_size=4, threads=1, workload=tiny_workload()
+    )
     assert EPOCH_KEYS <= set(record), EPOCH_KEYS - set(record)
     assert record["status"] == "ok" and record["impl"] == impl
     assert len(record["epoch_times_s"]) == 2 and record["epoch_s"] > 0 and record["graphs_per_s"] > 0
@@ -89,7 +114,9 @@ def test_matmul_count_is_the_products_arithmetic():
 
     nodes = sum(int(g.num_nodes) for g in workload.graphs)
     assert forward_matmul_gflop(OneLinear(), Wrapper(), workload) * 1e9 == pytest.approx(2 * nodes * 3 * 7)
-    flat = run_case("tiny", "graphsage", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=workload)
+    flat = run_case(
+        "tiny", "graphsage", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=workload
+    )
     pooled = run_case("tiny", "sparse", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=workload)
     assert pooled["forward_matmul_gflop"] != flat["forward_matmul_gflop"] > 0
     # A step dispatches each op of the loss and the backward pass: a pooled model has more.
@@ -131,23 +158,59 @@ def test_a_failing_count_keeps_the_case_and_its_timings(monkeypatch):
         raise RuntimeError("counter broke")
 
     monkeypatch.setattr(epoch_module, "forward_matmul_gflop", broken)
-    record = run_case("tiny", "graphsage", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=tiny_workload())
+    record = run_case(
+        "tiny", "graphsage", epochs=1, warmup_epochs=0, batch_size=4, threads=1, workload=tiny_workload()
+    )
     assert record["status"] == "ok" and record["epoch_s"] > 0 and record["ops_per_step"] > 0
     assert "forward_matmul_gflop" not in record and "counter broke" in record["forward_matmul_gflop_error"]
 
 
 def test_ratios_from_one_run():
     records = [
-        {"kind": "epoch", "dataset": "D", "impl": "pyg", "status": "ok", "graphs_per_s": 10.0, "peak_rss_mb": 2000.0,
-         "epoch_s": 10.0, "predict_graphs_per_s": 50.0, "saved_activations_mb": 200.0, "forward_matmul_gflop": 10.0},
-        {"kind": "epoch", "dataset": "D", "impl": "sparse", "status": "ok", "graphs_per_s": 50.0,
-         "peak_rss_mb": 400.0, "epoch_s": 2.0, "predict_graphs_per_s": 100.0, "saved_activations_mb": 50.0,
-         "forward_matmul_gflop": 3.0},
-        {"kind": "epoch", "dataset": "D", "impl": "graphsage", "status": "ok", "graphs_per_s": 100.0,
-         "peak_rss_mb": 300.0, "epoch_s": 1.0, "forward_matmul_gflop": 4.0},
+        {
+            "kind": "epoch",
+            "dataset": "D",
+            "impl": "pyg",
+            "status": "ok",
+            "graphs_per_s": 10.0,
+            "peak_rss_mb": 2000.0,
+            "epoch_s": 10.0,
+            "predict_graphs_per_s": 50.0,
+            "saved_activations_mb": 200.0,
+            "forward_matmul_gflop": 10.0,
+        },
+        {
+            "kind": "epoch",
+            "dataset": "D",
+            "impl": "sparse",
+            "status": "ok",
+            "graphs_per_s": 50.0,
+            "peak_rss_mb": 400.0,
+            "epoch_s": 2.0,
+            "predict_graphs_per_s": 100.0,
+            "saved_activations_mb": 50.0,
+            "forward_matmul_gflop": 3.0,
+        },
+        {
+            "kind": "epoch",
+            "dataset": "D",
+            "impl": "graphsage",
+            "status": "ok",
+            "graphs_per_s": 100.0,
+            "peak_rss_mb": 300.0,
+            "epoch_s": 1.0,
+            "forward_matmul_gflop": 4.0,
+        },
         {"kind": "epoch", "dataset": "E", "impl": "pyg", "status": "out of memory"},
-        {"kind": "epoch", "dataset": "E", "impl": "pergraph", "status": "ok", "graphs_per_s": 5.0,
-         "peak_rss_mb": 100.0, "epoch_s": 3.0},
+        {
+            "kind": "epoch",
+            "dataset": "E",
+            "impl": "pergraph",
+            "status": "ok",
+            "graphs_per_s": 5.0,
+            "peak_rss_mb": 100.0,
+            "epoch_s": 3.0,
+        },
     ]
     rows = {r["dataset"]: r for r in ratios(records)}
     assert rows["D"]["sparse"]["speed_vs_pyg"] == pytest.approx(5.0)
@@ -165,11 +228,21 @@ def test_ratios_from_one_run():
 def _round(epoch_times, cpu_times, peak, predict_s=1.0):
     """A case's record from one round of 100 graphs."""
     epoch_s = statistics.median(epoch_times)
-    return {"kind": "epoch", "dataset": "D", "impl": "default", "status": "ok", "epoch_times_s": epoch_times,
-            "epoch_s": epoch_s, "graphs_per_s": 100 / epoch_s,
-            "epoch_cpu_times_s": cpu_times, "epoch_cpu_s": statistics.median(cpu_times),
-            "peak_rss_mb": peak, "rss_after_data_mb": peak / 2, "predict_s": predict_s,
-            "predict_graphs_per_s": 100 / predict_s}
+    return {
+        "kind": "epoch",
+        "dataset": "D",
+        "impl": "default",
+        "status": "ok",
+        "epoch_times_s": epoch_times,
+        "epoch_s": epoch_s,
+        "graphs_per_s": 100 / epoch_s,
+        "epoch_cpu_times_s": cpu_times,
+        "epoch_cpu_s": statistics.median(cpu_times),
+        "peak_rss_mb": peak,
+        "rss_after_data_mb": peak / 2,
+        "predict_s": predict_s,
+        "predict_graphs_per_s": 100 / predict_s,
+    }
 
 
 def test_rounds_merge_into_the_median_of_all_timed_epochs():
@@ -180,7 +253,9 @@ def test_rounds_merge_into_the_median_of_all_timed_epochs():
     assert merged["epoch_times_s"] == [3.0, 2.0, 2.5, 1.0, 1.2, 1.1]
     assert merged["epoch_s"] == pytest.approx(1.6) and merged["graphs_per_s"] == pytest.approx(100 / 1.6)
     assert merged["epoch_cpu_s"] == pytest.approx(1.5)
-    assert merged["predict_s"] == pytest.approx(1.5) and merged["predict_graphs_per_s"] == pytest.approx(100 / 1.5)
+    assert merged["predict_s"] == pytest.approx(1.5) and merged["predict_graphs_per_s"] == pytest.approx(
+        100 / 1.5
+    )
     # Memory from the round with the larger peak, with its own baseline.
     assert merged["peak_rss_mb"] == 600.0 and merged["rss_after_data_mb"] == 300.0
     assert merge_rounds([first]) == {**first, "rounds": 1}
@@ -207,7 +282,10 @@ def test_a_case_that_failed_is_not_run_again_in_later_rounds(monkeypatch):
     records = run_epoch_benchmark(["D"], ["default", "graphsage", "pyg"], rounds=3)
     assert calls == ["default", "graphsage", "pyg", "graphsage", "default", "default", "graphsage"]
     assert [(r["impl"], r["status"], r["rounds"]) for r in records] == [
-        ("default", "ok", 3), ("graphsage", "ok", 3), ("pyg", "timeout", 1)]
+        ("default", "ok", 3),
+        ("graphsage", "ok", 3),
+        ("pyg", "timeout", 1),
+    ]
     with pytest.raises(ValueError, match="rounds must be at least 1"):
         run_epoch_benchmark(["D"], ["default"], rounds=0)
 
@@ -217,15 +295,29 @@ def test_subprocess_runner_on_a_small_tu_set(tmp_path, capsys):
     if root is None or not (root / "MUTAG").is_dir():
         pytest.skip("the shared TU data (MUTAG) is not beside the checkout")
     out = tmp_path / "epoch.jsonl"
-    records = run_epoch_benchmark(["MUTAG"], ["pergraph", "pyg"], out_path=str(out), memory_cap_gb=4.0,
-                                  timeout=300, epochs=1, warmup_epochs=0, warmup_batches=1, threads=1,
-                                  cache=str(tmp_path / "cache"), rounds=2)
+    records = run_epoch_benchmark(
+        ["MUTAG"],
+        ["pergraph", "pyg"],
+        out_path=str(out),
+        memory_cap_gb=4.0,
+        timeout=300,
+        epochs=1,
+        warmup_epochs=0,
+        warmup_batches=1,
+        threads=1,
+        cache=str(tmp_path / "cache"),
+        rounds=2,
+    )
     assert [r["status"] for r in records] == ["ok", "ok"]
     assert [r["rounds"] for r in records] == [2, 2] and all(len(r["epoch_times_s"]) == 2 for r in records)
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     # The second round runs the cases in reverse order.
     assert [(r["round"], r["impl"]) for r in printed if r["kind"] == "epoch-round"] == [
-        (0, "pergraph"), (0, "pyg"), (1, "pyg"), (1, "pergraph")]
+        (0, "pergraph"),
+        (0, "pyg"),
+        (1, "pyg"),
+        (1, "pergraph"),
+    ]
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["kind"] for line in lines] == ["epoch", "epoch", "ratios"]
     assert lines[-1]["pergraph"]["speed_vs_pyg"] > 0
@@ -243,8 +335,18 @@ def test_loglog_slope_and_summary():
     assert loglog_slope([(1, 3), (10, 30), (100, 300)]) == pytest.approx(1.0)
     assert loglog_slope([(1, 1), (4, 16)]) == pytest.approx(2.0)
     assert loglog_slope([(5, 1)]) is None
-    records = [{"kind": "layer", "impl": "sparse", "clusters": "64", "n": n, "status": "ok", "seconds": n / 100,
-                "memory_mb": n / 10} for n in (250, 500, 1000)]
+    records = [
+        {
+            "kind": "layer",
+            "impl": "sparse",
+            "clusters": "64",
+            "n": n,
+            "status": "ok",
+            "seconds": n / 100,
+            "memory_mb": n / 10,
+        }
+        for n in (250, 500, 1000)
+    ]
     records.append({"kind": "layer", "impl": "dense", "clusters": "64", "n": 250, "status": "out of memory"})
     rows = {r["impl"]: r for r in summarize(records)}
     assert rows["sparse"]["time_slope"] == pytest.approx(1.0) and rows["sparse"]["largest_n_ok"] == 1000
@@ -264,8 +366,17 @@ def test_cli_parses_and_dispatches(tmp_path, capsys):
     add_bench_arguments(parser)
     args = parser.parse_args(["epoch", "--datasets", "A,B", "--impls", "sparse", "--timeouts", "B=5"])
     assert args.datasets == ["A", "B"] and args.impls == ["sparse"] and args.timeouts == {"B": 5.0}
-    report = ["report", "--epoch-json", str(tmp_path / "epoch.jsonl"), "--scaling-json",
-              str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "P.md"), "--plot", str(tmp_path / "p.png")]
+    report = [
+        "report",
+        "--epoch-json",
+        str(tmp_path / "epoch.jsonl"),
+        "--scaling-json",
+        str(tmp_path / "none.jsonl"),
+        "--output",
+        str(tmp_path / "P.md"),
+        "--plot",
+        str(tmp_path / "p.png"),
+    ]
     capsys.readouterr()
     # no results at all: refused, nothing written
     assert run_bench(parser.parse_args(report)) == 2
@@ -313,7 +424,10 @@ def test_headroom_record_bounds_the_speedup_from_its_own_figures():
     assert math.isclose(record["ours_floor_s"], floor)
     assert math.isclose(record["best_possible_speedup"], record["pyg_s"] / floor)
     assert math.isclose(record["speedup_measured"], record["pyg_s"] / record["ours_fixed_k_s"])
-    assert 0 < record["pyg_level1_s"] < record["pyg_split_s"] and 0 < record["pyg_rest_s"] < record["pyg_split_s"]
+    assert (
+        0 < record["pyg_level1_s"] < record["pyg_split_s"]
+        and 0 < record["pyg_rest_s"] < record["pyg_split_s"]
+    )
     json.dumps(record)
 
 
@@ -321,15 +435,33 @@ def test_report_shows_the_headroom_and_names_it_in_the_fixed_k_target(tmp_path):
     from benchmarks.report import write_report
 
     (tmp_path / "epoch.jsonl").write_text("")
-    plain, _ = write_report(tmp_path / "epoch.jsonl", tmp_path / "none.jsonl", tmp_path / "plain.md", tmp_path / "p.png")
+    plain, _ = write_report(
+        tmp_path / "epoch.jsonl", tmp_path / "none.jsonl", tmp_path / "plain.md", tmp_path / "p.png"
+    )
     assert "No headroom results yet." in plain.read_text() and "at most" not in plain.read_text()
-    old = {"kind": "headroom", "dataset": "ENZYMES", "cluster_counts": [32, 8], "pyg_s": 2.0, "pyg_level1_s": 1.2,
-           "pyg_rest_s": 0.7, "ours_fixed_k_s": 1.4, "graphsage_s": 0.9, "ours_floor_s": 1.3,
-           "speedup_measured": 2.0 / 1.4, "best_possible_speedup": 2.0 / 1.3, "env": {"threads": 1, "commit": "abc"}}
+    old = {
+        "kind": "headroom",
+        "dataset": "ENZYMES",
+        "cluster_counts": [32, 8],
+        "pyg_s": 2.0,
+        "pyg_level1_s": 1.2,
+        "pyg_rest_s": 0.7,
+        "ours_fixed_k_s": 1.4,
+        "graphsage_s": 0.9,
+        "ours_floor_s": 1.3,
+        "speedup_measured": 2.0 / 1.4,
+        "best_possible_speedup": 2.0 / 1.3,
+        "env": {"threads": 1, "commit": "abc"},
+    }
     new = {**old, "pyg_s": 2.2, "best_possible_speedup": 2.2 / 1.3, "env": {"threads": 1, "commit": "def"}}
     (tmp_path / "headroom.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
-    path, _ = write_report(tmp_path / "epoch.jsonl", tmp_path / "none.jsonl", tmp_path / "P.md", tmp_path / "p.png",
-                           tmp_path / "headroom.jsonl")
+    path, _ = write_report(
+        tmp_path / "epoch.jsonl",
+        tmp_path / "none.jsonl",
+        tmp_path / "P.md",
+        tmp_path / "p.png",
+        tmp_path / "headroom.jsonl",
+    )
     text = path.read_text()
     assert "## Headroom: how fast fixed k can get" in text
     row = next(line for line in text.splitlines() if line.startswith("| ENZYMES | 32, 8 |"))
@@ -349,9 +481,11 @@ def test_generated_blocks_keep_the_prose_and_refuse_markers_that_do_not_match():
     text = "# T\n\nProse *before*.\n\n" + block("a", "stale") + "\n\nBetween.\n" + block("b", "") + "\nEnd.\n"
     blocks = {"a": "| x |\n|---|\n| 1 |", "b": "new\n"}
     filled = fill_blocks(text, blocks)
-    assert filled == ("# T\n\nProse *before*.\n\n<!-- BEGIN GENERATED: a -->\n\n| x |\n|---|\n| 1 |\n\n"
-                      "<!-- END GENERATED: a -->\n\nBetween.\n<!-- BEGIN GENERATED: b -->\n\nnew\n\n"
-                      "<!-- END GENERATED: b -->\nEnd.\n")
+    assert filled == (
+        "# T\n\nProse *before*.\n\n<!-- BEGIN GENERATED: a -->\n\n| x |\n|---|\n| 1 |\n\n"
+        "<!-- END GENERATED: a -->\n\nBetween.\n<!-- BEGIN GENERATED: b -->\n\nnew\n\n"
+        "<!-- END GENERATED: b -->\nEnd.\n"
+    )
     assert fill_blocks(filled, blocks) == filled
     with pytest.raises(MarkerError, match="no markers for c"):
         fill_blocks(text, {**blocks, "c": "x"})
@@ -372,12 +506,16 @@ def test_report_rewrites_only_the_tables_of_the_performance_document_and_twice_c
     document = tmp_path / "PERFORMANCE.md"
     shutil.copy(REPO_ROOT / "docs" / "PERFORMANCE.md", document)
     perf = REPO_ROOT / "docs" / "perf"
-    args = (perf / "epoch.jsonl", perf / "scaling.jsonl", document, tmp_path / "scaling.png",
-            perf / "headroom.jsonl")
+    args = (
+        perf / "epoch.jsonl",
+        perf / "scaling.jsonl",
+        document,
+        tmp_path / "scaling.png",
+        perf / "headroom.jsonl",
+    )
     write_report(*args)
     once = document.read_text()
     write_report(*args)
     assert document.read_text() == once
     assert outside_generated_blocks(once) == outside_generated_blocks(committed)
     assert "## Notes on the figures" in once and "| target | measured | verdict |" in once
-

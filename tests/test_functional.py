@@ -1,4 +1,5 @@
 """The pooling math: sparse and dense forms against a straightforward per-graph reference."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,9 @@ from diffpool.functional import PoolOutput, dense_diff_pool, sparse_diff_pool
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
-def random_batch(sizes, *, feature_dim=5, k=4, seed=0, weighted=True, self_loops=True,
-                 duplicates=True, dtype=torch.float32):
+def random_batch(
+    sizes, *, feature_dim=5, k=4, seed=0, weighted=True, self_loops=True, duplicates=True, dtype=torch.float32
+):
     """A PyG-style batch: graphs of the given sizes, some isolated nodes, some graphs edgeless."""
     gen = torch.Generator().manual_seed(seed)
     offsets = [0]
@@ -110,7 +112,9 @@ SIZE_CASES = {
 @pytest.mark.parametrize("case", list(SIZE_CASES))
 @pytest.mark.parametrize("weighted", [False, True])
 def test_sparse_and_dense_match_reference(case, weighted, products):
-    x, edge_index, s, batch, weight = random_batch(SIZE_CASES[case], weighted=weighted, seed=hash(case) % 1000)
+    x, edge_index, s, batch, weight = random_batch(
+        SIZE_CASES[case], weighted=weighted, seed=hash(case) % 1000
+    )
     ref = reference_pool(x, edge_index, s, batch, weight)
     sparse = sparse_diff_pool(x, edge_index, s, batch, weight)
     dense = dense_diff_pool(*dense_inputs(x, edge_index, s, batch, weight))
@@ -215,8 +219,12 @@ def test_pooled_parts_match_reference_values_and_gradients(partition, per_graph_
     def via_reference(x_, s_, w_):
         rx, radj, rlink, rent = reference_pool(x_, edge_index, s_, batch, w_, num_clusters)
         widths = [int(counts[p].max()) for p in parts]
-        return objective([PoolOutput(rx[p, :w], radj[p][:, :w, :w], None, rlink[p], rent[p])
-                          for p, w in zip(parts, widths)])
+        return objective(
+            [
+                PoolOutput(rx[p, :w], radj[p][:, :w, :w], None, rlink[p], rent[p])
+                for p, w in zip(parts, widths)
+            ]
+        )
 
     value, got = grads(via_parts, x, s, weight)
     ref_value, ref_grads = grads(via_reference, x, s, weight)
@@ -225,7 +233,9 @@ def test_pooled_parts_match_reference_values_and_gradients(partition, per_graph_
         torch.testing.assert_close(g, r, **TOL)
 
 
-@pytest.mark.parametrize("parts", [[[0, 1]], [[0, 1], [1, 2]], [[0, 1, 2, 3]], [[0], [2], [1], [5]], [[0, 1, 2], []]])
+@pytest.mark.parametrize(
+    "parts", [[[0, 1]], [[0, 1], [1, 2]], [[0, 1, 2, 3]], [[0], [2], [1], [5]], [[0, 1, 2], []]]
+)
 def test_pooled_parts_must_partition_the_batch(parts):
     from diffpool.functional import Partition
     from diffpool.functional.diff_pool import sparse_pool
@@ -250,8 +260,12 @@ def test_padding_contributes_nothing():
     # and padding the batch further changes nothing either
     extra = 4
     pad = lambda t, dims: torch.nn.functional.pad(t, dims)  # noqa: E731
-    wider = dense_diff_pool(pad(xd, (0, 0, 0, extra)), pad(adj, (0, extra, 0, extra)),
-                            pad(sd, (0, 0, 0, extra)), pad(mask, (0, extra)))
+    wider = dense_diff_pool(
+        pad(xd, (0, 0, 0, extra)),
+        pad(adj, (0, extra, 0, extra)),
+        pad(sd, (0, 0, 0, extra)),
+        pad(mask, (0, extra)),
+    )
     for a, b in zip(clean, wider):
         torch.testing.assert_close(a, b)
 
@@ -280,7 +294,7 @@ def test_frobenius_identity_on_random_inputs():
         A = torch.rand(n, n, generator=gen, dtype=torch.float64) * (torch.rand(n, n, generator=gen) < 0.3)
         S = torch.softmax(torch.randn(n, k, generator=gen, dtype=torch.float64), dim=-1)
         lhs = ((A - S @ S.t()) ** 2).sum()
-        rhs = (A ** 2).sum() - 2 * torch.trace(S.t() @ A @ S) + ((S.t() @ S) ** 2).sum()
+        rhs = (A**2).sum() - 2 * torch.trace(S.t() @ A @ S) + ((S.t() @ S) ** 2).sum()
         torch.testing.assert_close(lhs, rhs, atol=1e-10, rtol=1e-10)
 
 
@@ -309,8 +323,10 @@ def test_one_hot_assignment_has_zero_entropy_and_finite_gradients():
     s = torch.full((10, 3), -1e4)
     s[torch.arange(10), torch.arange(10) % 3] = 1e4
     s.requires_grad_(True)
-    for out in (sparse_diff_pool(x, edge_index, s, batch, weight),
-                dense_diff_pool(*dense_inputs(x, edge_index, s, batch, weight))):
+    for out in (
+        sparse_diff_pool(x, edge_index, s, batch, weight),
+        dense_diff_pool(*dense_inputs(x, edge_index, s, batch, weight)),
+    ):
         torch.testing.assert_close(out.entropy, torch.zeros(2))
         s.grad = None
         scalar_objective(out).backward()
@@ -333,7 +349,7 @@ class _LargestTensor(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        for t in (out if isinstance(out, (tuple, list)) else (out,)):
+        for t in out if isinstance(out, (tuple, list)) else (out,):
             if isinstance(t, torch.Tensor):
                 self.largest = max(self.largest, t.numel())
         return out
@@ -361,19 +377,22 @@ def _valid():
     return random_batch([4, 3], seed=29)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda x, ei, s, b: (x[:, None], ei, s, b), "x must be"),
-    (lambda x, ei, s, b: (x, ei, s[:-1], b), "rows but x has"),
-    (lambda x, ei, s, b: (x, ei, s, b[:-1]), "batch must be"),
-    (lambda x, ei, s, b: (x, ei - 10, s, b), "node ids"),
-    (lambda x, ei, s, b: (x, ei + 100, s, b), "node ids"),
-    (lambda x, ei, s, b: (x, ei[0], s, b), "edge_index must be"),
-    (lambda x, ei, s, b: (x, ei, s[:, :0], b), "at least 1"),
-    (lambda x, ei, s, b: (torch.where(x > 1, float("nan"), x), ei, s, b), "NaN"),
-    (lambda x, ei, s, b: (x, ei, s.fill_(float("inf")), b), "NaN or infinite"),
-    (lambda x, ei, s, b: (x, ei, s, b.flip(0)), "sorted"),
-    (lambda x, ei, s, b: (x, torch.tensor([[0], [6]]), s, b), "different graphs"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda x, ei, s, b: (x[:, None], ei, s, b), "x must be"),
+        (lambda x, ei, s, b: (x, ei, s[:-1], b), "rows but x has"),
+        (lambda x, ei, s, b: (x, ei, s, b[:-1]), "batch must be"),
+        (lambda x, ei, s, b: (x, ei - 10, s, b), "node ids"),
+        (lambda x, ei, s, b: (x, ei + 100, s, b), "node ids"),
+        (lambda x, ei, s, b: (x, ei[0], s, b), "edge_index must be"),
+        (lambda x, ei, s, b: (x, ei, s[:, :0], b), "at least 1"),
+        (lambda x, ei, s, b: (torch.where(x > 1, float("nan"), x), ei, s, b), "NaN"),
+        (lambda x, ei, s, b: (x, ei, s.fill_(float("inf")), b), "NaN or infinite"),
+        (lambda x, ei, s, b: (x, ei, s, b.flip(0)), "sorted"),
+        (lambda x, ei, s, b: (x, torch.tensor([[0], [6]]), s, b), "different graphs"),
+    ],
+)
 def test_sparse_bad_input_gives_clear_error(mutate, message):
     x, edge_index, s, batch, _ = _valid()
     with pytest.raises(ValueError, match=message):
@@ -390,18 +409,26 @@ def test_bad_num_clusters_and_edge_weights():
         sparse_diff_pool(x, edge_index, s, batch, torch.ones(3))
 
 
-@pytest.mark.parametrize("shapes, message", [
-    (((2, 5, 3), (2, 5, 4), (2, 5, 2)), "adj has shape"),
-    (((2, 5, 3), (2, 5, 5), (2, 4, 2)), "s has shape"),
-    (((2, 5, 3), (2, 5, 5), (2, 5, 0)), "at least 1"),
-    (((5,), (5, 5), (5, 2)), "expects x"),
-])
+@pytest.mark.parametrize(
+    "shapes, message",
+    [
+        (((2, 5, 3), (2, 5, 4), (2, 5, 2)), "adj has shape"),
+        (((2, 5, 3), (2, 5, 5), (2, 4, 2)), "s has shape"),
+        (((2, 5, 3), (2, 5, 5), (2, 5, 0)), "at least 1"),
+        (((5,), (5, 5), (5, 2)), "expects x"),
+    ],
+)
 def test_dense_bad_shapes(shapes, message):
     x, adj, s = (torch.randn(*shape) for shape in shapes)
     with pytest.raises(ValueError, match=message):
         dense_diff_pool(x, adj, s)
     with pytest.raises(ValueError, match="mask has shape"):
-        dense_diff_pool(torch.randn(2, 5, 3), torch.rand(2, 5, 5), torch.randn(2, 5, 2), torch.ones(2, 4, dtype=torch.bool))
+        dense_diff_pool(
+            torch.randn(2, 5, 3),
+            torch.rand(2, 5, 5),
+            torch.randn(2, 5, 2),
+            torch.ones(2, 4, dtype=torch.bool),
+        )
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -422,7 +449,9 @@ def test_softmax_entropy_backward_passes_gradcheck(masked):
 def test_link_loss_under_bf16_autocast_stays_close_and_backward_runs(form):
     x, edge_index, s, batch, weight = random_batch([9, 14, 6], k=4, seed=3)
     dense_x, adj, dense_s, mask = dense_inputs(x, edge_index, s, batch, weight)
-    full = dense_x.new_ones(mask.shape, dtype=torch.bool)  # no padding: the path every fixed-K level ≥ 2 takes
+    full = dense_x.new_ones(
+        mask.shape, dtype=torch.bool
+    )  # no padding: the path every fixed-K level ≥ 2 takes
 
     def pool():
         if form == "sparse":

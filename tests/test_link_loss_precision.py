@@ -27,8 +27,9 @@ def community_graph(n: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     first = community * size
     last = torch.clamp(first + size, max=n)
     src = torch.repeat_interleave(torch.arange(n), last - first)
-    offsets = torch.arange(src.numel()) - torch.repeat_interleave(torch.cumsum(last - first, 0) - (last - first),
-                                                                 last - first)
+    offsets = torch.arange(src.numel()) - torch.repeat_interleave(
+        torch.cumsum(last - first, 0) - (last - first), last - first
+    )
     dst = first[src] + offsets
     gen = torch.Generator().manual_seed(n)
     a, b = torch.randint(0, n, (2, n // 50), generator=gen)
@@ -55,11 +56,11 @@ def reference(edge_index: torch.Tensor, s: torch.Tensor, chunk: int = 1024) -> t
     for i, start in enumerate(range(0, n, chunk)):
         rows = slice(start, min(start + chunk, n))
         block = -(s[rows] @ s.t())
-        src, dst = edge_index[:, bounds[i]:bounds[i + 1]]
+        src, dst = edge_index[:, bounds[i] : bounds[i + 1]]
         block.index_put_((src - start, dst), torch.ones(src.numel(), dtype=block.dtype), accumulate=True)
         squared += float((block * block).sum())
         grad[rows] = block @ s  # (A − SSᵀ) S, rows of this block
-    norm = squared ** 0.5
+    norm = squared**0.5
     return norm, -2 * grad / norm  # d‖A − SSᵀ‖_F / dS for a symmetric A
 
 
@@ -97,7 +98,9 @@ def test_dense_link_loss_value_and_gradient_hold_near_a_perfect_fit(beta):
     value, grad_s = reference(edge_index, s[0])
     assert abs(float(out.link_loss.detach()) - value) <= VALUE_TOL * value
     assert relative(logits.grad, logit_gradient(s[0], grad_s)) <= GRADIENT_TOL
-    assert torch.equal(out.link_loss, dense_diff_pool(torch.randn(1, n, 2), adj, logits.detach().unsqueeze(0)).link_loss)
+    assert torch.equal(
+        out.link_loss, dense_diff_pool(torch.randn(1, n, 2), adj, logits.detach().unsqueeze(0)).link_loss
+    )
 
 
 def test_a_batch_in_parts_recomputes_only_the_graphs_that_need_it():
@@ -113,8 +116,14 @@ def test_a_batch_in_parts_recomputes_only_the_graphs_that_need_it():
     batch = torch.cat([torch.full((c.numel(),), g) for g, (_, c) in enumerate(graphs)])
     stacked = torch.cat(padded)
     num_clusters = torch.tensor([t.size(1) for t in logits])
-    parts, s = sparse_pool(torch.randn(1600, 2), edge_index, stacked, batch, num_clusters=num_clusters,
-                           partition=Partition([[2, 0], [1]]))
+    parts, s = sparse_pool(
+        torch.randn(1600, 2),
+        edge_index,
+        stacked,
+        batch,
+        num_clusters=num_clusters,
+        partition=Partition([[2, 0], [1]]),
+    )
     link = Partition([[2, 0], [1]]).merge([p.link_loss for p in parts])
     link.sum().backward()
     for g, ((edges, c), start) in enumerate(zip(graphs, offsets)):

@@ -1,4 +1,5 @@
 """The modules and the hierarchical classifier: invariances, masking, shapes, losses, errors."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,12 @@ def random_graph(n: int, feature_dim: int, gen: torch.Generator, label: int = 0)
     m = max(1, 2 * n)
     edge_index = torch.randint(0, n, (2, m), generator=gen)
     edge_index = to_undirected(edge_index[:, edge_index[0] != edge_index[1]], num_nodes=n)
-    return Data(x=torch.randn(n, feature_dim, generator=gen), edge_index=edge_index,
-                y=torch.tensor([label]), num_nodes=n)
+    return Data(
+        x=torch.randn(n, feature_dim, generator=gen),
+        edge_index=edge_index,
+        y=torch.tensor([label]),
+        num_nodes=n,
+    )
 
 
 def random_graphs(sizes, feature_dim=6, seed=0):
@@ -36,11 +41,23 @@ def permute_nodes(data: Data, gen: torch.Generator) -> Data:
 SIZES = [9, 1, 14, 5, 20, 3]
 
 
-def make_model(per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0, attributes=0):
+def make_model(
+    per_graph=False, variant="diffpool", conv="sage", readout="max", levels=2, seed=0, attributes=0
+):
     torch.manual_seed(seed)
-    config = ModelConfig(in_channels=6, num_classes=3, max_nodes=max(SIZES), hidden=16, levels=levels,
-                         per_graph_clusters=per_graph, variant=variant, conv=conv, readout=readout, mlp_hidden=16,
-                         normalized_attributes=attributes)
+    config = ModelConfig(
+        in_channels=6,
+        num_classes=3,
+        max_nodes=max(SIZES),
+        hidden=16,
+        levels=levels,
+        per_graph_clusters=per_graph,
+        variant=variant,
+        conv=conv,
+        readout=readout,
+        mlp_hidden=16,
+        normalized_attributes=attributes,
+    )
     return build_model(config)
 
 
@@ -174,8 +191,9 @@ def test_per_graph_clusters_use_ceil_of_ratio_times_size():
 
 
 def test_min_clusters_floors_each_graphs_clusters_at_every_level_but_never_exceeds_k():
-    config = ModelConfig(in_channels=6, num_classes=3, max_nodes=max(SIZES), levels=2, per_graph_clusters=True,
-                         min_clusters=3)  # K = [5, 2]
+    config = ModelConfig(
+        in_channels=6, num_classes=3, max_nodes=max(SIZES), levels=2, per_graph_clusters=True, min_clusters=3
+    )  # K = [5, 2]
     sizes = torch.tensor(SIZES)
     assert torch.equal(config.clusters_per_graph(0, sizes), torch.tensor([3, 3, 4, 3, 5, 3]))
     assert torch.equal(config.clusters_per_graph(1, torch.tensor([3, 5])), torch.tensor([2, 2]))
@@ -203,9 +221,11 @@ def test_dense_batch_norm_ignores_padding():
     adj = adj * (mask.unsqueeze(-1) & mask.unsqueeze(1))
     out = block(x, adj, mask)
     extra = 5
-    wide = block(torch.nn.functional.pad(x, (0, 0, 0, extra), value=3.0),
-                 torch.nn.functional.pad(adj, (0, extra, 0, extra)),
-                 torch.nn.functional.pad(mask, (0, extra)))
+    wide = block(
+        torch.nn.functional.pad(x, (0, 0, 0, extra), value=3.0),
+        torch.nn.functional.pad(adj, (0, extra, 0, extra)),
+        torch.nn.functional.pad(mask, (0, extra)),
+    )
     torch.testing.assert_close(out, wide[:, :6], atol=1e-5, rtol=1e-5)
     assert wide[:, 6:].abs().max() == 0
     assert out[~mask].abs().max() == 0
@@ -220,7 +240,11 @@ def test_sparse_layer_equals_dense_layer_with_same_weights():
     dense = DenseDiffPool(6, 8, max_clusters=4)
     state = {}
     # SAGEConv: lin_l (neighbours, with bias) + lin_r (root); DenseSAGEConv: lin_rel + lin_root (with bias).
-    renames = {"lin_l.weight": "lin_rel.weight", "lin_l.bias": "lin_root.bias", "lin_r.weight": "lin_root.weight"}
+    renames = {
+        "lin_l.weight": "lin_rel.weight",
+        "lin_l.bias": "lin_root.bias",
+        "lin_r.weight": "lin_root.weight",
+    }
     for name, value in sparse.state_dict().items():
         for old, new in renames.items():
             name = name.replace(old, new)
@@ -230,8 +254,12 @@ def test_sparse_layer_equals_dense_layer_with_same_weights():
     a = sparse(batch.x, batch.edge_index, batch.batch, num_clusters)
     x, mask = to_dense_batch(batch.x, batch.batch)
     b = dense(x, to_dense_adj(batch.edge_index, batch.batch), mask, num_clusters)
-    for left, right in [(a.pooled.x, b.pooled.x), (a.pooled.adj, b.pooled.adj), (a.link_loss, b.link_loss),
-                        (a.entropy, b.entropy)]:
+    for left, right in [
+        (a.pooled.x, b.pooled.x),
+        (a.pooled.adj, b.pooled.adj),
+        (a.link_loss, b.link_loss),
+        (a.entropy, b.entropy),
+    ]:
         torch.testing.assert_close(left, right, atol=1e-5, rtol=1e-5)
     assert torch.equal(a.pooled.mask, b.pooled.mask)
     torch.testing.assert_close(a.assignment, b.assignment[mask], atol=1e-5, rtol=1e-5)
@@ -262,19 +290,24 @@ def test_gradients_reach_every_parameter():
     model = make_model()
     batch = Batch.from_data_list(graphs)
     classification_loss(model(batch), batch.y)["loss"].backward()
-    missing = [name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    missing = [
+        name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
+    ]
     assert not missing, missing
 
 
-@pytest.mark.parametrize("changes, message", [
-    (dict(ratio=0.0), "ratio"),
-    (dict(ratio=1.5), "ratio"),
-    (dict(conv="gat"), "conv"),
-    (dict(readout="median"), "readout"),
-    (dict(variant="fancy"), "variant"),
-    (dict(hidden=0), "hidden"),
-    (dict(levels=0), "levels"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(ratio=0.0), "ratio"),
+        (dict(ratio=1.5), "ratio"),
+        (dict(conv="gat"), "conv"),
+        (dict(readout="median"), "readout"),
+        (dict(variant="fancy"), "variant"),
+        (dict(hidden=0), "hidden"),
+        (dict(levels=0), "levels"),
+    ],
+)
 def test_invalid_config_is_rejected(changes, message):
     base = dict(in_channels=3, num_classes=2, max_nodes=10)
     with pytest.raises(ValueError, match=message):
@@ -312,8 +345,18 @@ def test_levels_run_as_parts_of_similar_size_give_the_padded_result(monkeypatch,
     torch.manual_seed(3)
     # Mean readout: with max, rows tied at the maximum (e.g. all 0 after ReLU) may route the
     # (sub)gradient to a different row in a differently shaped tensor.
-    config = ModelConfig(in_channels=6, num_classes=3, max_nodes=max(sizes), hidden=8, levels=3, ratio=0.5,
-                         per_graph_clusters=True, conv=conv, mlp_hidden=8, readout="mean")
+    config = ModelConfig(
+        in_channels=6,
+        num_classes=3,
+        max_nodes=max(sizes),
+        hidden=8,
+        levels=3,
+        ratio=0.5,
+        per_graph_clusters=True,
+        conv=conv,
+        mlp_hidden=8,
+        readout="mean",
+    )
     model = build_model(config).double()
     if not train:
         train_briefly(model, graphs)
@@ -337,8 +380,10 @@ def test_levels_run_as_parts_of_similar_size_give_the_padded_result(monkeypatch,
     split, split_grads = run(parts=True)
     tight = dict(atol=1e-10, rtol=1e-8)
     torch.testing.assert_close(split.logits, padded.logits, **tight)
-    for a, b in zip(split.link_losses + split.entropies + split.node_counts,
-                    padded.link_losses + padded.entropies + padded.node_counts):
+    for a, b in zip(
+        split.link_losses + split.entropies + split.node_counts,
+        padded.link_losses + padded.entropies + padded.node_counts,
+    ):
         torch.testing.assert_close(a, b, **tight)
     for a, b in zip(split.assignments[1:], padded.assignments[1:]):
         rows, cols = min(a.size(1), b.size(1)), min(a.size(2), b.size(2))
@@ -404,10 +449,12 @@ def test_l2_normalize_equals_torch_normalize_with_its_gradient():
     ours = l2_normalize(x)
     theirs = torch.nn.functional.normalize(x, p=2.0, dim=-1)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
-    grad_ours, = torch.autograd.grad((ours * upstream).sum(), x)
-    grad_theirs, = torch.autograd.grad((theirs * upstream).sum(), x)
+    (grad_ours,) = torch.autograd.grad((ours * upstream).sum(), x)
+    (grad_theirs,) = torch.autograd.grad((theirs * upstream).sum(), x)
     torch.testing.assert_close(grad_ours, grad_theirs)
-    assert torch.autograd.gradcheck(l2_normalize, (torch.randn(5, 2, 4, dtype=torch.float64, requires_grad=True),))
+    assert torch.autograd.gradcheck(
+        l2_normalize, (torch.randn(5, 2, 4, dtype=torch.float64, requires_grad=True),)
+    )
 
 
 @pytest.mark.parametrize("conv", ["sage", "gcn", "gin"])
@@ -423,4 +470,6 @@ def test_every_convolution_trains_under_bf16_autocast(conv, per_graph):
     mixed["loss"].backward()
     for term in ("ce", "link", "entropy"):  # each term, not only their sum of ~11
         torch.testing.assert_close(mixed[term].float(), exact[term].detach(), rtol=0, atol=0.05)
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+    assert all(
+        p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad
+    )

@@ -10,16 +10,49 @@ from dataclasses import fields
 
 import pytest
 
-TOP_LEVEL = ["DenseDiffPool", "DiffPool", "DiffPoolNet", "ModelConfig", "PaddedBatch", "Partition", "PoolOutput",
-             "RunConfig", "__version__", "cross_validate", "dense_diff_pool", "load_tu", "predict",
-             "sparse_diff_pool", "train"]
+TOP_LEVEL = [
+    "DenseDiffPool",
+    "DiffPool",
+    "DiffPoolNet",
+    "ModelConfig",
+    "PaddedBatch",
+    "Partition",
+    "PoolOutput",
+    "RunConfig",
+    "__version__",
+    "cross_validate",
+    "dense_diff_pool",
+    "load_tu",
+    "predict",
+    "sparse_diff_pool",
+    "train",
+]
 
 MODULES = {
     "diffpool.functional": ["PaddedBatch", "Partition", "PoolOutput", "dense_diff_pool", "sparse_diff_pool"],
-    "diffpool.nn": ["AttributeNorm", "DenseDiffPool", "DiffPool", "DiffPoolOutput", "GNNBlock", "dense_readout",
-                    "make_conv", "sparse_readout"],
-    "diffpool.models": ["ConfigError", "DETDiffPoolNet", "DiffPoolNet", "GraphSAGENet", "ModelConfig", "ModelOutput",
-                        "SumMLP", "VARIANTS", "attach_det_clusters", "build_model", "classification_loss"],
+    "diffpool.nn": [
+        "AttributeNorm",
+        "DenseDiffPool",
+        "DiffPool",
+        "DiffPoolOutput",
+        "GNNBlock",
+        "dense_readout",
+        "make_conv",
+        "sparse_readout",
+    ],
+    "diffpool.models": [
+        "ConfigError",
+        "DETDiffPoolNet",
+        "DiffPoolNet",
+        "GraphSAGENet",
+        "ModelConfig",
+        "ModelOutput",
+        "SumMLP",
+        "VARIANTS",
+        "attach_det_clusters",
+        "build_model",
+        "classification_loss",
+    ],
 }
 
 
@@ -34,7 +67,9 @@ def test_top_level_names():
 def test_import_diffpool_is_light():
     """The heavy packages (torch, Lightning) load only when a name that needs them is used."""
     code = "import sys, diffpool; print('lightning' in sys.modules, 'torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["False", "False"]
 
 

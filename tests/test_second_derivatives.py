@@ -18,7 +18,9 @@ def _inputs(seed: int = 0) -> torch.Tensor:
 
 
 FUNCTIONS = {
-    "softmax-entropy": lambda s: assignment_softmax_entropy(s)[1].sum() + assignment_softmax_entropy(s)[0].pow(2).sum(),
+    "softmax-entropy": lambda s: (
+        assignment_softmax_entropy(s)[1].sum() + assignment_softmax_entropy(s)[0].pow(2).sum()
+    ),
     "gram": lambda s: gram_squared_norm(s),
     "l2-normalize": lambda s: l2_normalize(s).pow(3).sum(),
 }
@@ -36,8 +38,9 @@ def test_second_derivative_passes_gradgradcheck(name):
 
 def test_masked_softmax_entropy_second_derivative_passes_gradgradcheck():
     allowed = torch.arange(3) < torch.tensor([3, 1, 2, 3, 2]).unsqueeze(-1)
-    assert torch.autograd.gradgradcheck(lambda s: sum(t.sum() for t in assignment_softmax_entropy(s, allowed)),
-                                        (_inputs(2),))
+    assert torch.autograd.gradgradcheck(
+        lambda s: sum(t.sum() for t in assignment_softmax_entropy(s, allowed)), (_inputs(2),)
+    )
 
 
 @pytest.mark.parametrize("form", ["sparse", "dense"])
@@ -61,8 +64,9 @@ def test_hessian_of_the_pooling_losses_matches_autograd_through_the_definition(f
         entropy = -(prob * prob.log()).sum(-1).mean()
         return entropy + torch.linalg.matrix_norm(adj - prob @ prob.t())
 
-    torch.testing.assert_close(torch.autograd.functional.hessian(losses, s),
-                               torch.autograd.functional.hessian(definition, s))
+    torch.testing.assert_close(
+        torch.autograd.functional.hessian(losses, s), torch.autograd.functional.hessian(definition, s)
+    )
 
 
 def test_model_loss_has_second_derivatives():
@@ -70,10 +74,18 @@ def test_model_loss_has_second_derivatives():
     from diffpool.models import ModelConfig, build_model, classification_loss
 
     torch.manual_seed(0)
-    graphs = [Data(x=torch.randn(n, 3, dtype=torch.float64), y=torch.tensor([n % 2]),
-                   edge_index=torch.tensor([list(range(n - 1)), list(range(1, n))])) for n in (4, 6, 9)]
+    graphs = [
+        Data(
+            x=torch.randn(n, 3, dtype=torch.float64),
+            y=torch.tensor([n % 2]),
+            edge_index=torch.tensor([list(range(n - 1)), list(range(1, n))]),
+        )
+        for n in (4, 6, 9)
+    ]
     batch = Batch.from_data_list(graphs)
-    model = build_model(ModelConfig(in_channels=3, num_classes=2, max_nodes=9, hidden=4, mlp_hidden=4)).double()
+    model = build_model(
+        ModelConfig(in_channels=3, num_classes=2, max_nodes=9, hidden=4, mlp_hidden=4)
+    ).double()
     params = [p for p in model.parameters() if p.requires_grad]
     loss = classification_loss(model(batch), batch.y)["loss"]
     grads = torch.autograd.grad(loss, params, create_graph=True)

@@ -38,7 +38,23 @@ _EXPORTS = {
     "predict": "diffpool.training.predict",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "DenseDiffPool",
+    "DiffPool",
+    "DiffPoolNet",
+    "ModelConfig",
+    "PaddedBatch",
+    "Partition",
+    "PoolOutput",
+    "RunConfig",
+    "__version__",
+    "cross_validate",
+    "dense_diff_pool",
+    "load_tu",
+    "predict",
+    "sparse_diff_pool",
+    "train",
+]
 
 if TYPE_CHECKING:
     from .data import load_tu

@@ -12,11 +12,12 @@ Cluster counts follow the paper: ``K_1 = ceil(ratio · max_nodes)`` and
 ``per_graph_clusters`` graph ``g`` uses only ``k_g = max(ceil(ratio · n_g), min_clusters)`` of
 them, at most K (surplus logits masked), so small graphs do not pay for the largest one.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,8 +29,19 @@ from .functional import Partition, dense_diff_pool, sparse_diff_pool
 from .nn import AttributeNorm, DenseDiffPool, DiffPool, GNNBlock, dense_readout, sparse_readout
 from .nn.blocks import CONV_KINDS, READOUTS
 
-__all__ = ["ConfigError", "ModelConfig", "ModelOutput", "DiffPoolNet", "DETDiffPoolNet", "GraphSAGENet", "SumMLP",
-           "build_model", "classification_loss", "attach_det_clusters", "VARIANTS"]
+__all__ = [
+    "ConfigError",
+    "ModelConfig",
+    "ModelOutput",
+    "DiffPoolNet",
+    "DETDiffPoolNet",
+    "GraphSAGENet",
+    "SumMLP",
+    "build_model",
+    "classification_loss",
+    "attach_det_clusters",
+    "VARIANTS",
+]
 
 VARIANTS: tuple[str, ...] = ("diffpool", "nolp", "det", "graphsage", "baseline")
 LINK_NORMALIZATIONS: tuple[str, ...] = ("none", "nodes")
@@ -78,13 +90,22 @@ class ModelConfig:
             problems.append(f"readout {self.readout!r} is not one of {', '.join(READOUTS)}")
         if not 0 < self.ratio <= 1:
             problems.append(f"ratio must lie in (0, 1], got {self.ratio}")
-        for name in ("in_channels", "num_classes", "max_nodes", "hidden", "layers_per_block", "mlp_hidden",
-                     "min_clusters"):
+        for name in (
+            "in_channels",
+            "num_classes",
+            "max_nodes",
+            "hidden",
+            "layers_per_block",
+            "mlp_hidden",
+            "min_clusters",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.normalized_attributes <= self.in_channels:
-            problems.append(f"normalized_attributes must lie in 0..in_channels ({self.in_channels}), "
-                            f"got {self.normalized_attributes}")
+            problems.append(
+                f"normalized_attributes must lie in 0..in_channels ({self.in_channels}), "
+                f"got {self.normalized_attributes}"
+            )
         if self.levels < 1 and self.variant in ("diffpool", "nolp", "det"):
             problems.append(f"levels must be at least 1 for DiffPool, got {self.levels}")
         if not 0 <= self.dropout < 1:
@@ -103,7 +124,7 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def clusters_per_graph(self, level: int, sizes: Tensor) -> Optional[Tensor]:
+    def clusters_per_graph(self, level: int, sizes: Tensor) -> Tensor | None:
         """With ``per_graph_clusters``: ``ceil(ratio · n_g)`` clusters for each graph at ``level``,
         at least ``min_clusters`` and at most the level's K; otherwise ``None`` (every graph uses all K)."""
         if not self.per_graph_clusters:
@@ -114,8 +135,13 @@ class ModelConfig:
 
     def block_options(self) -> dict[str, Any]:
         """Keyword arguments of every :class:`~diffpool.nn.GNNBlock` of the model."""
-        return dict(num_layers=self.layers_per_block, conv=self.conv, batch_norm=self.batch_norm,
-                    normalize=self.normalize, concat=self.concat)
+        return dict(
+            num_layers=self.layers_per_block,
+            conv=self.conv,
+            batch_norm=self.batch_norm,
+            normalize=self.normalize,
+            concat=self.concat,
+        )
 
 
 class ModelOutput(NamedTuple):
@@ -138,8 +164,9 @@ def _input_norm(config: ModelConfig) -> nn.Module:
 
 
 def _mlp(in_channels: int, hidden: int, out_channels: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Dropout(dropout),
-                         nn.Linear(hidden, out_channels))
+    return nn.Sequential(
+        nn.Linear(in_channels, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_channels)
+    )
 
 
 def _batch_vector(data: Any) -> tuple[Tensor, int]:
@@ -232,8 +259,10 @@ class DETDiffPoolNet(nn.Module):
 
     def forward(self, data: Any) -> ModelOutput:
         if not hasattr(data, "det_sizes"):
-            raise ValueError("DiffPool-DET needs precomputed clusters: pass the data set through "
-                             "diffpool.models.attach_det_clusters first")
+            raise ValueError(
+                "DiffPool-DET needs precomputed clusters: pass the data set through "
+                "diffpool.models.attach_det_clusters first"
+            )
         batch, batch_size = _batch_vector(data)
         sizes = data.det_sizes.view(-1, self.config.levels + 1)
         z = self.blocks[0](self.input_norm(data.x), data.edge_index)
@@ -258,7 +287,9 @@ class DETDiffPoolNet(nn.Module):
             x, adj, mask = out.x, out.adj, out.mask
             z = self.blocks[level + 1](x, adj, mask)
             readouts.append(dense_readout(z, mask, self.config.readout))
-        return ModelOutput(self.classifier(torch.cat(readouts, dim=-1)), links, entropies, assignments, counts)
+        return ModelOutput(
+            self.classifier(torch.cat(readouts, dim=-1)), links, entropies, assignments, counts
+        )
 
 
 def attach_det_clusters(graphs, config: ModelConfig) -> list:
@@ -331,8 +362,14 @@ def build_model(config: ModelConfig) -> nn.Module:
     return SumMLP(config)
 
 
-def classification_loss(output: ModelOutput, target: Tensor, *, link_weight: float = 1.0,
-                        entropy_weight: float = 1.0, link_normalization: str = "none") -> dict[str, Tensor]:
+def classification_loss(
+    output: ModelOutput,
+    target: Tensor,
+    *,
+    link_weight: float = 1.0,
+    entropy_weight: float = 1.0,
+    link_normalization: str = "none",
+) -> dict[str, Tensor]:
     """Cross-entropy plus the weighted auxiliary terms, averaged over graphs and summed over levels.
 
     ``link_normalization="nodes"`` divides each graph's ‖A − SSᵀ‖_F by its node count at that
@@ -342,7 +379,9 @@ def classification_loss(output: ModelOutput, target: Tensor, *, link_weight: flo
     Returns a dict with ``loss`` (to minimise), ``ce``, ``link`` and ``entropy``.
     """
     if link_normalization not in LINK_NORMALIZATIONS:
-        raise ValueError(f"link_normalization must be one of {', '.join(LINK_NORMALIZATIONS)}, got {link_normalization!r}")
+        raise ValueError(
+            f"link_normalization must be one of {', '.join(LINK_NORMALIZATIONS)}, got {link_normalization!r}"
+        )
     ce = F.cross_entropy(output.logits, target)
     zero = output.logits.new_zeros(())
     link, entropy = zero, zero

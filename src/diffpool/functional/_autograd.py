@@ -6,13 +6,21 @@ derivatives are exact too."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["EXACT_LINK_FRACTION", "assignment_softmax_entropy", "cluster_mask", "gram_squared_norm", "link_loss",
-           "safe_sqrt", "widened"]
+__all__ = [
+    "EXACT_LINK_FRACTION",
+    "assignment_softmax_entropy",
+    "cluster_mask",
+    "gram_squared_norm",
+    "link_loss",
+    "safe_sqrt",
+    "widened",
+]
+
 
 def cluster_mask(num_clusters: Tensor, max_clusters: int) -> Tensor:
     """[B, max_clusters] bool: True for the first ``num_clusters[b]`` clusters of graph ``b``."""
@@ -34,7 +42,7 @@ class _SoftmaxEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, s: Tensor, blocked: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    def forward(ctx: Any, s: Tensor, blocked: Tensor | None) -> tuple[Tensor, Tensor]:
         masked = s if blocked is None else s.masked_fill(blocked, float("-inf"))
         lse = torch.logsumexp(masked, dim=-1, keepdim=True)
         prob = torch.sub(masked, lse).exp_()  # exp(-inf) is exactly 0 for blocked entries
@@ -48,7 +56,9 @@ class _SoftmaxEntropy(torch.autograd.Function):
     def backward(ctx: Any, grad_prob: Tensor, grad_entropy: Tensor) -> tuple[Tensor, None]:
         s, prob, lse, entropy = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph: a derivative that can be differentiated again
-            return _differentiable_backward(_plain_softmax_entropy, (s, ctx.blocked), (grad_prob, grad_entropy)), None
+            return _differentiable_backward(
+                _plain_softmax_entropy, (s, ctx.blocked), (grad_prob, grad_entropy)
+            ), None
         # log S where S > 0; where S is 0 (blocked, or beyond the float range) the value only
         # needs to be finite, as it is multiplied by S at the end.
         log_prob = torch.sub(s, lse).clamp_min_(_LOG_ZERO)
@@ -59,7 +69,7 @@ class _SoftmaxEntropy(torch.autograd.Function):
         return grad.mul_(prob), None
 
 
-def _plain_softmax_entropy(s: Tensor, blocked: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+def _plain_softmax_entropy(s: Tensor, blocked: Tensor | None) -> tuple[Tensor, Tensor]:
     """:class:`_SoftmaxEntropy`'s forward in operations autograd differentiates to any order."""
     masked = s if blocked is None else s.masked_fill(blocked, float("-inf"))
     lse = torch.logsumexp(masked, dim=-1, keepdim=True)
@@ -77,7 +87,7 @@ def _differentiable_backward(plain, inputs: tuple[Any, ...], grads: tuple[Tensor
     return grad
 
 
-def assignment_softmax_entropy(s: Tensor, allowed: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+def assignment_softmax_entropy(s: Tensor, allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Row-wise softmax of assignment logits and the entropy of every row.
 
     ``s`` is [..., K]; ``allowed`` (broadcastable bool) marks the clusters a row may use: the others
@@ -142,7 +152,7 @@ def gram_squared_norm(s: Tensor) -> Tensor:
 EXACT_LINK_FRACTION = 1e-2
 
 
-def link_loss(norm_a: Tensor, out_adj: Tensor, gram_norm: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+def link_loss(norm_a: Tensor, out_adj: Tensor, gram_norm: Tensor) -> tuple[Tensor, Tensor | None]:
     """``‖A − SSᵀ‖_F`` per graph by ``‖A‖²_F − 2·tr(SᵀAS) + ‖SᵀS‖²_F``, from ``‖A‖²_F`` [B], the pooled
     ``SᵀAS`` [B, K, K] and ``‖SᵀS‖²_F`` [B]: no n×n matrix. Combined in float32 at least (bf16 terms
     would cancel to noise). Also returns [B] bool: the graphs whose terms cancel too far for the

@@ -3,12 +3,17 @@ not deep inside a product."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
-__all__ = ["check_assignment_logits", "check_clusters", "check_finite", "check_num_clusters", "check_sparse_batch"]
+__all__ = [
+    "check_assignment_logits",
+    "check_clusters",
+    "check_finite",
+    "check_num_clusters",
+    "check_sparse_batch",
+]
+
 
 def check_finite(name: str, t: Tensor) -> None:
     if t.is_floating_point() and not bool(torch.isfinite(t).all()):
@@ -21,19 +26,25 @@ def check_clusters(k: int) -> None:
         raise ValueError(f"the assignment has K={k} clusters; K must be at least 1")
 
 
-def check_num_clusters(num_clusters: Optional[Tensor], batch_size: int, k: int) -> Optional[Tensor]:
+def check_num_clusters(num_clusters: Tensor | None, batch_size: int, k: int) -> Tensor | None:
     if num_clusters is None:
         return None
     num_clusters = torch.as_tensor(num_clusters)
     if num_clusters.shape != (batch_size,):
-        raise ValueError(f"num_clusters must have shape [{batch_size}] (one per graph), got {list(num_clusters.shape)}")
+        raise ValueError(
+            f"num_clusters must have shape [{batch_size}] (one per graph), got {list(num_clusters.shape)}"
+        )
     if bool((num_clusters < 1).any()) or bool((num_clusters > k).any()):
-        raise ValueError(f"num_clusters must lie in 1..{k} (the assignment's K), got values "
-                         f"{int(num_clusters.min())}..{int(num_clusters.max())}")
+        raise ValueError(
+            f"num_clusters must lie in 1..{k} (the assignment's K), got values "
+            f"{int(num_clusters.min())}..{int(num_clusters.max())}"
+        )
     return num_clusters
 
 
-def check_sparse_batch(x: Tensor, edge_index: Tensor, batch: Tensor, edge_weight: Optional[Tensor] = None) -> None:
+def check_sparse_batch(
+    x: Tensor, edge_index: Tensor, batch: Tensor, edge_weight: Tensor | None = None
+) -> None:
     """Raises ``ValueError`` naming the problem unless ``x, edge_index, batch`` form a valid PyG mini-batch.
 
     :class:`~diffpool.nn.DiffPool` calls this before its GNNs, so bad input fails with this message
@@ -43,7 +54,10 @@ def check_sparse_batch(x: Tensor, edge_index: Tensor, batch: Tensor, edge_weight
         raise ValueError(f"x must be [N, F] (nodes of all graphs stacked), got shape {list(x.shape)}")
     n = x.size(0)
     if batch.dim() != 1 or batch.numel() != n:
-        raise ValueError(f"batch must be [N] with one graph id per node: x has {n} nodes, batch has shape {list(batch.shape)}")
+        raise ValueError(
+            f"batch must be [N] with one graph id per node: x has {n} nodes, "
+            f"batch has shape {list(batch.shape)}"
+        )
     if n == 0:
         raise ValueError("the batch has no nodes")
     if batch.is_floating_point():
@@ -62,7 +76,9 @@ def check_sparse_batch(x: Tensor, edge_index: Tensor, batch: Tensor, edge_weight
             raise ValueError("edge_index has edges between nodes of different graphs")
     if edge_weight is not None:
         if edge_weight.shape != (edge_index.size(1),):
-            raise ValueError(f"edge_weight must be [E] = [{edge_index.size(1)}], got {list(edge_weight.shape)}")
+            raise ValueError(
+                f"edge_weight must be [E] = [{edge_index.size(1)}], got {list(edge_weight.shape)}"
+            )
         check_finite("edge_weight", edge_weight)
     check_finite("x", x)
 

@@ -14,7 +14,7 @@ Two decisions use it:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Optional
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -86,8 +86,10 @@ class Partition:
         lists = [list(map(int, part)) for part in parts]
         batch_size = sum(len(part) for part in lists)
         if sorted(g for part in lists for g in part) != list(range(batch_size)) or not all(lists):
-            raise ValueError(f"a partition must list every graph of the batch (0..{batch_size - 1}) exactly "
-                             f"once, in non-empty parts; got {lists}")
+            raise ValueError(
+                f"a partition must list every graph of the batch (0..{batch_size - 1}) exactly "
+                f"once, in non-empty parts; got {lists}"
+            )
         self.parts = lists
         self.batch_size = batch_size
         self._whole = len(lists) == 1 and lists[0] == list(range(batch_size))
@@ -100,8 +102,9 @@ class Partition:
         return cls([range(batch_size)], device)
 
     @classmethod
-    def by_size(cls, sizes: Optional[Tensor], batch_size: int,
-                device: torch.device | str | None = None) -> Partition:
+    def by_size(
+        cls, sizes: Tensor | None, batch_size: int, device: torch.device | str | None = None
+    ) -> Partition:
         """Parts of similar ``sizes`` (per graph, e.g. cluster counts: the next level's node counts),
         or :meth:`whole` when ``sizes`` is None or one padded batch is about as cheap."""
         if sizes is None or batch_size == 0:
@@ -170,22 +173,27 @@ class PaddedBatch:
     :attr:`mask` give the batch in batch order padded to its largest graph (free for one part).
     """
 
-    def __init__(self, x: Sequence[Tensor], adj: Sequence[Tensor], mask: Sequence[Tensor],
-                 partition: Partition) -> None:
+    def __init__(
+        self, x: Sequence[Tensor], adj: Sequence[Tensor], mask: Sequence[Tensor], partition: Partition
+    ) -> None:
         if not len(x) == len(adj) == len(mask) == len(partition):
-            raise ValueError(f"a PaddedBatch needs x, adj and mask for each of the partition's {len(partition)} "
-                             f"parts, got {len(x)}, {len(adj)} and {len(mask)}")
+            raise ValueError(
+                f"a PaddedBatch needs x, adj and mask for each of the partition's {len(partition)} "
+                f"parts, got {len(x)}, {len(adj)} and {len(mask)}"
+            )
         self.parts = [(xp, ap, mp) for xp, ap, mp in zip(x, adj, mask)]
         self.partition = partition
         # What dense GNN layers aggregate over, made once per batch and shared by the blocks that read it.
         self._neighbourhoods: dict[str, list[Tensor]] = {}
 
     @classmethod
-    def padded(cls, x: Tensor, adj: Tensor, mask: Optional[Tensor] = None) -> PaddedBatch:
+    def padded(cls, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> PaddedBatch:
         """One part: ``x`` [B, N, F], ``adj`` [B, N, N], ``mask`` [B, N] (None: every node real)."""
         if x.dim() != 3 or adj.dim() != 3:
-            raise ValueError(f"expected a padded batch x [B, N, F] and adj [B, N, N], got shapes "
-                             f"{list(x.shape)} and {list(adj.shape)}")
+            raise ValueError(
+                f"expected a padded batch x [B, N, F] and adj [B, N, N], got shapes "
+                f"{list(x.shape)} and {list(adj.shape)}"
+            )
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         return cls([x], [adj], [mask.bool()], Partition.whole(x.size(0), x.device))

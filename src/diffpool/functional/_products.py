@@ -5,7 +5,7 @@ over the edges."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,8 +19,9 @@ __all__ = ["products_in_batch_order", "products_in_parts", "propagate", "squared
 Products = tuple[Tensor, Tensor, Tensor]
 
 
-def squared_norm_per_graph(edge_index: Tensor, edge_weight: Tensor, batch: Tensor,
-                            num_nodes: int, batch_size: int) -> Tensor:
+def squared_norm_per_graph(
+    edge_index: Tensor, edge_weight: Tensor, batch: Tensor, num_nodes: int, batch_size: int
+) -> Tensor:
     """‖A_g‖²_F per graph, with duplicate edges summed first (as ``to_dense_adj`` does)."""
     key = edge_index[0] * num_nodes + edge_index[1]
     unique_key, inverse = torch.unique(key, return_inverse=True)
@@ -31,20 +32,25 @@ def squared_norm_per_graph(edge_index: Tensor, edge_weight: Tensor, batch: Tenso
     return out.index_add(0, graph, summed * summed)
 
 
-def _products_padded(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_tensor: Tensor,
-                     max_nodes: int) -> Products:
+def _products_padded(
+    s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_tensor: Tensor, max_nodes: int
+) -> Products:
     """``SᵀZ``, ``SᵀAS`` and ``‖SᵀS‖²_F`` of every graph, as batched products over the graphs
     zero-padded to ``max_nodes`` rows (padded rows of S are 0, so they add nothing)."""
     batch_size = size_tensor.numel()
     index = _pad_index(batch, size_tensor, max_nodes)
     s_pad = _dense_rows(s_prob, index, batch_size, max_nodes)
     s_pad_t = s_pad.transpose(1, 2)
-    return (s_pad_t @ _dense_rows(x, index, batch_size, max_nodes),
-            s_pad_t @ _dense_rows(a_s, index, batch_size, max_nodes), gram_squared_norm(s_pad))
+    return (
+        s_pad_t @ _dense_rows(x, index, batch_size, max_nodes),
+        s_pad_t @ _dense_rows(a_s, index, batch_size, max_nodes),
+        gram_squared_norm(s_pad),
+    )
 
 
-def products_in_batch_order(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_tensor: Tensor,
-                            used: list[int]) -> Products:
+def products_in_batch_order(
+    s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_tensor: Tensor, used: list[int]
+) -> Products:
     """``SᵀZ`` [B, K, F], ``SᵀAS`` [B, K, K] and ``‖SᵀS‖²_F`` [B] of every graph in batch order, padded
     to the batch's K, by the plan :func:`~._partition.product_plan` picks: one batched product over
     the padded batch, or :func:`products_in_parts` over groups of similar size, put back in order."""
@@ -58,15 +64,23 @@ def products_in_batch_order(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tenso
     return out_x, out_adj, gram
 
 
-def products_in_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_tensor: Tensor,
-                      used: list[int], parts: Sequence[Sequence[int]],
-                      width: Optional[int] = None) -> list[Products]:
+def products_in_parts(
+    s_prob: Tensor,
+    x: Tensor,
+    a_s: Tensor,
+    batch: Tensor,
+    size_tensor: Tensor,
+    used: list[int],
+    parts: Sequence[Sequence[int]],
+    width: int | None = None,
+) -> list[Products]:
     """``SᵀZ`` [B_p, w, F], ``SᵀAS`` [B_p, w, w] and ``‖SᵀS‖²_F`` [B_p] of each part of graphs (graph
     indices, in that order), padded to ``width`` clusters or else to the part's largest ``used``.
 
     A part of several graphs small enough (:func:`~._partition.pad_group`) runs as batched products
-    over its graphs zero-padded to its largest (rows) and its largest cluster count (columns); the rows of all such parts are gathered by one index per tensor (the gradient of
-    each index is zero-filled at the size of its source: [N, K] for S and A·S, [N, F] for Z). Other
+    over its graphs zero-padded to its largest (rows) and its largest cluster count (columns); the
+    rows of all such parts are gathered by one index per tensor (the gradient of each index is
+    zero-filled at the size of its source: [N, K] for S and A·S, [N, F] for Z). Other
     parts run one graph at a time on views of S, which copy nothing. Graph g's columns beyond its
     ``used[g]`` are exactly 0, so they are left out and padded back as zeros.
     """
@@ -75,7 +89,9 @@ def products_in_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, siz
     part_rows = [max(sizes[g] for g in part) for part in parts]  # its largest graph
     part_cols = [max(used[g] for g in part) for part in parts]  # its largest cluster count
     widths = [width or cols for cols in part_cols]
-    padded = [_partition.pad_group(len(part), rows, cols) for part, rows, cols in zip(parts, part_rows, part_cols)]
+    padded = [
+        _partition.pad_group(len(part), rows, cols) for part, rows, cols in zip(parts, part_rows, part_cols)
+    ]
     small = [g for part, pad in zip(parts, padded) if pad for g in part]
     if small:
         # The nodes of every padded part's graphs, part after part: one gather per tensor, of the
@@ -88,8 +104,12 @@ def products_in_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, siz
         starts = torch.cumsum(size_tensor, 0) - size_tensor
         nodes = torch.repeat_interleave(starts[members], lengths) + position
         node_counts = [sum(sizes[g] for g in part) for part, pad in zip(parts, padded) if pad]
-        gathered = zip(s_prob[nodes, :cols_used].split(node_counts), x[nodes].split(node_counts),
-                       a_s[nodes, :cols_used].split(node_counts), position.split(node_counts))
+        gathered = zip(
+            s_prob[nodes, :cols_used].split(node_counts),
+            x[nodes].split(node_counts),
+            a_s[nodes, :cols_used].split(node_counts),
+            position.split(node_counts),
+        )
     # Per-graph views by one split each (the backward of a split is one concatenation).
     s_parts, x_parts, as_parts = s_prob.split(sizes), x.split(sizes), a_s.split(sizes)
     out = []
@@ -100,9 +120,13 @@ def products_in_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, siz
             index = slot * rows + pos
             s_pad = _dense_rows(s_rows[:, :cols], index, len(part), rows)
             s_pad_t = s_pad.transpose(1, 2)
-            out.append((_pad_clusters(s_pad_t @ _dense_rows(x_rows, index, len(part), rows), w, False),
-                        _pad_clusters(s_pad_t @ _dense_rows(as_rows[:, :cols], index, len(part), rows), w, True),
-                        gram_squared_norm(s_pad)))
+            out.append(
+                (
+                    _pad_clusters(s_pad_t @ _dense_rows(x_rows, index, len(part), rows), w, False),
+                    _pad_clusters(s_pad_t @ _dense_rows(as_rows[:, :cols], index, len(part), rows), w, True),
+                    gram_squared_norm(s_pad),
+                )
+            )
             continue
         xs, adjs, grams = [], [], []
         for g in part:
@@ -117,7 +141,8 @@ def products_in_parts(s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, siz
 
 
 def _pad_clusters(t: Tensor, width: int, square: bool) -> Tensor:
-    """``t`` [..., c, F] (or [..., c, c] if ``square``) zero-padded to ``width`` clusters; as it is if it has them."""
+    """``t`` [..., c, F] (or [..., c, c] if ``square``) zero-padded to ``width`` clusters (as it is
+    if it has them)."""
     c = t.size(-2)
     if c == width:
         return t
@@ -167,15 +192,19 @@ class _Propagate(torch.autograd.Function):
         counts = torch.bincount(src, minlength=num_nodes)
         offsets = torch.cumsum(counts, 0) - counts  # start of every node's edges; empty bags give 0
         with torch.enable_grad():
-            leaves = (s_prob.detach().requires_grad_(ctx.needs_input_grad[2]),
-                      edge_weight.detach().requires_grad_(ctx.needs_input_grad[1]))
-            out = F.embedding_bag(dst[order], leaves[0], offsets, mode="sum", per_sample_weights=leaves[1][order])
+            leaves = (
+                s_prob.detach().requires_grad_(ctx.needs_input_grad[2]),
+                edge_weight.detach().requires_grad_(ctx.needs_input_grad[1]),
+            )
+            out = F.embedding_bag(
+                dst[order], leaves[0], offsets, mode="sum", per_sample_weights=leaves[1][order]
+            )
         ctx.recorded = (out, leaves)
         ctx.save_for_backward(edge_index, edge_weight, s_prob)
         return out.detach()
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, Optional[Tensor], Optional[Tensor]]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
         out, leaves = ctx.recorded
         wanted = [leaf for leaf in leaves if leaf.requires_grad]
         if not torch.is_grad_enabled():

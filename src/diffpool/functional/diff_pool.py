@@ -20,16 +20,30 @@ Both accept ``num_clusters`` [B]: graph ``b`` then uses only its first ``num_clu
 clusters (per-graph cluster counts); the surplus logits are masked out of the softmax and the
 returned ``mask`` marks the clusters in use.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ._autograd import assignment_softmax_entropy, cluster_mask, gram_squared_norm, link_loss, safe_sqrt, widened
-from ._checks import check_assignment_logits, check_clusters, check_finite, check_num_clusters, check_sparse_batch
+from ._autograd import (
+    assignment_softmax_entropy,
+    cluster_mask,
+    gram_squared_norm,
+    link_loss,
+    safe_sqrt,
+    widened,
+)
+from ._checks import (
+    check_assignment_logits,
+    check_clusters,
+    check_finite,
+    check_num_clusters,
+    check_sparse_batch,
+)
 from ._partition import Partition
 from ._products import products_in_batch_order, products_in_parts, propagate, squared_norm_per_graph
 
@@ -59,8 +73,8 @@ def dense_diff_pool(
     x: Tensor,
     adj: Tensor,
     s: Tensor,
-    mask: Optional[Tensor] = None,
-    num_clusters: Optional[Tensor] = None,
+    mask: Tensor | None = None,
+    num_clusters: Tensor | None = None,
 ) -> PoolOutput:
     r"""DiffPool on a padded batch, as PyG's ``dense_diff_pool`` (same inputs).
 
@@ -90,8 +104,15 @@ def dense_diff_pool(
     return dense_pool(x, adj, s, mask, num_clusters)[0]
 
 
-def dense_pool(x: Tensor, adj: Tensor, s: Tensor, mask: Optional[Tensor] = None,
-               num_clusters: Optional[Tensor] = None, *, validate: bool = True) -> tuple[PoolOutput, Tensor]:
+def dense_pool(
+    x: Tensor,
+    adj: Tensor,
+    s: Tensor,
+    mask: Tensor | None = None,
+    num_clusters: Tensor | None = None,
+    *,
+    validate: bool = True,
+) -> tuple[PoolOutput, Tensor]:
     """:func:`dense_diff_pool` plus the assignment S it computed ([B, N, K], padded rows 0), for
     :class:`~diffpool.nn.DenseDiffPool`, which returns S too (a second softmax would cost that work
     and keep its autograd graph alive). ``validate=False`` skips the NaN/inf scan of the inputs, for
@@ -106,7 +127,9 @@ def dense_pool(x: Tensor, adj: Tensor, s: Tensor, mask: Optional[Tensor] = None,
         raise ValueError("dense_diff_pool expects x [B, N, F], adj [B, N, N] and s [B, N, K]")
     batch_size, num_nodes, _ = x.shape
     if adj.shape != (batch_size, num_nodes, num_nodes):
-        raise ValueError(f"adj has shape {list(adj.shape)}, expected [{batch_size}, {num_nodes}, {num_nodes}] to match x")
+        raise ValueError(
+            f"adj has shape {list(adj.shape)}, expected [{batch_size}, {num_nodes}, {num_nodes}] to match x"
+        )
     if s.shape[:2] != (batch_size, num_nodes):
         raise ValueError(f"s has shape {list(s.shape)}, expected [{batch_size}, {num_nodes}, K] to match x")
     k = s.size(-1)
@@ -140,8 +163,11 @@ def dense_pool(x: Tensor, adj: Tensor, s: Tensor, mask: Optional[Tensor] = None,
     if inexact is not None and bool(inexact.any()):
         link = _exact_dense_link_loss(link, inexact, adj, s_prob)
     entropy = (node_entropy * mask.to(x.dtype)).sum(-1) / mask.sum(-1).clamp_min(1)
-    out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if num_clusters is None
-                else cluster_mask(num_clusters, k))
+    out_mask = (
+        torch.ones(batch_size, k, dtype=torch.bool, device=x.device)
+        if num_clusters is None
+        else cluster_mask(num_clusters, k)
+    )
     return PoolOutput(out_x, out_adj, out_mask, link, entropy), s_prob
 
 
@@ -158,8 +184,8 @@ def sparse_diff_pool(
     edge_index: Tensor,
     s: Tensor,
     batch: Tensor,
-    edge_weight: Optional[Tensor] = None,
-    num_clusters: Optional[Tensor] = None,
+    edge_weight: Tensor | None = None,
+    num_clusters: Tensor | None = None,
 ) -> PoolOutput:
     r"""DiffPool on a PyG mini-batch, without any n×n tensor.
 
@@ -202,13 +228,20 @@ class _Assigned(NamedTuple):
     a_s: Tensor
     edge_weight: Tensor
     size_tensor: Tensor
-    num_clusters: Optional[Tensor]
+    num_clusters: Tensor | None
     norm_a: Tensor
     entropy: Tensor
 
 
-def _assign(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_weight: Optional[Tensor],
-            num_clusters: Optional[Tensor], validate: bool) -> _Assigned:
+def _assign(
+    x: Tensor,
+    edge_index: Tensor,
+    s: Tensor,
+    batch: Tensor,
+    edge_weight: Tensor | None,
+    num_clusters: Tensor | None,
+    validate: bool,
+) -> _Assigned:
     """Checks, S = softmax(s) with its entropies, A·S, ‖A_g‖²_F and the per-graph mean entropy."""
     if validate:
         check_sparse_batch(x, edge_index, batch, edge_weight)
@@ -227,20 +260,33 @@ def _assign(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_weight
         edge_weight = edge_weight.to(x.dtype)
 
     # One comparison builds the [N, K] mask (cheaper than gathering rows of a [B, K] one).
-    allowed = (None if num_clusters is None else
-               torch.arange(k, device=s.device) < num_clusters.to(s.device)[batch].unsqueeze(-1))
+    allowed = (
+        None
+        if num_clusters is None
+        else torch.arange(k, device=s.device) < num_clusters.to(s.device)[batch].unsqueeze(-1)
+    )
     s_prob, node_entropy = assignment_softmax_entropy(s, allowed)
     a_s = propagate(edge_index, edge_weight, s_prob)
     size_tensor = torch.bincount(batch, minlength=batch_size)
     norm_a = squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)
     counts = size_tensor.to(x.dtype).clamp_min(1)
-    entropy = torch.zeros(batch_size, dtype=x.dtype, device=x.device).index_add(0, batch, node_entropy) / counts
+    entropy = (
+        torch.zeros(batch_size, dtype=x.dtype, device=x.device).index_add(0, batch, node_entropy) / counts
+    )
     return _Assigned(x, s_prob, a_s, edge_weight, size_tensor, num_clusters, norm_a, entropy)
 
 
-def sparse_pool(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_weight: Optional[Tensor] = None,
-                num_clusters: Optional[Tensor] = None, partition: Optional[Partition] = None, *,
-                validate: bool = True) -> tuple[list[PoolOutput], Tensor]:
+def sparse_pool(
+    x: Tensor,
+    edge_index: Tensor,
+    s: Tensor,
+    batch: Tensor,
+    edge_weight: Tensor | None = None,
+    num_clusters: Tensor | None = None,
+    partition: Partition | None = None,
+    *,
+    validate: bool = True,
+) -> tuple[list[PoolOutput], Tensor]:
     """:func:`sparse_diff_pool` with the coarsened graphs in the parts of ``partition`` (default: one
     part, the whole batch), plus the assignment S it computed ([N, K]).
 
@@ -254,36 +300,60 @@ def sparse_pool(x: Tensor, edge_index: Tensor, s: Tensor, batch: Tensor, edge_we
     a = _assign(x, edge_index, s, batch, edge_weight, num_clusters, validate)
     batch_size, k = a.size_tensor.numel(), a.s_prob.size(1)
     if partition is not None and partition.batch_size != batch_size:
-        raise ValueError(f"the partition must list every graph of the batch (0..{batch_size - 1}) exactly once; "
-                         f"it lists {partition.batch_size} graphs")
+        raise ValueError(
+            f"the partition must list every graph of the batch (0..{batch_size - 1}) exactly once; "
+            f"it lists {partition.batch_size} graphs"
+        )
     used = [k] * batch_size if a.num_clusters is None else a.num_clusters.tolist()
     if partition is None or partition.is_whole:
         out_x, out_adj, gram_norm = products_in_batch_order(a.s_prob, a.x, a.a_s, batch, a.size_tensor, used)
-        out_mask = (torch.ones(batch_size, k, dtype=torch.bool, device=x.device) if a.num_clusters is None
-                    else cluster_mask(a.num_clusters, k))
+        out_mask = (
+            torch.ones(batch_size, k, dtype=torch.bool, device=x.device)
+            if a.num_clusters is None
+            else cluster_mask(a.num_clusters, k)
+        )
         link, inexact = link_loss(a.norm_a, out_adj, gram_norm)
         if inexact is not None and bool(inexact.any()):
-            link = _exact_sparse_link_loss(link, inexact.nonzero().squeeze(1).tolist(), list(range(batch_size)),
-                                           a, edge_index, batch, used)
+            link = _exact_sparse_link_loss(
+                link,
+                inexact.nonzero().squeeze(1).tolist(),
+                list(range(batch_size)),
+                a,
+                edge_index,
+                batch,
+                used,
+            )
         return [PoolOutput(out_x, out_adj, out_mask, link, a.entropy)], a.s_prob
     outputs = []
     products = products_in_parts(a.s_prob, a.x, a.a_s, batch, a.size_tensor, used, partition.parts)
-    links = [link_loss(a.norm_a[partition.index(p).to(x.device)], out_adj, gram_norm)
-             for p, (_, out_adj, gram_norm) in enumerate(products)]
+    links = [
+        link_loss(a.norm_a[partition.index(p).to(x.device)], out_adj, gram_norm)
+        for p, (_, out_adj, gram_norm) in enumerate(products)
+    ]
     any_inexact = [bool(inexact.any()) if inexact is not None else False for _, inexact in links]
     for p, (part, (out_x, out_adj, _), (link, inexact)) in enumerate(zip(partition.parts, products, links)):
         index = partition.index(p).to(x.device)
         counts = torch.tensor([used[g] for g in part], device=x.device)
         if any_inexact[p]:
             assert inexact is not None
-            link = _exact_sparse_link_loss(link, inexact.nonzero().squeeze(1).tolist(), part, a, edge_index, batch,
-                                           used)
-        outputs.append(PoolOutput(out_x, out_adj, cluster_mask(counts, out_adj.size(-1)), link, a.entropy[index]))
+            link = _exact_sparse_link_loss(
+                link, inexact.nonzero().squeeze(1).tolist(), part, a, edge_index, batch, used
+            )
+        outputs.append(
+            PoolOutput(out_x, out_adj, cluster_mask(counts, out_adj.size(-1)), link, a.entropy[index])
+        )
     return outputs, a.s_prob
 
 
-def _exact_sparse_link_loss(link: Tensor, positions: list[int], graphs: Sequence[int], a: _Assigned,
-                            edge_index: Tensor, batch: Tensor, used: list[int]) -> Tensor:
+def _exact_sparse_link_loss(
+    link: Tensor,
+    positions: list[int],
+    graphs: Sequence[int],
+    a: _Assigned,
+    edge_index: Tensor,
+    batch: Tensor,
+    used: list[int],
+) -> Tensor:
     """``link`` (the values of ``graphs``, in that order) with the entries at ``positions`` recomputed
     from S in float64, value and gradient, still without an n×n matrix."""
     starts = (torch.cumsum(a.size_tensor, 0) - a.size_tensor).tolist()
@@ -293,12 +363,14 @@ def _exact_sparse_link_loss(link: Tensor, positions: list[int], graphs: Sequence
     for position in positions:
         g = graphs[position]
         first, n = starts[g], sizes[g]
-        s64 = a.s_prob[first:first + n, :used[g]].double()
+        s64 = a.s_prob[first : first + n, : used[g]].double()
         on_g = edge_graph == g
         local = edge_index[:, on_g] - first
         weight = a.edge_weight[on_g].double()
         a_s = propagate(local, weight, s64)
-        norm_a = squared_norm_per_graph(local, weight, torch.zeros(n, dtype=torch.long, device=batch.device), n, 1)
+        norm_a = squared_norm_per_graph(
+            local, weight, torch.zeros(n, dtype=torch.long, device=batch.device), n, 1
+        )
         squared = norm_a - 2 * (s64 * a_s).sum() + gram_squared_norm(s64)
         exact.append(safe_sqrt(squared).reshape(()))
     index = torch.tensor(positions, device=link.device)

@@ -3,4 +3,13 @@
 from .blocks import AttributeNorm, GNNBlock, dense_readout, make_conv, sparse_readout
 from .pool import DenseDiffPool, DiffPool, DiffPoolOutput
 
-__all__ = ["AttributeNorm", "DenseDiffPool", "DiffPool", "DiffPoolOutput", "GNNBlock", "dense_readout", "make_conv", "sparse_readout"]
+__all__ = [
+    "AttributeNorm",
+    "DenseDiffPool",
+    "DiffPool",
+    "DiffPoolOutput",
+    "GNNBlock",
+    "dense_readout",
+    "make_conv",
+    "sparse_readout",
+]

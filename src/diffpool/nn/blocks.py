@@ -7,26 +7,45 @@ padded coarsened graphs. In the dense form the layers see only the real nodes (`
 nodes are never read (the adjacency must not link them to real ones, as ``to_dense_adj`` and the
 pooling guarantee), their outputs are 0, and they never enter batch norm's statistics.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Optional, Union, cast, overload
+from typing import Any, Literal, cast, overload
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from ..functional import PaddedBatch
+from torch_geometric.nn import (
+    DenseGCNConv,
+    DenseGINConv,
+    DenseSAGEConv,
+    GCNConv,
+    GINConv,
+    SAGEConv,
+    global_add_pool,
+    global_max_pool,
+    global_mean_pool,
+)
 
-from torch_geometric.nn import (DenseGCNConv, DenseGINConv, DenseSAGEConv, GCNConv, GINConv,
-                                SAGEConv, global_add_pool, global_max_pool, global_mean_pool)
+from ..functional import PaddedBatch
 
 ConvKind = Literal["sage", "gcn", "gin"]
 Readout = Literal["max", "mean", "sum"]
 CONV_KINDS: tuple[str, ...] = ("sage", "gcn", "gin")
 READOUTS: tuple[str, ...] = ("max", "mean", "sum")
 
-__all__ = ["CONV_KINDS", "READOUTS", "AttributeNorm", "ConvKind", "GNNBlock", "Readout", "dense_readout", "make_conv",
-           "sparse_readout"]
+__all__ = [
+    "CONV_KINDS",
+    "READOUTS",
+    "AttributeNorm",
+    "ConvKind",
+    "GNNBlock",
+    "Readout",
+    "dense_readout",
+    "make_conv",
+    "sparse_readout",
+]
 
 # F.normalize's floor on the norm: a row of norm below it is divided by it instead.
 _NORM_EPS = 1e-12
@@ -99,13 +118,13 @@ class _DenseSAGEConv(DenseSAGEConv):
     concatenated channels and outputs 64) aggregating after the projection makes the product 3× cheaper.
     """
 
-    def forward(self, x: Tensor, adj: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> Tensor:
         adj = adj.unsqueeze(0) if adj.dim() == 2 else adj
         x = x.unsqueeze(0) if x.dim() == 2 else x
         layout = _RealRows(x, mask)
         return layout.padded(self.forward_rows(layout.rows(x), _mean_adjacency(adj), layout))
 
-    def forward_rows(self, rows: Tensor, mean_adj: Tensor, layout: "_RealRows") -> Tensor:
+    def forward_rows(self, rows: Tensor, mean_adj: Tensor, layout: _RealRows) -> Tensor:
         """The layer on the real nodes' rows [R, F] of a padded batch, given
         ``mean_adj = _mean_adjacency(A)`` [B, N, N]; returns [R, F_out]. The linear maps see only real
         rows; the aggregation runs as a batched product over the padded layout."""
@@ -129,7 +148,7 @@ class _RealRows:
     rows are a view of the batch.
     """
 
-    def __init__(self, x: Tensor, mask: Optional[Tensor]) -> None:
+    def __init__(self, x: Tensor, mask: Tensor | None) -> None:
         self.batch_size, self.num_nodes = x.shape[:2]
         self.index = None if mask is None or bool(mask.all()) else mask.reshape(-1).nonzero().squeeze(1)
 
@@ -147,11 +166,17 @@ class _RealRows:
 def make_conv(kind: str, in_channels: int, out_channels: int, *, dense: bool) -> nn.Module:
     """One PyG convolution of the given kind, sparse (``edge_index``) or dense (``adj``)."""
     if kind == "sage":
-        return _DenseSAGEConv(in_channels, out_channels) if dense else SAGEConv(in_channels, out_channels, aggr="mean")
+        return (
+            _DenseSAGEConv(in_channels, out_channels)
+            if dense
+            else SAGEConv(in_channels, out_channels, aggr="mean")
+        )
     if kind == "gcn":
         return DenseGCNConv(in_channels, out_channels) if dense else GCNConv(in_channels, out_channels)
     if kind == "gin":
-        mlp = nn.Sequential(nn.Linear(in_channels, out_channels), nn.ReLU(), nn.Linear(out_channels, out_channels))
+        mlp = nn.Sequential(
+            nn.Linear(in_channels, out_channels), nn.ReLU(), nn.Linear(out_channels, out_channels)
+        )
         return DenseGINConv(mlp) if dense else GINConv(mlp)
     raise ValueError(f"unknown convolution {kind!r}; choose one of {', '.join(CONV_KINDS)}")
 
@@ -174,9 +199,18 @@ class GNNBlock(nn.Module):
         dense: ``x [B, N, in], adj [B, N, N], mask [B, N] → [B, N, out_channels]``.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, num_layers: int = 3, *,
-                 conv: str = "sage", dense: bool = False, batch_norm: bool = True,
-                 normalize: bool = True, concat: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        num_layers: int = 3,
+        *,
+        conv: str = "sage",
+        dense: bool = False,
+        batch_norm: bool = True,
+        normalize: bool = True,
+        concat: bool = True,
+    ) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"a GNN block needs at least one layer, got num_layers={num_layers}")
@@ -185,20 +219,23 @@ class GNNBlock(nn.Module):
         self.concat = concat
         self.convs = nn.ModuleList(
             make_conv(conv, in_channels if i == 0 else hidden_channels, hidden_channels, dense=dense)
-            for i in range(num_layers))
+            for i in range(num_layers)
+        )
         self.norms = nn.ModuleList(
-            nn.BatchNorm1d(hidden_channels) if batch_norm else nn.Identity() for _ in range(num_layers - 1))
+            nn.BatchNorm1d(hidden_channels) if batch_norm else nn.Identity() for _ in range(num_layers - 1)
+        )
         self.out_channels = hidden_channels * num_layers if concat else hidden_channels
         self._mean_aggregation = dense and conv == "sage"
 
     @overload
-    def forward(self, x: Tensor, graph: Tensor, mask: Optional[Tensor] = None) -> Tensor: ...
+    def forward(self, x: Tensor, graph: Tensor, mask: Tensor | None = None) -> Tensor: ...
 
     @overload
     def forward(self, x: PaddedBatch, graph: None = None, mask: None = None) -> PaddedBatch: ...
 
-    def forward(self, x: Union[Tensor, PaddedBatch], graph: Optional[Tensor] = None,
-                mask: Optional[Tensor] = None) -> Union[Tensor, PaddedBatch]:
+    def forward(
+        self, x: Tensor | PaddedBatch, graph: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor | PaddedBatch:
         """Sparse: ``x`` [N, F] with ``graph = edge_index``. Dense: ``x`` [B, N, F] with
         ``graph = adj`` [B, N, N] and ``mask`` [B, N] (real nodes), or a
         :class:`~diffpool.functional.PaddedBatch` (graphs in parts), returned with the block's output
@@ -216,8 +253,11 @@ class GNNBlock(nn.Module):
         if not self.dense:
             return self._layers([x], [graph], [None])[0]
         if x.dim() == 2:
-            batched = self.forward(x.unsqueeze(0), graph.unsqueeze(0) if graph.dim() == 2 else graph,
-                                   None if mask is None else mask.view(1, -1))
+            batched = self.forward(
+                x.unsqueeze(0),
+                graph.unsqueeze(0) if graph.dim() == 2 else graph,
+                None if mask is None else mask.view(1, -1),
+            )
             return batched.squeeze(0)
         return self._dense_parts(PaddedBatch.padded(x, graph, mask))[0]
 
@@ -226,7 +266,9 @@ class GNNBlock(nn.Module):
         # What the layers aggregate over: the adjacency without its diagonal, row-normalised for
         # GraphSAGE's mean; made once per batch, shared by every block that reads the same graphs.
         if self._mean_aggregation:
-            neighbourhoods = graphs.neighbourhoods("mean", lambda adj: _mean_adjacency(_without_self_loops(adj)))
+            neighbourhoods = graphs.neighbourhoods(
+                "mean", lambda adj: _mean_adjacency(_without_self_loops(adj))
+            )
         else:
             neighbourhoods = graphs.neighbourhoods("plain", _without_self_loops)
         layouts = [_RealRows(x, mask) for x, _, mask in graphs.parts]
@@ -235,8 +277,13 @@ class GNNBlock(nn.Module):
         results = self._layers(rows, neighbourhoods, layouts, masks)
         return [layout.padded(r) for layout, r in zip(layouts, results)]
 
-    def _layers(self, rows: list[Tensor], graphs: list[Tensor], layouts: Sequence[Any],
-                masks: Optional[list[Tensor]] = None) -> list[Tensor]:
+    def _layers(
+        self,
+        rows: list[Tensor],
+        graphs: list[Tensor],
+        layouts: Sequence[Any],
+        masks: list[Tensor] | None = None,
+    ) -> list[Tensor]:
         """Every layer over the parts' rows ([R_p, F]: a sparse batch's nodes, or a dense part's real
         nodes, see :class:`_RealRows`); batch norm sees all parts together."""
         outputs: list[list[Tensor]] = [[] for _ in rows]
@@ -245,12 +292,16 @@ class GNNBlock(nn.Module):
                 rows = [conv(r, graph) for r, graph in zip(rows, graphs)]
             elif self._mean_aggregation:
                 sage = cast(_DenseSAGEConv, conv)
-                rows = [sage.forward_rows(r, graph, layout) for r, graph, layout in zip(rows, graphs, layouts)]
+                rows = [
+                    sage.forward_rows(r, graph, layout) for r, graph, layout in zip(rows, graphs, layouts)
+                ]
             else:
                 assert masks is not None
                 # A part without padding needs no mask (it would only add multiplies).
-                rows = [layout.rows(conv(layout.padded(r), graph, None if layout.index is None else mask))
-                        for r, graph, layout, mask in zip(rows, graphs, layouts, masks)]
+                rows = [
+                    layout.rows(conv(layout.padded(r), graph, None if layout.index is None else mask))
+                    for r, graph, layout, mask in zip(rows, graphs, layouts, masks)
+                ]
             if self.normalize:
                 rows = [_l2_normalize(r) for r in rows]
             if i < len(self.norms):
@@ -274,12 +325,13 @@ def _batch_norm_rows(norm: nn.Module, rows: Tensor) -> Tensor:
     # Not SyncBatchNorm (DDP with --sync-batchnorm): it must take part in every rank's collective,
     # and handles a single local row itself when there are several ranks.
     if isinstance(norm, nn.BatchNorm1d) and norm.training and rows.size(0) < 2:
-        return F.batch_norm(rows, norm.running_mean, norm.running_var, norm.weight, norm.bias,
-                            training=False, eps=norm.eps)
+        return F.batch_norm(
+            rows, norm.running_mean, norm.running_var, norm.weight, norm.bias, training=False, eps=norm.eps
+        )
     return norm(rows)
 
 
-def sparse_readout(x: Tensor, batch: Tensor, kind: str, size: Optional[int] = None) -> Tensor:
+def sparse_readout(x: Tensor, batch: Tensor, kind: str, size: int | None = None) -> Tensor:
     """Graph-level readout of stacked node features: ``[N, F] → [B, F]``."""
     if kind == "max":
         return global_max_pool(x, batch, size)
@@ -320,4 +372,4 @@ class AttributeNorm(nn.Module):
         self.norm = nn.BatchNorm1d(columns)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([_batch_norm_rows(self.norm, x[:, : self.columns]), x[:, self.columns:]], dim=1)
+        return torch.cat([_batch_norm_rows(self.norm, x[:, : self.columns]), x[:, self.columns :]], dim=1)

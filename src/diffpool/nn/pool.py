@@ -20,7 +20,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -43,7 +43,7 @@ class DiffPoolOutput(NamedTuple):
     """[B], :math:`\\lVert A_g - S_g S_g^\\top\\rVert_F` of every graph, in batch order."""
     entropy: Tensor
     """[B], mean row entropy of every graph's S, in batch order."""
-    embedding: Union[Tensor, PaddedBatch]
+    embedding: Tensor | PaddedBatch
     """Z, the node embeddings of the input graphs (for a readout at this level): [N, F] for
     :class:`DiffPool`, the input graphs with features Z for :class:`DenseDiffPool`."""
     assignment: Tensor
@@ -54,28 +54,55 @@ class DiffPoolOutput(NamedTuple):
 class _DiffPoolBase(nn.Module):
     dense: bool = False
 
-    def __init__(self, in_channels: int, hidden_channels: int, max_clusters: int, *,
-                 num_layers: int = 3, conv: ConvKind = "sage", batch_norm: bool = True,
-                 normalize: bool = True, concat: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        max_clusters: int,
+        *,
+        num_layers: int = 3,
+        conv: ConvKind = "sage",
+        batch_norm: bool = True,
+        normalize: bool = True,
+        concat: bool = True,
+    ) -> None:
         super().__init__()
         if max_clusters < 1:
             raise ValueError(f"DiffPool needs at least one cluster, got max_clusters={max_clusters}")
-        self.embed = GNNBlock(in_channels, hidden_channels, num_layers, conv=conv, dense=self.dense,
-                              batch_norm=batch_norm, normalize=normalize, concat=concat)
-        self.pool = GNNBlock(in_channels, hidden_channels, num_layers, conv=conv, dense=self.dense,
-                             batch_norm=batch_norm, normalize=normalize, concat=concat)
+        self.embed = GNNBlock(
+            in_channels,
+            hidden_channels,
+            num_layers,
+            conv=conv,
+            dense=self.dense,
+            batch_norm=batch_norm,
+            normalize=normalize,
+            concat=concat,
+        )
+        self.pool = GNNBlock(
+            in_channels,
+            hidden_channels,
+            num_layers,
+            conv=conv,
+            dense=self.dense,
+            batch_norm=batch_norm,
+            normalize=normalize,
+            concat=concat,
+        )
         # A linear head, so assignment logits are not L2-normalised (that would flatten the softmax).
         self.assign = nn.Linear(self.pool.out_channels, max_clusters)
         self.max_clusters = max_clusters
         self.out_channels = self.embed.out_channels
 
-    def _logits(self, h: Tensor, num_clusters: Optional[Tensor]) -> Tensor:
+    def _logits(self, h: Tensor, num_clusters: Tensor | None) -> Tensor:
         """Assignment logits for the clusters some graph of the batch uses, not all ``max_clusters``."""
         if num_clusters is None:
             return self.assign(h)
         if bool((num_clusters > self.max_clusters).any()):
-            raise ValueError(f"num_clusters asks for up to {int(num_clusters.max())} clusters, "
-                             f"but this layer has max_clusters={self.max_clusters}")
+            raise ValueError(
+                f"num_clusters asks for up to {int(num_clusters.max())} clusters, "
+                f"but this layer has max_clusters={self.max_clusters}"
+            )
         used = int(num_clusters.max())
         return F.linear(h, self.assign.weight[:used], self.assign.bias[:used])
 
@@ -93,8 +120,14 @@ class DiffPool(_DiffPoolBase):
     ``pooled.x [B, K, out_channels], pooled.adj [B, K, K]``, ``assignment [N, K]``.
     """
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_clusters: Optional[Tensor] = None,
-                partition: Optional[Partition] = None) -> DiffPoolOutput:
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor,
+        num_clusters: Tensor | None = None,
+        partition: Partition | None = None,
+    ) -> DiffPoolOutput:
         """``num_clusters`` [B]: use only the first ``num_clusters[b]`` clusters for graph ``b``; the
         outputs then have ``K = max(num_clusters)`` columns, not ``max_clusters``.
 
@@ -105,13 +138,19 @@ class DiffPool(_DiffPoolBase):
         z = self.embed(x, edge_index)
         logits = self._logits(self.pool(x, edge_index), num_clusters)
         # z and the logits come from the checked batch: no second scan of them.
-        parts, assignment = sparse_pool(z, edge_index, logits, batch, num_clusters=num_clusters,
-                                        partition=partition, validate=False)
+        parts, assignment = sparse_pool(
+            z, edge_index, logits, batch, num_clusters=num_clusters, partition=partition, validate=False
+        )
         if partition is None:
             partition = Partition.whole(len(parts[0].x), x.device)
         pooled = PaddedBatch([p.x for p in parts], [p.adj for p in parts], [p.mask for p in parts], partition)
-        return DiffPoolOutput(pooled, partition.merge([p.link_loss for p in parts]),
-                              partition.merge([p.entropy for p in parts]), z, assignment)
+        return DiffPoolOutput(
+            pooled,
+            partition.merge([p.link_loss for p in parts]),
+            partition.merge([p.entropy for p in parts]),
+            z,
+            assignment,
+        )
 
 
 class DenseDiffPool(_DiffPoolBase):
@@ -124,9 +163,15 @@ class DenseDiffPool(_DiffPoolBase):
 
     dense = True
 
-    def forward(self, x: Union[Tensor, PaddedBatch], adj: Optional[Tensor] = None, mask: Optional[Tensor] = None,
-                num_clusters: Optional[Tensor] = None) -> DiffPoolOutput:
-        """``num_clusters`` [B] in batch order: use only the first ``num_clusters[b]`` clusters for graph ``b``."""
+    def forward(
+        self,
+        x: Tensor | PaddedBatch,
+        adj: Tensor | None = None,
+        mask: Tensor | None = None,
+        num_clusters: Tensor | None = None,
+    ) -> DiffPoolOutput:
+        """``num_clusters`` [B] in batch order: use only the first ``num_clusters[b]`` clusters for
+        graph ``b``."""
         graphs = _padded_batch(x, adj, mask)
         # Both GNNs aggregate over the same neighbourhoods, which the batch makes once and keeps.
         embedding = self.embed(graphs)
@@ -139,17 +184,25 @@ class DenseDiffPool(_DiffPoolBase):
             parts.append(pooled)
             assignments.append(s)
         partition = graphs.partition
-        pooled_graphs = PaddedBatch([p.x for p in parts], [p.adj for p in parts], [p.mask for p in parts], partition)
-        return DiffPoolOutput(pooled_graphs, partition.merge([p.link_loss for p in parts]),
-                              partition.merge([p.entropy for p in parts]), embedding,
-                              partition.merge_padded(assignments))
+        pooled_graphs = PaddedBatch(
+            [p.x for p in parts], [p.adj for p in parts], [p.mask for p in parts], partition
+        )
+        return DiffPoolOutput(
+            pooled_graphs,
+            partition.merge([p.link_loss for p in parts]),
+            partition.merge([p.entropy for p in parts]),
+            embedding,
+            partition.merge_padded(assignments),
+        )
 
 
-def _padded_batch(x: Union[Tensor, PaddedBatch], adj: Optional[Tensor], mask: Optional[Tensor]) -> PaddedBatch:
+def _padded_batch(x: Tensor | PaddedBatch, adj: Tensor | None, mask: Tensor | None) -> PaddedBatch:
     if isinstance(x, PaddedBatch):
         if adj is not None or mask is not None:
             raise ValueError("pass either a PaddedBatch or the tensors x, adj and mask, not both")
         return x
     if adj is None:
-        raise ValueError("a dense layer needs the adjacency: pass x [B, N, F] with adj [B, N, N], or a PaddedBatch")
+        raise ValueError(
+            "a dense layer needs the adjacency: pass x [B, N, F] with adj [B, N, N], or a PaddedBatch"
+        )
     return PaddedBatch.padded(x, adj, mask)

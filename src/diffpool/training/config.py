@@ -7,17 +7,28 @@ Every field is also a command-line option (``--batch-size`` for ``batch_size``) 
 YAML config file; command-line options override the file, which overrides the preset, which
 overrides these defaults.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Optional, get_args, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 from ..models import LINK_NORMALIZATIONS, ConfigError, ModelConfig
 
-__all__ = ["BATCHING", "DATASET_DEFAULTS", "DEFAULT_MIN_CLUSTERS", "LR_SCHEDULES", "PAPER_PRESET_SOURCE",
-           "RUN_DEFAULTS_OVER_MODEL", "RunConfig", "defaults_for", "load_config_file", "paper_preset"]
+__all__ = [
+    "BATCHING",
+    "DATASET_DEFAULTS",
+    "DEFAULT_MIN_CLUSTERS",
+    "LR_SCHEDULES",
+    "PAPER_PRESET_SOURCE",
+    "RUN_DEFAULTS_OVER_MODEL",
+    "RunConfig",
+    "defaults_for",
+    "load_config_file",
+    "paper_preset",
+]
 
 # Settings that belong to a data set rather than to a run, below presets, files and options.
 # The built-in synthetic set has at most 6 communities per graph. With the general default (two
@@ -28,7 +39,9 @@ __all__ = ["BATCHING", "DATASET_DEFAULTS", "DEFAULT_MIN_CLUSTERS", "LR_SCHEDULES
 # before the 8 colours have 8 clusters, and colours that share one merge their communities: seeds
 # 0–5 gave validation accuracy 76.9 on average (8 distinct clusters in 1 seed of 6); at 0.1, 95.2
 # (4 of 6). docs/RESULTS.md, the main job across seeds.
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {"synthetic": dict(levels=1, ratio=0.12, epochs=40, entropy_weight=0.1)}
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "synthetic": dict(levels=1, ratio=0.12, epochs=40, entropy_weight=0.1)
+}
 
 
 def defaults_for(dataset: str) -> dict[str, Any]:
@@ -62,17 +75,23 @@ def check_assignment_options(variant: str, given: dict[str, Any], where: str = "
     (``--min-clusters 1`` and ``--no-per-graph-clusters`` describe what such a variant does, and pass)."""
     if variant in LEARNED_ASSIGNMENT_VARIANTS:
         return
-    unused = [name for name, value in given.items() if name in ASSIGNMENT_OPTIONS
-              and (bool(value) if name == "per_graph_clusters" else value not in (None, 1))]
+    unused = [
+        name
+        for name, value in given.items()
+        if name in ASSIGNMENT_OPTIONS
+        and (bool(value) if name == "per_graph_clusters" else value not in (None, 1))
+    ]
     if unused:
         flags = " and ".join("--" + name.replace("_", "-") for name in unused)
-        raise ConfigError(f"{where}{flags} only shape{'s' if len(unused) == 1 else ''} a learned assignment "
-                          f"(--variant {' or '.join(LEARNED_ASSIGNMENT_VARIANTS)}); --variant {variant} "
-                          + ("takes its clusters from Graclus" if variant == "det" else "does not pool")
-                          + ": leave it out")
+        raise ConfigError(
+            f"{where}{flags} only shape{'s' if len(unused) == 1 else ''} a learned assignment "
+            f"(--variant {' or '.join(LEARNED_ASSIGNMENT_VARIANTS)}); --variant {variant} "
+            + ("takes its clusters from Graclus" if variant == "det" else "does not pool")
+            + ": leave it out"
+        )
 
 
-def _check_types(config: "RunConfig") -> None:
+def _check_types(config: RunConfig) -> None:
     """Every option of its annotated type (``None`` where it is ``Optional``), so that a config
     file's ``epochs: "two"`` or quoted ``"no"`` is refused rather than misread."""
     problems = []
@@ -154,9 +173,9 @@ class RunConfig:
 
     # data
     dataset: str = "synthetic"
-    data_dir: Optional[str] = None
-    features: Optional[str] = None  # None: auto (the synthetic set's auto: its one-hot node colours)
-    max_nodes: Optional[int] = None
+    data_dir: str | None = None
+    features: str | None = None  # None: auto (the synthetic set's auto: its one-hot node colours)
+    max_nodes: int | None = None
     # model
     variant: str = _model_default("variant")
     hidden: int = _model_default("hidden")
@@ -171,7 +190,7 @@ class RunConfig:
     per_graph_clusters: bool = _model_default("per_graph_clusters")
     # None: DEFAULT_MIN_CLUSTERS with per-graph counts (see cluster_floor). Kept unresolved, so that
     # settings merged over a saved configuration (a grid point --no-per-graph-clusters) resolve anew.
-    min_clusters: Optional[int] = None
+    min_clusters: int | None = None
     mlp_hidden: int = _model_default("mlp_hidden")
     dropout: float = _model_default("dropout")
     input_norm: bool = False
@@ -207,7 +226,9 @@ class RunConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
-        if type(self.precision) is int:  # Lightning takes 32, 16, 64 as numbers too (a config file's precision: 32)
+        if (
+            type(self.precision) is int
+        ):  # Lightning takes 32, 16, 64 as numbers too (a config file's precision: 32)
             self.precision = str(self.precision)
         _check_types(self)
         problems = []
@@ -222,13 +243,17 @@ class RunConfig:
             if value < 0 or (isinstance(value, float) and math.isnan(value)):
                 problems.append(f"{name} must be >= 0, got {value}")
         if any(part in self.dataset for part in ("/", "\\", "..")) or not self.dataset.strip():
-            problems.append(f"dataset must be a data set name (e.g. ENZYMES), not a path: {self.dataset!r}; "
-                            "point --data-dir at the folder")
+            problems.append(
+                f"dataset must be a data set name (e.g. ENZYMES), not a path: {self.dataset!r}; "
+                "point --data-dir at the folder"
+            )
         if self.max_nodes is not None and self.max_nodes < 1:
             problems.append(f"max_nodes must be at least 1, got {self.max_nodes}")
         if self.min_clusters is not None and self.min_clusters > 1 and not self.per_graph_clusters:
-            problems.append(f"min_clusters ({self.min_clusters}) only applies with per-graph cluster counts: "
-                            "add --per-graph-clusters, or leave --min-clusters out")
+            problems.append(
+                f"min_clusters ({self.min_clusters}) only applies with per-graph cluster counts: "
+                "add --per-graph-clusters, or leave --min-clusters out"
+            )
         if self.batching not in BATCHING:
             problems.append(f"batching must be one of {', '.join(BATCHING)}, got {self.batching!r}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -236,34 +261,52 @@ class RunConfig:
         if self.device not in ("auto", "cpu", "cuda", "gpu", "mps"):
             problems.append(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
         if self.link_normalization not in LINK_NORMALIZATIONS:
-            problems.append(f"link_normalization must be one of {', '.join(LINK_NORMALIZATIONS)} (none: the "
-                            f"paper's raw norm), got {self.link_normalization!r}")
+            problems.append(
+                f"link_normalization must be one of {', '.join(LINK_NORMALIZATIONS)} (none: the "
+                f"paper's raw norm), got {self.link_normalization!r}"
+            )
         if not 0 <= self.seed < 2**32:
             problems.append(f"seed must lie in 0..2**32 - 1, got {self.seed}")
         precisions = _lightning_precisions()
         if precisions and self.precision not in precisions:
-            problems.append(f"precision must be one of {', '.join(sorted(precisions))}, got {self.precision!r}")
+            problems.append(
+                f"precision must be one of {', '.join(sorted(precisions))}, got {self.precision!r}"
+            )
         strategies = _lightning_strategies()
         if strategies and self.strategy not in strategies:
-            problems.append(f"strategy {self.strategy!r} is not one of Lightning's: auto, "
-                            + ", ".join(s for s in sorted(strategies) if s != "auto"))
+            problems.append(
+                f"strategy {self.strategy!r} is not one of Lightning's: auto, "
+                + ", ".join(s for s in sorted(strategies) if s != "auto")
+            )
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
 
-    def model_config(self, in_channels: int, num_classes: int, max_nodes: int, num_attributes: int = 0) -> ModelConfig:
+    def model_config(
+        self, in_channels: int, num_classes: int, max_nodes: int, num_attributes: int = 0
+    ) -> ModelConfig:
         """The model this run trains, for data with these dimensions (``num_attributes``: how many of the
         feature columns, the first ones, are continuous node attributes)."""
         if self.input_norm and num_attributes < 1:
-            raise ConfigError(f"--input-norm normalises continuous node attributes, and the {self.dataset} "
-                              "features have none (one-hot labels and degrees are on one scale already): "
-                              "leave it out, or use --features auto/attributes on data with attributes")
+            raise ConfigError(
+                f"--input-norm normalises continuous node attributes, and the {self.dataset} "
+                "features have none (one-hot labels and degrees are on one scale already): "
+                "leave it out, or use --features auto/attributes on data with attributes"
+            )
         # Every model option is a run option of the same name; max_nodes is not one of them: here it
         # is a data filter, for the model it is the largest graph (given).
         settings = self.to_dict()
-        shared = {f.name: settings[f.name] for f in fields(ModelConfig)
-                  if f.name in settings and f.name != "max_nodes"}
-        return ModelConfig(in_channels=in_channels, num_classes=num_classes, max_nodes=max_nodes,
-                           normalized_attributes=num_attributes if self.input_norm else 0, **shared)
+        shared = {
+            f.name: settings[f.name]
+            for f in fields(ModelConfig)
+            if f.name in settings and f.name != "max_nodes"
+        }
+        return ModelConfig(
+            in_channels=in_channels,
+            num_classes=num_classes,
+            max_nodes=max_nodes,
+            normalized_attributes=num_attributes if self.input_norm else 0,
+            **shared,
+        )
 
     @property
     def cluster_floor(self) -> int:
@@ -283,17 +326,20 @@ class RunConfig:
         return {**asdict(self), "per_graph_clusters": False, "min_clusters": 1}
 
     @classmethod
-    def for_dataset(cls, dataset: str = "synthetic", **options: Any) -> "RunConfig":
-        """The configuration for ``dataset``: its own defaults (see :data:`DATASET_DEFAULTS`), then ``options``."""
+    def for_dataset(cls, dataset: str = "synthetic", **options: Any) -> RunConfig:
+        """The configuration for ``dataset``: its own defaults (see :data:`DATASET_DEFAULTS`), then
+        ``options``."""
         return cls.from_dict({**defaults_for(dataset), "dataset": dataset, **options})
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], *, source: str = "configuration") -> "RunConfig":
+    def from_dict(cls, values: dict[str, Any], *, source: str = "configuration") -> RunConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}; known options are "
-                             f"{', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{source}: unknown option(s) {', '.join(unknown)}; known options are "
+                f"{', '.join(sorted(known))}"
+            )
         return cls(**values)
 
 
@@ -303,10 +349,20 @@ class RunConfig:
 # learning rate 1e-3, batch size 20, gradient clipping at 2.0; cluster ratio 25% with two pooling
 # levels for larger sets, 10% with one level for ENZYMES and COLLAB; every graph gets the same
 # K = ceil(ratio · largest graph) clusters, as the authors' code pads every graph to the largest.
-PAPER_PRESET_SOURCE = ("Ying et al., NeurIPS 2018, Sec. 4.1, and the authors' repository's example commands")
-_PAPER_COMMON = dict(variant="diffpool", conv="sage", layers_per_block=3, batch_norm=True, normalize=True,
-                     concat=True, lr=1e-3, batch_size=20, grad_clip=2.0, per_graph_clusters=False,
-                     min_clusters=1)  # with --per-graph-clusters: the paper's ceil(ratio · n_g), no floor
+PAPER_PRESET_SOURCE = "Ying et al., NeurIPS 2018, Sec. 4.1, and the authors' repository's example commands"
+_PAPER_COMMON = dict(
+    variant="diffpool",
+    conv="sage",
+    layers_per_block=3,
+    batch_norm=True,
+    normalize=True,
+    concat=True,
+    lr=1e-3,
+    batch_size=20,
+    grad_clip=2.0,
+    per_graph_clusters=False,
+    min_clusters=1,
+)  # with --per-graph-clusters: the paper's ceil(ratio · n_g), no floor
 _PAPER_LEVELS = {
     "ENZYMES": dict(levels=1, ratio=0.10),
     "COLLAB": dict(levels=1, ratio=0.10),
@@ -336,7 +392,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of option names to values, got {type(values).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping of option names to values, got {type(values).__name__}"
+        )
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
     known = {f.name for f in fields(RunConfig)}
     unknown = sorted(set(values) - known)
