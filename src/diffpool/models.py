@@ -201,7 +201,9 @@ class DiffPoolNet(nn.Module):
     def forward(self, data: Any) -> ModelOutput:
         x, edge_index = self.input_norm(data.x), data.edge_index
         batch, batch_size = _batch_vector(data)
-        sizes = torch.bincount(batch, minlength=batch_size)
+        sizes = torch.zeros(batch_size, dtype=torch.long, device=batch.device).index_add_(
+            0, batch, torch.ones_like(batch)
+        )
         kind = self.config.readout
         readouts, links, entropies, assignments, counts = [], [], [], [], []
 

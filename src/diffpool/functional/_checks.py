@@ -26,7 +26,11 @@ def check_clusters(k: int) -> None:
         raise ValueError(f"the assignment has K={k} clusters; K must be at least 1")
 
 
-def check_num_clusters(num_clusters: Tensor | None, batch_size: int, k: int) -> Tensor | None:
+def check_num_clusters(
+    num_clusters: Tensor | None, batch_size: int, k: int, *, values: bool = True
+) -> Tensor | None:
+    """``num_clusters`` as a tensor of shape [B]; with ``values``, every count in 1..k (one read from
+    the device: a caller that made the counts itself may skip it)."""
     if num_clusters is None:
         return None
     num_clusters = torch.as_tensor(num_clusters)
@@ -34,11 +38,10 @@ def check_num_clusters(num_clusters: Tensor | None, batch_size: int, k: int) -> 
         raise ValueError(
             f"num_clusters must have shape [{batch_size}] (one per graph), got {list(num_clusters.shape)}"
         )
-    if bool((num_clusters < 1).any()) or bool((num_clusters > k).any()):
-        raise ValueError(
-            f"num_clusters must lie in 1..{k} (the assignment's K), got values "
-            f"{int(num_clusters.min())}..{int(num_clusters.max())}"
-        )
+    if values and num_clusters.numel():
+        lo, hi = torch.stack(torch.aminmax(num_clusters)).tolist()  # one read from the device
+        if lo < 1 or hi > k:
+            raise ValueError(f"num_clusters must lie in 1..{k} (the assignment's K), got values {lo}..{hi}")
     return num_clusters
 
 
@@ -62,17 +65,18 @@ def check_sparse_batch(
         raise ValueError("the batch has no nodes")
     if batch.is_floating_point():
         raise ValueError("batch must hold integer graph ids")
-    if bool((batch[1:] < batch[:-1]).any()) or int(batch[0]) != 0:
-        raise ValueError("batch must be sorted graph ids starting at 0, as PyG's DataLoader makes them")
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
         raise ValueError(f"edge_index must be [2, E], got shape {list(edge_index.shape)}")
     if edge_index.is_floating_point():
         raise ValueError("edge_index must hold integer node ids")
+    # Every value check at once: one read from the device, not one per check.
+    unsorted, first, lo, hi, crossing, non_finite = _batch_summary(x, edge_index, batch).tolist()
+    if unsorted or first != 0:
+        raise ValueError("batch must be sorted graph ids starting at 0, as PyG's DataLoader makes them")
     if edge_index.numel():
-        lo, hi = int(edge_index.min()), int(edge_index.max())
         if lo < 0 or hi >= n:
             raise ValueError(f"edge_index refers to node ids {lo}..{hi}, but the batch has nodes 0..{n - 1}")
-        if bool((batch[edge_index[0]] != batch[edge_index[1]]).any()):
+        if crossing:
             raise ValueError("edge_index has edges between nodes of different graphs")
     if edge_weight is not None:
         if edge_weight.shape != (edge_index.size(1),):
@@ -80,7 +84,8 @@ def check_sparse_batch(
                 f"edge_weight must be [E] = [{edge_index.size(1)}], got {list(edge_weight.shape)}"
             )
         check_finite("edge_weight", edge_weight)
-    check_finite("x", x)
+    if non_finite:
+        check_finite("x", x)
 
 
 def check_assignment_logits(s: Tensor, num_nodes: int) -> None:
@@ -90,3 +95,23 @@ def check_assignment_logits(s: Tensor, num_nodes: int) -> None:
         raise ValueError(f"s has {s.size(0)} rows but x has {num_nodes} nodes")
     check_clusters(s.size(1))
     check_finite("s", s)
+
+
+def _batch_summary(x: Tensor, edge_index: Tensor, batch: Tensor) -> Tensor:
+    """[6] int64: batch unsorted, its first id, the smallest and largest node id of an edge, whether
+    an edge joins two graphs (0 without edges), and whether x has a NaN or infinity."""
+    n = batch.numel()
+    long = torch.long
+    unsorted = (batch[1:] < batch[:-1]).any().to(long)
+    if edge_index.numel():
+        lo, hi = edge_index.min(), edge_index.max()
+        # Ids out of range are reported above; clamped here so the lookup below stays valid.
+        ends = batch[edge_index.clamp(0, n - 1)]
+        crossing = (ends[0] != ends[1]).any().to(long)
+    else:
+        lo = hi = crossing = torch.zeros((), dtype=long, device=batch.device)
+    if x.is_floating_point():
+        non_finite = (~torch.isfinite(x).all()).to(device=batch.device, dtype=long)
+    else:
+        non_finite = torch.zeros((), dtype=long, device=batch.device)
+    return torch.stack([unsorted, batch[0].to(long), lo.to(long), hi.to(long), crossing, non_finite])

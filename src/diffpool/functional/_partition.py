@@ -13,8 +13,8 @@ Two decisions use it:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -55,11 +55,11 @@ def similar_size_groups(sizes: Sequence[int]) -> list[list[int]]:
 ProductPlan = Literal["padded", "groups"]
 
 
-def product_plan(sizes: Tensor, num_nodes: int, num_clusters: int) -> ProductPlan:
+def product_plan(sizes: Sequence[int], num_nodes: int, num_clusters: int) -> ProductPlan:
     """``"padded"``: level 1's per-graph products as one batched product over the whole batch padded
     to its largest graph; ``"groups"``: over groups of similar size (:func:`similar_size_groups`),
     large graphs one at a time."""
-    padded_rows = sizes.numel() * int(sizes.max())
+    padded_rows = len(sizes) * max(sizes)
     if padded_rows <= PAD_ROWS_FACTOR * num_nodes and padded_rows * num_clusters <= PAD_MAX_ELEMENTS:
         return "padded"
     return "groups"
@@ -183,8 +183,7 @@ class PaddedBatch:
             )
         self.parts = [(xp, ap, mp) for xp, ap, mp in zip(x, adj, mask)]
         self.partition = partition
-        # What dense GNN layers aggregate over, made once per batch and shared by the blocks that read it.
-        self._neighbourhoods: dict[str, list[Tensor]] = {}
+        self._cache: dict[str, list[Any]] = {}
 
     @classmethod
     def padded(cls, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> PaddedBatch:
@@ -201,14 +200,16 @@ class PaddedBatch:
     def with_features(self, x: Sequence[Tensor]) -> PaddedBatch:
         """The same graphs with new node features (one tensor per part)."""
         out = PaddedBatch(x, [a for _, a, _ in self.parts], [m for _, _, m in self.parts], self.partition)
-        out._neighbourhoods = self._neighbourhoods
+        out._neighbourhoods = self._cache
         return out
 
-    def neighbourhoods(self, kind: str, make) -> list[Tensor]:
-        """``make(adj)`` of every part, computed once per ``kind`` and kept for later callers."""
-        if kind not in self._neighbourhoods:
-            self._neighbourhoods[kind] = [make(adj) for _, adj, _ in self.parts]
-        return self._neighbourhoods[kind]
+    def cached(self, key: str, make: Callable[[list[tuple[Tensor, Tensor, Tensor]]], list[Any]]) -> list[Any]:
+        """``make(parts)`` (one value per part), computed once per ``key`` and kept for later callers
+        (and for this batch with other features, :meth:`with_features`): what dense layers derive
+        from the graphs alone, such as their neighbourhoods or which rows are real."""
+        if key not in self._cache:
+            self._cache[key] = make(self.parts)
+        return self._cache[key]
 
     def per_graph(self, fn) -> Tensor:
         """``fn(x, mask)`` of every part ([B_p, ...] each), in batch order."""

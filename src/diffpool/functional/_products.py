@@ -22,13 +22,18 @@ Products = tuple[Tensor, Tensor, Tensor]
 def squared_norm_per_graph(
     edge_index: Tensor, edge_weight: Tensor, batch: Tensor, num_nodes: int, batch_size: int
 ) -> Tensor:
-    """‖A_g‖²_F per graph, with duplicate edges summed first (as ``to_dense_adj`` does)."""
-    key = edge_index[0] * num_nodes + edge_index[1]
-    unique_key, inverse = torch.unique(key, return_inverse=True)
-    summed = torch.zeros(unique_key.numel(), dtype=edge_weight.dtype, device=edge_weight.device)
-    summed = summed.index_add(0, inverse, edge_weight)
-    graph = batch[torch.div(unique_key, num_nodes, rounding_mode="floor")]
+    """‖A_g‖²_F per graph, with duplicate edges summed first (as ``to_dense_adj`` does).
+
+    Duplicates are summed by sorting the edges and numbering runs of equal ones, into a buffer of E
+    slots (unused slots stay 0): unlike ``torch.unique`` nothing reads a size back from the device.
+    """
     out = torch.zeros(batch_size, dtype=edge_weight.dtype, device=edge_weight.device)
+    if edge_index.size(1) == 0:
+        return out
+    key, order = torch.sort(edge_index[0] * num_nodes + edge_index[1])
+    run = torch.cumsum(torch.cat([key.new_zeros(1), (key[1:] != key[:-1]).long()]), 0)
+    summed = torch.zeros_like(edge_weight).index_add(0, run, edge_weight[order])
+    graph = torch.zeros_like(run).index_copy(0, run, batch[edge_index[0, order]])
     return out.index_add(0, graph, summed * summed)
 
 
@@ -49,16 +54,22 @@ def _products_padded(
 
 
 def products_in_batch_order(
-    s_prob: Tensor, x: Tensor, a_s: Tensor, batch: Tensor, size_tensor: Tensor, used: list[int]
+    s_prob: Tensor,
+    x: Tensor,
+    a_s: Tensor,
+    batch: Tensor,
+    size_tensor: Tensor,
+    sizes: list[int],
+    used: list[int],
 ) -> Products:
     """``SᵀZ`` [B, K, F], ``SᵀAS`` [B, K, K] and ``‖SᵀS‖²_F`` [B] of every graph in batch order, padded
     to the batch's K, by the plan :func:`~._partition.product_plan` picks: one batched product over
     the padded batch, or :func:`products_in_parts` over groups of similar size, put back in order."""
-    if _partition.product_plan(size_tensor, s_prob.size(0), s_prob.size(1)) == "padded":
-        return _products_padded(s_prob, x, a_s, batch, size_tensor, int(size_tensor.max()))
+    if _partition.product_plan(sizes, s_prob.size(0), s_prob.size(1)) == "padded":
+        return _products_padded(s_prob, x, a_s, batch, size_tensor, max(sizes))
     k = s_prob.size(1)
-    groups = _partition.similar_size_groups(size_tensor.tolist())
-    parts = products_in_parts(s_prob, x, a_s, batch, size_tensor, used, groups, width=k)
+    groups = _partition.similar_size_groups(sizes)
+    parts = products_in_parts(s_prob, x, a_s, batch, size_tensor, sizes, used, groups, width=k)
     back = torch.argsort(torch.tensor([g for group in groups for g in group], device=batch.device))
     out_x, out_adj, gram = (torch.cat(values)[back] for values in zip(*parts))
     return out_x, out_adj, gram
@@ -70,6 +81,7 @@ def products_in_parts(
     a_s: Tensor,
     batch: Tensor,
     size_tensor: Tensor,
+    sizes: list[int],
     used: list[int],
     parts: Sequence[Sequence[int]],
     width: int | None = None,
@@ -83,8 +95,8 @@ def products_in_parts(
     zero-filled at the size of its source: [N, K] for S and A·S, [N, F] for Z). Other
     parts run one graph at a time on views of S, which copy nothing. Graph g's columns beyond its
     ``used[g]`` are exactly 0, so they are left out and padded back as zeros.
+    ``sizes`` is ``size_tensor`` on the host: the shapes depend on it.
     """
-    sizes = size_tensor.tolist()
     device = batch.device
     part_rows = [max(sizes[g] for g in part) for part in parts]  # its largest graph
     part_cols = [max(used[g] for g in part) for part in parts]  # its largest cluster count
@@ -100,9 +112,13 @@ def products_in_parts(
         members = torch.tensor(small, device=device)
         lengths = size_tensor[members]
         first = torch.cumsum(lengths, 0) - lengths  # each graph's first row among the gathered
-        position = torch.arange(int(lengths.sum()), device=device) - torch.repeat_interleave(first, lengths)
+        # output_size: repeat_interleave would otherwise read the total back from the device
+        total = sum(sizes[g] for g in small)
+        position = torch.arange(total, device=device) - torch.repeat_interleave(
+            first, lengths, output_size=total
+        )
         starts = torch.cumsum(size_tensor, 0) - size_tensor
-        nodes = torch.repeat_interleave(starts[members], lengths) + position
+        nodes = torch.repeat_interleave(starts[members], lengths, output_size=total) + position
         node_counts = [sum(sizes[g] for g in part) for part, pad in zip(parts, padded) if pad]
         gathered = zip(
             s_prob[nodes, :cols_used].split(node_counts),
@@ -116,7 +132,9 @@ def products_in_parts(
     for part, pad, w, rows, cols in zip(parts, padded, widths, part_rows, part_cols):
         if pad:
             s_rows, x_rows, as_rows, pos = next(gathered)
-            slot = torch.repeat_interleave(torch.arange(len(part), device=device), size_tensor[part])
+            slot = torch.repeat_interleave(
+                torch.arange(len(part), device=device), size_tensor[part], output_size=len(s_rows)
+            )
             index = slot * rows + pos
             s_pad = _dense_rows(s_rows[:, :cols], index, len(part), rows)
             s_pad_t = s_pad.transpose(1, 2)
@@ -189,7 +207,9 @@ class _Propagate(torch.autograd.Function):
         num_nodes = s_prob.size(0)
         src, dst = edge_index
         order = torch.argsort(src, stable=True)
-        counts = torch.bincount(src, minlength=num_nodes)
+        counts = torch.zeros(num_nodes, dtype=torch.long, device=src.device).index_add_(
+            0, src, torch.ones_like(src)
+        )
         offsets = torch.cumsum(counts, 0) - counts  # start of every node's edges; empty bags give 0
         with torch.enable_grad():
             leaves = (

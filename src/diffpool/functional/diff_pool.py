@@ -116,7 +116,41 @@ def dense_pool(
     """:func:`dense_diff_pool` plus the assignment S it computed ([B, N, K], padded rows 0), for
     :class:`~diffpool.nn.DenseDiffPool`, which returns S too (a second softmax would cost that work
     and keep its autograd graph alive). ``validate=False`` skips the NaN/inf scan of the inputs, for
-    a caller that made them from a checked batch (shapes are always checked)."""
+    a caller that made them from a checked batch (shapes are always checked), and takes a ``mask``
+    to mean that there is padding."""
+    return dense_pool_parts([(x, adj, s, mask, num_clusters)], validate=validate)[0]
+
+
+DenseInputs = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]
+
+
+def dense_pool_parts(
+    parts: Sequence[DenseInputs], *, validate: bool = True
+) -> list[tuple[PoolOutput, Tensor]]:
+    """:func:`dense_pool` of each part ``(x, adj, s, mask, num_clusters)``, with one read from the
+    device for all parts' link-loss checks (:func:`~._autograd.link_loss`)."""
+    pooled = [_dense_pool_unchecked_link(*part, validate=validate) for part in parts]
+    out = []
+    for (result, s_prob, adj, _), positions in zip(pooled, _flagged([p[3] for p in pooled])):
+        if positions:
+            result = result._replace(
+                link_loss=_exact_dense_link_loss(result.link_loss, positions, adj, s_prob)
+            )
+        out.append((result, s_prob))
+    return out
+
+
+def _dense_pool_unchecked_link(
+    x: Tensor,
+    adj: Tensor,
+    s: Tensor,
+    mask: Tensor | None,
+    num_clusters: Tensor | None,
+    *,
+    validate: bool,
+) -> tuple[PoolOutput, Tensor, Tensor, Tensor | None]:
+    """The dense pooling with the link loss of the formula; also the adjacency it used and the graphs
+    whose link loss must be recomputed (see :func:`dense_pool_parts`)."""
     if x.dim() == 2:
         x = x.unsqueeze(0)
     if adj.dim() == 2:
@@ -138,15 +172,19 @@ def dense_pool(
         for name, t in (("x", x), ("adj", adj), ("s", s)):
             check_finite(name, t)
     if mask is None:
+        padded = False
         mask = torch.ones(batch_size, num_nodes, dtype=torch.bool, device=x.device)
     elif mask.shape != (batch_size, num_nodes):
         raise ValueError(f"mask has shape {list(mask.shape)}, expected [{batch_size}, {num_nodes}]")
-    mask = mask.bool()
-    num_clusters = check_num_clusters(num_clusters, batch_size, k)
+    else:
+        mask = mask.bool()
+        # A caller that skips validation passes a mask only where there is padding.
+        padded = not validate or not bool(mask.all())
+    num_clusters = check_num_clusters(num_clusters, batch_size, k, values=validate)
 
     allowed = None if num_clusters is None else cluster_mask(num_clusters, k).unsqueeze(1)
     s_prob, node_entropy = assignment_softmax_entropy(s, allowed)
-    if not bool(mask.all()):
+    if padded:
         # Padded nodes contribute nothing: their rows of S, Z and A become 0. Without padding (every
         # level ≥ 2 with fixed K) these products would only copy S, Z and A, and autograd keep the copies.
         node = mask.unsqueeze(-1).to(x.dtype)
@@ -160,20 +198,18 @@ def dense_pool(
     # By the Frobenius identity, as in the sparse form: no [B, N, N] product SSᵀ nor its difference
     # with A to compute and keep, and tr(SᵀAS) comes with A'.
     link, inexact = link_loss(widened(adj).pow(2).sum(dim=(1, 2)), out_adj, gram_squared_norm(s_prob))
-    if inexact is not None and bool(inexact.any()):
-        link = _exact_dense_link_loss(link, inexact, adj, s_prob)
     entropy = (node_entropy * mask.to(x.dtype)).sum(-1) / mask.sum(-1).clamp_min(1)
     out_mask = (
         torch.ones(batch_size, k, dtype=torch.bool, device=x.device)
         if num_clusters is None
         else cluster_mask(num_clusters, k)
     )
-    return PoolOutput(out_x, out_adj, out_mask, link, entropy), s_prob
+    return PoolOutput(out_x, out_adj, out_mask, link, entropy), s_prob, adj, inexact
 
 
-def _exact_dense_link_loss(link: Tensor, inexact: Tensor, adj: Tensor, s_prob: Tensor) -> Tensor:
-    """``link`` with the ``inexact`` graphs' ``‖A − SSᵀ‖_F`` computed directly in float64."""
-    graphs = inexact.nonzero().squeeze(1)
+def _exact_dense_link_loss(link: Tensor, positions: list[int], adj: Tensor, s_prob: Tensor) -> Tensor:
+    """``link`` with the graphs at ``positions`` computed directly in float64."""
+    graphs = torch.tensor(positions, device=link.device)
     s64 = s_prob[graphs].double()
     exact = torch.linalg.matrix_norm(adj[graphs].double() - s64 @ s64.transpose(1, 2))
     return link.index_put((graphs,), exact.to(link.dtype))
@@ -241,14 +277,16 @@ def _assign(
     edge_weight: Tensor | None,
     num_clusters: Tensor | None,
     validate: bool,
+    batch_size: int | None,
 ) -> _Assigned:
     """Checks, S = softmax(s) with its entropies, A·S, ‖A_g‖²_F and the per-graph mean entropy."""
     if validate:
         check_sparse_batch(x, edge_index, batch, edge_weight)
         check_assignment_logits(s, x.size(0))
     num_nodes, k = s.shape
-    batch_size = int(batch[-1]) + 1
-    num_clusters = check_num_clusters(num_clusters, batch_size, k)
+    if batch_size is None:
+        batch_size = int(batch[-1]) + 1
+    num_clusters = check_num_clusters(num_clusters, batch_size, k, values=validate)
     if x.dtype != s.dtype:
         # Under autocast a GNN may return Z in float32 (GCN's scatter) and logits in bf16 (a
         # linear head); the products below need one dtype: the wider.
@@ -267,7 +305,10 @@ def _assign(
     )
     s_prob, node_entropy = assignment_softmax_entropy(s, allowed)
     a_s = propagate(edge_index, edge_weight, s_prob)
-    size_tensor = torch.bincount(batch, minlength=batch_size)
+    # index_add, not bincount: bincount reads its maximum back from the device.
+    size_tensor = torch.zeros(batch_size, dtype=torch.long, device=batch.device).index_add_(
+        0, batch, torch.ones_like(batch)
+    )
     norm_a = squared_norm_per_graph(edge_index, edge_weight, batch, num_nodes, batch_size)
     counts = size_tensor.to(x.dtype).clamp_min(1)
     entropy = (
@@ -297,52 +338,75 @@ def sparse_pool(
     ``validate=False`` skips the input checks, for a caller that made ``x`` and ``s`` itself from a
     batch it has checked.
     """
-    a = _assign(x, edge_index, s, batch, edge_weight, num_clusters, validate)
-    batch_size, k = a.size_tensor.numel(), a.s_prob.size(1)
-    if partition is not None and partition.batch_size != batch_size:
+    if partition is not None and validate and int(batch[-1]) + 1 != partition.batch_size:
         raise ValueError(
-            f"the partition must list every graph of the batch (0..{batch_size - 1}) exactly once; "
+            f"the partition must list every graph of the batch (0..{int(batch[-1])}) exactly once; "
             f"it lists {partition.batch_size} graphs"
         )
-    used = [k] * batch_size if a.num_clusters is None else a.num_clusters.tolist()
+    a = _assign(
+        x,
+        edge_index,
+        s,
+        batch,
+        edge_weight,
+        num_clusters,
+        validate,
+        None if partition is None else partition.batch_size,
+    )
+    batch_size, k = a.size_tensor.numel(), a.s_prob.size(1)
+    # The per-graph sizes the products' shapes depend on, in one read from the device.
+    if a.num_clusters is None:
+        sizes = a.size_tensor.tolist()
+        used = [k] * batch_size
+    else:
+        sizes, used = torch.stack([a.size_tensor, a.num_clusters.to(a.size_tensor)]).tolist()
     if partition is None or partition.is_whole:
-        out_x, out_adj, gram_norm = products_in_batch_order(a.s_prob, a.x, a.a_s, batch, a.size_tensor, used)
+        out_x, out_adj, gram_norm = products_in_batch_order(
+            a.s_prob, a.x, a.a_s, batch, a.size_tensor, sizes, used
+        )
         out_mask = (
             torch.ones(batch_size, k, dtype=torch.bool, device=x.device)
             if a.num_clusters is None
             else cluster_mask(a.num_clusters, k)
         )
         link, inexact = link_loss(a.norm_a, out_adj, gram_norm)
-        if inexact is not None and bool(inexact.any()):
+        positions = _flagged([inexact])[0]
+        if positions:
             link = _exact_sparse_link_loss(
-                link,
-                inexact.nonzero().squeeze(1).tolist(),
-                list(range(batch_size)),
-                a,
-                edge_index,
-                batch,
-                used,
+                link, positions, list(range(batch_size)), a, edge_index, batch, used
             )
         return [PoolOutput(out_x, out_adj, out_mask, link, a.entropy)], a.s_prob
     outputs = []
-    products = products_in_parts(a.s_prob, a.x, a.a_s, batch, a.size_tensor, used, partition.parts)
+    products = products_in_parts(a.s_prob, a.x, a.a_s, batch, a.size_tensor, sizes, used, partition.parts)
+    indices = [partition.index(p).to(x.device) for p in range(len(partition))]
     links = [
-        link_loss(a.norm_a[partition.index(p).to(x.device)], out_adj, gram_norm)
-        for p, (_, out_adj, gram_norm) in enumerate(products)
+        link_loss(a.norm_a[index], out_adj, gram_norm)
+        for index, (_, out_adj, gram_norm) in zip(indices, products)
     ]
-    any_inexact = [bool(inexact.any()) if inexact is not None else False for _, inexact in links]
-    for p, (part, (out_x, out_adj, _), (link, inexact)) in enumerate(zip(partition.parts, products, links)):
-        index = partition.index(p).to(x.device)
+    flagged = _flagged([inexact for _, inexact in links])
+    for part, index, (out_x, out_adj, _), (link, _), positions in zip(
+        partition.parts, indices, products, links, flagged
+    ):
         counts = torch.tensor([used[g] for g in part], device=x.device)
-        if any_inexact[p]:
-            assert inexact is not None
-            link = _exact_sparse_link_loss(
-                link, inexact.nonzero().squeeze(1).tolist(), part, a, edge_index, batch, used
-            )
+        if positions:
+            link = _exact_sparse_link_loss(link, positions, part, a, edge_index, batch, used)
         outputs.append(
             PoolOutput(out_x, out_adj, cluster_mask(counts, out_adj.size(-1)), link, a.entropy[index])
         )
     return outputs, a.s_prob
+
+
+def _flagged(inexact: list[Tensor | None]) -> list[list[int]]:
+    """The positions flagged in each of the [B_p] bool tensors (none for ``None``), in one read."""
+    if any(t is None for t in inexact):
+        return [[] for _ in inexact]
+    flags = torch.cat([t for t in inexact if t is not None]).tolist()
+    out, start = [], 0
+    for t in inexact:
+        assert t is not None
+        out.append([i for i, flag in enumerate(flags[start : start + t.numel()]) if flag])
+        start += t.numel()
+    return out
 
 
 def _exact_sparse_link_loss(
@@ -356,8 +420,8 @@ def _exact_sparse_link_loss(
 ) -> Tensor:
     """``link`` (the values of ``graphs``, in that order) with the entries at ``positions`` recomputed
     from S in float64, value and gradient, still without an n×n matrix."""
-    starts = (torch.cumsum(a.size_tensor, 0) - a.size_tensor).tolist()
     sizes = a.size_tensor.tolist()
+    starts = [sum(sizes[:g]) for g in range(len(sizes))]
     edge_graph = batch[edge_index[0]]
     exact = []
     for position in positions:

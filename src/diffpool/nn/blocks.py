@@ -148,9 +148,14 @@ class _RealRows:
     rows are a view of the batch.
     """
 
-    def __init__(self, x: Tensor, mask: Tensor | None) -> None:
+    def __init__(self, x: Tensor, mask: Tensor | None, index: Tensor | None = None) -> None:
+        """``index``: the real rows (``mask.reshape(-1).nonzero()``) if the caller found them already."""
         self.batch_size, self.num_nodes = x.shape[:2]
-        self.index = None if mask is None or bool(mask.all()) else mask.reshape(-1).nonzero().squeeze(1)
+        self.index: Tensor | None = None
+        if mask is not None:
+            if index is None:
+                index = mask.reshape(-1).nonzero().squeeze(1)  # the one read from the device
+            self.index = None if index.numel() == mask.numel() else index
 
     def rows(self, x: Tensor) -> Tensor:
         flat = x.reshape(self.batch_size * self.num_nodes, x.size(-1))
@@ -266,12 +271,14 @@ class GNNBlock(nn.Module):
         # What the layers aggregate over: the adjacency without its diagonal, row-normalised for
         # GraphSAGE's mean; made once per batch, shared by every block that reads the same graphs.
         if self._mean_aggregation:
-            neighbourhoods = graphs.neighbourhoods(
-                "mean", lambda adj: _mean_adjacency(_without_self_loops(adj))
+            neighbourhoods = graphs.cached(
+                "mean", lambda parts: [_mean_adjacency(_without_self_loops(adj)) for _, adj, _ in parts]
             )
         else:
-            neighbourhoods = graphs.neighbourhoods("plain", _without_self_loops)
-        layouts = [_RealRows(x, mask) for x, _, mask in graphs.parts]
+            neighbourhoods = graphs.cached(
+                "plain", lambda parts: [_without_self_loops(adj) for _, adj, _ in parts]
+            )
+        layouts = _real_rows(graphs)
         rows = [layout.rows(x) for layout, (x, _, _) in zip(layouts, graphs.parts)]
         masks = [mask for _, _, mask in graphs.parts]
         results = self._layers(rows, neighbourhoods, layouts, masks)
@@ -309,6 +316,24 @@ class GNNBlock(nn.Module):
             for out, r in zip(outputs, rows):
                 out.append(r)
         return [torch.cat(out, dim=-1) if self.concat else out[-1] for out in outputs]
+
+
+def _real_rows(graphs: PaddedBatch) -> list[_RealRows]:
+    """The real rows of every part, found once per batch and for all parts together: two reads from
+    the device (one for a single part) however many parts there are."""
+    return graphs.cached("rows", _find_real_rows)
+
+
+def _find_real_rows(parts: list[tuple[Tensor, Tensor, Tensor]]) -> list[_RealRows]:
+    masks = [mask for _, _, mask in parts]
+    if len(masks) == 1:
+        return [_RealRows(masks[0], masks[0])]
+    flat = torch.cat([m.reshape(-1) for m in masks]).nonzero().squeeze(1)
+    numels = [m.numel() for m in masks]
+    starts = [sum(numels[:p]) for p in range(len(numels))]
+    ends = torch.tensor([s + n for s, n in zip(starts, numels)], device=flat.device)
+    counts = torch.diff(torch.searchsorted(flat, ends), prepend=ends.new_zeros(1)).tolist()
+    return [_RealRows(m, m, index - start) for m, index, start in zip(masks, flat.split(counts), starts)]
 
 
 def _batch_norm_parts(norm: nn.Module, rows: list[Tensor]) -> list[Tensor]:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..functional import PaddedBatch, Partition
 from ..functional._checks import check_sparse_batch
-from ..functional.diff_pool import dense_pool, sparse_pool
-from .blocks import ConvKind, GNNBlock
+from ..functional.diff_pool import dense_pool_parts, sparse_pool
+from .blocks import ConvKind, GNNBlock, _real_rows
 
 __all__ = ["DenseDiffPool", "DiffPool", "DiffPoolOutput"]
 
@@ -94,16 +95,26 @@ class _DiffPoolBase(nn.Module):
         self.max_clusters = max_clusters
         self.out_channels = self.embed.out_channels
 
-    def _logits(self, h: Tensor, num_clusters: Tensor | None) -> Tensor:
-        """Assignment logits for the clusters some graph of the batch uses, not all ``max_clusters``."""
-        if num_clusters is None:
-            return self.assign(h)
-        if bool((num_clusters > self.max_clusters).any()):
+    def _clusters_used(self, num_clusters: list[Tensor | None]) -> list[int]:
+        """The most clusters a graph of each part uses (``max_clusters`` without counts), with the
+        counts checked against 1..max_clusters: one read from the device for all parts."""
+        given = [c for c in num_clusters if c is not None]
+        if not given:
+            return [self.max_clusters] * len(num_clusters)
+        bounds = torch.stack([torch.stack(torch.aminmax(c)) for c in given]).tolist()
+        lo, hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
+        if lo < 1 or hi > self.max_clusters:
             raise ValueError(
-                f"num_clusters asks for up to {int(num_clusters.max())} clusters, "
-                f"but this layer has max_clusters={self.max_clusters}"
+                f"num_clusters asks for {lo}..{hi} clusters, but this layer has "
+                f"max_clusters={self.max_clusters} (and every graph needs at least one)"
             )
-        used = int(num_clusters.max())
+        most = iter(b[1] for b in bounds)
+        return [self.max_clusters if c is None else next(most) for c in num_clusters]
+
+    def _logits(self, h: Tensor, used: int) -> Tensor:
+        """Assignment logits for the clusters some graph uses, not all ``max_clusters``."""
+        if used == self.max_clusters:
+            return self.assign(h)
         return F.linear(h, self.assign.weight[:used], self.assign.bias[:used])
 
 
@@ -135,8 +146,9 @@ class DiffPool(_DiffPoolBase):
         cluster count (see :meth:`Partition.by_size`); default one part, the whole batch.
         """
         check_sparse_batch(x, edge_index, batch)  # before the GNNs, so bad input fails with a clear message
+        (used,) = self._clusters_used([num_clusters])
         z = self.embed(x, edge_index)
-        logits = self._logits(self.pool(x, edge_index), num_clusters)
+        logits = self._logits(self.pool(x, edge_index), used)
         # z and the logits come from the checked batch: no second scan of them.
         parts, assignment = sparse_pool(
             z, edge_index, logits, batch, num_clusters=num_clusters, partition=partition, validate=False
@@ -176,13 +188,24 @@ class DenseDiffPool(_DiffPoolBase):
         # Both GNNs aggregate over the same neighbourhoods, which the batch makes once and keeps.
         embedding = self.embed(graphs)
         hidden = self.pool(graphs)
-        counts = [None] * len(graphs.parts) if num_clusters is None else graphs.partition.split(num_clusters)
-        parts, assignments = [], []
-        for (z, adj_p, mask_p), (h, _, _), c in zip(embedding.parts, hidden.parts, counts):
-            # Inputs are the previous level's outputs, computed from a checked batch.
-            pooled, s = dense_pool(z, adj_p, self._logits(h, c), mask_p, num_clusters=c, validate=False)
-            parts.append(pooled)
-            assignments.append(s)
+        counts: list[Tensor | None] = (
+            [None] * len(graphs.parts) if num_clusters is None else list(graphs.partition.split(num_clusters))
+        )
+        used = self._clusters_used(counts)
+        layouts = _real_rows(graphs)  # found by the GNNs above: no second look at the masks
+        # Inputs are the previous level's outputs, computed from a checked batch; a mask only where
+        # there is padding to take out.
+        results = dense_pool_parts(
+            [
+                (z, adj_p, self._logits(h, k), None if layout.index is None else mask_p, c)
+                for (z, adj_p, mask_p), (h, _, _), c, k, layout in zip(
+                    embedding.parts, hidden.parts, counts, used, layouts
+                )
+            ],
+            validate=False,
+        )
+        parts = [pooled for pooled, _ in results]
+        assignments = [s for _, s in results]
         partition = graphs.partition
         pooled_graphs = PaddedBatch(
             [p.x for p in parts], [p.adj for p in parts], [p.mask for p in parts], partition
