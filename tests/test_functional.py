@@ -78,7 +78,7 @@ def scalar_objective(out: PoolOutput, gen_seed=1):
     gen = torch.Generator().manual_seed(gen_seed)
     total = 0
     for t in (out.x, out.adj, out.link_loss, out.entropy):
-        total = total + (t * torch.randn(t.shape, generator=gen, dtype=t.dtype)).sum()
+        total = total + (t * torch.randn(t.shape, generator=gen, dtype=t.dtype).to(t.device)).sum()
     return total
 
 
@@ -111,14 +111,17 @@ SIZE_CASES = {
 
 @pytest.mark.parametrize("case", list(SIZE_CASES))
 @pytest.mark.parametrize("weighted", [False, True])
-def test_sparse_and_dense_match_reference(case, weighted, products):
+def test_sparse_and_dense_match_reference(case, weighted, products, device):
     x, edge_index, s, batch, weight = random_batch(
         SIZE_CASES[case], weighted=weighted, seed=hash(case) % 1000
     )
     ref = reference_pool(x, edge_index, s, batch, weight)
-    sparse = sparse_diff_pool(x, edge_index, s, batch, weight)
-    dense = dense_diff_pool(*dense_inputs(x, edge_index, s, batch, weight))
+    on_device = [None if t is None else t.to(device) for t in (x, edge_index, s, batch, weight)]
+    sparse = sparse_diff_pool(*on_device)
+    dense = dense_diff_pool(*dense_inputs(*on_device))
     for out in (sparse, dense):
+        assert out.x.device.type == device.type
+        out = PoolOutput(*(t.cpu() for t in out))
         torch.testing.assert_close(out.x, ref[0], **TOL)
         torch.testing.assert_close(out.adj, ref[1], **TOL)
         torch.testing.assert_close(out.link_loss, ref[2], **TOL)
@@ -127,23 +130,28 @@ def test_sparse_and_dense_match_reference(case, weighted, products):
 
 
 @pytest.mark.parametrize("case", list(SIZE_CASES))
-def test_gradients_match_reference(case, products):
+def test_gradients_match_reference(case, products, device):
+    """The reference runs on the CPU; ours on ``device``, its gradients flowing back to the CPU leaves."""
     x, edge_index, s, batch, weight = random_batch(SIZE_CASES[case], seed=3)
+    edges_d, batch_d = edge_index.to(device), batch.to(device)
 
     def via_reference(x_, s_, w_):
         rx, radj, rlink, rent = reference_pool(x_, edge_index, s_, batch, w_)
         return scalar_objective(PoolOutput(rx, radj, None, rlink, rent))
 
     def via_sparse(x_, s_, w_):
-        return scalar_objective(sparse_diff_pool(x_, edge_index, s_, batch, w_))
+        return scalar_objective(
+            sparse_diff_pool(x_.to(device), edges_d, s_.to(device), batch_d, w_.to(device))
+        )
 
     def via_dense(x_, s_, w_):
-        return scalar_objective(dense_diff_pool(*dense_inputs(x_, edge_index, s_, batch, w_)))
+        inputs = dense_inputs(x_.to(device), edges_d, s_.to(device), batch_d, w_.to(device))
+        return scalar_objective(dense_diff_pool(*inputs))
 
     ref_value, ref_grads = grads(via_reference, x, s, weight)
     for fn in (via_sparse, via_dense):
         value, got = grads(fn, x, s, weight)
-        torch.testing.assert_close(value, ref_value, **TOL)
+        torch.testing.assert_close(value.cpu(), ref_value, **TOL)
         for g, r in zip(got, ref_grads):
             torch.testing.assert_close(g, r, **TOL)
 
@@ -446,8 +454,8 @@ def test_softmax_entropy_backward_passes_gradcheck(masked):
 
 
 @pytest.mark.parametrize("form", ["sparse", "dense"])
-def test_link_loss_under_bf16_autocast_stays_close_and_backward_runs(form):
-    x, edge_index, s, batch, weight = random_batch([9, 14, 6], k=4, seed=3)
+def test_link_loss_under_bf16_autocast_stays_close_and_backward_runs(form, device):
+    x, edge_index, s, batch, weight = (t.to(device) for t in random_batch([9, 14, 6], k=4, seed=3))
     dense_x, adj, dense_s, mask = dense_inputs(x, edge_index, s, batch, weight)
     full = dense_x.new_ones(
         mask.shape, dtype=torch.bool
@@ -461,7 +469,7 @@ def test_link_loss_under_bf16_autocast_stays_close_and_backward_runs(form):
     exact = pool().link_loss
     s.requires_grad_(True)
     dense_s.requires_grad_(True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16):
         mixed = pool().link_loss
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed, exact.detach(), rtol=3e-2, atol=1e-2)

@@ -76,14 +76,15 @@ def train_briefly(model, graphs, steps=3):
 
 @pytest.mark.parametrize("per_graph", [False, True])
 @pytest.mark.parametrize("conv", ["sage", "gcn", "gin"])
-def test_logits_invariant_to_node_permutation(per_graph, conv):
+def test_logits_invariant_to_node_permutation(per_graph, conv, device):
     graphs = random_graphs(SIZES)
     model = make_model(per_graph=per_graph, conv=conv)
     train_briefly(model, graphs)
+    model.to(device)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        base = model(Batch.from_data_list(graphs)).logits
-        permuted = model(Batch.from_data_list([permute_nodes(g, gen) for g in graphs])).logits
+        base = model(Batch.from_data_list(graphs).to(device)).logits
+        permuted = model(Batch.from_data_list([permute_nodes(g, gen) for g in graphs]).to(device)).logits
     torch.testing.assert_close(base, permuted, atol=1e-4, rtol=1e-4)
 
 
@@ -285,10 +286,12 @@ def test_loss_helper_weights_and_nolp():
         classification_loss(out, batch.y, link_normalization="edges")
 
 
-def test_gradients_reach_every_parameter():
+@pytest.mark.parametrize("per_graph", [False, True])
+def test_gradients_reach_every_parameter(per_graph, device):
+    """A training step on the device: every parameter gets a finite gradient."""
     graphs = random_graphs(SIZES)
-    model = make_model()
-    batch = Batch.from_data_list(graphs)
+    model = make_model(per_graph=per_graph).to(device)
+    batch = Batch.from_data_list(graphs).to(device)
     classification_loss(model(batch), batch.y)["loss"].backward()
     missing = [
         name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
@@ -459,13 +462,13 @@ def test_l2_normalize_equals_torch_normalize_with_its_gradient():
 
 @pytest.mark.parametrize("conv", ["sage", "gcn", "gin"])
 @pytest.mark.parametrize("per_graph", [False, True])
-def test_every_convolution_trains_under_bf16_autocast(conv, per_graph):
+def test_every_convolution_trains_under_bf16_autocast(conv, per_graph, device):
     # GCN's sparse layers return Z in float32 while the assignment head gives bf16 logits: the
     # first level's pooling used to fail on the mixed dtypes.
-    model = make_model(per_graph=per_graph, conv=conv)
-    batch = Batch.from_data_list(random_graphs(SIZES))
+    model = make_model(per_graph=per_graph, conv=conv).to(device)
+    batch = Batch.from_data_list(random_graphs(SIZES)).to(device)
     exact = classification_loss(model(batch), batch.y)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16):
         mixed = classification_loss(model(batch), batch.y)
     mixed["loss"].backward()
     for term in ("ce", "link", "entropy"):  # each term, not only their sum of ~11
