@@ -52,7 +52,10 @@ def test_edge_list_folder_with_labels_file(tmp_path):
     (tmp_path / "b.txt").write_text("# label: 1\nx,y\ny,z 2.5\nw\n")  # w: isolated node
     (tmp_path / "labels.csv").write_text("file,label\na.edgelist,0\n")
     (tmp_path / "notes.md").write_text("not a graph")
-    dataset = read_graph_folder(tmp_path)
+    # .txt files are edge lists only when asked for: by default a folder's notes.txt is no graph
+    assert len(read_graph_folder(tmp_path)) == 1
+    dataset = read_graph_folder(tmp_path, suffixes=[".edgelist", "txt"])
+    assert dataset.info["ignored"] == [str(tmp_path / "notes.md")]
     assert len(dataset) == 2 and dataset.label_mapping == {0: 0, 1: 1}
     a, b = dataset[0], dataset[1]
     assert a.num_nodes == 4 and a.edge_index.size(1) == 8 and a.y.item() == 0

@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from . import __version__
@@ -38,7 +39,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                              "(default ~/.cache/diffpool)")
     parser.add_argument("--features", default=None,
                         choices=("auto", "labels", "attributes", "degree", "constant"),
-                        help="node features (default: auto for TU sets, degree for synthetic)")
+                        help="node features (default: auto: node attributes and one-hot node labels where the "
+                             "set has them, else one-hot degrees; the synthetic set's are its node colours)")
     parser.add_argument("--max-nodes", type=int, default=None, metavar="N",
                         help="drop graphs with more than N nodes (reported); default keeps all")
 
@@ -111,6 +113,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 def run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .data import feature_sources
     from .training import train
     from .training.options import run_config_from_args
     from .training.protocols import is_rank_zero
@@ -119,14 +122,21 @@ def run_train(args: argparse.Namespace) -> int:
     _quiet_lightning(args.verbose)
     out = Path(args.out or Path("runs") / f"train-{config.dataset}")
     _print(args, f"training {config.variant} on {config.dataset} → {out}")
-    result = train(config, out, progress=not args.json)
+    features = []
+
+    def on_data(dataset) -> None:
+        features.append(feature_sources(dataset))
+        _print(args, f"features: {features[0]}")
+
+    result = train(config, out, progress=not args.json, on_data=on_data)
     if not is_rank_zero():  # DDP worker processes: the first process reports
         return EXIT_OK
     summary = {"dataset": config.dataset, "variant": config.variant, "test_acc": result["test_acc"],
                "val_acc": result.get("val_acc"), "best_epoch": result.get("best_epoch"),
                "epochs_run": result["epochs_run"], "community_nmi": result.get("community_nmi"),
                "checkpoint": result["checkpoint"], "logs": str(out / "logs" / "metrics.csv"),
-               "result": str(out / "result.json"), "wall_time_s": result["wall_time_s"]}
+               "result": str(out / "result.json"), "wall_time_s": result["wall_time_s"],
+               "features": features[0] if features else None}
     if args.picture and config.variant in ("diffpool", "nolp"):
         summary["picture"] = _assignment_picture(config, result, out)
     if args.json:
@@ -194,6 +204,9 @@ def add_cv_parser(subparsers) -> argparse.ArgumentParser:
                         "or runs/cv-DATASET-VARIANT-grid with --grid); with 'select': a new folder for the "
                         "selection's results (required)")
     parser.add_argument("--fold", type=int, default=None, metavar="I", help="run only fold I (0-based), e.g. as one job of an array")
+    parser.add_argument("--force", action="store_true",
+                        help="with 'select': replace a selection of other runs in --out (a selection of the "
+                             "same runs is updated without it)")
     parser.add_argument("--json", action="store_true", help="print only the results as JSON, no progress bars")
     parser.add_argument("--grid", action="append", metavar="NAME=VALUE,...",
                         help="a grid point, e.g. levels=1,ratio=0.1 (give two or more): each point runs as its own "
@@ -209,6 +222,7 @@ def add_cv_parser(subparsers) -> argparse.ArgumentParser:
 def run_cv(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .data import feature_sources
     from .training import cross_validate, report
     from .training.options import run_config_from_args
     from .training.protocols import is_rank_zero
@@ -227,11 +241,14 @@ def run_cv(args: argparse.Namespace) -> int:
         if len(args.run_dirs) < 2 or not args.out:
             raise UsageError("'cv select' needs two or more run folders and --out: "
                              "diffpool cv select RUN_DIR RUN_DIR... --out DIR")
-        summary = select_across_runs(args.run_dirs, args.out)
+        summary = select_across_runs(args.run_dirs, args.out, force=args.force)
         _print_cv(args, summary, Path(args.out))
         return EXIT_OK
     if args.run_dirs:
         raise UsageError(f"unexpected argument {args.run_dirs[0]!r}; use --out RUN_DIR for the run folder")
+    if args.force:
+        raise UsageError("--force replaces the results of 'cv select'; a cv run folder is resumed, "
+                         "never replaced")
     config = run_config_from_args(args)
     _quiet_lightning(args.verbose)
     out = Path(args.out or Path("runs") / f"cv-{config.dataset}-{config.variant}-{args.protocol}")
@@ -244,7 +261,8 @@ def run_cv(args: argparse.Namespace) -> int:
     _print(args, f"{args.folds}-fold cross-validation ({args.protocol} protocol) of {config.variant} on "
                  f"{config.dataset} → {out}")
     summary = cross_validate(config, out, folds=args.folds, protocol=args.protocol, only_fold=args.fold,
-                             progress=not args.json, on_fold=progress)
+                             progress=not args.json, on_fold=progress,
+                             on_data=lambda dataset: _print(args, f"features: {feature_sources(dataset)}"))
     if not is_rank_zero():  # DDP worker processes: the first process reports
         return EXIT_OK
     if args.fold is not None:
@@ -266,6 +284,7 @@ def _fold_line(what: str, result: dict) -> str:
 def _run_cv_grid(args: argparse.Namespace, config) -> int:
     from pathlib import Path
 
+    from .data import feature_sources
     from .training.options import parse_settings
     from .training.protocols import is_rank_zero
     from .training.selection import cross_validate_grid
@@ -281,7 +300,9 @@ def _run_cv_grid(args: argparse.Namespace, config) -> int:
 
     _print(args, f"{args.folds}-fold cross-validation of {len(points)} grid points on {config.dataset} → {out}")
     summary = cross_validate_grid(config, points, out, folds=args.folds, only_fold=args.fold,
-                                  progress=not args.json, on_fold=progress)
+                                  progress=not args.json, on_fold=progress,
+                                  on_data=lambda name, dataset: _print(args, f"{name}, features: "
+                                                                             f"{feature_sources(dataset)}"))
     if not is_rank_zero():
         return EXIT_OK
     if args.fold is not None:
@@ -316,8 +337,17 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
         description="Class probabilities for every graph of a TU data set folder or a folder of GraphML / "
                     "edge-list files, with node features built as for the training data.")
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint written by train or cv")
-    parser.add_argument("--graphs", required=True, metavar="PATH", help="TU folder or folder of .graphml/.edgelist files")
-    parser.add_argument("--out", metavar="CSV", help="write the CSV here instead of printing it")
+    parser.add_argument("--graphs", required=True, metavar="PATH",
+                        help="TU folder, or a folder of graph files: *.graphml and *.edgelist (other files "
+                             "are listed as ignored; --suffix reads others); graphs without nodes are "
+                             "skipped and listed")
+    parser.add_argument("--suffix", action="append", metavar="EXT",
+                        help="read the folder's files ending in EXT as graphs (.graphml: GraphML, any other: "
+                             "an edge list); repeat for several, e.g. --suffix .edgelist --suffix .txt "
+                             "(default: .graphml and .edgelist)")
+    parser.add_argument("--out", metavar="CSV", help="write the CSV here instead of printing it; never the "
+                        "checkpoint or a graph file, and an existing file only with --force")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
     parser.set_defaults(run=run_predict)
     return parser
@@ -326,12 +356,23 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
 def run_predict(args: argparse.Namespace) -> int:
     from .training.predict import predict
 
-    result = predict(args.checkpoint, args.graphs, args.out)
+    result = predict(args.checkpoint, args.graphs, args.out, force=args.force, suffixes=args.suffix)
+    # stdout may be the CSV itself: what was read, skipped and ignored goes to stderr
+    print(f"features: {result['features']}", file=sys.stderr)
+    for item in result["skipped"]:
+        print(f"skipped {item['graph']}: {item['reason']}", file=sys.stderr)
+    if result["ignored"]:
+        ignored = result["ignored"]
+        names = ", ".join(Path(p).name for p in ignored[:10]) + (", ..." if len(ignored) > 10 else "")
+        print(f"ignored {len(ignored)} file(s) not named as graphs ({names}); --suffix reads them",
+              file=sys.stderr)
     if args.json:
-        print(json.dumps({k: result[k] for k in ("rows", "classes", "accuracy")}, indent=2))
+        keys = ("rows", "classes", "accuracy", "skipped", "ignored")
+        print(json.dumps({k: result[k] for k in keys}, indent=2))
     elif args.out:
         accuracy = "" if result["accuracy"] is None else f"; accuracy against the folder's labels {_percent(result['accuracy'])}"
-        print(f"{len(result['rows'])} graphs → {args.out}{accuracy}")
+        skipped = f" ({len(result['skipped'])} skipped)" if result["skipped"] else ""
+        print(f"{len(result['rows'])} graphs{skipped} → {args.out}{accuracy}")
     else:
         sys.stdout.write(result["csv"])
     return EXIT_OK
@@ -375,6 +416,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.addLevelName(level, logging.getLevelName(level).lower())
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s")
+    from .atomic import OutputError
     from .data import DataError
     from .models import ConfigError
     from .training import BatchTooLargeError, NonFiniteLossError
@@ -387,7 +429,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         return int(args.run(args) or EXIT_OK)
-    except (DataError, ConfigError, ResultsError, CheckpointError, UsageError) as error:
+    except (DataError, ConfigError, ResultsError, CheckpointError, UsageError, OutputError) as error:
         print(f"diffpool {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (NonFiniteLossError, BatchTooLargeError) as error:

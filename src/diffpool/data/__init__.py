@@ -18,7 +18,7 @@ from .features import (
 )
 from .registry import SYNTHETIC_NAME, load_dataset
 from .splits import check_splits, load_splits, save_splits, stratified_folds
-from .stats import dataset_stats, format_stats, graph_sizes
+from .stats import dataset_stats, feature_sources, format_stats, graph_sizes
 from .synthetic import ARRANGEMENTS, SyntheticHierarchy
 from .tu import TU_URL, cache_dir, load_tu, read_tu_raw
 from .user import from_networkx, read_edge_list, read_graph_folder
@@ -51,5 +51,6 @@ __all__ = [
     "check_splits",
     "dataset_stats",
     "format_stats",
+    "feature_sources",
     "graph_sizes",
 ]

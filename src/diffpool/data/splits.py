@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from .errors import DataError
+from .errors import DataError, text_encoding_problem
 from ..atomic import atomic_open
 
 __all__ = ["stratified_folds", "save_splits", "load_splits", "check_splits", "labels_of"]
@@ -140,10 +140,19 @@ def load_splits(path: Union[str, os.PathLike], num_graphs: Optional[int] = None)
     """Read splits written by :func:`save_splits` (or a bare JSON list of fold dicts) and validate
     them; ``num_graphs`` (e.g. ``len(dataset)``) must match the file's when given."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}:0: is a folder, where a splits file (JSON) is expected")
     try:
-        document = json.loads(path.read_text())
+        raw = path.read_bytes()
+        problem = text_encoding_problem(raw)
+        if problem is not None:  # named as what it is (gzip data, UTF-16), not as bad JSON
+            raise DataError(f"{path}:1: is {problem[0]}, not the JSON splits file diffpool writes; "
+                            "delete it to make the splits again")
+        document = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path}: no such splits file") from None
+    except OSError as error:
+        raise DataError(f"{path}:0: cannot be read ({error.strerror or error})") from None
     except json.JSONDecodeError as error:
         raise DataError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
     except UnicodeDecodeError:

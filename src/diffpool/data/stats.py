@@ -5,6 +5,8 @@ figures (IMDB lists each edge four times in ``NAME_A.txt``, but its published 96
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
@@ -14,7 +16,49 @@ from torch_geometric.data import Data, InMemoryDataset
 from .dataset import GraphDataset
 from .features import describe_features
 
-__all__ = ["graph_sizes", "dataset_stats", "format_stats"]
+__all__ = ["graph_sizes", "dataset_stats", "format_stats", "feature_sources"]
+
+_NODE_FILES = {"attributes": "node_attributes", "labels": "node_labels"}
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def feature_sources(dataset) -> str:
+    """Which node features were built and from what, in one line, e.g. ``21 = 18 attributes + 3
+    node-label one-hot, from ENZYMES_node_attributes.txt and ENZYMES_node_labels.txt in /data/ENZYMES``.
+    Automatic features that fell back to degrees say which files were absent."""
+    spec = getattr(dataset, "feature_spec", None)
+    built = describe_features(spec)
+    if not spec:
+        return built
+    info = getattr(dataset, "info", {}) or {}
+    name = getattr(dataset, "name", "graphs")
+    parts = spec["parts"]
+    if info.get("generator") == "SyntheticHierarchy":
+        what = {"labels": "the community colours", "degree": "the generated edges",
+                "attributes": "attributes"}
+        origin = _and([what[p] for p in parts if p in what]) or "no data"
+        return f"{built}, from {origin} of the synthetic set"
+    if info.get("source"):  # a TU folder
+        folder = Path(info["source"])
+        files = [f"{name}_{_NODE_FILES[p]}.txt" for p in parts if p in _NODE_FILES]
+        files += [f"the edges in {name}_A.txt"] if "degree" in parts else []
+        origin = f"from {_and(files)} in {folder}" if files else "a constant per node"
+        absent = [f"{name}_{_NODE_FILES[p]}.txt" for p in ("labels", "attributes") if p not in parts
+                  and not (folder / f"{name}_{_NODE_FILES[p]}.txt").is_file()]
+        if spec.get("kind") == "auto" and absent:
+            origin += f" (there is no {' or '.join(absent)})"
+        return f"{built}, {origin}"
+    sources = [s for s in info.get("sources", []) if s]
+    if sources:  # a user's graph files
+        what = {"attributes": "the nodes' 'x' attributes", "labels": "the nodes' 'label' attribute",
+                "degree": "the edges"}
+        folder = os.path.commonpath([os.path.dirname(s) or "." for s in sources])
+        origin = _and([what[p] for p in parts if p in what]) or "a constant per node"
+        return f"{built}, from {origin} of {len(sources)} file{'s' if len(sources) != 1 else ''} in {folder}"
+    return built
 
 
 def _unique_undirected(edge_index: torch.Tensor, edge_graph: torch.Tensor, num_graphs: int,
@@ -82,6 +126,7 @@ def dataset_stats(dataset: Union[GraphDataset, Sequence[Data]]) -> dict:
         "max_edges": int(edges.max()),
         "num_features": int(first.x.size(1)) if getattr(first, "x", None) is not None else 0,
         "features": describe_features(spec),
+        "feature_sources": feature_sources(dataset),
         "node_label_values": info.get("node_label_values", (spec or {}).get("node_label_values") or []),
         "num_node_attributes": int(info.get("num_node_attributes", (spec or {}).get("num_attributes", 0))),
         "feature_spec": spec,
@@ -105,6 +150,7 @@ def format_stats(stats: dict) -> str:
         ("node labels", node_labels),
         ("node attributes", f"{stats['num_node_attributes']}"),
         ("feature dims", stats["features"]),
+        ("feature source", stats.get("feature_sources", "").partition(", ")[2].removeprefix("from ") or "-"),
     ]
     if stats.get("filtered"):
         f = stats["filtered"]

@@ -43,11 +43,12 @@ from torch_geometric.datasets import TUDataset
 from torch_geometric.utils import to_undirected
 
 from .dataset import GraphDataset
-from .errors import DataError, DownloadError, file_error
+from .errors import DataError, DownloadError, decode_text, file_error
 from ..atomic import atomic_open
 from .features import apply_features, make_feature_spec
 
-__all__ = ["load_tu", "read_tu_raw", "TURaw", "cache_dir", "TU_URL", "find_tu_folder"]
+__all__ = ["load_tu", "read_tu_raw", "TURaw", "cache_dir", "TU_URL", "find_tu_folder", "check_feature_files",
+           "OFFICIAL_NODE_DATA"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,12 @@ log = logging.getLogger(__name__)
 TU_URL: str = TUDataset.url
 REQUIRED_FILES = ("A", "graph_indicator", "graph_labels")
 OPTIONAL_FILES = ("node_labels", "node_attributes")
+#: The node data the official archives of these sets hold. A copy without it is incomplete: with
+#: ``auto`` features a model would quietly train on other inputs (degrees instead of labels).
+OFFICIAL_NODE_DATA = {"MUTAG": ("labels",), "ENZYMES": ("labels", "attributes"),
+                      "PROTEINS": ("labels", "attributes"), "PROTEINS_full": ("labels", "attributes"),
+                      "NCI1": ("labels",), "NCI109": ("labels",), "DD": ("labels",), "PTC_MR": ("labels",)}
+_PART_FILES = {"labels": "node_labels", "attributes": "node_attributes"}
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -99,9 +106,11 @@ class TURaw:
 def _read_text(path: Path) -> str:
     try:
         with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", errors="replace")
+            raw = handle.read()
     except OSError as error:  # unreadable (permissions, I/O error): our error, naming the file
         raise file_error(path, 0, f"cannot be read ({error.strerror or error})") from None
+    # Compressed files, UTF-16 and byte-order marks are named as such, not as a bad first value.
+    return decode_text(path, raw)
 
 
 def _scan_for_error(path: Path, text: str, columns: Optional[int], kind: str) -> DataError:
@@ -165,6 +174,16 @@ def _count_error(path: Path, found: int, expected: int, what: str, reference: st
                                           f"({what}); this line and the rest are extra")
 
 
+def _check_entries(folder: Path, name: str) -> None:
+    """Something named as a TU file that is not a readable file is an error, never taken for "no
+    such data" (a node-labels folder or broken link would otherwise give other features, silently)."""
+    for path in sorted(folder.glob(f"{name}_*.txt")):
+        if path.is_dir():
+            raise file_error(path, 0, "is a folder, where a text file of the TU format is expected")
+        if path.is_symlink() and not path.exists():
+            raise file_error(path, 0, f"is a broken symbolic link (to {os.readlink(path)})")
+
+
 def read_tu_raw(folder: PathLike, name: str, *, labels_required: bool = True) -> TURaw:
     """Read and validate the TU files of data set ``name`` in ``folder``; with
     ``labels_required=False`` (graphs to predict) the graph labels file may be absent.
@@ -176,6 +195,7 @@ def read_tu_raw(folder: PathLike, name: str, *, labels_required: bool = True) ->
     """
     folder = Path(folder)
     files = {part: folder / f"{name}_{part}.txt" for part in REQUIRED_FILES + OPTIONAL_FILES}
+    _check_entries(folder, name)
     for part in REQUIRED_FILES:
         if not files[part].is_file() and (labels_required or part != "graph_labels"):
             present = sorted(p.name for p in folder.glob(f"{name}_*.txt")) if folder.is_dir() else []
@@ -427,6 +447,34 @@ def find_tu_folder(name: str, root: Optional[PathLike], cache: Path) -> Path:
                     f"(data set names are case-sensitive)")
 
 
+def check_feature_files(folder: Path, name: str, features: str) -> None:
+    """The node-data files that ``features`` needs must be in ``folder``: the one asked for
+    (``labels``, ``attributes``), or with ``auto`` those the official set has
+    (:data:`OFFICIAL_NODE_DATA`). A missing one is a :class:`DataError` naming it, never a quiet
+    fall-back to other features; ``degree`` or ``constant`` features need neither."""
+    if features in _PART_FILES:
+        wanted = [features]
+        why = ("{name} has no node {part}: this file is missing, and --features {part} builds the features "
+               "from it")
+    elif features == "auto":
+        wanted = list(OFFICIAL_NODE_DATA.get(name, ()))
+        why = ("missing: the official {name} set has node {part} in this file, and without them the "
+               "automatic node features would be built from other data")
+    else:
+        return
+    # Something there counts as present: read_tu_raw says what is wrong with a folder or broken link.
+    present = [p for p in ("attributes", "labels")
+               if os.path.lexists(folder / f"{name}_{_PART_FILES[p]}.txt")]
+    for part in wanted:
+        path = folder / f"{name}_{_PART_FILES[part]}.txt"
+        if part not in present:
+            others = [p for p in present if p != part] + ["degree"]
+            choices = " or ".join(f"--features {p}" for p in others)
+            alone = " (from the graph structure alone)" if others == ["degree"] else ""
+            raise file_error(path, 0, f"{why.format(name=name, part=part)}. Restore the file, or choose the "
+                                      f"features explicitly: {choices}{alone}")
+
+
 # ----------------------------------------------------------------------------------------------
 # The public loader
 # ----------------------------------------------------------------------------------------------
@@ -474,6 +522,8 @@ def load_tu(
         raise DataError(f"max_nodes must be at least 1, got {max_nodes}")
     cache_root = cache_dir(cache)
     folder = find_tu_folder(name, root, cache_root)
+    _check_entries(folder, name)
+    check_feature_files(folder, name, features)
     settings = {"features": features, "max_nodes": max_nodes, "degree_cap": degree_cap}
     processed = cache_root / "processed" / f"{name}-{_cache_key(folder, settings)}.pt"
     stamps = _source_stamps(folder, name)

@@ -8,15 +8,23 @@ Conventions (all optional):
 * graph attribute ``label`` (``G.graph["label"]``), the ``labels`` argument, a ``# label: 3`` comment
   in an edge list, or a ``labels.csv`` (``file,label`` lines) in the folder → graph label.
 
-Graphs are treated as undirected and unweighted; duplicate edges collapse and self-loops are
-dropped, as for the TU sets. Pass the ``feature_spec`` (and ``label_mapping``) a model was trained
-with so the graphs get exactly the same feature columns; a graph that cannot (no attributes, an
-unknown node label, ...) is reported by its file name.
+Graphs are treated as undirected and unweighted: a directed graph's edges lose their direction,
+parallel edges (a multigraph's, or an edge list's repeated lines) collapse into one and self-loops
+are dropped, as for the TU sets; each of these conversions is reported in a warning naming the
+file. Pass the ``feature_spec`` (and ``label_mapping``) a model was trained with so the graphs get
+exactly the same feature columns; a graph that cannot (no attributes, an unknown node label, ...)
+is reported by its file name.
+
+A folder is read file by file: ``*.graphml`` and ``*.edgelist`` (or the ``suffixes`` given), in
+the order of their names; other files are not graphs and are listed in ``dataset.info["ignored"]``
+(a ``notes.txt`` is never read as an edge list). A graph without nodes is an error naming its
+file, or with ``skip_empty`` is left out and listed in ``dataset.info["skipped"]``.
 """
 from __future__ import annotations
 
 import os
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -28,12 +36,14 @@ from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
 from .dataset import GraphDataset
-from .errors import DataError, file_error
+from .errors import DataError, file_error, read_text_file, text_encoding_problem
 from .features import apply_features, make_feature_spec
 
-__all__ = ["from_networkx", "read_graph_folder", "read_edge_list", "GRAPH_SUFFIXES"]
+__all__ = ["from_networkx", "read_graph_folder", "read_edge_list", "read_graph_file", "graph_files",
+           "GRAPH_SUFFIXES"]
 
-GRAPH_SUFFIXES = (".graphml", ".edgelist", ".txt")
+#: The files a folder of graphs is read from, unless other suffixes are given.
+GRAPH_SUFFIXES = (".graphml", ".edgelist")
 LABELS_FILE = "labels.csv"
 _ATTR_KEY = re.compile(r"^x(\d+)$")
 PathLike = Union[str, "os.PathLike[str]"]
@@ -82,8 +92,30 @@ def _node_attr(attrs: dict, where: str) -> Optional[list[float]]:
         raise DataError(f"{where}: node attributes must be numbers, got {attrs.get('x', parts)!r}") from None
 
 
+def _report_conversions(graph: nx.Graph, where: str) -> None:
+    """Warn, naming the graph, about what becoming a simple undirected graph changes in it."""
+    edges = [(u, v) for u, v in graph.edges() if u != v]
+    loops = graph.number_of_edges() - len(edges)
+    distinct = set(edges) if graph.is_directed() else {frozenset(e) for e in edges}
+    # Parallel edges: a multigraph's, or an edge list's repeated lines (counted when it was read).
+    parallel = len(edges) - len(distinct) + int(graph.graph.get("repeated_edges", 0))
+    changes = []
+    if graph.is_directed():
+        one_way = sum(1 for u, v in distinct if (v, u) not in distinct)
+        changes.append("a directed graph, read as undirected" + (
+            f" ({one_way} one-way edge{'s' if one_way != 1 else ''} now both ways)" if one_way else ""))
+    if parallel:
+        changes.append(f"{parallel} parallel edge{'s' if parallel != 1 else ''} merged into one")
+    if loops:
+        changes.append(f"{loops} self-loop{'s' if loops != 1 else ''} dropped")
+    if changes:
+        warnings.warn(f"{where}: {'; '.join(changes)}: graphs are used as simple undirected graphs",
+                      stacklevel=2)
+
+
 def _graph_to_data(graph: nx.Graph, where: str) -> tuple[Data, Any]:
     """One networkx graph → ``Data`` with raw node data; returns it with the graph's own label."""
+    _report_conversions(graph, where)
     nodes = list(graph.nodes)
     index = {node: i for i, node in enumerate(nodes)}
     pairs = [(index[u], index[v]) for u, v in graph.edges() if u != v]
@@ -171,9 +203,27 @@ def read_edge_list(path: PathLike) -> nx.Graph:
     """An edge list: ``u v`` per line (space/tab/comma separated; a lone ``u`` is an isolated node;
     a trailing weight or ``{...}`` dict, as networkx writes, is ignored). ``#`` starts a comment;
     ``# label: 3`` sets the graph label."""
+    graph = _read_edge_list(path)
+    if graph.number_of_nodes() == 0:
+        raise file_error(path, 1, "no nodes or edges in this edge list")
+    return graph
+
+
+def _read_edge_list(path: PathLike) -> nx.Graph:
+    """The graph of an edge list, possibly without nodes; ``graph.graph["repeated_edges"]`` counts
+    lines that repeat an earlier edge in the same direction (collapsed, and reported)."""
     path = Path(path)
     graph = nx.Graph()
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    text = read_text_file(path, what="edge-list file")
+    seen: set = set()
+    repeated = 0
+
+    def add_edge(u: str, v: str) -> None:
+        nonlocal repeated
+        repeated += (u, v) in seen
+        seen.add((u, v))
+        graph.add_edge(u, v)
+
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if stripped.startswith("#"):
@@ -189,21 +239,34 @@ def read_edge_list(path: PathLike) -> nx.Graph:
         if len(tokens) == 1:
             graph.add_node(tokens[0])
         elif len(tokens) == 2:
-            graph.add_edge(tokens[0], tokens[1])
+            add_edge(tokens[0], tokens[1])
         elif len(tokens) == 3:
             try:
                 float(tokens[2])
             except ValueError:
                 raise file_error(path, number, f"expected 'u v' or 'u v weight', found {stripped!r}") from None
-            graph.add_edge(tokens[0], tokens[1])
+            add_edge(tokens[0], tokens[1])
         else:
             raise file_error(path, number, f"expected 'u v' (two node ids), found {len(tokens)} values: {stripped!r}")
-    if graph.number_of_nodes() == 0:
-        raise file_error(path, 1, "no nodes or edges in this edge list")
+    if repeated:
+        graph.graph["repeated_edges"] = repeated
     return graph
 
 
 def _read_graphml(path: Path) -> nx.Graph:
+    """The graph of a GraphML file as written (directed, a multigraph): :func:`_graph_to_data`
+    converts it and reports what changed."""
+    if path.is_dir():
+        raise file_error(path, 0, "is a folder, where a GraphML file is expected")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError as error:
+        raise file_error(path, 0, f"cannot be read ({error.strerror or error})") from None
+    problem = text_encoding_problem(head)
+    # XML declares its own encoding (UTF-16 with a BOM, a UTF-8 BOM are valid XML); compressed data is not.
+    if problem is not None and not problem[0].startswith(("UTF-8", "UTF-16 text", "UTF-32")):
+        raise file_error(path, 1, f"is {problem[0]}, not GraphML text; {problem[1]}")
     try:
         graph = nx.read_graphml(path)
     except ET.ParseError as error:
@@ -211,14 +274,18 @@ def _read_graphml(path: Path) -> nx.Graph:
         raise file_error(path, line, f"not valid GraphML/XML ({error})") from None
     except (nx.NetworkXError, KeyError, ValueError) as error:
         raise file_error(path, 0, f"cannot read this GraphML file ({error})") from None
-    if isinstance(graph, nx.MultiGraph):
-        graph = nx.Graph(graph)
     return graph
+
+
+def read_graph_file(path: PathLike) -> nx.Graph:
+    """One graph file: GraphML for ``*.graphml``, else an edge list (possibly without nodes)."""
+    path = Path(path)
+    return _read_graphml(path) if path.suffix.lower() == ".graphml" else _read_edge_list(path)
 
 
 def _read_labels_file(path: Path) -> dict:
     labels = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text_file(path, what="labels.csv file").splitlines(), start=1):
         body = line.split("#", 1)[0].strip()
         if not body:
             continue
@@ -231,33 +298,73 @@ def _read_labels_file(path: Path) -> dict:
     return labels
 
 
+def normalise_suffixes(suffixes: Optional[Iterable[str]]) -> tuple[str, ...]:
+    """``suffixes`` as lower-case ``.ext`` strings (``txt`` → ``.txt``); :data:`GRAPH_SUFFIXES` for None."""
+    if suffixes is None:
+        return GRAPH_SUFFIXES
+    out = tuple("." + s.strip().lstrip(".").lower() for s in suffixes if s.strip().lstrip("."))
+    if not out:
+        raise DataError("no file suffixes given to read graphs from")
+    return out
+
+
+def graph_files(folder: Path, suffixes: Optional[Iterable[str]] = None) -> tuple[list[Path], list[Path]]:
+    """``(graph files, other files)`` of ``folder``, sorted by name: files with one of the suffixes,
+    and the rest (``labels.csv`` and hidden files left out of both)."""
+    wanted = normalise_suffixes(suffixes)
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    files = [p for p in entries if p.suffix.lower() in wanted]
+    for path in files:
+        if path.is_dir():
+            raise file_error(path, 0, "is a folder, where a graph file is expected")
+    others = [p for p in entries if p.suffix.lower() not in wanted and p.name != LABELS_FILE and p.is_file()]
+    return files, others
+
+
 def read_graph_folder(
     path: PathLike,
     *,
     feature_spec: Optional[dict] = None,
     label_mapping: Optional[dict] = None,
     features: str = "auto",
+    suffixes: Optional[Sequence[str]] = None,
+    skip_empty: bool = False,
 ) -> GraphDataset:
-    """Read every ``*.graphml``, ``*.edgelist`` and ``*.txt`` file in ``path`` (sorted by name), one
-    graph per file, into a :class:`GraphDataset`; ``data.source`` holds each graph's file."""
+    """Read every ``*.graphml`` and ``*.edgelist`` file in ``path`` (or those with one of ``suffixes``;
+    sorted by name), one graph per file, into a :class:`GraphDataset`; ``data.source`` holds each
+    graph's file. ``info["ignored"]`` lists the other files; a graph without nodes is an error, or
+    with ``skip_empty`` listed in ``info["skipped"]`` as ``{"graph": file, "reason": ...}``."""
     folder = Path(path)
     if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder")
+        raise DataError(f"{folder}: no such folder" if not folder.exists() else f"{folder}: not a folder")
     if any(folder.glob("*_graph_indicator.txt")):
         raise DataError(f"{folder}: looks like a TU data set (NAME_A.txt, NAME_graph_indicator.txt, ...): "
                         f"load it with diffpool.data.load_tu(NAME, root={str(folder.parent)!r})")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in GRAPH_SUFFIXES)
+    wanted = normalise_suffixes(suffixes)
+    files, others = graph_files(folder, wanted)
     if not files:
-        raise DataError(f"{folder}: no graph files (*.graphml, *.edgelist, *.txt) found")
+        listed = f"; it holds {', '.join(p.name for p in others[:5])}{', ...' if len(others) > 5 else ''}" \
+            if others else ""
+        raise DataError(f"{folder}: no graph files ({', '.join('*' + s for s in wanted)}) found{listed}")
     labels_path = folder / LABELS_FILE
-    file_labels = _read_labels_file(labels_path) if labels_path.is_file() else {}
-    graphs = []
+    file_labels = _read_labels_file(labels_path) if os.path.lexists(labels_path) else {}
+    graphs, sources, skipped = [], [], []
     for file in files:
-        graph = _read_graphml(file) if file.suffix.lower() == ".graphml" else read_edge_list(file)
+        graph = read_graph_file(file)
+        if graph.number_of_nodes() == 0:
+            if not skip_empty:
+                raise file_error(file, 0, "holds a graph without nodes; a graph needs at least one")
+            skipped.append({"graph": str(file), "reason": "a graph without nodes"})
+            continue
         for key in (file.name, file.stem):
             if key in file_labels:
                 graph.graph["label"] = file_labels[key]
                 break
         graphs.append(graph)
-    return from_networkx(graphs, feature_spec=feature_spec, label_mapping=label_mapping, features=features,
-                         sources=[str(f) for f in files], name=folder.name)
+        sources.append(str(file))
+    if not graphs:
+        raise DataError(f"{folder}: no graphs left: all {len(files)} graph files hold graphs without nodes")
+    dataset = from_networkx(graphs, feature_spec=feature_spec, label_mapping=label_mapping, features=features,
+                            sources=sources, name=folder.name)
+    dataset.info.update(skipped=skipped, ignored=[str(p) for p in others], suffixes=list(wanted))
+    return dataset

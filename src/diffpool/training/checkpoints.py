@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from ..atomic import new_temporary
+from ..atomic import new_temporary, write_error
 
 __all__ = ["AtomicCheckpointIO", "load_resumable_checkpoint", "read_checkpoint", "previous_path",
            "content_digest", "PREVIOUS_SUFFIX", "CHECKSUM_KEY"]
@@ -95,6 +95,9 @@ def read_checkpoint(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]
     or not a Lightning checkpoint.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, where a checkpoint file is expected "
+                              f"(for example {path / 'checkpoints' / 'best.ckpt'})")
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
@@ -218,7 +221,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         torch.save({**checkpoint, CHECKSUM_KEY: content_digest(checkpoint)}, buffer)
-        fd, tmp = new_temporary(path)
+        try:
+            fd, tmp = new_temporary(path)
+        except OSError as error:
+            raise write_error(error, path, error.filename) from None
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(buffer.getbuffer())
@@ -226,6 +232,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 os.fsync(handle.fileno())
             _keep_previous(path)
             os.replace(tmp, path)
+        except OSError as error:  # named as the checkpoint, not the temporary file (a full disk, ...)
+            Path(tmp).unlink(missing_ok=True)
+            raise write_error(error, path, error.filename) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

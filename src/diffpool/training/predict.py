@@ -15,7 +15,9 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ..atomic import check_output
 from ..data import DataError, GraphDataset, apply_features, read_graph_folder
+from ..data.errors import file_error
 from ..models import ModelConfig, attach_det_clusters, build_model
 from .checkpoints import CheckpointError, read_checkpoint
 from .loaders import make_loader
@@ -51,8 +53,13 @@ def _tu_name(folder: Path) -> Optional[str]:
     return found[0].name[: -len("_A.txt")] if found else None
 
 
-def read_graphs_for(path: str | Path, hparams: dict[str, Any]) -> GraphDataset:
-    """Graphs at ``path`` (a TU folder, or a folder of GraphML / edge-list files), featured as in training."""
+def read_graphs_for(path: str | Path, hparams: dict[str, Any], *, suffixes: Optional[list[str]] = None,
+                    skip_empty: bool = False) -> GraphDataset:
+    """Graphs at ``path`` (a TU folder, or a folder of GraphML / edge-list files), featured as in training.
+
+    ``suffixes``: the graph files of a folder (default ``.graphml`` and ``.edgelist``); ``skip_empty``
+    leaves graphs without nodes out, listed in ``info["skipped"]``, instead of failing on them.
+    """
     from ..data.tu import build_graphs, read_tu_raw
 
     path = Path(path)
@@ -64,8 +71,16 @@ def read_graphs_for(path: str | Path, hparams: dict[str, Any]) -> GraphDataset:
         raise DataError(f"{path}: not a folder; give a TU data set folder or a folder of .graphml/.edgelist files")
     name = _tu_name(path)
     if name is None:
-        return read_graph_folder(path, feature_spec=spec, label_mapping=mapping or None)
+        return read_graph_folder(path, feature_spec=spec, label_mapping=mapping or None, suffixes=suffixes,
+                                 skip_empty=skip_empty)
     raw = read_tu_raw(path, name, labels_required=False)  # new graphs need no labels; with them, accuracy
+    # The model's features need the files they were built from: name a missing one, rather than
+    # every graph's "has no node labels".
+    for part, file in (("labels", "node_labels"), ("attributes", "node_attributes")):
+        if part in spec["parts"] and file not in raw.files:
+            raise file_error(path / f"{name}_{file}.txt", 0,
+                             f"missing: the model was trained on node {part} (its features need them), "
+                             "which this file holds")
     graphs, _ = build_graphs(raw)
     raw_labels = [] if raw.graph_labels is None else raw.graph_labels.tolist()
     unknown = sorted({int(v) for v in raw_labels} - {int(k) for k in mapping})
@@ -77,18 +92,44 @@ def read_graphs_for(path: str | Path, hparams: dict[str, Any]) -> GraphDataset:
         data.source = f"{name} graph {index + 1}"
         if class_of and raw_labels:  # the model's class indices, not this folder's own label coding
             data.y = torch.tensor([class_of[int(raw_labels[index])]])
-    return GraphDataset(apply_features(graphs, spec), name=name, label_mapping=mapping, feature_spec=spec)
+    return GraphDataset(apply_features(graphs, spec), name=name, label_mapping=mapping, feature_spec=spec,
+                        info={"source": str(path)})
+
+
+def _inputs(checkpoint: Path, graphs: Path) -> list[Path]:
+    """Every file ``predict`` may read: the checkpoint (and the one kept before it) and the graphs'
+    files (all of a folder's: which of them are graphs depends on options)."""
+    from .checkpoints import previous_path
+
+    files = [checkpoint, previous_path(checkpoint)]
+    if graphs.is_dir():
+        files += [p for p in graphs.iterdir() if p.is_file()]
+    elif graphs.exists():
+        files.append(graphs)
+    return files
 
 
 def predict(checkpoint: str | Path, graphs: str | Path, out_csv: Optional[str | Path] = None,
-            batch_size: int = 64) -> dict[str, Any]:
+            batch_size: int = 64, *, force: bool = False,
+            suffixes: Optional[list[str]] = None) -> dict[str, Any]:
     """Probabilities for every graph at ``graphs``; writes a CSV when ``out_csv`` is given.
 
-    Returns ``{"rows": [...], "classes": [...], "accuracy": float | None, "csv": str}``; each row has
-    the graph, the predicted class (as the original label) and one probability per class.
+    ``out_csv`` may not be the checkpoint or one of the graphs' files, nor a folder; an existing file
+    is replaced only with ``force``. ``suffixes``: which files of a folder are graphs (default
+    ``.graphml``, ``.edgelist``). Graphs without nodes are left out and listed.
+
+    Returns ``{"rows": [...], "classes": [...], "accuracy": float | None, "csv": str, "skipped": [...],
+    "ignored": [...], "features": str}``; each row has the graph, the predicted class (as the
+    original label) and one probability per class; ``skipped`` lists the graphs left out (file and
+    reason), ``ignored`` the files of the folder that are not graphs by their suffix.
     """
+    from ..data import feature_sources
+
+    if out_csv is not None:
+        check_output(out_csv, inputs=_inputs(Path(checkpoint), Path(graphs)), force=force,
+                     example="predictions.csv")
     model, hparams = load_trained_model(checkpoint)
-    dataset = read_graphs_for(graphs, hparams)
+    dataset = read_graphs_for(graphs, hparams, suffixes=suffixes, skip_empty=True)
     config = ModelConfig(**hparams["model_config"])
     if dataset.num_features != config.in_channels:
         raise DataError(f"{graphs}: the graphs have {dataset.num_features} node features but the model expects "
@@ -117,4 +158,6 @@ def predict(checkpoint: str | Path, graphs: str | Path, out_csv: Optional[str | 
     writer.writerows(rows)
     if out_csv is not None:
         atomic_write_text(out_csv, buffer.getvalue())
-    return {"rows": rows, "classes": classes, "accuracy": accuracy, "csv": buffer.getvalue()}
+    return {"rows": rows, "classes": classes, "accuracy": accuracy, "csv": buffer.getvalue(),
+            "skipped": dataset.info.get("skipped", []), "ignored": dataset.info.get("ignored", []),
+            "features": feature_sources(dataset)}

@@ -17,6 +17,8 @@ read back, an unfinished fold continues from its last checkpoint.
 """
 from __future__ import annotations
 
+import errno
+import json
 import logging
 import math
 import os
@@ -28,7 +30,7 @@ from typing import Any, Callable, Optional
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
 
 from ..atomic import remove_stale_temporaries
 from ..data.features import attribute_columns
@@ -38,8 +40,10 @@ from .checkpoints import AtomicCheckpointIO, previous_path, read_checkpoint
 from .config import RunConfig
 from .evaluation import community_nmi, evaluate_accuracy
 from .loaders import FoldData, make_loader
+from .locks import FoldLock
 from .module import GraphClassifier
 from .predict import load_trained_model, model_from_checkpoint
+from .progress import progress_callback, quiet_lightning
 from .results import ResultsError, atomic_write_json, read_json, versions
 
 __all__ = ["load_dataset", "load_graphs", "model_config_for", "train", "cross_validate", "report", "PROTOCOLS", "fit_fold",
@@ -101,6 +105,8 @@ def _open_run(run_dir: Path, config: RunConfig, protocol: str, folds: int, split
     new_run = _check_same_config(run_dir, config, protocol, folds) is not None
     _check_hardware(config)
     dataset = load_dataset(config)
+    if not new_run:
+        _check_same_features(run_dir, dataset)
     path = run_dir / "splits.json"
     if not new_run and path.exists():
         splits = load_splits(path, num_graphs=len(dataset))
@@ -114,9 +120,28 @@ def _open_run(run_dir: Path, config: RunConfig, protocol: str, folds: int, split
         # Checked again: another job (a fold of the same array) may have claimed the folder meanwhile.
         meta = _check_same_config(run_dir, config, protocol, folds)
         if meta is not None:
+            # the features as built, so that a resume on other data files is refused (see below)
+            meta["feature_spec"] = getattr(dataset, "feature_spec", None)
             atomic_write_json(run_dir / "config.json", meta)
         save_splits(splits, path)
     return dataset, splits
+
+
+def _check_same_features(run_dir: Path, dataset) -> None:
+    """A run resumes only on node features built as before: the same settings can build others when
+    the data files changed (a node-labels file gone: degrees instead), and the checkpoints would
+    then be continued, or their results mixed, on other inputs. Runs saved before the features
+    were recorded are not checked."""
+    from ..data import describe_features, feature_sources
+
+    path = run_dir / "config.json"
+    saved = read_json(path).get("feature_spec")
+    built = getattr(dataset, "feature_spec", None)
+    if saved is None or built is None or saved == built:
+        return
+    raise ResultsError(f"{path}: the run was trained on node features {describe_features(saved)}, but the "
+                       f"data now gives {feature_sources(dataset)}; restore the data files it was trained "
+                       "on, or use a new --out folder")
 
 
 def is_rank_zero() -> bool:
@@ -130,6 +155,21 @@ def is_rank_zero() -> bool:
 def _read_result(path: Path, protocol: str) -> dict[str, Any]:
     """A fold's or model's ``result.json``; ResultsError if a key is missing or a score is not a finite number."""
     return read_json(path, required=FOLD_RESULT_KEYS, finite=("test_acc", "val_acc") if protocol == "fair" else ())
+
+
+def _finished(folder: Path, protocol: str) -> bool:
+    """Whether ``folder/result.json`` holds a sound result (read back without a lock)."""
+    try:
+        _read_result(folder / "result.json", protocol)
+    except ResultsError:
+        return False
+    return True
+
+
+def _locking(config: RunConfig) -> bool:
+    """Fold locks for single-process runs. Under DDP every process must train the same fold at the
+    same time, and the ranks' different ids would each find the others' lock."""
+    return config.devices * config.num_nodes == 1
 
 
 def _read_back(folder: Path, protocol: str, what: str) -> Optional[dict[str, Any]]:
@@ -184,16 +224,24 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
             callbacks.append(EarlyStopping(monitor="val_acc", mode="max", patience=config.patience))
     callbacks.append(ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="last", monitor=None,
                                      save_top_k=1, enable_version_counter=False))
-    if progress:
-        callbacks.append(TQDMProgressBar(leave=False))
+    # On standard error: a bar on a terminal, else plain lines (standard output is for results).
+    bar = progress_callback(_progress_label(fold_dir)) if progress else None
+    if bar is not None:
+        callbacks.append(bar)
     return L.Trainer(
         max_epochs=config.epochs, accelerator=accelerator, devices=config.devices,
         num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
         sync_batchnorm=config.sync_batchnorm, gradient_clip_val=config.grad_clip or None,
         callbacks=callbacks, logger=ResumableCSVLogger(fold_dir, name="logs", version=""),
-        enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+        enable_progress_bar=isinstance(bar, ProgressBar), enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1, deterministic=True, plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False)  # FoldData shards the data itself, without duplicate graphs
+
+
+def _progress_label(fold_dir: Path) -> str:
+    """``fold 3, `` or ``fold 3 run_1, `` before a progress line of cross-validation; nothing for train."""
+    parts = [p.name for p in (fold_dir.parent, fold_dir) if p.name.startswith(("fold_", "run_"))]
+    return " ".join(parts).replace("fold_", "fold ") + ", " if parts else ""
 
 
 def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: Path, *, fold: int,
@@ -218,13 +266,16 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     eval_idx = split["val"] if fair else split["test"]
     data = FoldData(dataset, train_idx, eval_idx, config.batch_size, seed=seed,
                     num_workers=config.num_workers, batching=config.batching)
-    trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress)
     last = fold_dir / "checkpoints" / "last.ckpt"
     # Only .prev is left after a resume set a corrupted last.ckpt aside and was killed before its
     # next save: resume from it (the checkpoint IO falls back to it) rather than start afresh.
     resumable = last.exists() or previous_path(last).exists()
-    trainer.fit(module, datamodule=data, ckpt_path=last if resumable else None,
-                weights_only=True if resumable else None)
+    # Lightning's banners and tips only when logging asks for details (diffpool -v, or the caller's
+    # logging at INFO): the Python API is as quiet as the command.
+    with quiet_lightning(verbose=log.isEnabledFor(logging.INFO)):
+        trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress)
+        trainer.fit(module, datamodule=data, ckpt_path=last if resumable else None,
+                    weights_only=True if resumable else None)
     # Wall time: the fitting before a resume (from its checkpoint), then this process's own time.
     clock_from = started
     if not module.fitted_in_this_process:
@@ -376,8 +427,10 @@ def markdown_row(summary: dict[str, Any]) -> str:
 
 def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, protocol: str = "fair",
                    only_fold: Optional[int] = None, progress: bool = True,
-                   on_fold: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
-    """k-fold cross-validation; resumes from ``run_dir``. With ``only_fold`` runs just that fold."""
+                   on_fold: Optional[Callable[[dict[str, Any]], None]] = None,
+                   on_data: Optional[Callable[[Any], None]] = None) -> dict[str, Any]:
+    """k-fold cross-validation; resumes from ``run_dir``. With ``only_fold`` runs just that fold.
+    ``on_data(dataset)`` is called once the data is loaded and accepted (the command prints its features)."""
     git_commit()  # the source this process runs, read before any fold finishes (see git_commit)
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
@@ -397,14 +450,42 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
                           f"reach {largest_seed}, beyond 2**32 - 1")
     run_dir = Path(run_dir)
     dataset, splits = _open_run(run_dir, config, protocol, folds, split_folds=folds)
+    if on_data is not None:
+        on_data(dataset)
     wanted = range(folds) if only_fold is None else [only_fold]
-    for fold in wanted:
+
+    def fit(fold: int) -> dict[str, Any]:
         if config.repeats > 1:
-            result = fit_fold_repeats(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
-                                      progress=progress)
+            return fit_fold_repeats(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
+                                    progress=progress)
+        return fit_fold(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
+                        protocol=protocol, progress=progress)
+
+    # A fold another process is training (the same command twice, into one folder) waits until
+    # the other folds are done, then for that process: its result is read back, not trained again.
+    taken: list[tuple[int, FoldLock]] = []
+    for fold in wanted:
+        fold_dir = run_dir / f"fold_{fold}"
+        if not _locking(config) or _finished(fold_dir, protocol):
+            result = fit(fold)
         else:
-            result = fit_fold(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
-                              protocol=protocol, progress=progress)
+            lock = FoldLock(fold_dir, f"fold {fold}")
+            holder = lock.try_acquire()
+            if holder is not None:
+                if fold != wanted[-1]:  # else the wait below says so
+                    log.warning("fold %d is being trained by %s; the other folds first", fold,
+                                lock.describe(holder))
+                taken.append((fold, lock))
+                continue
+            with lock:
+                result = fit(fold)
+        if on_fold is not None:
+            on_fold(result)
+    for fold, lock in taken:
+        with lock.acquire(on_wait=lambda holder, fold=fold, lock=lock: log.warning(
+                "waiting for %s to finish fold %d (Ctrl-C stops waiting; if that run is gone, delete "
+                "the lock)", lock.describe(holder), fold)):
+            result = fit(fold)
         if on_fold is not None:
             on_fold(result)
     if only_fold is not None:
@@ -466,11 +547,31 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     summary = _summary(config, meta["protocol"], fold_results, meta["folds"], total_wall)
     summary["missing_folds"] = missing
     if is_rank_zero():
+        _write_report(run_dir / "results.json", summary)
+    return summary
+
+
+_READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _write_report(path: Path, summary: dict[str, Any]) -> None:
+    """``results.json``, unless it already says the same (nothing to write: a finished run in a
+    read-only folder reports without writing); a folder that cannot be written is said in a
+    warning, and the report is still returned (printed by ``cv report``)."""
+    try:
         # A kill while results.json was written left its temporary; fold jobs of an array only
         # write inside their own fold_K/, so the run folder's results.json is this process's.
-        remove_stale_temporaries(run_dir, of="results.json")
-        atomic_write_json(run_dir / "results.json", summary)
-    return summary
+        remove_stale_temporaries(path.parent, of=path.name)
+        try:
+            if path.is_file() and read_json(path) == json.loads(json.dumps(summary)):
+                return
+        except ResultsError:  # damaged: written again below
+            pass
+        atomic_write_json(path, summary)
+    except OSError as error:
+        if error.errno not in _READ_ONLY:
+            raise
+        log.warning("%s: not written (%s); the report is not saved", path, error.strerror or error)
 
 
 def _real(folder: Optional[str]) -> Optional[str]:
@@ -523,8 +624,10 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
     return meta
 
 
-def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """One stratified split (80% train, 10% validation, 10% test): train, select the epoch, test once."""
+def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True,
+          on_data: Optional[Callable[[Any], None]] = None) -> dict[str, Any]:
+    """One stratified split (80% train, 10% validation, 10% test): train, select the epoch, test once.
+    ``on_data(dataset)`` is called once the data is loaded and accepted (the command prints its features)."""
     git_commit()  # the source this process runs, read before training (see git_commit)
     if config.repeats > 1:
         raise ConfigError(f"--repeats {config.repeats} is for cross-validation (diffpool cv), where it trains "
@@ -533,7 +636,17 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
     # The folder's settings are checked: without it a re-run with other settings returned the old
     # result, or resumed its checkpoint under the new settings (an lr schedule, the epochs), silently.
     dataset, splits = _open_run(run_dir, config, "train", 1, split_folds=10)
-    result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
+    if on_data is not None:
+        on_data(dataset)
+    if _locking(config) and not _finished(run_dir, "fair"):
+        # the same command twice into one folder: the second waits, then reads the result back
+        lock = FoldLock(run_dir, "the run")
+        with lock.acquire(on_wait=lambda holder: log.warning(
+                "waiting for %s, which is training this run (Ctrl-C stops waiting; if that run is gone, "
+                "delete the lock)", lock.describe(holder))):
+            result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
+    else:
+        result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
     if "community_nmi" not in result and config.variant in ("diffpool", "nolp") and hasattr(dataset[0], "community"):
         model, _ = load_trained_model(result["checkpoint"])
         result["community_nmi"] = community_nmi(model, make_loader(dataset, splits[0]["test"], 64, shuffle=False))

@@ -30,12 +30,21 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike, *, required: tuple[str, ...] = (), finite: tuple[str, ...] = ()) -> Any:
     """Read a JSON file we wrote, with a clear error if it is truncated, lacks ``required`` keys or
     holds anything but a finite number under a ``finite`` key (those are returned as floats)."""
+    from ..data.errors import text_encoding_problem
+
     path = Path(path)
+    if path.is_dir():
+        raise ResultsError(f"{path}: is a folder, where a JSON file is expected")
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        problem = text_encoding_problem(raw)
+        if problem is not None:  # named as what it is (gzip data, UTF-16), not as bad JSON
+            raise ResultsError(f"{path}: is {problem[0]}, not the JSON diffpool writes; {problem[1]}, "
+                               "or delete it to recompute it")
+        obj = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ResultsError(f"{path}: file not found") from None
-    except OSError as err:  # a folder where the file should be, no permission, ...
+    except OSError as err:  # no permission, an I/O error, ...
         raise ResultsError(f"{path}: cannot be read ({err.strerror or err})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ResultsError(f"{path}: not valid JSON ({err}); the file is truncated or corrupted. "

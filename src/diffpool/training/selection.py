@@ -13,6 +13,7 @@ candidates' folds, what the selection cost, including the time the candidates' o
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ..atomic import make_folder
 from ..data import DataError, load_splits, save_splits
 from ..models import ConfigError
 from .config import RunConfig, check_assignment_options
@@ -66,8 +68,26 @@ def _grid(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {k: [c.get(k) for c in configs] for k in keys if len({repr(c.get(k)) for c in configs}) > 1}
 
 
-def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
-    """Per outer fold, the run with the best inner-validation accuracy; writes ``out/results.json``."""
+def _check_selection_out(out: Path, dirs: list[Path], force: bool) -> None:
+    """``out`` may hold an earlier selection of the same runs (written again, with the folds finished
+    since); another selection there is replaced only with ``force``."""
+    previous = out / "results.json"
+    if force or not (previous.exists() or previous.is_symlink()):
+        return
+    try:
+        old = read_json(previous)
+        listed = [c.get("run_dir") for c in old.get("selection", {}).get("candidates", [])]
+    except (ResultsError, AttributeError):
+        listed = None
+    if listed is None or [os.path.realpath(str(d)) for d in listed] != [os.path.realpath(d) for d in dirs]:
+        what = f"the selection of {', '.join(map(str, listed))}" if listed else "another results.json"
+        raise ResultsError(f"--out {out} holds {what}; give --force to replace it, or use a new folder")
+
+
+def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path, *,
+                       force: bool = False) -> dict[str, Any]:
+    """Per outer fold, the run with the best inner-validation accuracy; writes ``out/results.json``.
+    An ``out`` holding the selection of other runs is replaced only with ``force``."""
     dirs = [Path(d) for d in run_dirs]
     if len(dirs) < 2:
         raise ResultsError(f"selection needs at least two runs to choose between, got {len(dirs)}")
@@ -132,7 +152,8 @@ def select_across_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[
                            f"fair | {len(chosen)} | "
                            f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} | "
                            f"{summary['wall_time_s'] / 60:.1f} min |")
-    out.mkdir(parents=True, exist_ok=True)
+    _check_selection_out(out, dirs, force)
+    make_folder(out)
     save_splits(first["splits"], out / "splits.json")
     atomic_write_json(out / "results.json", summary)
     return summary
@@ -185,7 +206,8 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]],
 
 def cross_validate_grid(config: RunConfig, points: Sequence[dict[str, Any]], out: str | Path, *, folds: int = 10,
                         only_fold: Optional[int] = None, progress: bool = True,
-                        on_fold: Optional[Callable[[str, dict[str, Any]], None]] = None) -> dict[str, Any]:
+                        on_fold: Optional[Callable[[str, dict[str, Any]], None]] = None,
+                        on_data: Optional[Callable[[str, Any], None]] = None) -> dict[str, Any]:
     """Fair cross-validation of ``config`` changed by each grid point, then a per-fold choice.
 
     Each point (e.g. ``{"levels": 1, "ratio": 0.1}``) runs as its own resumable fair-protocol run in
@@ -214,7 +236,8 @@ def cross_validate_grid(config: RunConfig, points: Sequence[dict[str, Any]], out
     for (name, candidate), run_dir in zip(candidates, dirs):
         fold_results[name] = cross_validate(
             candidate, run_dir, folds=folds, protocol="fair", only_fold=only_fold, progress=progress,
-            on_fold=None if on_fold is None else (lambda result, name=name: on_fold(name, result)))
+            on_fold=None if on_fold is None else (lambda result, name=name: on_fold(name, result)),
+            on_data=None if on_data is None else (lambda dataset, name=name: on_data(name, dataset)))
     if only_fold is not None:
         return {"fold": only_fold, "candidates": {name: {k: v for k, v in result.items() if k != "history"}
                                                   for name, result in fold_results.items()}}

@@ -35,6 +35,7 @@ from .assignments import (
     graph_layout,
     write_assignment_png,
 )
+from ..atomic import OutputError, check_output
 from .html import assignment_html, write_assignment_html
 from .runs import RUN_FIGURE_DPI, RUN_FIGURE_SIZE, RunError, draw_run, run_curves, write_run_png
 
@@ -88,7 +89,8 @@ def _node_names_of(graph) -> list[str]:
 def _user_graph(path: Path, index: int, hparams: dict[str, Any]):
     """One graph of a user's file or folder, featured as in training, with its node names."""
     from ..data import DataError, from_networkx
-    from ..data.user import GRAPH_SUFFIXES, _read_graphml, read_edge_list
+    from ..data.errors import file_error
+    from ..data.user import GRAPH_SUFFIXES, graph_files, read_graph_file
     from ..training.predict import _tu_name, read_graphs_for
 
     spec = hparams.get("feature_spec")
@@ -99,9 +101,9 @@ def _user_graph(path: Path, index: int, hparams: dict[str, Any]):
         _check_index(index, len(dataset), str(path))
         return dataset[index], None, getattr(dataset[index], "source", f"{path.name} graph {index + 1}")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in GRAPH_SUFFIXES)
+        files, _ = graph_files(path)
         if not files:
-            raise DataError(f"{path}: no graph files (*.graphml, *.edgelist, *.txt) found")
+            raise DataError(f"{path}: no graph files ({', '.join('*' + s for s in GRAPH_SUFFIXES)}) found")
         _check_index(index, len(files), str(path))
         file = files[index]
     elif path.is_file():
@@ -109,7 +111,9 @@ def _user_graph(path: Path, index: int, hparams: dict[str, Any]):
         file = path
     else:
         raise DataError(f"{path}: no such file or folder")
-    graph = _read_graphml(file) if file.suffix.lower() == ".graphml" else read_edge_list(file)
+    graph = read_graph_file(file)  # a file named on its own is read whatever its suffix
+    if graph.number_of_nodes() == 0:
+        raise file_error(file, 0, "holds a graph without nodes: there is nothing to draw")
     graph.graph.pop("label", None)  # the picture does not need the class; an unknown one must not stop it
     dataset = from_networkx([graph], feature_spec=spec, label_mapping=hparams.get("label_mapping") or {},
                             sources=[str(file)], name=file.stem)
@@ -166,11 +170,15 @@ def add_plot_parser(subparsers) -> argparse.ArgumentParser:
                         "train/cv (e.g. RUN/checkpoints/best.ckpt)")
     source = assign.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", metavar="NAME", help="TU data set name, or 'synthetic'")
-    source.add_argument("--graphs", metavar="PATH", help="a graph file (.graphml, .edgelist, .txt), a folder of "
-                        "them (sorted by name; --index picks one), or a TU folder")
+    source.add_argument("--graphs", metavar="PATH",
+                        help="a graph file (GraphML, or an edge list), a folder of .graphml / .edgelist "
+                             "files (sorted by name; --index picks one), or a TU folder")
     assign.add_argument("--data-dir", metavar="DIR", default=None, help="folder holding NAME/ (TU layout)")
     assign.add_argument("--index", type=int, default=0, metavar="I", help="which graph, from 0 (default 0)")
-    assign.add_argument("--out", required=True, metavar="FILE", help="where to write the picture")
+    assign.add_argument("--out", required=True, metavar="FILE",
+                        help="where to write the picture (never an input; an existing file only with "
+                             "--force)")
+    assign.add_argument("--force", action="store_true", help="replace an existing --out file")
     assign.add_argument("--format", choices=FORMATS, default=None,
                         help="png or html (default: from the --out suffix, else png)")
     assign.add_argument("--json", action="store_true", help="print the figure's summary as JSON")
@@ -181,9 +189,24 @@ def add_plot_parser(subparsers) -> argparse.ArgumentParser:
         description="Training and validation loss and accuracy per epoch (each fold and their mean for a "
                     "cv run), the auxiliary loss terms, and the selected epoch marked.")
     run.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by diffpool train or diffpool cv")
-    run.add_argument("--out", required=True, metavar="FILE", help="where to write the PNG")
+    run.add_argument("--out", required=True, metavar="FILE",
+                     help="where to write the PNG (never one of the run's files; an existing file only with "
+                          "--force)")
+    run.add_argument("--force", action="store_true", help="replace an existing --out file")
     run.set_defaults(run=run_plot_run)
     return parser
+
+
+def _files_read(checkpoint: str, graphs: Optional[str], data_dir: Optional[str],
+                dataset: Optional[str]) -> list[Path]:
+    """The files ``plot assignments`` reads, which its ``--out`` may not replace."""
+    files = [Path(checkpoint)]
+    folders = [Path(graphs)] if graphs else []
+    if data_dir and dataset:
+        folders += [Path(data_dir), Path(data_dir) / dataset]
+    for folder in folders:
+        files += [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else [folder]
+    return files
 
 
 def _fail(command: str, error: Exception) -> int:
@@ -197,12 +220,14 @@ def run_plot_assignments(args: argparse.Namespace) -> int:
 
     fmt = args.format or ("html" if str(args.out).lower().endswith((".html", ".htm")) else "png")
     try:
+        check_output(args.out, inputs=_files_read(args.checkpoint, args.graphs, args.data_dir, args.dataset),
+                     force=args.force, example=f"picture.{fmt}")
         model, hparams = load_trained_model(args.checkpoint)
         data, names, title = load_plot_graph(hparams, dataset=args.dataset, data_dir=args.data_dir,
                                              graphs=args.graphs, index=args.index)
         summary = assignment_figure(model, data, args.out, fmt, node_names=names, title=title,
                                     class_names=_class_names(hparams, args.dataset))
-    except (CheckpointError, DataError, ValueError) as error:
+    except (CheckpointError, DataError, ValueError) as error:  # OutputError is a ValueError
         return _fail("assignments", error)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -218,8 +243,11 @@ def run_plot_run(args: argparse.Namespace) -> int:
     from ..models import ConfigError
 
     try:
+        run_dir = Path(args.run_dir)
+        run_files = [p for p in run_dir.rglob("*") if p.is_file()] if run_dir.is_dir() else []
+        check_output(args.out, inputs=run_files, force=args.force, example="curves.png")
         summary = write_run_png(args.run_dir, args.out)
-    except (RunError, ConfigError) as error:  # ConfigError: a picture format matplotlib cannot write
+    except (RunError, ConfigError, OutputError) as error:  # ConfigError: a format matplotlib cannot write
         return _fail("run", error)
     kind = f"{summary['folds']} fold(s)" if summary["kind"] == "cv" else "train run"
     print(f"wrote {summary['path']} ({kind}, {summary['epochs']} epochs)")

@@ -16,6 +16,9 @@ def save_figure(fig, out_path: Path, dpi: int) -> Path:
     if suffix and suffix not in supported:
         raise ConfigError(f"{out_path}: cannot write a '.{suffix}' picture; name it "
                           + ", ".join(f".{kind}" for kind in sorted(supported)))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, format=suffix or "png", dpi=dpi)
+    from ..atomic import atomic_open
+
+    # Through a temporary file: a full disk leaves no half picture, and errors name out_path.
+    with atomic_open(out_path, "wb") as handle:
+        fig.savefig(handle, format=suffix or "png", dpi=dpi)
     return out_path

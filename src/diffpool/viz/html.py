@@ -288,7 +288,10 @@ columns = used clusters</figcaption></figure>
 
 
 def write_assignment_html(view: AssignmentView, out_path: str | Path) -> Path:
+    from ..atomic import atomic_open
+
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(assignment_html(view), encoding="utf-8")
+    page = assignment_html(view)
+    with atomic_open(out_path, "w") as handle:  # a full disk leaves no half page; errors name out_path
+        handle.write(page)
     return out_path
