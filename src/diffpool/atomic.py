@@ -45,7 +45,7 @@ def write_error(error: OSError, path: str | os.PathLike, temporary: Optional[str
     path = Path(path)
     if error.filename is not None and str(error.filename) not in (str(path), str(temporary)):
         return error
-    reason = _WRITE_REASONS.get(error.errno, error.strerror or str(error))
+    reason = _WRITE_REASONS.get(error.errno or 0, error.strerror or str(error))
     return OSError(error.errno or errno.EIO, f"cannot be written: {reason}", str(path))
 
 
@@ -96,7 +96,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, suffix: str = ".tmp
     except OSError as error:
         raise write_error(error, path, temporary=error.filename) from None
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
+        with os.fdopen(fd, mode, encoding="utf-8" if mode == "w" else None) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

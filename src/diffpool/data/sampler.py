@@ -53,12 +53,12 @@ class SizeBucketSampler:
 
     def __init__(self, sizes: Sequence[int], batch_size: int, *, seed: int = 0, shuffle: bool = True,
                  pool: Optional[int] = None, min_batch: int = 2) -> None:
-        sizes = torch.as_tensor(sizes, dtype=torch.long).flatten()
-        if sizes.numel() == 0:
+        counts = torch.as_tensor(sizes, dtype=torch.long).flatten()
+        if counts.numel() == 0:
             raise ValueError("SizeBucketSampler needs at least one graph")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if bool((sizes < 0).any()):
+        if bool((counts < 0).any()):
             raise ValueError("graph sizes must be non-negative")
         if pool is not None and pool < 1:
             raise ValueError(f"pool must be at least 1 batch, got {pool}")
@@ -66,7 +66,7 @@ class SizeBucketSampler:
             raise ValueError(f"min_batch must be at least 1, got {min_batch}")
         self.pool = pool
         self.min_batch = int(min_batch)
-        self.sizes = sizes
+        self.sizes = counts
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.shuffle = shuffle

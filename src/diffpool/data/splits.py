@@ -89,7 +89,7 @@ def check_splits(splits: Sequence[dict], num_graphs: Optional[int] = None, *, wh
     ``0..N-1``; returns N (inferred from the largest index when not given)."""
     if not isinstance(splits, (list, tuple)) or not splits:
         raise DataError(f"{where}: expected a non-empty list of folds")
-    indices = []
+    indices: list[int] = []
     for f, fold in enumerate(splits):
         if not isinstance(fold, dict) or any(p not in fold for p in ("train", "test")):
             raise DataError(f"{where}: fold {f} must be a dict with 'train', 'val' and 'test' lists")
@@ -165,5 +165,7 @@ def load_splits(path: Union[str, os.PathLike], num_graphs: Optional[int] = None)
         num_graphs = num_graphs if num_graphs is not None else stored
     else:
         folds = document
+    if folds is None:
+        raise DataError(f"{path}: has no 'folds' list")
     check_splits(folds, num_graphs, where=str(path))
     return [{p: [int(i) for i in fold.get(p, [])] for p in PARTS} for fold in folds]

@@ -55,9 +55,9 @@ def feature_sources(dataset) -> str:
     if sources:  # a user's graph files
         what = {"attributes": "the nodes' 'x' attributes", "labels": "the nodes' 'label' attribute",
                 "degree": "the edges"}
-        folder = os.path.commonpath([os.path.dirname(s) or "." for s in sources])
+        common = os.path.commonpath([os.path.dirname(s) or "." for s in sources])
         origin = _and([what[p] for p in parts if p in what]) or "a constant per node"
-        return f"{built}, from {origin} of {len(sources)} file{'s' if len(sources) != 1 else ''} in {folder}"
+        return f"{built}, from {origin} of {len(sources)} file{'s' if len(sources) != 1 else ''} in {common}"
     return built
 
 

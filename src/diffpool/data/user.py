@@ -123,7 +123,8 @@ def _graph_to_data(graph: nx.Graph, where: str) -> tuple[Data, Any]:
     edge_index = to_undirected(edge_index, num_nodes=len(nodes))
     data = Data(edge_index=edge_index, num_nodes=len(nodes))
 
-    labels, attrs = [], []
+    labels: list[list[int] | None] = []
+    attrs: list[list[float] | None] = []
     for node in nodes:
         node_data = graph.nodes[node]
         node_where = f"{where}: node {node!r}"
@@ -132,7 +133,7 @@ def _graph_to_data(graph: nx.Graph, where: str) -> tuple[Data, Any]:
     for values, key, what in ((labels, "node_label", "'label'"), (attrs, "node_attr", "attributes ('x')")):
         present = [v is not None for v in values]
         if nodes and all(present):
-            widths = {len(v) for v in values}
+            widths = {len(v) for v in values if v is not None}
             if len(widths) > 1:
                 raise DataError(f"{where}: nodes have {what} of different lengths {sorted(widths)}")
             dtype = torch.long if key == "node_label" else torch.float32
@@ -186,7 +187,7 @@ def from_networkx(
     mapping = dict(label_mapping) if label_mapping is not None else {}
     if all(have):
         if label_mapping is None:
-            mapping = {raw: index for index, raw in enumerate(sorted(set(raw_labels)))}
+            mapping = {raw: index for index, raw in enumerate(sorted({r for r in raw_labels if r is not None}))}
         for i, (data, raw) in enumerate(zip(data_list, raw_labels)):
             if raw not in mapping:
                 where = sources[i] if sources is not None else f"graph {i}"

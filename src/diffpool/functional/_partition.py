@@ -200,7 +200,7 @@ class PaddedBatch:
     def with_features(self, x: Sequence[Tensor]) -> PaddedBatch:
         """The same graphs with new node features (one tensor per part)."""
         out = PaddedBatch(x, [a for _, a, _ in self.parts], [m for _, _, m in self.parts], self.partition)
-        out._neighbourhoods = self._cache
+        out._cache = self._cache
         return out
 
     def cached(self, key: str, make: Callable[[list[tuple[Tensor, Tensor, Tensor]]], list[Any]]) -> list[Any]:

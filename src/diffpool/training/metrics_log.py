@@ -13,7 +13,7 @@ import csv
 import io
 import os
 import warnings
-from typing import Any
+from typing import Any, cast
 
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -64,7 +64,7 @@ class ResumableCSVLogger(CSVLogger):
     is complete after every logged step."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, flush_logs_every_n_steps=1, **kwargs)
+        super().__init__(*args, **{**kwargs, "flush_logs_every_n_steps": 1})
 
     @property
     @rank_zero_experiment
@@ -72,4 +72,4 @@ class ResumableCSVLogger(CSVLogger):
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _ResumableWriter(log_dir=self.log_dir)
-        return self._experiment
+        return cast(ExperimentWriter, self._experiment)

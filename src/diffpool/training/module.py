@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import lightning as L
 import torch
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..models import ModelConfig, build_model, classification_loss
@@ -72,6 +72,13 @@ class GraphClassifier(L.LightningModule):
         self.elapsed_before_resume_s = 0.0
         self._fit_started: Optional[float] = None
 
+    def _train_terms(self) -> list[tuple[str, Metric]]:
+        return [(name, cast(Metric, metric)) for name, metric in self.train_terms.items()]
+
+    def _eval_metrics(self) -> tuple[list[Metric], list[Metric]]:
+        """Per evaluation loader: its accuracy and its mean loss."""
+        return [cast(Metric, m) for m in self.eval_acc], [cast(Metric, m) for m in self.eval_loss]
+
     def forward(self, batch):
         return self.model(batch)
 
@@ -112,14 +119,15 @@ class GraphClassifier(L.LightningModule):
         # the structure-agnostic baseline.
         size = batch.num_graphs
         self.train_acc.update(output.logits.argmax(-1), batch.y)
-        for name, metric in self.train_terms.items():
+        for name, metric in self._train_terms():
             metric.update(losses[name].detach(), weight=size)
         return losses["loss"]
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
         output, losses = self._losses(batch)
-        self.eval_acc[dataloader_idx].update(output.logits.argmax(-1), batch.y)
-        self.eval_loss[dataloader_idx].update(losses["loss"], weight=batch.num_graphs)
+        accuracies, losses_ = self._eval_metrics()
+        accuracies[dataloader_idx].update(output.logits.argmax(-1), batch.y)
+        losses_[dataloader_idx].update(losses["loss"], weight=batch.num_graphs)
 
     def on_fit_start(self) -> None:
         self._fit_started = time.perf_counter()
@@ -134,12 +142,13 @@ class GraphClassifier(L.LightningModule):
         # The rate this epoch trains with: an epoch schedule has stepped by the time it is recorded.
         self._epoch_lr = float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else None
         self.train_acc.reset()
-        for metric in self.train_terms.values():
+        for _, metric in self._train_terms():
             metric.reset()
 
     def on_validation_epoch_start(self) -> None:
-        for metric in [*self.eval_acc, *self.eval_loss]:
-            metric.reset()
+        for group in self._eval_metrics():
+            for metric in group:
+                metric.reset()
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
@@ -150,8 +159,8 @@ class GraphClassifier(L.LightningModule):
             record["lr"] = self._epoch_lr
         if self.train_acc.update_count:
             record["train_acc"] = float(self.train_acc.compute())
-            record.update({f"train_{name}": float(m.compute()) for name, m in self.train_terms.items()})
-        for prefix, acc, loss in zip(self.hparams.eval_prefixes, self.eval_acc, self.eval_loss):
+            record.update({f"train_{name}": float(m.compute()) for name, m in self._train_terms()})
+        for prefix, acc, loss in zip(self.hparams["eval_prefixes"], *self._eval_metrics()):
             if acc.update_count:
                 record[f"{prefix}_acc"] = float(acc.compute())
                 record[f"{prefix}_loss"] = float(loss.compute())
@@ -175,7 +184,7 @@ class GraphClassifier(L.LightningModule):
         return torch.softmax(self.model(batch).logits, dim=-1)
 
     def configure_optimizers(self):
-        run = self.hparams.run_config
+        run = self.hparams["run_config"]
         optimizer = adam(self.parameters(), lr=run["lr"], weight_decay=run["weight_decay"],
                          mixed_precision="mixed" in str(self.trainer.precision))
         if run.get("lr_schedule", "constant") == "constant":  # checkpoints saved before the option: constant

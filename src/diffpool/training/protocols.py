@@ -18,6 +18,7 @@ read back, an unfinished fold continues from its last checkpoint.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import logging
 import math
@@ -25,7 +26,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 import lightning as L
 import numpy as np
@@ -55,6 +56,11 @@ FOLD_RESULT_KEYS = ("fold", "protocol", "test_acc", "history")
 
 
 # --------------------------------------------------------------------------- data
+
+def _warn_waiting(lock: Any, fold: int, holder: Any) -> None:
+    log.warning("waiting for %s to finish fold %d (Ctrl-C stops waiting; if that run is gone, delete the lock)",
+                lock.describe(holder), fold)
+
 def load_graphs(config: RunConfig):
     """The graphs a run configuration names (``synthetic`` or a TU set), with its features and filter."""
     from ..data import load_dataset as load_by_name
@@ -230,7 +236,7 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
         callbacks.append(bar)
     return L.Trainer(
         max_epochs=config.epochs, accelerator=accelerator, devices=config.devices,
-        num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
+        num_nodes=config.num_nodes, strategy=config.strategy, precision=cast(Any, config.precision),
         sync_batchnorm=config.sync_batchnorm, gradient_clip_val=config.grad_clip or None,
         callbacks=callbacks, logger=ResumableCSVLogger(fold_dir, name="logs", version=""),
         enable_progress_bar=isinstance(bar, ProgressBar), enable_model_summary=False, num_sanity_val_steps=0,
@@ -482,9 +488,7 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
         if on_fold is not None:
             on_fold(result)
     for fold, lock in taken:
-        with lock.acquire(on_wait=lambda holder, fold=fold, lock=lock: log.warning(
-                "waiting for %s to finish fold %d (Ctrl-C stops waiting; if that run is gone, delete "
-                "the lock)", lock.describe(holder), fold)):
+        with lock.acquire(on_wait=functools.partial(_warn_waiting, lock, fold)):
             result = fit(fold)
         if on_fold is not None:
             on_fold(result)
@@ -598,7 +602,9 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
     Returns the ``config.json`` content a new run folder still needs (None if it has one), which
     :func:`_open_run` writes once the data and its splits are accepted."""
     path = run_dir / "config.json"
-    meta = {"config": config.to_dict(), "protocol": protocol, "folds": folds, "data_path": _real(config.data_dir)}
+    meta: dict[str, Any] = {
+        "config": config.to_dict(), "protocol": protocol, "folds": folds, "data_path": _real(config.data_dir)
+    }
     if path.exists():
         saved = read_json(path, required=("config", "protocol"))
         # Runs saved before an option existed behaved as its value here; read back through RunConfig,

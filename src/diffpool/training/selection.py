@@ -13,6 +13,7 @@ candidates' folds, what the selection cost, including the time the candidates' o
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import asdict
@@ -176,7 +177,9 @@ def _grid_candidates(config: RunConfig, points: Sequence[dict[str, Any]],
     for options checked since (:func:`check_assignment_options`)."""
     if len(points) < 2:
         raise ConfigError(f"a grid needs at least two points to choose between, got {len(points)}")
-    candidates, seen, names = [], {}, set()
+    candidates: list[tuple[str, RunConfig]] = []
+    seen: dict[str, str] = {}
+    names: set[str] = set()
     for point in points:
         name = _point_name(point)
         fixed = sorted(k for k in point if k in NOT_IN_A_GRID)
@@ -236,8 +239,8 @@ def cross_validate_grid(config: RunConfig, points: Sequence[dict[str, Any]], out
     for (name, candidate), run_dir in zip(candidates, dirs):
         fold_results[name] = cross_validate(
             candidate, run_dir, folds=folds, protocol="fair", only_fold=only_fold, progress=progress,
-            on_fold=None if on_fold is None else (lambda result, name=name: on_fold(name, result)),
-            on_data=None if on_data is None else (lambda dataset, name=name: on_data(name, dataset)))
+            on_fold=None if on_fold is None else functools.partial(on_fold, name),
+            on_data=None if on_data is None else functools.partial(on_data, name))
     if only_fold is not None:
         return {"fold": only_fold, "candidates": {name: {k: v for k, v in result.items() if k != "history"}
                                                   for name, result in fold_results.items()}}

@@ -137,6 +137,8 @@ def load_plot_graph(hparams: dict[str, Any], *, dataset: Optional[str] = None, d
     if graphs is not None:
         return _user_graph(Path(graphs), index, hparams)
     run_config = hparams.get("run_config") or {}
+    if dataset is None:
+        raise ValueError("load_plot_graph needs a data set name or a folder of graphs")
     folder = Path(data_dir) / dataset if data_dir is not None else None
     if dataset != "synthetic" and folder is not None and folder.is_dir():
         items = read_graphs_for(folder, hparams)

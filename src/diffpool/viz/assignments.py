@@ -137,16 +137,20 @@ def cluster_colours(count: int) -> list[tuple[float, float, float]]:
     from matplotlib import colormaps
     from matplotlib.colors import hsv_to_rgb
 
-    base = [tuple(map(float, c[:3])) for c in colormaps["tab10"].colors]
+    base: list[tuple[float, float, float]] = [_rgb(c) for c in colormaps["tab10"].colors]  # type: ignore[attr-defined]
     if count <= len(base):
         return base[:count]
-    extra = [tuple(map(float, c[:3])) for name in ("tab20", "tab20b", "tab20c") for c in colormaps[name].colors]
+    extra = [_rgb(c) for name in ("tab20", "tab20b", "tab20c") for c in colormaps[name].colors]  # type: ignore[attr-defined]
     colours = base + [c for c in extra if c not in base]
     while len(colours) < count:
         i = len(colours)
         hue = (i * 0.618033988749895) % 1.0
-        colours.append(tuple(map(float, hsv_to_rgb((hue, 0.55 + 0.35 * (i % 2), 0.85 - 0.25 * (i % 3 == 0))))))
+        colours.append(_rgb(hsv_to_rgb((hue, 0.55 + 0.35 * (i % 2), 0.85 - 0.25 * (i % 3 == 0)))))
     return colours[:count]
+
+
+def _rgb(colour: Any) -> tuple[float, float, float]:
+    return float(colour[0]), float(colour[1]), float(colour[2])
 
 
 def _normalise(points: np.ndarray) -> np.ndarray:
@@ -376,11 +380,10 @@ def _cluster_positions(composite: np.ndarray, positions: np.ndarray, mass: np.nd
         else:
             weights = composite[:, c]
             centres.append((weights[:, None] * positions).sum(0) / max(weights.sum(), 1e-12))
-    centres = np.array(centres)
     radii = _radius(mass[used], mass[used].sum())
     if len(used) <= 40:  # room for the label under each node
         radii = radii + 0.035
-    out[used] = _spread(centres, radii)
+    out[used] = _spread(np.array(centres), radii)
     return out
 
 
@@ -542,12 +545,15 @@ def _draw_heatmap(ax, view: AssignmentView, fig=None) -> None:
 
 def _legend(fig, view: AssignmentView) -> None:
     from matplotlib.lines import Line2D
+    from matplotlib.artist import Artist
     from matplotlib.patches import Patch
 
     colours = view.colours()
     level1 = view.levels[0]
     shown = view.colour_order[:20]
-    handles = [Patch(facecolor=colours[c], edgecolor="0.2", label=f"c{c} ({level1.mass[c]:.1f})") for c in shown]
+    handles: list[Artist] = [
+        Patch(facecolor=colours[c], edgecolor="0.2", label=f"c{c} ({level1.mass[c]:.1f})") for c in shown
+    ]
     if len(view.colour_order) > len(shown):
         handles.append(Patch(facecolor="white", edgecolor="white",
                              label=f"+ {len(view.colour_order) - len(shown)} more clusters"))

@@ -86,7 +86,7 @@ def run_curves(run_dir: str | Path) -> dict[str, Any]:
     protocol = (summary or {}).get("protocol") or results[0][1].get("protocol", "fair")
     eval_prefix = "heldout" if protocol == "paper" else "val"
     keys = TRAIN_KEYS + (f"{eval_prefix}_loss", f"{eval_prefix}_acc")
-    folds = []
+    folds: list[dict[str, Any]] = []
     for fold, result in results:
         history = result.get("history")
         if not isinstance(history, list):
