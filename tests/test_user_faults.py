@@ -24,6 +24,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
@@ -598,14 +599,26 @@ def test_a_fold_another_process_trains_is_left_to_it_then_taken_over_when_it_is_
     import diffpool.training.locks as locks
 
     monkeypatch.setattr(locks, "POLL_S", 0.2)
-    holder = subprocess.Popen(["sleep", "3"])
+    # The holder lives until a second after fold 1 is done, however long that takes on this machine,
+    # so the run has to wait for it and then take its lock over.
+    holder = subprocess.Popen(["sleep", "600"])
+    timers = []
+
+    def finished(result):
+        order.append(result["fold"])
+        if result["fold"] == 1:
+            timers.append(threading.Timer(1.0, holder.kill))
+            timers[-1].start()
+
     try:
         lock = _hold(tmp_path / "run" / "fold_0", holder.pid)
-        order = []
+        order: list[int] = []
         with caplog.at_level(logging.WARNING):
             summary = cross_validate(mutag_config(tu_root), tmp_path / "run", folds=2, progress=False,
-                                     on_fold=lambda result: order.append(result["fold"]))
+                                     on_fold=finished)
     finally:
+        for timer in timers:
+            timer.cancel()
         holder.kill()
         holder.wait()
     assert order == [1, 0], "fold 0 was another process's: fold 1 first, then fold 0 once that process ended"
