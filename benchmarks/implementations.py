@@ -31,13 +31,20 @@ from torch_geometric.utils import to_dense_adj, to_dense_batch
 
 from diffpool.data.sampler import SizeBucketSampler
 from diffpool.models import ModelConfig, build_model, classification_loss
-from diffpool.training.config import DEFAULT_MIN_CLUSTERS, POOL_BATCHES
 
 from .dense_model import DenseDiffPoolNet
 from .reference import PygDiffPoolNet
 from .workloads import Workload
 
 __all__ = ["Implementation", "IMPLEMENTATIONS", "get_implementation", "model_config"]
+
+
+def _training_defaults() -> tuple[int, int]:
+    """The product's ``(DEFAULT_MIN_CLUSTERS, POOL_BATCHES)``, read when a case needs them:
+    ``diffpool.training`` imports Lightning, seconds of every other case's start-up."""
+    from diffpool.training.config import DEFAULT_MIN_CLUSTERS, POOL_BATCHES
+
+    return DEFAULT_MIN_CLUSTERS, POOL_BATCHES
 
 
 def model_config(
@@ -146,14 +153,23 @@ class OursDefault(OursSparse):
     name = "default"
     description = "ours, product default: per-graph k >= 8, random batches"
     per_graph = True
-    min_clusters = DEFAULT_MIN_CLUSTERS
+
+    @property
+    def min_clusters(self) -> int:
+        return _training_defaults()[0]
 
 
 class OursPooled(OursPerGraph):
     name = "pooled"
     description = "ours, per-graph k >= 8, pooled batches (size-sorted within random pools)"
-    min_clusters = DEFAULT_MIN_CLUSTERS
-    pool = POOL_BATCHES
+
+    @property
+    def min_clusters(self) -> int:
+        return _training_defaults()[0]
+
+    @property
+    def pool(self) -> int:
+        return _training_defaults()[1]
 
 
 class OursDense(Implementation):
