@@ -7,4 +7,6 @@ Each benchmark is a module run from the repository root, printing one JSON objec
 free) and ``python -m benchmarks.layer_20k``. ``python -m benchmarks.report`` and
 ``python -m benchmarks.results_table`` rewrite the generated tables of ``docs/PERFORMANCE.md`` and
 ``docs/RESULTS.md``. ``python -m benchmarks {epoch,scaling,headroom,report}`` runs the same in one command.
+``python -m benchmarks.gpu_check`` is the Python half of ``scripts/gpu_check``, the check run once on
+a GPU machine.
 """

@@ -51,6 +51,47 @@ def _per_set(text: str | None) -> dict:
     return out
 
 
+def _impl_sizes(text: str) -> dict[str, list[int]]:
+    """``"sparse=1000:1000000;pyg=1000:4000"`` → ``{"sparse": [1000, 1000000], "pyg": [1000, 4000]}``."""
+    out = {}
+    for item in (t.strip() for t in text.split(";")):
+        if not item:
+            continue
+        name, _, values = item.partition("=")
+        try:
+            sizes = [int(v) for v in values.split(":") if v.strip()]
+        except ValueError:
+            sizes = []
+        if not name.strip() or not sizes or min(sizes) < 1:
+            raise argparse.ArgumentTypeError(f"expected IMPL=N:N:…, got {item!r}")
+        out[name.strip()] = sizes
+    return out
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where the models, data and optimiser live: cuda times with synchronised clocks and "
+        "reports the GPU allocator's peak memory, without an address-space cap (default: auto = "
+        "cuda where torch sees a GPU, else cpu)",
+    )
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="seconds for the whole run: no case's timeout reaches past it and the cases left when "
+        "it is spent are recorded as skipped (default: none)",
+    )
+
+
+def _device(name: str) -> str:
+    from .environment import resolve_device
+
+    return resolve_device(name)
+
+
 def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--datasets",
@@ -132,6 +173,19 @@ def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-root", default=None, help="folder holding the TU data sets")
     parser.add_argument("--cache", default=None, help="processed-data cache folder")
+    parser.add_argument(
+        "--max-graphs",
+        type=_positive_int,
+        default=None,
+        help="a random subset of this many graphs per data set (smoke runs; default: all)",
+    )
+    parser.add_argument(
+        "--no-counts",
+        dest="counts",
+        action="store_false",
+        help="skip the untimed matmul and operation counts (the same on every device)",
+    )
+    add_device_argument(parser)
     parser.add_argument("--out", default=None, help="append the JSON lines to this file too")
 
 
@@ -154,8 +208,26 @@ def add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, help="timed forward+backward passes (median)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--memory-cap-gb", type=float, default=8.0)
-    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--memory-cap-gb", type=float, default=8.0, help="address-space cap per case on the CPU (default: 8)"
+    )
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case (default: 600)")
+    parser.add_argument(
+        "--impl-sizes",
+        type=_impl_sizes,
+        default={},
+        help="sizes per implementation instead of --sizes, e.g. 'sparse=1000:1000000;pyg=1000:8000'",
+    )
+    parser.add_argument(
+        "--grow",
+        type=_csv,
+        default=[],
+        help="implementations that go on past their sizes, n × --grow-factor, until one fails "
+        "(out of memory, out of time) or n passes --grow-limit, e.g. pyg",
+    )
+    parser.add_argument("--grow-factor", type=float, default=2.0)
+    parser.add_argument("--grow-limit", type=_positive_int, default=10**7)
+    add_device_argument(parser)
     parser.add_argument("--out", default=None, help="append the JSON lines to this file too")
 
 
@@ -210,6 +282,9 @@ def run_epoch(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         cache=args.cache,
         pyg_padding=args.pyg_padding,
+        device=_device(args.device),
+        max_graphs=args.max_graphs,
+        counts=args.counts,
     )
     case_options = {
         name: {"warmup_batches": args.slow_warmup_batches, "epochs": args.slow_epochs}
@@ -226,9 +301,10 @@ def run_epoch(args: argparse.Namespace) -> int:
         impl_epochs={k: int(v) for k, v in args.impl_epochs.items()},
         impl_timeouts=args.impl_timeouts,
         rounds=args.rounds,
+        budget_s=args.budget_s,
         **options,
     )
-    return 0 if all(r.get("status") in ("ok", "out of memory", "timeout") for r in records) else 1
+    return 0 if all(r.get("status") in ("ok", "out of memory", "timeout", "skipped") for r in records) else 1
 
 
 def run_scaling(args: argparse.Namespace) -> int:
@@ -247,6 +323,12 @@ def run_scaling(args: argparse.Namespace) -> int:
         memory_cap_gb=args.memory_cap_gb,
         timeout=args.timeout,
         out_path=args.out,
+        device=_device(args.device),
+        impl_sizes=args.impl_sizes,
+        grow=args.grow,
+        grow_factor=args.grow_factor,
+        grow_limit=args.grow_limit,
+        budget_s=args.budget_s,
     )
     return 0 if all(r.get("status") in ("ok", "out of memory", "timeout", "skipped") for r in records) else 1
 

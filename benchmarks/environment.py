@@ -1,16 +1,19 @@
-"""Facts recorded with every benchmark result: versions, threads, load, memory, and the memory cap."""
+"""Facts recorded with every benchmark result: versions, threads, load, the device, memory, and the
+memory cap.
+
+torch is imported only where it is needed: the processes that spawn the cases (and only read their
+records) start in a fraction of a second instead of paying torch's import for nothing.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import resource
+import subprocess
 import sys
 from pathlib import Path
-
-import torch
-
-from diffpool.provenance import git_commit
 
 __all__ = [
     "environment",
@@ -19,15 +22,24 @@ __all__ = [
     "current_rss_mb",
     "apply_memory_cap",
     "is_out_of_memory",
+    "resolve_device",
+    "device_facts",
+    "probe_device_name",
+    "synchronize",
+    "reset_peak_memory",
+    "peak_device_mb",
+    "memory_cap_for",
 ]
 
 
-def environment() -> dict:
+def environment(device: str = "cpu") -> dict:
+    import torch
     import torch_geometric
 
     from diffpool import __version__ as diffpool_version
+    from diffpool.provenance import git_commit
 
-    return {
+    env = {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_geometric": torch_geometric.__version__,
@@ -37,7 +49,94 @@ def environment() -> dict:
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
         "loadavg": list(os.getloadavg()),
+        **device_facts(device),
     }
+    if device == "cuda":
+        env["cuda"] = torch.version.cuda
+        env["cudnn"] = torch.backends.cudnn.version()
+        # TF32 changes fp32 matrix products' speed several-fold on recent GPUs: say which ran.
+        env["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+    return env
+
+
+def resolve_device(name: str | None) -> str:
+    """``"cpu"`` or ``"cuda"``: ``None``/``"auto"`` picks CUDA where there is a GPU; asking for CUDA
+    without one is an error, not a silent run on the CPU."""
+    import torch
+
+    if name in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be cpu, cuda or auto, got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: torch sees no CUDA GPU here")
+    return name
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def device_facts(device: str) -> dict:
+    """``{"device": "cpu" | "cuda", "device_name": …}`` for this process (CUDA: the current GPU)."""
+    if device == "cuda":
+        import torch
+
+        return {"device": "cuda", "device_name": torch.cuda.get_device_name()}
+    return {"device": "cpu", "device_name": _cpu_name()}
+
+
+@functools.cache
+def probe_device_name(device: str) -> str:
+    """The device's name without touching CUDA in this process: a process that only spawns the
+    cases must not hold a CUDA context (hundreds of MB of the GPU the cases measure)."""
+    if device != "cuda":
+        return _cpu_name()
+    code = "import torch; print(torch.cuda.get_device_name())"
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    lines = out.stdout.strip().splitlines()
+    return lines[-1] if out.returncode == 0 and lines else "unknown"
+
+
+def synchronize(device: str) -> None:
+    """Wait for the device's queued work, so the clock read next covers it (CUDA runs asynchronously)."""
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def reset_peak_memory(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_device_mb(device: str) -> float:
+    """Peak memory of the device so far: on CUDA the most the allocator held in tensors since the last
+    :func:`reset_peak_memory`, on the CPU the process's peak RSS."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    return peak_rss_mb()
+
+
+def memory_cap_for(device: str, gigabytes: float | None) -> float | None:
+    """The address-space cap a case runs under: none on CUDA, whose driver reserves far more virtual
+    address space than any cap (and whose memory limit is the GPU's own)."""
+    return None if device == "cuda" else gigabytes
 
 
 def child_env() -> dict:
@@ -87,6 +186,11 @@ def apply_memory_cap(gigabytes: float) -> int:
 def is_out_of_memory(error: BaseException) -> bool:
     if isinstance(error, MemoryError):
         return True
+    if "torch" in sys.modules:
+        import torch
+
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            return True
     text = str(error).lower()
     return any(
         s in text
@@ -96,5 +200,6 @@ def is_out_of_memory(error: BaseException) -> bool:
             "out of memory",
             "not enough memory",
             "std::bad_alloc",
+            "alloc_failed",  # cuBLAS/cuSPARSE workspaces: CUBLAS_STATUS_ALLOC_FAILED
         )
     )

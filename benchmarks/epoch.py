@@ -8,6 +8,11 @@ is the same plain PyTorch loop for every implementation: the product's Adam
 fused), ``zero_grad``, loss,
 ``backward``, ``step``; the batch conversion each implementation needs is inside the timed epoch.
 
+On a CUDA device (``--device cuda``) the model and optimiser live on the GPU and each batch is
+copied there inside the timed epoch, as a training loop does; the clock is read after
+``torch.cuda.synchronize()``, memory is the allocator's peak (``torch.cuda.max_memory_allocated``)
+and no address-space cap applies.
+
 Run ``python -m benchmarks.epoch --help``.
 """
 
@@ -32,6 +37,8 @@ __all__ = [
 ]
 
 CHILD_FLAG = "--child-case"
+# A case given less than this would only start its interpreter: it is skipped instead.
+MIN_CASE_S = 10.0
 
 
 def _emit(record: dict, stream=None) -> None:
@@ -134,6 +141,9 @@ def run_case(
     data_root: str | None = None,
     cache: str | None = None,
     pyg_padding: str = "dataset",
+    device: str = "cpu",
+    max_graphs: int | None = None,
+    counts: bool = True,
     progress=None,
     workload=None,
 ) -> dict:
@@ -143,12 +153,21 @@ def run_case(
     the largest batch's saved activations (:func:`saved_activation_bytes`), untimed. Then
     ``epochs`` timed epochs (median reported) and ``predict_passes`` timed inference passes.
     ``progress(dict)`` is called after every timed epoch and for the first few batches.
+    ``max_graphs`` keeps a random subset of the data set (smoke runs); ``counts=False`` skips the
+    untimed matmul and operation counts (they do not depend on the device).
     """
     import torch
 
     from diffpool.optim import adam
 
-    from .environment import current_rss_mb, environment, peak_rss_mb
+    from .environment import (
+        current_rss_mb,
+        environment,
+        peak_device_mb,
+        peak_rss_mb,
+        reset_peak_memory,
+        synchronize,
+    )
     from .implementations import get_implementation
     from .workloads import load_workload
 
@@ -157,27 +176,35 @@ def run_case(
     torch.manual_seed(seed)
     progress = progress or (lambda record: None)
     extra = {"padding": pyg_padding} if impl_name == "pyg" else {}
-    impl = get_implementation(impl_name, batch_size=batch_size, seed=seed, **extra)
+    impl = get_implementation(impl_name, batch_size=batch_size, seed=seed, device=device, **extra)
     started = time.perf_counter()
     workload = workload or load_workload(dataset, data_root, cache)
+    if max_graphs:
+        workload = workload.subset(max_graphs, seed)
     load_s = time.perf_counter() - started
     rss_after_data = current_rss_mb()
-    model = impl.build(workload)
+    reset_peak_memory(device)
+    model = impl.build(workload).to(device)
     optimizer = adam(model.parameters(), lr=1e-3)
+    env = environment(device)
     record = {
         "kind": "epoch",
         "dataset": dataset,
         "impl": impl_name,
         "description": impl.description,
+        "device": device,
+        "device_name": env["device_name"],
         "batch_size": batch_size,
         "seed": seed,
         "workload": workload.describe(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": impl.config_summary(workload),
-        "env": environment(),
+        "env": env,
         "data_load_s": load_s,
         "rss_after_data_mb": rss_after_data,
     }
+    if max_graphs:
+        record["max_graphs"] = max_graphs
 
     saved_bytes: list[int] = []  # per warm-up batch
 
@@ -186,6 +213,7 @@ def run_case(
     ) -> tuple[float, int]:
         model.train()
         batches = 0
+        synchronize(device)
         cpu0 = time.process_time()
         t0 = time.perf_counter()
         for batch in impl.train_batches(workload, epoch):
@@ -199,6 +227,9 @@ def run_case(
             optimizer.step()
             batches += 1
             if batches <= report_batches:
+                # Not synchronised: waiting for the GPU after every batch would change the epoch
+                # being timed. The pace it gives a case stopped by its timeout runs ahead of the
+                # GPU by at most the queue of launched kernels.
                 progress(
                     {
                         "kind": "batch",
@@ -206,10 +237,12 @@ def run_case(
                         "batch": batches,
                         "elapsed_s": time.perf_counter() - t0,
                         "peak_rss_mb": peak_rss_mb(),
+                        "peak_memory_mb": peak_device_mb(device),
                     }
                 )
             if max_batches and batches >= max_batches:
                 break
+        synchronize(device)
         cpu_times.append(time.process_time() - cpu0)
         return time.perf_counter() - t0, batches
 
@@ -237,7 +270,15 @@ def run_case(
         # yields its pace and memory so far.
         seconds, num_batches = train_epoch(epoch, report_batches=10**9 if not times else 0)
         times.append(seconds)
-        progress({"kind": "progress", "epoch": epoch, "epoch_s": seconds, "peak_rss_mb": peak_rss_mb()})
+        progress(
+            {
+                "kind": "progress",
+                "epoch": epoch,
+                "epoch_s": seconds,
+                "peak_rss_mb": peak_rss_mb(),
+                "peak_memory_mb": peak_device_mb(device),
+            }
+        )
     record["epoch_times_s"] = times
     record["epoch_cpu_times_s"] = cpu_times[-epochs:] if epochs else []
     record["epoch_cpu_s"] = statistics.median(cpu_times[-epochs:]) if epochs else None
@@ -245,21 +286,30 @@ def run_case(
     record["batches_per_epoch"] = num_batches
     record["graphs_per_s"] = len(workload.graphs) / record["epoch_s"]
     record["train_peak_rss_mb"] = peak_rss_mb()
+    if device == "cuda":
+        record["train_peak_cuda_mb"] = peak_device_mb(device)
 
     model.eval()
     predict_times = []
     with torch.no_grad():
         for _ in range(predict_passes):
+            synchronize(device)
             t0 = time.perf_counter()
             for batch in impl.eval_batches(workload):
                 impl.predict(model, batch)
+            synchronize(device)
             predict_times.append(time.perf_counter() - t0)
     if predict_times:
         record["predict_s"] = statistics.median(predict_times)
         record["predict_graphs_per_s"] = len(workload.graphs) / record["predict_s"]
     record["peak_rss_mb"] = peak_rss_mb()
+    if device == "cuda":
+        record["peak_cuda_mb"] = peak_device_mb(device)
+    # What the ratios compare: the memory of the device the case ran on.
+    record["peak_memory_mb"] = peak_device_mb(device)
     # Untimed counts, after every measurement: a failure here must not cost the case its timings.
-    for key, count in (("forward_matmul_gflop", forward_matmul_gflop), ("ops_per_step", operations_per_step)):
+    counters = (("forward_matmul_gflop", forward_matmul_gflop), ("ops_per_step", operations_per_step))
+    for key, count in counters if counts else ():
         try:
             record[key] = count(model, impl, workload)
         except Exception as error:  # noqa: BLE001 (reported in the record)
@@ -271,17 +321,26 @@ def run_case(
 
 # --------------------------------------------------------------------------- child process
 def _child(spec: dict) -> int:
-    from .environment import apply_memory_cap, environment, is_out_of_memory, peak_rss_mb
+    from .environment import (
+        apply_memory_cap,
+        environment,
+        is_out_of_memory,
+        memory_cap_for,
+        peak_device_mb,
+        peak_rss_mb,
+    )
 
     def progress(record):
         _emit(record)
 
-    cap = spec.pop("memory_cap_gb", None)
+    device = spec.get("device", "cpu")
+    cap = memory_cap_for(device, spec.pop("memory_cap_gb", None))
     base = {
         "kind": "epoch",
         "dataset": spec["dataset"],
         "impl": spec["impl_name"],
         "batch_size": spec.get("batch_size", 20),
+        "device": device,
     }
     try:
         import torch  # noqa: F401  (imported before the cap: its own mappings are not the benchmark's)
@@ -295,16 +354,20 @@ def _child(spec: dict) -> int:
         return 0
     except BaseException as error:  # report every failure as a record, including the memory cap
         status = "out of memory" if is_out_of_memory(error) else "error"
-        _emit(
-            {
-                **base,
-                "status": status,
-                "error": f"{type(error).__name__}: {str(error)[:300]}",
-                "peak_rss_mb": peak_rss_mb(),
-                "memory_cap_gb": cap,
-                "env": environment(),
-            }
-        )
+        failure = {
+            **base,
+            "status": status,
+            "error": f"{type(error).__name__}: {str(error)[:300]}",
+            "peak_rss_mb": peak_rss_mb(),
+            "memory_cap_gb": cap,
+        }
+        try:  # the device itself may be what failed
+            failure["peak_memory_mb"] = peak_device_mb(device)
+            failure["env"] = environment(device)
+            failure["device_name"] = failure["env"]["device_name"]
+        except Exception:  # noqa: BLE001
+            pass
+        _emit(failure)
         return 0 if status == "out of memory" else 1
 
 
@@ -335,6 +398,7 @@ def _spawn(spec: dict, timeout: float) -> dict:
         "kind": "epoch",
         "dataset": spec["dataset"],
         "impl": spec["impl_name"],
+        "device": spec.get("device", "cpu"),
         "status": status,
         "error": f"exit code {proc.returncode}: {err.strip()[-500:]}",
         "memory_cap_gb": spec.get("memory_cap_gb"),
@@ -360,6 +424,7 @@ def _timeout_record(spec: dict, lines: list[dict], timeout: float, wall: float) 
         "kind": "epoch",
         "dataset": spec["dataset"],
         "impl": spec["impl_name"],
+        "device": spec.get("device", "cpu"),
         "status": "timeout",
         "timeout_s": timeout,
         "memory_cap_gb": spec.get("memory_cap_gb"),
@@ -379,6 +444,9 @@ def _timeout_record(spec: dict, lines: list[dict], timeout: float, wall: float) 
     rss = [r["peak_rss_mb"] for r in lines if r.get("peak_rss_mb")]
     if rss:
         record["peak_rss_mb_so_far"] = max(rss)
+    memory = [r["peak_memory_mb"] for r in lines if r.get("peak_memory_mb")]
+    if memory:
+        record["peak_memory_mb_so_far"] = max(memory)
     return record
 
 
@@ -400,11 +468,16 @@ def ratios(records: Iterable[dict]) -> list[dict]:
     (:func:`forward_matmul_gflop`) and operations per step (:func:`operations_per_step`) of each
     against both.
 
-    Only cases run with the same number of torch threads are compared.
+    Only cases run with the same number of torch threads on the same device are compared. Memory is
+    the device's: peak RSS on the CPU, the allocator's peak on a GPU (where the training memory
+    above the data, a host figure, is not reported).
     """
 
     def threads(r: dict):
-        return (r.get("env") or {}).get("threads")
+        return (r.get("env") or {}).get("threads"), r.get("device", "cpu")
+
+    def memory(r: dict):
+        return r.get("peak_memory_mb") or r.get("peak_rss_mb")
 
     by_set: dict[str, dict[str, dict]] = {}
     for r in records:
@@ -413,6 +486,9 @@ def ratios(records: Iterable[dict]) -> list[dict]:
     out = []
     for dataset, cases in by_set.items():
         row: dict = {"kind": "ratios", "dataset": dataset}
+        devices = {(r.get("device", "cpu"), r.get("device_name")) for r in cases.values()}
+        if len(devices) == 1:
+            row["device"], row["device_name"] = devices.pop()
         ref = cases.get("pyg")
         ref_ok = ref is not None and ref.get("status") == "ok"
         row["pyg_status"] = None if ref is None else ref.get("status")
@@ -425,10 +501,11 @@ def ratios(records: Iterable[dict]) -> list[dict]:
             _count_ratios(entry, case, cases.get("graphsage") if name != "graphsage" else None, "graphsage")
             if ref_ok and threads(ref) == threads(case):
                 entry["speed_vs_pyg"] = case["graphs_per_s"] / ref["graphs_per_s"]
-                entry["memory_vs_pyg"] = case["peak_rss_mb"] / ref["peak_rss_mb"]
+                entry["memory_vs_pyg"] = memory(case) / memory(ref)
                 if case.get("epoch_cpu_s") and ref.get("epoch_cpu_s"):
                     entry["cpu_speed_vs_pyg"] = ref["epoch_cpu_s"] / case["epoch_cpu_s"]
-                if case.get("rss_after_data_mb") and ref.get("rss_after_data_mb"):
+                on_cpu = case.get("device", "cpu") == "cpu"
+                if on_cpu and case.get("rss_after_data_mb") and ref.get("rss_after_data_mb"):
                     entry["training_memory_vs_pyg"] = max(
                         case["peak_rss_mb"] - case["rss_after_data_mb"], 1.0
                     ) / max(ref["peak_rss_mb"] - ref["rss_after_data_mb"], 1.0)
@@ -468,7 +545,7 @@ def merge_rounds(rounds: list[dict]) -> dict:
         return {**merge_rounds(good), "rounds": len(rounds), "failed_rounds": failed}
     if len(rounds) == 1:
         return {**rounds[0], "rounds": 1}
-    merged = dict(max(rounds, key=lambda r: r.get("peak_rss_mb", 0)))
+    merged = dict(max(rounds, key=lambda r: r.get("peak_memory_mb") or r.get("peak_rss_mb", 0)))
     merged["rounds"] = len(rounds)
     merged["round_epoch_s"] = [r["epoch_s"] for r in rounds]
     merged["epoch_times_s"] = [t for r in rounds for t in r["epoch_times_s"]]
@@ -498,6 +575,7 @@ def run_epoch_benchmark(
     impl_epochs: dict | None = None,
     impl_timeouts: dict | None = None,
     rounds: int = 1,
+    budget_s: float | None = None,
     **options,
 ) -> list[dict]:
     """Run every (data set, implementation) case in its own subprocess; write and return records.
@@ -513,9 +591,27 @@ def run_epoch_benchmark(
     them per data set and ``timeouts[dataset]`` the timeout; ``impl_epochs[impl]`` and
     ``impl_timeouts[impl]`` override the epochs and the timeout per implementation (e.g. one epoch
     for a fixed-k run that takes minutes per epoch).
+
+    ``budget_s`` bounds the whole run: no case's timeout reaches past it, and a case that would
+    start with less than :data:`MIN_CASE_S` left is recorded as ``skipped``, so a run with a fixed
+    time slot ends by itself with every record written. Every record names the device it ran on.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
+    from .environment import memory_cap_for, probe_device_name
+
+    device = options.get("device", "cpu")
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+    names: list[str] = []  # the device's name as the cases reported it
+
+    def tag(record: dict) -> dict:
+        record.setdefault("device", device)
+        if record.get("device_name"):
+            names.append(record["device_name"])
+        else:
+            record["device_name"] = names[-1] if names else probe_device_name(device)
+        return record
+
     records = []
     sink = open(out_path, "a") if out_path else None
     try:
@@ -528,7 +624,7 @@ def run_epoch_benchmark(
                     spec = {
                         "dataset": dataset,
                         "impl_name": impl,
-                        "memory_cap_gb": memory_cap_gb,
+                        "memory_cap_gb": memory_cap_for(device, memory_cap_gb),
                         **options,
                         **((case_options or {}).get(dataset, {})),
                     }
@@ -537,8 +633,20 @@ def run_epoch_benchmark(
                     if impl in (impl_epochs or {}):
                         spec["epochs"] = impl_epochs[impl]
                     limit = (impl_timeouts or {}).get(impl, (timeouts or {}).get(dataset, timeout))
-                    record = _spawn(spec, limit)
-                    record["timeout_s"] = limit
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left < MIN_CASE_S:
+                        record = {
+                            "kind": "epoch",
+                            "dataset": dataset,
+                            "impl": impl,
+                            "status": "skipped",
+                            "reason": f"the run's budget of {budget_s:g} s was spent",
+                        }
+                    else:
+                        limit = limit if left is None else min(limit, left)
+                        record = _spawn(spec, limit)
+                        record["timeout_s"] = limit
+                    tag(record)
                     by_impl[impl].append(record)
                     if rounds > 1:
                         _emit({**record, "kind": "epoch-round", "round": round_index})
@@ -548,6 +656,7 @@ def run_epoch_benchmark(
                 if sink:
                     _emit(record, sink)
             for row in ratios(set_records):
+                tag(row)
                 _emit(row)
                 if sink:
                     _emit(row, sink)

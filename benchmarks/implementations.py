@@ -1,9 +1,9 @@
 """The implementations the epoch benchmark compares, behind one small interface.
 
 Each :class:`Implementation` builds its model for a :class:`~.workloads.Workload`, yields the
-training batches of an epoch in its own input format (the conversion is part of the measured
-time), and returns the training loss or the logits of a batch. The training loop around them
-(:func:`benchmarks.epoch.run_case`) is identical for all.
+training batches of an epoch in its own input format on its device (the copy and the conversion
+are part of the measured time), and returns the training loss or the logits of a batch. The
+training loop around them (:func:`benchmarks.epoch.run_case`) is identical for all.
 
 =============  ============================================================================
 name           what it is
@@ -31,13 +31,20 @@ from torch_geometric.utils import to_dense_adj, to_dense_batch
 
 from diffpool.data.sampler import SizeBucketSampler
 from diffpool.models import ModelConfig, build_model, classification_loss
-from diffpool.training.config import DEFAULT_MIN_CLUSTERS, POOL_BATCHES
 
 from .dense_model import DenseDiffPoolNet
 from .reference import PygDiffPoolNet
 from .workloads import Workload
 
 __all__ = ["Implementation", "IMPLEMENTATIONS", "get_implementation", "model_config"]
+
+
+def _training_defaults() -> tuple[int, int]:
+    """The product's ``(DEFAULT_MIN_CLUSTERS, POOL_BATCHES)``, read when a case needs them:
+    ``diffpool.training`` imports Lightning, seconds of every other case's start-up."""
+    from diffpool.training.config import DEFAULT_MIN_CLUSTERS, POOL_BATCHES
+
+    return DEFAULT_MIN_CLUSTERS, POOL_BATCHES
 
 
 def model_config(
@@ -64,19 +71,33 @@ class Implementation:
     name = ""
     description = ""
 
-    def __init__(self, batch_size: int = 20, seed: int = 0) -> None:
+    def __init__(self, batch_size: int = 20, seed: int = 0, device: str = "cpu") -> None:
         self.batch_size = batch_size
         self.seed = seed
+        self.device = torch.device(device)
 
     def build(self, workload: Workload) -> nn.Module:
+        """The model, on the CPU: the caller moves it to the device."""
         raise NotImplementedError
 
     def train_batches(self, workload: Workload, epoch: int) -> Iterable:
+        return self._on_device(self.train_loader(workload, epoch))
+
+    def eval_batches(self, workload: Workload) -> Iterable:
+        return self._on_device(self.eval_loader(workload))
+
+    def train_loader(self, workload: Workload, epoch: int) -> Iterable:
+        """An epoch's training batches, on the CPU."""
         gen = torch.Generator().manual_seed(self.seed * 7919 + epoch)
         return DataLoader(workload.graphs, batch_size=self.batch_size, shuffle=True, generator=gen)
 
-    def eval_batches(self, workload: Workload) -> Iterable:
+    def eval_loader(self, workload: Workload) -> Iterable:
         return DataLoader(workload.graphs, batch_size=self.batch_size, shuffle=False)
+
+    def _on_device(self, batches: Iterable) -> Iterable:
+        if self.device.type == "cpu":
+            return batches
+        return (batch.to(self.device) for batch in batches)
 
     def loss(self, model: nn.Module, batch) -> Tensor:
         return classification_loss(model(batch), batch.y.view(-1))["loss"]
@@ -112,12 +133,12 @@ class OursPerGraph(OursSparse):
     per_graph = True
     pool = None  # size-sort the whole epoch
 
-    def train_batches(self, workload, epoch):
+    def train_loader(self, workload, epoch):
         sampler = SizeBucketSampler(workload.sizes, self.batch_size, seed=self.seed, pool=self.pool)
         sampler.set_epoch(epoch)
         return DataLoader(workload.graphs, batch_sampler=sampler)
 
-    def eval_batches(self, workload):
+    def eval_loader(self, workload):
         sampler = SizeBucketSampler(workload.sizes, self.batch_size, shuffle=False)
         return DataLoader(workload.graphs, batch_sampler=sampler)
 
@@ -132,14 +153,23 @@ class OursDefault(OursSparse):
     name = "default"
     description = "ours, product default: per-graph k >= 8, random batches"
     per_graph = True
-    min_clusters = DEFAULT_MIN_CLUSTERS
+
+    @property
+    def min_clusters(self) -> int:
+        return _training_defaults()[0]
 
 
 class OursPooled(OursPerGraph):
     name = "pooled"
     description = "ours, per-graph k >= 8, pooled batches (size-sorted within random pools)"
-    min_clusters = DEFAULT_MIN_CLUSTERS
-    pool = POOL_BATCHES
+
+    @property
+    def min_clusters(self) -> int:
+        return _training_defaults()[0]
+
+    @property
+    def pool(self) -> int:
+        return _training_defaults()[1]
 
 
 class OursDense(Implementation):
@@ -158,8 +188,10 @@ class PygReference(Implementation):
     name = "pyg"
     description = "PyG dense_diff_pool, proteins_diff_pool.py architecture"
 
-    def __init__(self, batch_size: int = 20, seed: int = 0, padding: str = "dataset") -> None:
-        super().__init__(batch_size, seed)
+    def __init__(
+        self, batch_size: int = 20, seed: int = 0, device: str = "cpu", padding: str = "dataset"
+    ) -> None:
+        super().__init__(batch_size, seed, device)
         if padding not in ("dataset", "batch"):
             raise ValueError(
                 f"padding must be 'dataset' (as T.ToDense in PyG's example) or 'batch', got {padding!r}"
@@ -171,6 +203,7 @@ class PygReference(Implementation):
         return self.model
 
     def _dense(self, batch, workload):
+        # On the batch's device: a GPU pads and scatters the adjacency itself.
         n = workload.max_nodes if self.padding == "dataset" else None
         x, mask = to_dense_batch(batch.x, batch.batch, max_num_nodes=n)
         adj = to_dense_adj(batch.edge_index, batch.batch, max_num_nodes=x.size(1))

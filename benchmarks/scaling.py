@@ -9,6 +9,13 @@ fit is recorded as "out of memory" (and larger n are then skipped for it).
 
 Time: median over ``repeats`` forward+backward passes after one warm-up pass (inputs already in
 the implementation's own format). Memory: peak RSS minus the RSS before the inputs were built.
+
+On a CUDA device (``--device cuda``) the graph is built on the CPU and copied to the GPU before the
+clock starts; the clock is read after ``torch.cuda.synchronize()`` and memory is the allocator's
+peak (``torch.cuda.max_memory_allocated``) minus what it held before the inputs were copied. The
+sizes can differ per implementation (``impl_sizes``: e.g. ours up to n = 10⁶) and an
+implementation can keep doubling n past its list until it fails (``grow``: how far PyG's dense
+layer goes before the GPU runs out of memory).
 """
 
 from __future__ import annotations
@@ -19,10 +26,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 
 __all__ = ["run_layer", "run_scaling_benchmark", "loglog_slope", "CHILD_FLAG"]
 
 CHILD_FLAG = "--child-layer"
+# A case given less than this would only start its interpreter: it is skipped instead.
+MIN_CASE_S = 10.0
 
 
 def _clusters(mode: str, n: int, max_clusters: int) -> int:
@@ -40,13 +50,21 @@ def run_layer(
     repeats: int = 3,
     threads: int | None = 1,
     seed: int = 0,
+    device: str = "cpu",
 ) -> dict:
     """Time and memory of one layer's forward + backward in this process."""
     import torch
 
     from diffpool.nn import DenseDiffPool, DiffPool
 
-    from .environment import current_rss_mb, environment, peak_rss_mb
+    from .environment import (
+        current_rss_mb,
+        environment,
+        peak_device_mb,
+        peak_rss_mb,
+        reset_peak_memory,
+        synchronize,
+    )
     from .reference import PygGNN
     from .workloads import random_graph
 
@@ -55,9 +73,14 @@ def run_layer(
     torch.manual_seed(seed)
     baseline = current_rss_mb()
     graph = random_graph(n, degree, features, seed)
+    on_cuda = device == "cuda"
+    if on_cuda:
+        reset_peak_memory(device)
+        cuda_baseline = torch.cuda.memory_allocated() / 2**20
+        graph = graph.to(device)
     if impl == "sparse":
         layer = DiffPool(features, hidden, k)
-        batch = torch.zeros(n, dtype=torch.long)
+        batch = torch.zeros(n, dtype=torch.long, device=device)
 
         def step():
             out = layer(graph.x, graph.edge_index, batch)
@@ -67,7 +90,7 @@ def run_layer(
 
         layer = DenseDiffPool(features, hidden, k)
         x, adj = graph.x.unsqueeze(0), to_dense_adj(graph.edge_index, max_num_nodes=n)
-        mask = torch.ones(1, n, dtype=torch.bool)
+        mask = torch.ones(1, n, dtype=torch.bool, device=device)
 
         def step():
             out = layer(x, adj, mask)
@@ -85,22 +108,29 @@ def run_layer(
             return out_x.mean() + out_adj.mean() + link + entropy
     else:
         raise ValueError(f"unknown implementation {impl!r}; choose sparse, dense or pyg")
+    layer.to(device)
 
     def once() -> float:
         layer.zero_grad(set_to_none=True)
+        synchronize(device)
         t0 = time.perf_counter()
         step().backward()
+        synchronize(device)
         return time.perf_counter() - t0
 
     warm = once()
     times = [once() for _ in range(repeats if warm < 30 else 1)]
     peak = peak_rss_mb()
-    return {
+    env = environment(device)
+    record = {
         "kind": "layer",
         "impl": impl,
         "n": n,
         "k": k,
         "edges": int(graph.edge_index.size(1)) // 2,
+        "degree": degree,
+        "device": device,
+        "device_name": env["device_name"],
         "status": "ok",
         "seconds": statistics.median(times),
         "times_s": times,
@@ -108,15 +138,34 @@ def run_layer(
         "peak_rss_mb": peak,
         "memory_mb": max(0.0, peak - baseline),
         "baseline_rss_mb": baseline,
-        "env": environment(),
+        "env": env,
     }
+    if on_cuda:
+        record["peak_cuda_mb"] = peak_device_mb(device)
+        record["memory_mb"] = max(0.0, record["peak_cuda_mb"] - cuda_baseline)
+    return record
 
 
 def _child(spec: dict) -> int:
-    from .environment import apply_memory_cap, environment, is_out_of_memory, peak_rss_mb
+    from .environment import (
+        apply_memory_cap,
+        environment,
+        is_out_of_memory,
+        memory_cap_for,
+        peak_device_mb,
+        peak_rss_mb,
+    )
 
-    cap = spec.pop("memory_cap_gb", None)
-    base = {"kind": "layer", "impl": spec["impl"], "n": spec["n"], "k": spec["k"], "memory_cap_gb": cap}
+    device = spec.get("device", "cpu")
+    cap = memory_cap_for(device, spec.pop("memory_cap_gb", None))
+    base = {
+        "kind": "layer",
+        "impl": spec["impl"],
+        "n": spec["n"],
+        "k": spec["k"],
+        "device": device,
+        "memory_cap_gb": cap,
+    }
     try:
         import torch  # noqa: F401
         import torch_geometric  # noqa: F401
@@ -129,18 +178,19 @@ def _child(spec: dict) -> int:
         return 0
     except BaseException as error:
         status = "out of memory" if is_out_of_memory(error) else "error"
-        print(
-            json.dumps(
-                {
-                    **base,
-                    "status": status,
-                    "error": f"{type(error).__name__}: {str(error)[:300]}",
-                    "peak_rss_mb": peak_rss_mb(),
-                    "env": environment(),
-                }
-            ),
-            flush=True,
-        )
+        failure = {
+            **base,
+            "status": status,
+            "error": f"{type(error).__name__}: {str(error)[:300]}",
+            "peak_rss_mb": peak_rss_mb(),
+        }
+        try:  # the device itself may be what failed
+            failure["peak_memory_mb"] = peak_device_mb(device)
+            failure["env"] = environment(device)
+            failure["device_name"] = failure["env"]["device_name"]
+        except Exception:  # noqa: BLE001
+            pass
+        print(json.dumps(failure), flush=True)
         return 0 if status == "out of memory" else 1
 
 
@@ -153,6 +203,7 @@ def _spawn(spec: dict, timeout: float) -> dict:
         "impl": spec["impl"],
         "n": spec["n"],
         "k": spec["k"],
+        "device": spec.get("device", "cpu"),
         "memory_cap_gb": spec.get("memory_cap_gb"),
     }
     try:
@@ -201,6 +252,17 @@ def summarize(records: list[dict]) -> list[dict]:
     return out
 
 
+def _sizes(sizes: list[int], grow: bool, factor: float, limit: int):
+    """``sizes`` in order, then (``grow``) n × ``factor`` while n ≤ ``limit``: the caller stops
+    asking at the first failure."""
+    n = 0
+    for n in sorted(sizes):
+        yield n
+    while grow and n and math.ceil(n * factor) <= limit:
+        n = math.ceil(n * factor)
+        yield n
+
+
 def run_scaling_benchmark(
     sizes: list[int],
     impls: list[str],
@@ -215,11 +277,35 @@ def run_scaling_benchmark(
     memory_cap_gb: float = 8.0,
     timeout: float = 600.0,
     out_path: str | None = None,
+    device: str = "cpu",
+    impl_sizes: dict[str, list[int]] | None = None,
+    grow: Iterable[str] = (),
+    grow_factor: float = 2.0,
+    grow_limit: int = 10**7,
+    budget_s: float | None = None,
 ) -> list[dict]:
+    """Every (cluster mode, implementation, n) in its own subprocess; larger n are skipped for an
+    implementation once one fails. ``impl_sizes[impl]`` replaces ``sizes`` for ``impl``; an
+    implementation in ``grow`` goes on past its sizes, n × ``grow_factor`` up to ``grow_limit``,
+    until it fails (out of memory, out of time). ``budget_s`` bounds the whole run as in the epoch
+    benchmark: no case's timeout reaches past it and cases left when it is spent are ``skipped``.
+    Every record names the device."""
+    from .environment import memory_cap_for, probe_device_name
+
+    if grow_factor <= 1:
+        raise ValueError(f"grow_factor must be above 1, got {grow_factor}")
+    grow = set(grow)
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+    names: list[str] = []
     records = []
     sink = open(out_path, "a") if out_path else None
 
     def emit(record):
+        record.setdefault("device", device)
+        if record.get("device_name"):
+            names.append(record["device_name"])
+        else:
+            record["device_name"] = names[-1] if names else probe_device_name(device)
         print(json.dumps(record), flush=True)
         if sink:
             sink.write(json.dumps(record) + "\n")
@@ -229,16 +315,23 @@ def run_scaling_benchmark(
         for mode in clusters:
             for impl in impls:
                 failed_at = None
-                for n in sorted(sizes):
+                own_sizes = (impl_sizes or {}).get(impl, sizes)
+                for n in _sizes(own_sizes, impl in grow, grow_factor, grow_limit):
                     k = _clusters(mode, n, max_clusters)
-                    if failed_at is not None:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if failed_at is not None or (left is not None and left < MIN_CASE_S):
+                        reason = (
+                            f"{failed_at[1]} at n={failed_at[0]}"
+                            if failed_at is not None
+                            else f"the run's budget of {budget_s:g} s was spent"
+                        )
                         record = {
                             "kind": "layer",
                             "impl": impl,
                             "n": n,
                             "k": k,
                             "status": "skipped",
-                            "reason": f"{failed_at[1]} at n={failed_at[0]}",
+                            "reason": reason,
                         }
                     else:
                         spec = {
@@ -250,14 +343,18 @@ def run_scaling_benchmark(
                             "hidden": hidden,
                             "repeats": repeats,
                             "threads": threads,
-                            "memory_cap_gb": memory_cap_gb,
+                            "device": device,
+                            "memory_cap_gb": memory_cap_for(device, memory_cap_gb),
                         }
-                        record = _spawn(spec, timeout)
+                        limit = timeout if left is None else min(timeout, left)
+                        record = _spawn(spec, limit)
                         if record["status"] != "ok":
                             failed_at = (n, record["status"])
                     record["clusters"] = mode
                     records.append(record)
                     emit(record)
+                    if impl in grow and record["status"] != "ok":
+                        break  # a growing implementation has no list of sizes left to skip
         for row in summarize(records):
             emit(row)
     finally:

@@ -27,6 +27,17 @@ class Workload:
     def sizes(self) -> list[int]:
         return [int(g.num_nodes) for g in self.graphs]
 
+    def subset(self, count: int, seed: int = 0) -> Workload:
+        """``count`` graphs drawn at random (a smoke run's data set: every class, not the first
+        one's graphs as in a TU set's order); the classes and features stay the full set's."""
+        if count >= len(self.graphs):
+            return self
+        order = torch.randperm(len(self.graphs), generator=torch.Generator().manual_seed(seed))
+        graphs = [self.graphs[i] for i in order[:count].tolist()]
+        return Workload(
+            self.name, graphs, self.num_features, self.num_classes, max(int(g.num_nodes) for g in graphs)
+        )
+
     def describe(self) -> dict:
         sizes = self.sizes
         edges = [int(g.edge_index.size(1)) for g in self.graphs]

@@ -519,3 +519,211 @@ def test_report_rewrites_only_the_tables_of_the_performance_document_and_twice_c
     assert document.read_text() == once
     assert outside_generated_blocks(once) == outside_generated_blocks(committed)
     assert "## Notes on the figures" in once and "| target | measured | verdict |" in once
+
+
+# --------------------------------------------------------------------------- devices
+@pytest.mark.parametrize("impl", ["sparse", "default", "pyg", "graphsage"])
+def test_epoch_case_on_each_device(impl, device):
+    """The training loop on the device: its record names the device and reports its memory (the
+    allocator's peak on CUDA); a random subset of the data keeps the full set's classes."""
+    record = run_case(
+        "tiny",
+        impl,
+        epochs=1,
+        warmup_epochs=1,
+        batch_size=4,
+        threads=1,
+        device=device.type,
+        max_graphs=8,
+        counts=False,
+        workload=tiny_workload(),
+    )
+    assert record["status"] == "ok" and record["device"] == device.type and record["device_name"]
+    assert record["env"]["device"] == device.type and record["workload"]["graphs"] == 8
+    assert record["max_graphs"] == 8 and record["batches_per_epoch"] == 2
+    assert record["peak_memory_mb"] > 0 and "forward_matmul_gflop" not in record
+    if device.type == "cuda":
+        assert record["peak_memory_mb"] == record["peak_cuda_mb"] >= record["train_peak_cuda_mb"] > 0
+        assert record["env"]["cuda"] and "float32_matmul_precision" in record["env"]
+    else:
+        assert record["peak_memory_mb"] == record["peak_rss_mb"] and "peak_cuda_mb" not in record
+
+
+@pytest.mark.parametrize("impl", ["sparse", "pyg"])
+def test_one_layer_on_each_device(impl, device):
+    record = run_layer(impl, 60, 8, degree=10.0, repeats=1, threads=1, device=device.type)
+    assert record["status"] == "ok" and record["device"] == device.type and record["device_name"]
+    assert record["degree"] == 10.0 and record["seconds"] > 0 and record["memory_mb"] >= 0
+    if device.type == "cuda":
+        assert record["peak_cuda_mb"] >= record["memory_mb"] > 0
+
+
+def test_workload_subset_draws_from_every_part_of_the_set():
+    workload = tiny_workload(num_graphs=12)
+    part = workload.subset(6, seed=1)
+    assert len(part.graphs) == 6 and part.num_classes == 2 and part.num_features == 3
+    assert part.max_nodes == max(part.sizes) and {int(g.y) for g in part.graphs} == {0, 1}
+    assert part.graphs != workload.graphs[:6] and workload.subset(50) is workload
+
+
+def test_cuda_failures_count_as_out_of_memory_and_cuda_runs_uncapped():
+    from benchmarks.environment import is_out_of_memory, memory_cap_for
+
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 64 GiB"))
+    assert is_out_of_memory(RuntimeError("CUDA error: out of memory"))
+    assert is_out_of_memory(RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate"))
+    assert not is_out_of_memory(RuntimeError("CUDA error: device-side assert triggered"))
+    assert memory_cap_for("cuda", 8.0) is None and memory_cap_for("cpu", 8.0) == 8.0
+
+
+@pytest.mark.parametrize("module", ["epoch", "scaling"])
+def test_a_cuda_child_takes_no_address_space_cap(module, monkeypatch, capsys):
+    """CUDA reserves far more virtual address space than any cap: a CUDA case must run without one."""
+    import importlib
+
+    import benchmarks.environment as environment
+
+    bench = importlib.import_module(f"benchmarks.{module}")
+    capped = []
+    monkeypatch.setattr(environment, "apply_memory_cap", lambda gb: capped.append(gb))
+    fake = {"kind": "x", "status": "ok"}
+    if module == "epoch":
+        monkeypatch.setattr(bench, "run_case", lambda *a, **k: dict(fake))
+        spec = {"dataset": "D", "impl_name": "sparse"}
+    else:
+        monkeypatch.setattr(bench, "run_layer", lambda **k: dict(fake))
+        spec = {"impl": "sparse", "n": 10, "k": 2}
+    for device, cap in (("cuda", None), ("cpu", 4.0)):
+        assert bench._child({**spec, "device": device, "memory_cap_gb": 4.0}) == 0
+        assert json.loads(capsys.readouterr().out.splitlines()[-1])["memory_cap_gb"] == cap
+    assert capped == [4.0]
+
+
+def test_ratios_compare_each_devices_own_memory_and_never_two_devices():
+    def case(impl, device, memory, rss=1000.0, threads=1):
+        return {
+            "kind": "epoch",
+            "dataset": "D",
+            "impl": impl,
+            "device": device,
+            "device_name": "GPU" if device == "cuda" else "CPU",
+            "status": "ok",
+            "graphs_per_s": 10.0,
+            "epoch_s": 1.0,
+            "peak_memory_mb": memory,
+            "peak_rss_mb": rss,
+            "rss_after_data_mb": 500.0,
+            "env": {"threads": threads},
+        }
+
+    rows = ratios([case("pyg", "cuda", 4000.0), case("sparse", "cuda", 1000.0, rss=3000.0)])
+    assert rows[0]["sparse"]["memory_vs_pyg"] == pytest.approx(0.25)  # the GPU's, not the host's
+    assert "training_memory_vs_pyg" not in rows[0]["sparse"]  # a host figure: not on a GPU
+    assert rows[0]["device"] == "cuda" and rows[0]["device_name"] == "GPU"
+    mixed = ratios([case("pyg", "cpu", 4000.0), case("sparse", "cuda", 1000.0)])
+    assert "speed_vs_pyg" not in mixed[0]["sparse"] and "device" not in mixed[0]
+
+
+def test_the_budget_caps_every_case_and_skips_the_rest(monkeypatch):
+    """A run with a time slot ends by itself: timeouts never reach past the budget, and the cases
+    left when it is spent are recorded as skipped, every record naming the device."""
+    import benchmarks.epoch as epoch_module
+    import benchmarks.scaling as scaling_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(epoch_module.time, "monotonic", lambda: clock[0])
+    limits = []
+
+    def fake_spawn(spec, timeout):
+        limits.append(timeout)
+        clock[0] += 20.0
+        record = {"kind": "epoch", "dataset": spec["dataset"], "impl": spec["impl_name"], "status": "ok"}
+        return record | {"device_name": "Fake GPU", "graphs_per_s": 1.0, "epoch_s": 1.0, "peak_rss_mb": 1.0}
+
+    monkeypatch.setattr(epoch_module, "_spawn", fake_spawn)
+    records = run_epoch_benchmark(
+        ["D"], ["sparse", "pyg", "graphsage"], timeout=30.0, budget_s=45.0, device="cuda"
+    )
+    assert limits == [30.0, 25.0]  # the second case: what the budget had left
+    assert [r["status"] for r in records] == ["ok", "ok", "skipped"]
+    assert "budget of 45 s" in records[2]["reason"]
+    assert all(r["device"] == "cuda" and r["device_name"] == "Fake GPU" for r in records)
+
+    clock[0] = 0.0
+    layer_limits = []
+
+    def fake_layer(spec, timeout):
+        layer_limits.append(timeout)
+        clock[0] += 20.0
+        record = {"kind": "layer", **{k: spec[k] for k in ("impl", "n", "k")}, "status": "ok"}
+        return record | {"seconds": 1.0, "memory_mb": 1.0, "device_name": "CPU"}
+
+    monkeypatch.setattr(scaling_module, "_spawn", fake_layer)
+    rows = scaling_module.run_scaling_benchmark(
+        [100, 200, 400], ["sparse"], clusters=["64"], timeout=30.0, budget_s=45.0, device="cpu"
+    )
+    layers = [r for r in rows if r["kind"] == "layer"]
+    assert layer_limits == [30.0, 25.0] and [r["status"] for r in layers] == ["ok", "ok", "skipped"]
+    assert all(r["device"] == "cpu" and r["device_name"] == "CPU" for r in rows)
+
+
+def test_scaling_takes_sizes_per_implementation_and_grows_one_until_it_fails(monkeypatch):
+    import benchmarks.scaling as scaling_module
+
+    runs = []
+
+    def fake_spawn(spec, timeout):
+        runs.append((spec["impl"], spec["n"], spec["device"], spec["memory_cap_gb"]))
+        status = "out of memory" if spec["impl"] == "pyg" and spec["n"] >= 8000 else "ok"
+        record = {"kind": "layer", **{k: spec[k] for k in ("impl", "n", "k")}, "status": status}
+        return (
+            record | {"device_name": "GPU"} | ({"seconds": 1.0, "memory_mb": 1.0} if status == "ok" else {})
+        )
+
+    monkeypatch.setattr(scaling_module, "_spawn", fake_spawn)
+    rows = scaling_module.run_scaling_benchmark(
+        [500],
+        ["sparse", "pyg"],
+        clusters=["64"],
+        impl_sizes={"sparse": [1000, 1_000_000], "pyg": [1000, 2000]},
+        grow=["pyg"],
+        grow_limit=100_000,
+        device="cuda",
+    )
+    assert runs == [
+        ("sparse", 1000, "cuda", None),
+        ("sparse", 1_000_000, "cuda", None),
+        ("pyg", 1000, "cuda", None),
+        ("pyg", 2000, "cuda", None),
+        ("pyg", 4000, "cuda", None),
+        ("pyg", 8000, "cuda", None),  # out of memory: no larger n is tried or listed
+    ]
+    assert all(r["device"] == "cuda" and r["device_name"] == "GPU" for r in rows)
+    slopes = {r["impl"]: r for r in summarize(rows)}
+    assert slopes["pyg"]["largest_n_ok"] == 4000
+    assert slopes["pyg"]["first_failure"] == {"n": 8000, "status": "out of memory"}
+    assert slopes["sparse"]["largest_n_ok"] == 1_000_000
+    assert list(scaling_module._sizes([3, 1], True, 2.0, 10)) == [1, 3, 6]
+    with pytest.raises(ValueError, match="grow_factor"):
+        scaling_module.run_scaling_benchmark([1], ["pyg"], grow=["pyg"], grow_factor=1.0)
+
+
+def test_cli_takes_the_device_budget_and_sizes_per_implementation():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    args = parser.parse_args(
+        ["epoch", "--device", "cpu", "--budget-s", "200", "--max-graphs", "60", "--no-counts"]
+    )
+    assert (args.device, args.budget_s, args.max_graphs, args.counts) == ("cpu", 200.0, 60, False)
+    assert parser.parse_args(["epoch"]).device == "auto" and parser.parse_args(["epoch"]).counts
+    args = parser.parse_args(
+        ["scaling", "--impl-sizes", "sparse=1000:1000000;pyg=1000", "--grow", "pyg", "--device", "cuda"]
+    )
+    assert args.impl_sizes == {"sparse": [1000, 1_000_000], "pyg": [1000]} and args.grow == ["pyg"]
+    for bad in ("sparse", "sparse=", "sparse=1:x", "=10", "pyg=0"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["scaling", "--impl-sizes", bad])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["epoch", "--device", "tpu"])
