@@ -11,9 +11,11 @@ from dataclasses import fields
 import pytest
 
 TOP_LEVEL = [
+    "DMoNOutput",
     "DenseDiffPool",
     "DiffPool",
     "DiffPoolNet",
+    "MinCutOutput",
     "ModelConfig",
     "PaddedBatch",
     "Partition",
@@ -22,14 +24,30 @@ TOP_LEVEL = [
     "__version__",
     "cross_validate",
     "dense_diff_pool",
+    "dense_dmon_pool",
+    "dense_mincut_pool",
     "load_tu",
     "predict",
     "sparse_diff_pool",
+    "sparse_dmon_pool",
+    "sparse_mincut_pool",
     "train",
 ]
 
 MODULES = {
-    "diffpool.functional": ["PaddedBatch", "Partition", "PoolOutput", "dense_diff_pool", "sparse_diff_pool"],
+    "diffpool.functional": [
+        "DMoNOutput",
+        "MinCutOutput",
+        "PaddedBatch",
+        "Partition",
+        "PoolOutput",
+        "dense_diff_pool",
+        "dense_dmon_pool",
+        "dense_mincut_pool",
+        "sparse_diff_pool",
+        "sparse_dmon_pool",
+        "sparse_mincut_pool",
+    ],
     "diffpool.nn": [
         "AttributeNorm",
         "DenseDiffPool",

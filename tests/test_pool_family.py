@@ -1,0 +1,260 @@
+"""MinCutPool and DMoN: the sparse and dense math against PyG's dense layers graph by graph, their
+undefined cases, no n×n tensor; the layers, the classifier with each pooling, and the command."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.nn import DMoNPooling
+from torch_geometric.nn import dense_mincut_pool as pyg_dense_mincut_pool
+from torch_geometric.utils import to_dense_adj, to_dense_batch
+
+from diffpool.functional import (
+    Partition,
+    dense_dmon_pool,
+    dense_mincut_pool,
+    sparse_dmon_pool,
+    sparse_mincut_pool,
+)
+from diffpool.functional.dmon_pool import sparse_dmon_parts
+from diffpool.functional.mincut_pool import sparse_mincut_parts
+from test_functional import SIZE_CASES, _LargestTensor, products, random_batch  # noqa: F401
+
+METHODS = ["mincut", "dmon"]
+SPARSE = {"mincut": sparse_mincut_pool, "dmon": sparse_dmon_pool}
+DENSE = {"mincut": dense_mincut_pool, "dmon": dense_dmon_pool}
+SPARSE_PARTS = {"mincut": sparse_mincut_parts, "dmon": sparse_dmon_parts}
+LOSSES = {"mincut": ("cut_loss", "ortho_loss"), "dmon": ("spectral_loss", "ortho_loss", "cluster_loss")}
+TOL = {torch.float32: dict(atol=1e-5, rtol=1e-5), torch.float64: dict(atol=1e-10, rtol=1e-10)}
+
+
+def _pyg_dmon(x, adj, s):
+    """PyG's DMoNPooling with the given logits as its S: its MLP is made the identity on the logits,
+    fed [s | x]; the pooled features are the x columns of its output."""
+    k, f = s.size(-1), x.size(-1)
+    layer = DMoNPooling(k + f, k).to(x.dtype)
+    with torch.no_grad():
+        linear = layer.mlp.lins[0]
+        linear.weight.copy_(torch.cat([torch.eye(k), torch.zeros(k, f)], dim=1))
+        linear.bias.zero_()
+    _, out, out_adj, spectral, ortho, cluster = layer(torch.cat([s, x], dim=-1), adj)
+    return out[..., k:], out_adj, [spectral, ortho, cluster]
+
+
+def pyg_reference(method, x, edge_index, s, batch, edge_weight=None, num_clusters=None):
+    """PyG's dense layer run on every graph alone (its losses are batch means: alone, one graph's),
+    outputs padded to the batch's K. Where PyG's loss is NaN (no edges: 0/0) or its adjacency's
+    gradient is (no edges, or a single cluster: √0 in the normalisation), the value we define is put
+    in, as a constant: 0, with gradient 0."""
+    batch_size, k_total = int(batch.max()) + 1, s.size(1)
+    adj = to_dense_adj(edge_index, batch, edge_weight, batch_size=batch_size)
+    xs, adjs, losses = [], [], []
+    for g in range(batch_size):
+        nodes = (batch == g).nonzero().flatten()
+        n = nodes.numel()
+        k = k_total if num_clusters is None else int(num_clusters[g])
+        inputs = x[nodes][None], adj[g, :n, :n][None], s[nodes, :k][None]
+        if method == "mincut":
+            out, out_adj, cut, ortho = pyg_dense_mincut_pool(*inputs)
+            terms = [cut, ortho]
+        else:
+            out, out_adj, terms = _pyg_dmon(*inputs)
+        edgeless = not bool((adj[g] != 0).any())
+        if edgeless or k == 1:
+            assert out_adj.abs().max() == 0
+            out_adj = torch.zeros_like(out_adj).detach()
+        if edgeless:
+            assert torch.isnan(terms[0]), "PyG's cut or spectral loss is 0/0 without edges"
+            terms[0] = torch.zeros_like(terms[0]).detach()
+        px = x.new_zeros(k_total, x.size(1))
+        px[:k] = out[0]
+        pa = x.new_zeros(k_total, k_total)
+        pa[:k, :k] = out_adj[0]
+        xs.append(px)
+        adjs.append(pa)
+        losses.append(torch.stack([t.reshape(()) for t in terms]))
+    return torch.stack(xs), torch.stack(adjs), list(torch.stack(losses).unbind(1))
+
+
+def ours(method, out):
+    return out.x, out.adj, [getattr(out, name) for name in LOSSES[method]]
+
+
+def objective(x, adj, losses, seed=1):
+    """A random linear functional of every output, so gradients test all of them."""
+    gen = torch.Generator().manual_seed(seed)
+    total = 0
+    for t in (x, adj, *losses):
+        total = total + (t * torch.randn(t.shape, generator=gen, dtype=t.dtype)).sum()
+    return total
+
+
+def assert_outputs_close(mine, reference, tol):
+    (x, adj, losses), (ref_x, ref_adj, ref_losses) = mine, reference
+    torch.testing.assert_close(x, ref_x, **tol)
+    torch.testing.assert_close(adj, ref_adj, **tol)
+    for loss, ref in zip(losses, ref_losses):
+        torch.testing.assert_close(loss, ref, **tol)
+
+
+def batch_for(case, weighted=True, dtype=torch.float32, seed=None):
+    sizes = SIZE_CASES[case]
+    return random_batch(sizes, weighted=weighted, seed=seed if seed is not None else len(case), dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- the math against PyG
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("case", list(SIZE_CASES))
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.usefixtures("products")
+def test_sparse_and_dense_forms_match_pyg_graph_by_graph(method, case, weighted):
+    """Mixed sizes, one-node graphs, isolated nodes, self-loops, duplicate edges, edgeless graphs."""
+    x, edge_index, s, batch, weight = batch_for(case, weighted)
+    reference = pyg_reference(method, x, edge_index, s, batch, weight)
+    assert_outputs_close(
+        ours(method, SPARSE[method](x, edge_index, s, batch, weight)), reference, TOL[x.dtype]
+    )
+    xd, mask = to_dense_batch(x, batch)
+    sd, _ = to_dense_batch(s, batch)
+    adj = to_dense_adj(edge_index, batch, weight)
+    dense = DENSE[method](xd, adj, sd, mask)
+    assert_outputs_close(ours(method, dense), reference, TOL[x.dtype])
+    assert dense.mask.all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("case", list(SIZE_CASES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gradients_match_pyg(method, case, dtype):
+    """Gradients of every output with respect to the features, the logits and the edge weights."""
+    x, edge_index, s, batch, weight = batch_for(case, dtype=dtype)
+
+    def gradients(fn):
+        leaves = [t.detach().clone().requires_grad_(True) for t in (x, s, weight)]
+        objective(*fn(*leaves)).backward()
+        return [leaf.grad for leaf in leaves]
+
+    def dense(x_, s_, w_):
+        xd, mask = to_dense_batch(x_, batch)
+        sd, _ = to_dense_batch(s_, batch)
+        return ours(method, DENSE[method](xd, to_dense_adj(edge_index, batch, w_), sd, mask))
+
+    reference = gradients(lambda x_, s_, w_: pyg_reference(method, x_, edge_index, s_, batch, w_))
+    sparse = gradients(lambda x_, s_, w_: ours(method, SPARSE[method](x_, edge_index, s_, batch, w_)))
+    for mine in (sparse, gradients(dense)):
+        for a, b in zip(mine, reference):
+            assert torch.isfinite(a).all()
+            torch.testing.assert_close(a, b, **TOL[dtype])
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.usefixtures("products")
+def test_per_graph_cluster_counts_match_pyg_on_each_graphs_own_clusters(method):
+    x, edge_index, s, batch, weight = random_batch([7, 1, 12, 3, 5, 9], k=5, seed=8)
+    num_clusters = torch.tensor([3, 1, 5, 2, 1, 4])
+    reference = pyg_reference(method, x, edge_index, s, batch, weight, num_clusters)
+    out = SPARSE[method](x, edge_index, s, batch, weight, num_clusters)
+    assert_outputs_close(ours(method, out), reference, TOL[x.dtype])
+    assert torch.equal(out.mask.sum(-1), num_clusters)
+    xd, mask = to_dense_batch(x, batch)
+    sd, _ = to_dense_batch(s, batch)
+    dense = DENSE[method](xd, to_dense_adj(edge_index, batch, weight), sd, mask, num_clusters)
+    assert_outputs_close(ours(method, dense), reference, TOL[x.dtype])
+
+    def gradients(fn):
+        leaves = [t.detach().clone().requires_grad_(True) for t in (x, s)]
+        objective(*fn(*leaves)).backward()
+        return [leaf.grad for leaf in leaves]
+
+    mine = gradients(
+        lambda x_, s_: ours(method, SPARSE[method](x_, edge_index, s_, batch, weight, num_clusters))
+    )
+    theirs = gradients(lambda x_, s_: pyg_reference(method, x_, edge_index, s_, batch, weight, num_clusters))
+    for a, b in zip(mine, theirs):
+        torch.testing.assert_close(a, b, **TOL[x.dtype])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_coarsened_graphs_in_parts_equal_the_whole_batch(method):
+    """The layers' private form that keeps the coarsened graphs in parts (per-graph cluster counts)."""
+    x, edge_index, s, batch, weight = random_batch([7, 1, 12, 3, 5, 9], k=5, seed=2, dtype=torch.float64)
+    num_clusters = torch.tensor([3, 1, 5, 2, 1, 4])
+    parts = [[2, 5], [0, 3], [1, 4]]
+    whole = SPARSE[method](x, edge_index, s, batch, weight, num_clusters)
+    outputs, assignment = SPARSE_PARTS[method](
+        x, edge_index, s, batch, weight, num_clusters, Partition(parts)
+    )
+    torch.testing.assert_close(assignment.sum(-1), torch.ones(len(batch), dtype=x.dtype))
+    for part, out in zip(parts, outputs):
+        k = int(num_clusters[part].max())
+        assert out.x.shape[1] == k
+        torch.testing.assert_close(out.x, whole.x[part, :k])
+        torch.testing.assert_close(out.adj, whole.adj[part, :k, :k])
+        assert torch.equal(out.mask, whole.mask[part, :k])
+        for name in LOSSES[method]:
+            torch.testing.assert_close(getattr(out, name), getattr(whole, name)[part])
+
+
+def test_edgeless_graphs_have_zero_cut_and_spectral_loss_with_zero_gradient():
+    """No edges: tr(SᵀDS) = 2m = 0, so the cut and modularity are 0/0; both losses are 0 there."""
+    x = torch.randn(4, 3)
+    s = torch.randn(4, 3, requires_grad=True)
+    edge_index = torch.zeros(2, 0, dtype=torch.long)
+    batch = torch.zeros(4, dtype=torch.long)
+    for method in METHODS:
+        out = SPARSE[method](x, edge_index, s, batch)
+        first = getattr(out, LOSSES[method][0])
+        assert first.tolist() == [0.0]
+        (grad,) = torch.autograd.grad(first.sum() + out.adj.sum(), s)
+        assert torch.equal(grad, torch.zeros_like(grad))
+        assert out.adj.abs().max() == 0
+        assert torch.isfinite(out.ortho_loss).all()
+
+
+def test_losses_take_their_documented_values_on_clear_clusterings():
+    """Two disjoint triangles, each assigned to its own cluster: a perfect cut (−1), orthogonal
+    clusters (0), modularity 1/2 (spectral −1/2), equal sizes (cluster 0); all in one: √2 − 1."""
+    triangle = [(0, 1), (1, 2), (2, 0)]
+    edges = [(i + o, j + o) for o in (0, 3) for i, j in triangle]
+    edge_index = torch.tensor(edges + [(j, i) for i, j in edges]).t()
+    batch = torch.zeros(6, dtype=torch.long)
+    x = torch.randn(6, 2, dtype=torch.float64)
+    split = torch.tensor([[50.0, -50.0]] * 3 + [[-50.0, 50.0]] * 3, dtype=torch.float64)
+    mincut = sparse_mincut_pool(x, edge_index, split, batch)
+    torch.testing.assert_close(mincut.cut_loss, torch.tensor([-1.0], dtype=torch.float64))
+    torch.testing.assert_close(mincut.ortho_loss, torch.zeros(1, dtype=torch.float64), atol=1e-12, rtol=0)
+    dmon = sparse_dmon_pool(x, edge_index, split, batch)
+    torch.testing.assert_close(dmon.spectral_loss, torch.tensor([-0.5], dtype=torch.float64))
+    torch.testing.assert_close(dmon.cluster_loss, torch.zeros(1, dtype=torch.float64), atol=1e-12, rtol=0)
+    collapsed = sparse_dmon_pool(x, edge_index, torch.tensor([[50.0, -50.0]] * 6, dtype=torch.float64), batch)
+    torch.testing.assert_close(collapsed.cluster_loss, torch.tensor([2**0.5 - 1], dtype=torch.float64))
+    torch.testing.assert_close(collapsed.spectral_loss, torch.zeros(1, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_sparse_form_never_builds_an_n_by_n_tensor(method):
+    """20,000 nodes, 100,000 edges, K = 50: forward and backward stay linear in size."""
+    n, e, k, f = 20_000, 100_000, 50, 16
+    gen = torch.Generator().manual_seed(0)
+    edge_index = torch.randint(0, n, (2, e), generator=gen)
+    x = torch.randn(n, f, generator=gen, requires_grad=True)
+    s = torch.randn(n, k, generator=gen, requires_grad=True)
+    batch = torch.zeros(n, dtype=torch.long)
+    with _LargestTensor() as guard:
+        out = SPARSE[method](x, edge_index, s, batch)
+        total = out.x.sum() + out.adj.sum() + sum(getattr(out, name).sum() for name in LOSSES[method])
+        total.backward()
+    assert torch.isfinite(s.grad).all() and torch.isfinite(x.grad).all()
+    assert guard.largest <= e * k, guard.largest
+    assert guard.largest < n * n / 50
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_bad_input_gives_the_same_clear_errors(method):
+    x, edge_index, s, batch, _ = random_batch([4, 3], seed=29)
+    with pytest.raises(ValueError, match="sorted"):
+        SPARSE[method](x, edge_index, s, batch.flip(0))
+    with pytest.raises(ValueError, match="num_clusters must lie"):
+        SPARSE[method](x, edge_index, s, batch, num_clusters=torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match=f"dense_{method}_pool expects x"):
+        DENSE[method](torch.randn(5), torch.randn(5, 5), torch.randn(5, 2))
