@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch_geometric.data import Batch
 from torch_geometric.nn import DMoNPooling
 from torch_geometric.nn import dense_mincut_pool as pyg_dense_mincut_pool
 from torch_geometric.utils import to_dense_adj, to_dense_batch
@@ -18,7 +19,9 @@ from diffpool.functional import (
 )
 from diffpool.functional.dmon_pool import sparse_dmon_parts
 from diffpool.functional.mincut_pool import sparse_mincut_parts
+from diffpool.nn import DenseDMoNPool, DenseMinCutPool, DMoNPool, MinCutPool
 from test_functional import SIZE_CASES, _LargestTensor, products, random_batch  # noqa: F401
+from test_models import SIZES, random_graphs
 
 METHODS = ["mincut", "dmon"]
 SPARSE = {"mincut": sparse_mincut_pool, "dmon": sparse_dmon_pool}
@@ -258,3 +261,45 @@ def test_bad_input_gives_the_same_clear_errors(method):
         SPARSE[method](x, edge_index, s, batch, num_clusters=torch.tensor([0, 2]))
     with pytest.raises(ValueError, match=f"dense_{method}_pool expects x"):
         DENSE[method](torch.randn(5), torch.randn(5, 5), torch.randn(5, 2))
+
+
+# ----------------------------------------------------------------------------- the layers
+LAYERS = {"mincut": (MinCutPool, DenseMinCutPool), "dmon": (DMoNPool, DenseDMoNPool)}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_sparse_layer_equals_dense_layer_with_same_weights(method):
+    """The sparse first level computes what the padded dense layer computes (train mode)."""
+    torch.manual_seed(0)
+    graphs = random_graphs(SIZES)
+    batch = Batch.from_data_list(graphs)
+    sparse_layer, dense_layer = LAYERS[method]
+    sparse, dense = sparse_layer(6, 8, max_clusters=4), dense_layer(6, 8, max_clusters=4)
+    # SAGEConv: lin_l (neighbours, with bias) + lin_r (root); DenseSAGEConv: lin_rel + lin_root (with bias).
+    renames = {
+        "lin_l.weight": "lin_rel.weight",
+        "lin_l.bias": "lin_root.bias",
+        "lin_r.weight": "lin_root.weight",
+    }
+    state = {}
+    for name, value in sparse.state_dict().items():
+        for old, new in renames.items():
+            name = name.replace(old, new)
+        state[name] = value
+    dense.load_state_dict(state)
+    num_clusters = torch.tensor([3, 1, 4, 2, 4, 1])
+    a = sparse(batch.x, batch.edge_index, batch.batch, num_clusters)
+    x, mask = to_dense_batch(batch.x, batch.batch)
+    b = dense(x, to_dense_adj(batch.edge_index, batch.batch), mask, num_clusters)
+    assert type(a) is type(b) and list(a.losses) == list(b.losses)
+    for left, right in [(a.pooled.x, b.pooled.x), (a.pooled.adj, b.pooled.adj), *zip(a[1:-2], b[1:-2])]:
+        torch.testing.assert_close(left, right, atol=1e-5, rtol=1e-5)
+    assert torch.equal(a.pooled.mask, b.pooled.mask)
+    torch.testing.assert_close(a.assignment, b.assignment[mask], atol=1e-5, rtol=1e-5)
+    assert [t.shape for t in a.losses.values()] == [(len(SIZES),)] * len(LOSSES[method])
+
+
+@pytest.mark.parametrize("layer", [MinCutPool, DenseMinCutPool, DMoNPool, DenseDMoNPool])
+def test_layers_reject_zero_clusters(layer):
+    with pytest.raises(ValueError, match="at least one cluster"):
+        layer(3, 8, max_clusters=0)

@@ -9,7 +9,9 @@ The public names, importable from here (each loaded on first use, so ``import di
   :func:`dense_mincut_pool`, :func:`sparse_mincut_pool`, :class:`MinCutOutput`; DMoN's
   :func:`dense_dmon_pool`, :func:`sparse_dmon_pool`, :class:`DMoNOutput`; and the batch in parts
   that layers pass on, :class:`Partition` and :class:`PaddedBatch` (``diffpool.functional``);
-* the layers: :class:`DiffPool` (sparse, first level), :class:`DenseDiffPool` (``diffpool.nn``);
+* the layers: :class:`DiffPool` (sparse, first level), :class:`DenseDiffPool`, and the same for
+  MinCutPool and DMoN, :class:`MinCutPool`, :class:`DenseMinCutPool`, :class:`DMoNPool`,
+  :class:`DenseDMoNPool` (``diffpool.nn``);
 * the classifier: :class:`DiffPoolNet` built from a :class:`ModelConfig` (``diffpool.models``);
 * data: :func:`load_tu` (``diffpool.data``);
 * runs: :class:`RunConfig`, :func:`train`, :func:`cross_validate`, :func:`predict` (``diffpool.training``).
@@ -35,8 +37,12 @@ _EXPORTS = {
     "sparse_diff_pool": "diffpool.functional",
     "sparse_dmon_pool": "diffpool.functional",
     "sparse_mincut_pool": "diffpool.functional",
+    "DMoNPool": "diffpool.nn",
+    "DenseDMoNPool": "diffpool.nn",
     "DenseDiffPool": "diffpool.nn",
+    "DenseMinCutPool": "diffpool.nn",
     "DiffPool": "diffpool.nn",
+    "MinCutPool": "diffpool.nn",
     "DiffPoolNet": "diffpool.models",
     "ModelConfig": "diffpool.models",
     "load_tu": "diffpool.data",
@@ -48,10 +54,14 @@ _EXPORTS = {
 
 __all__ = [
     "DMoNOutput",
+    "DMoNPool",
+    "DenseDMoNPool",
     "DenseDiffPool",
+    "DenseMinCutPool",
     "DiffPool",
     "DiffPoolNet",
     "MinCutOutput",
+    "MinCutPool",
     "ModelConfig",
     "PaddedBatch",
     "Partition",
@@ -86,7 +96,7 @@ if TYPE_CHECKING:
         sparse_mincut_pool,
     )
     from .models import DiffPoolNet, ModelConfig
-    from .nn import DenseDiffPool, DiffPool
+    from .nn import DenseDiffPool, DenseDMoNPool, DenseMinCutPool, DiffPool, DMoNPool, MinCutPool
     from .training import RunConfig, cross_validate, train
     from .training.predict import predict
 
