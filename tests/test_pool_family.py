@@ -3,6 +3,8 @@ undefined cases, no n×n tensor; the layers, the classifier with each pooling, a
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch_geometric.data import Batch
@@ -19,9 +21,10 @@ from diffpool.functional import (
 )
 from diffpool.functional.dmon_pool import sparse_dmon_parts
 from diffpool.functional.mincut_pool import sparse_mincut_parts
-from diffpool.nn import DenseDMoNPool, DenseMinCutPool, DMoNPool, MinCutPool
+from diffpool.models import POOL_LOSS_TERMS, ModelConfig, build_model, classification_loss
+from diffpool.nn import DenseDMoNPool, DenseMinCutPool, DiffPool, DMoNPool, MinCutPool
 from test_functional import SIZE_CASES, _LargestTensor, products, random_batch  # noqa: F401
-from test_models import SIZES, random_graphs
+from test_models import SIZES, permute_nodes, random_graphs, train_briefly
 
 METHODS = ["mincut", "dmon"]
 SPARSE = {"mincut": sparse_mincut_pool, "dmon": sparse_dmon_pool}
@@ -303,3 +306,145 @@ def test_sparse_layer_equals_dense_layer_with_same_weights(method):
 def test_layers_reject_zero_clusters(layer):
     with pytest.raises(ValueError, match="at least one cluster"):
         layer(3, 8, max_clusters=0)
+
+
+# ----------------------------------------------------------------------------- the classifier
+def family_model(pool, per_graph=False, levels=2, seed=0):
+    torch.manual_seed(seed)
+    config = ModelConfig(
+        in_channels=6,
+        num_classes=3,
+        max_nodes=max(SIZES),
+        hidden=16,
+        levels=levels,
+        per_graph_clusters=per_graph,
+        pool=pool,
+        mlp_hidden=16,
+    )
+    return build_model(config)
+
+
+@pytest.mark.parametrize("pool", METHODS)
+@pytest.mark.parametrize("per_graph", [False, True])
+def test_model_with_each_pooling_trains_a_step_with_a_gradient_for_every_parameter(pool, per_graph):
+    graphs = random_graphs(SIZES)
+    model = family_model(pool, per_graph)
+    assert isinstance(model.pools[0], LAYERS[pool][0]) and isinstance(model.pools[1], LAYERS[pool][1])
+    batch = Batch.from_data_list(graphs)
+    out = model(batch)
+    assert list(out.aux_losses) == list(POOL_LOSS_TERMS[pool])
+    assert all(len(levels) == 2 for levels in out.aux_losses.values())
+    assert out.link_losses == [] and out.entropies == []
+    losses = classification_loss(out, batch.y)
+    assert list(losses) == ["loss", "ce", *POOL_LOSS_TERMS[pool]]
+    losses["loss"].backward()
+    missing = [
+        name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
+    ]
+    assert not missing, missing
+    torch.testing.assert_close(out.assignments[0].sum(-1), torch.ones(sum(SIZES)))
+
+
+@pytest.mark.parametrize("pool", METHODS)
+def test_model_with_each_pooling_is_invariant_to_node_order_in_eval_mode(pool):
+    graphs = random_graphs(SIZES)
+    model = family_model(pool, per_graph=True)
+    train_briefly(model, graphs)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        base = model(Batch.from_data_list(graphs))
+        permuted = model(Batch.from_data_list([permute_nodes(g, gen) for g in graphs]))
+    torch.testing.assert_close(base.logits, permuted.logits, atol=1e-4, rtol=1e-4)
+    for name in POOL_LOSS_TERMS[pool]:
+        for a, b in zip(base.aux_losses[name], permuted.aux_losses[name]):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_classification_loss_weighs_the_terms_of_each_pooling():
+    graphs = random_graphs(SIZES)
+    batch = Batch.from_data_list(graphs)
+    weights = dict(cut_weight=0.5, ortho_weight=2.0, spectral_weight=3.0, cluster_weight=0.25)
+    names = {"cut": "cut_weight", "ortho": "ortho_weight", "spectral": "spectral_weight"}
+    names["cluster"] = "cluster_weight"
+    for pool in METHODS:
+        out = family_model(pool)(batch)
+        losses = classification_loss(out, batch.y, link_weight=7.0, entropy_weight=9.0, **weights)
+        expected = torch.nn.functional.cross_entropy(out.logits, batch.y)
+        for name in POOL_LOSS_TERMS[pool]:
+            term = sum(level.mean() for level in out.aux_losses[name])
+            torch.testing.assert_close(losses[name], term)
+            expected = expected + weights[names[name]] * term
+        torch.testing.assert_close(losses["loss"], expected)
+    # DiffPool's terms and keys as before
+    out = family_model("diffpool")(batch)
+    losses = classification_loss(out, batch.y, cut_weight=0.0)
+    assert list(losses) == ["loss", "ce", "link", "entropy"]
+    ce = torch.nn.functional.cross_entropy(out.logits, batch.y)
+    torch.testing.assert_close(losses["loss"], ce + losses["link"] + losses["entropy"])
+
+
+@pytest.mark.parametrize("pool", METHODS)
+def test_levels_in_parts_give_the_padded_result(monkeypatch, pool):
+    """Per-graph clusters, graphs of very different sizes: the levels kept in parts of similar size
+    give the outputs and gradients of one batch padded to its largest graph."""
+    from diffpool.functional import _partition as functional
+
+    sizes = [150, 3, 40, 9, 90, 1, 20, 60]
+    graphs = random_graphs(sizes, seed=4)
+    for g in graphs:
+        g.x = g.x.double()
+    batch = Batch.from_data_list(graphs)
+    torch.manual_seed(3)
+    config = ModelConfig(
+        in_channels=6,
+        num_classes=3,
+        max_nodes=max(sizes),
+        hidden=8,
+        levels=3,
+        ratio=0.5,
+        per_graph_clusters=True,
+        mlp_hidden=8,
+        readout="mean",
+        pool=pool,
+    )
+    model = build_model(config).double()
+
+    def run(parts: bool):
+        monkeypatch.setattr(functional, "MIN_PADDED_CELLS", 0 if parts else float("inf"))
+        monkeypatch.setattr(functional, "PAD_ROWS_FACTOR", 2.0 if parts else math.inf)
+        monkeypatch.setattr(functional, "PAD_MAX_ELEMENTS", 1 << 22 if parts else math.inf)
+        model.zero_grad()
+        out = model(batch)
+        classification_loss(out, batch.y)["loss"].backward()
+        return out, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    padded, padded_grads = run(parts=False)
+    split, split_grads = run(parts=True)
+    tight = dict(atol=1e-10, rtol=1e-8)
+    torch.testing.assert_close(split.logits, padded.logits, **tight)
+    for name in POOL_LOSS_TERMS[pool]:
+        for a, b in zip(split.aux_losses[name], padded.aux_losses[name]):
+            torch.testing.assert_close(a, b, **tight)
+    assert split_grads.keys() == padded_grads.keys()
+    for name in padded_grads:
+        torch.testing.assert_close(split_grads[name], padded_grads[name], **tight)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(pool="graclus"), "pool 'graclus' is not one of diffpool, mincut, dmon"),
+        (dict(pool="mincut", variant="det"), "clusters fixed by Graclus"),
+        (dict(pool="dmon", variant="graphsage"), "no pooling"),
+        (dict(pool="dmon", variant="nolp"), "without its link loss"),
+    ],
+)
+def test_pool_must_be_known_and_go_with_the_learned_hierarchy(changes, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(in_channels=3, num_classes=2, max_nodes=10, **changes)
+
+
+def test_saved_model_configurations_without_pool_are_diffpool():
+    config = ModelConfig(in_channels=3, num_classes=2, max_nodes=10).to_dict()
+    del config["pool"]
+    assert isinstance(build_model(ModelConfig(**config)).pools[0], DiffPool)

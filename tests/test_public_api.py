@@ -75,11 +75,14 @@ MODULES = {
         "GraphSAGENet",
         "ModelConfig",
         "ModelOutput",
+        "POOL_LOSS_TERMS",
+        "POOL_METHODS",
         "SumMLP",
         "VARIANTS",
         "attach_det_clusters",
         "build_model",
         "classification_loss",
+        "loss_terms",
     ],
 }
 
