@@ -3,8 +3,10 @@ undefined cases, no n×n tensor; the layers, the classifier with each pooling, a
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Batch
@@ -448,3 +450,88 @@ def test_saved_model_configurations_without_pool_are_diffpool():
     config = ModelConfig(in_channels=3, num_classes=2, max_nodes=10).to_dict()
     del config["pool"]
     assert isinstance(build_model(ModelConfig(**config)).pools[0], DiffPool)
+
+
+# ----------------------------------------------------------------------------- runs and pictures
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_train_command_with_mincut_pooling_runs_logs_its_terms_and_draws(tmp_path, capsys, monkeypatch):
+    from diffpool.cli import main
+    from diffpool.viz.runs import run_curves
+
+    monkeypatch.setenv("DIFFPOOL_DATA", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main(["train", "--pool", "mincut", "--epochs", "1", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pool"] == "mincut" and summary["epochs_run"] == 1
+    assert json.loads((out / "config.json").read_text())["config"]["pool"] == "mincut"
+    (epoch,) = json.loads((out / "result.json").read_text())["history"]
+    assert {"train_loss", "train_ce", "train_cut", "train_ortho"} <= set(epoch)
+    assert "train_link" not in epoch and -1 <= epoch["train_cut"] <= 0
+    header = (out / "logs" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train_cut", "train_ortho"} <= set(header)
+    assert summary["picture"] and (out / summary["picture"].rsplit("/", 1)[-1]).is_file()
+    assert np.isfinite(run_curves(out)["mean"]["train_cut"]).all()
+
+
+def test_pool_option_is_checked_and_old_configurations_are_diffpool(tmp_path, capsys):
+    from diffpool.cli import main
+    from diffpool.models import ConfigError
+    from diffpool.training import RunConfig
+    from diffpool.training.protocols import saved_run_config
+
+    with pytest.raises(ConfigError, match="pool 'spectral' is not one of"):
+        RunConfig(pool="spectral")
+    with pytest.raises(ConfigError, match="variant graphsage has no pooling"):
+        RunConfig(variant="graphsage", pool="mincut")
+    assert RunConfig(pool="dmon").model_config(4, 2, 10).pool == "dmon"
+    saved = RunConfig().to_dict()
+    del saved["pool"]
+    assert saved_run_config(saved, "config.json").pool == "diffpool"
+    assert main(["train", "--variant", "det", "--pool", "mincut", "--out", str(tmp_path / "x")]) == 2
+    assert "variant det has clusters fixed by Graclus" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit):
+        main(["train", "--pool", "graclus"])
+    assert "invalid choice: 'graclus'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--pool" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("pool", ["diffpool", *METHODS])
+def test_pictures_of_the_learned_clusters_for_every_pooling(pool, tmp_path):
+    """A tiny model of each pooling, trained a few steps on the synthetic set, drawn to a PNG."""
+    from diffpool.data import load_dataset
+    from diffpool.viz import FIGURE_DPI, FIGURE_SIZE
+    from diffpool.viz.assignments import assignment_view, write_assignment_png
+
+    dataset = load_dataset("synthetic", num_graphs=12)
+    graphs = [dataset[i] for i in range(len(dataset))]
+    torch.manual_seed(0)
+    config = ModelConfig(
+        in_channels=dataset.num_features,
+        num_classes=dataset.num_classes,
+        max_nodes=max(int(g.num_nodes) for g in graphs),
+        hidden=8,
+        levels=2,
+        ratio=0.12,
+        per_graph_clusters=True,
+        min_clusters=4,
+        pool=pool,
+        mlp_hidden=8,
+    )
+    model = build_model(config)
+    train_briefly(model, graphs, steps=3)
+    view = assignment_view(model, graphs[0], title="synthetic graph 0")
+    assert view.pooling == {"diffpool": "DiffPool", "mincut": "MinCutPool", "dmon": "DMoN"}[pool]
+    assert len(view.levels) == 2 and view.nmi is not None
+    torch.testing.assert_close(
+        torch.from_numpy(view.probabilities.sum(1)), torch.ones(view.num_nodes).double()
+    )
+    path = write_assignment_png(view, tmp_path / f"{pool}.png")
+    import matplotlib.image
+
+    assert matplotlib.image.imread(str(path)).shape[:2] == (
+        int(FIGURE_SIZE[1] * FIGURE_DPI),
+        int(FIGURE_SIZE[0] * FIGURE_DPI),
+    )

@@ -118,13 +118,9 @@ class ModelConfig:
         problems = []
         if self.variant not in VARIANTS:
             problems.append(f"variant {self.variant!r} is not one of {', '.join(VARIANTS)}")
-        if self.pool not in POOL_METHODS:
-            problems.append(f"pool {self.pool!r} is not one of {', '.join(POOL_METHODS)}")
-        elif self.pool != "diffpool" and self.variant != "diffpool":
-            problems.append(
-                f"pool {self.pool!r} is the pooling of the learned hierarchy, variant diffpool; "
-                f"variant {self.variant} has {_NO_LEARNED_POOLING.get(self.variant, 'no other')}"
-            )
+        pool = _pool_problem(self.variant, self.pool)
+        if pool:
+            problems.append(pool)
         if self.conv not in CONV_KINDS:
             problems.append(f"conv {self.conv!r} is not one of {', '.join(CONV_KINDS)}")
         if self.readout not in READOUTS:
@@ -192,6 +188,18 @@ _NO_LEARNED_POOLING = {
     "graphsage": "no pooling",
     "baseline": "no pooling",
 }
+
+
+def _pool_problem(variant: str, pool: str) -> str | None:
+    """What is wrong with the pooling ``pool`` for ``variant`` (None: nothing)."""
+    if pool not in POOL_METHODS:
+        return f"pool {pool!r} is not one of {', '.join(POOL_METHODS)}"
+    if pool != "diffpool" and variant != "diffpool":
+        return (
+            f"pool {pool} is the pooling of the learned hierarchy, variant diffpool; "
+            f"variant {variant} has {_NO_LEARNED_POOLING.get(variant, 'no other')}"
+        )
+    return None
 
 
 def loss_terms(config: ModelConfig) -> tuple[str, ...]:
