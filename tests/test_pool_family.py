@@ -115,19 +115,23 @@ def batch_for(case, weighted=True, dtype=torch.float32, seed=None):
 @pytest.mark.parametrize("case", list(SIZE_CASES))
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.usefixtures("products")
-def test_sparse_and_dense_forms_match_pyg_graph_by_graph(method, case, weighted):
+def test_sparse_and_dense_forms_match_pyg_graph_by_graph(method, case, weighted, device):
     """Mixed sizes, one-node graphs, isolated nodes, self-loops, duplicate edges, edgeless graphs."""
     x, edge_index, s, batch, weight = batch_for(case, weighted)
     reference = pyg_reference(method, x, edge_index, s, batch, weight)
-    assert_outputs_close(
-        ours(method, SPARSE[method](x, edge_index, s, batch, weight)), reference, TOL[x.dtype]
-    )
+    on_device = [None if t is None else t.to(device) for t in (x, edge_index, s, batch, weight)]
+    sparse = SPARSE[method](*on_device)
+    assert_outputs_close([_cpu(t) for t in ours(method, sparse)], reference, TOL[x.dtype])
     xd, mask = to_dense_batch(x, batch)
     sd, _ = to_dense_batch(s, batch)
     adj = to_dense_adj(edge_index, batch, weight)
-    dense = DENSE[method](xd, adj, sd, mask)
-    assert_outputs_close(ours(method, dense), reference, TOL[x.dtype])
+    dense = DENSE[method](*(t.to(device) for t in (xd, adj, sd, mask)))
+    assert_outputs_close([_cpu(t) for t in ours(method, dense)], reference, TOL[x.dtype])
     assert dense.mask.all()
+
+
+def _cpu(t):
+    return [v.cpu() for v in t] if isinstance(t, list) else t.cpu()
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -328,11 +332,11 @@ def family_model(pool, per_graph=False, levels=2, seed=0):
 
 @pytest.mark.parametrize("pool", METHODS)
 @pytest.mark.parametrize("per_graph", [False, True])
-def test_model_with_each_pooling_trains_a_step_with_a_gradient_for_every_parameter(pool, per_graph):
+def test_model_with_each_pooling_trains_a_step_with_a_gradient_for_every_parameter(pool, per_graph, device):
     graphs = random_graphs(SIZES)
-    model = family_model(pool, per_graph)
+    model = family_model(pool, per_graph).to(device)
     assert isinstance(model.pools[0], LAYERS[pool][0]) and isinstance(model.pools[1], LAYERS[pool][1])
-    batch = Batch.from_data_list(graphs)
+    batch = Batch.from_data_list(graphs).to(device)
     out = model(batch)
     assert list(out.aux_losses) == list(POOL_LOSS_TERMS[pool])
     assert all(len(levels) == 2 for levels in out.aux_losses.values())
@@ -344,7 +348,21 @@ def test_model_with_each_pooling_trains_a_step_with_a_gradient_for_every_paramet
         name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
     ]
     assert not missing, missing
-    torch.testing.assert_close(out.assignments[0].sum(-1), torch.ones(sum(SIZES)))
+    torch.testing.assert_close(out.assignments[0].sum(-1), torch.ones(sum(SIZES), device=device))
+
+
+@pytest.mark.parametrize("pool", METHODS)
+def test_model_with_each_pooling_trains_under_bf16_autocast_close_to_float32(pool):
+    graphs = random_graphs(SIZES)
+    batch = Batch.from_data_list(graphs)
+    model = family_model(pool, per_graph=True)
+    exact = classification_loss(model(batch), batch.y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = classification_loss(model(batch), batch.y)
+    mixed["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    for name in exact:
+        torch.testing.assert_close(mixed[name].float(), exact[name], atol=2e-2, rtol=2e-2)
 
 
 @pytest.mark.parametrize("pool", METHODS)
