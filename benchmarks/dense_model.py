@@ -58,4 +58,4 @@ class DenseDiffPoolNet(nn.Module):
             sizes = mask.sum(-1)
         readouts.append(dense_readout(self.final(x, adj, mask), mask, self.config.readout))
         logits = self.classifier(torch.cat(readouts, dim=-1))
-        return ModelOutput(logits, links, entropies, assignments, counts)
+        return ModelOutput(logits, {"link": links, "entropy": entropies}, assignments, counts)

@@ -5,9 +5,13 @@ and nodes, never with n².
 
 The public names, importable from here (each loaded on first use, so ``import diffpool`` is cheap):
 
-* the math: :func:`dense_diff_pool`, :func:`sparse_diff_pool`, :class:`PoolOutput`, and the batch
-  in parts that layers pass on, :class:`Partition` and :class:`PaddedBatch` (``diffpool.functional``);
-* the layers: :class:`DiffPool` (sparse, first level), :class:`DenseDiffPool` (``diffpool.nn``);
+* the math: :func:`dense_diff_pool`, :func:`sparse_diff_pool`, :class:`PoolOutput`; MinCutPool's
+  :func:`dense_mincut_pool`, :func:`sparse_mincut_pool`, :class:`MinCutOutput`; DMoN's
+  :func:`dense_dmon_pool`, :func:`sparse_dmon_pool`, :class:`DMoNOutput`; and the batch in parts
+  that layers pass on, :class:`Partition` and :class:`PaddedBatch` (``diffpool.functional``);
+* the layers: :class:`DiffPool` (sparse, first level), :class:`DenseDiffPool`, and the same for
+  MinCutPool and DMoN, :class:`MinCutPool`, :class:`DenseMinCutPool`, :class:`DMoNPool`,
+  :class:`DenseDMoNPool` (``diffpool.nn``);
 * the classifier: :class:`DiffPoolNet` built from a :class:`ModelConfig` (``diffpool.models``);
 * data: :func:`load_tu` (``diffpool.data``);
 * runs: :class:`RunConfig`, :func:`train`, :func:`cross_validate`, :func:`predict` (``diffpool.training``).
@@ -22,13 +26,23 @@ __version__ = "0.1.0"
 
 # Public name → the module that defines it.
 _EXPORTS = {
+    "DMoNOutput": "diffpool.functional",
+    "MinCutOutput": "diffpool.functional",
     "PaddedBatch": "diffpool.functional",
     "Partition": "diffpool.functional",
     "PoolOutput": "diffpool.functional",
     "dense_diff_pool": "diffpool.functional",
+    "dense_dmon_pool": "diffpool.functional",
+    "dense_mincut_pool": "diffpool.functional",
     "sparse_diff_pool": "diffpool.functional",
+    "sparse_dmon_pool": "diffpool.functional",
+    "sparse_mincut_pool": "diffpool.functional",
+    "DMoNPool": "diffpool.nn",
+    "DenseDMoNPool": "diffpool.nn",
     "DenseDiffPool": "diffpool.nn",
+    "DenseMinCutPool": "diffpool.nn",
     "DiffPool": "diffpool.nn",
+    "MinCutPool": "diffpool.nn",
     "DiffPoolNet": "diffpool.models",
     "ModelConfig": "diffpool.models",
     "load_tu": "diffpool.data",
@@ -39,9 +53,15 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DMoNOutput",
+    "DMoNPool",
+    "DenseDMoNPool",
     "DenseDiffPool",
+    "DenseMinCutPool",
     "DiffPool",
     "DiffPoolNet",
+    "MinCutOutput",
+    "MinCutPool",
     "ModelConfig",
     "PaddedBatch",
     "Partition",
@@ -50,17 +70,33 @@ __all__ = [
     "__version__",
     "cross_validate",
     "dense_diff_pool",
+    "dense_dmon_pool",
+    "dense_mincut_pool",
     "load_tu",
     "predict",
     "sparse_diff_pool",
+    "sparse_dmon_pool",
+    "sparse_mincut_pool",
     "train",
 ]
 
 if TYPE_CHECKING:
     from .data import load_tu
-    from .functional import PaddedBatch, Partition, PoolOutput, dense_diff_pool, sparse_diff_pool
+    from .functional import (
+        DMoNOutput,
+        MinCutOutput,
+        PaddedBatch,
+        Partition,
+        PoolOutput,
+        dense_diff_pool,
+        dense_dmon_pool,
+        dense_mincut_pool,
+        sparse_diff_pool,
+        sparse_dmon_pool,
+        sparse_mincut_pool,
+    )
     from .models import DiffPoolNet, ModelConfig
-    from .nn import DenseDiffPool, DiffPool
+    from .nn import DenseDiffPool, DenseDMoNPool, DenseMinCutPool, DiffPool, DMoNPool, MinCutPool
     from .training import RunConfig, cross_validate, train
     from .training.predict import predict
 

@@ -121,7 +121,8 @@ def run_train(args: argparse.Namespace) -> int:
     config = run_config_from_args(args)
     _quiet_lightning(args.verbose)
     out = Path(args.out or Path("runs") / f"train-{config.dataset}")
-    _print(args, f"training {config.variant} on {config.dataset} → {out}")
+    pooling = f" with {config.pool} pooling" if config.pool != "diffpool" else ""
+    _print(args, f"training {config.variant}{pooling} on {config.dataset} → {out}")
     features = []
 
     def on_data(dataset) -> None:
@@ -131,9 +132,10 @@ def run_train(args: argparse.Namespace) -> int:
     result = train(config, out, progress=not args.json, on_data=on_data)
     if not is_rank_zero():  # DDP worker processes: the first process reports
         return EXIT_OK
-    summary = {"dataset": config.dataset, "variant": config.variant, "test_acc": result["test_acc"],
-               "val_acc": result.get("val_acc"), "best_epoch": result.get("best_epoch"),
-               "epochs_run": result["epochs_run"], "community_nmi": result.get("community_nmi"),
+    summary = {"dataset": config.dataset, "variant": config.variant, "pool": config.pool,
+               "test_acc": result["test_acc"], "val_acc": result.get("val_acc"),
+               "best_epoch": result.get("best_epoch"), "epochs_run": result["epochs_run"],
+               "community_nmi": result.get("community_nmi"),
                "checkpoint": result["checkpoint"], "logs": str(out / "logs" / "metrics.csv"),
                "result": str(out / "result.json"), "wall_time_s": result["wall_time_s"],
                "features": features[0] if features else None}

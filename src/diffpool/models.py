@@ -7,6 +7,8 @@ r"""Graph classifiers: the hierarchical DiffPool network and the baselines it is
                                concatenate ─► MLP ─► logits
 
 Level 1 runs on PyG's sparse mini-batch; levels ≥ 2 run on the small padded coarsened graphs.
+``ModelConfig(pool=...)`` picks the pooling of every level: DiffPool (the paper's), MinCutPool or
+DMoN (:data:`POOL_METHODS`); each brings its own auxiliary losses (:data:`POOL_LOSS_TERMS`).
 Cluster counts follow the paper: ``K_1 = ceil(ratio · max_nodes)`` and
 ``K_{l+1} = ceil(ratio · K_l)``, the same for every graph (as the paper's code). With
 ``per_graph_clusters`` graph ``g`` uses only ``k_g = max(ceil(ratio · n_g), min_clusters)`` of
@@ -26,8 +28,20 @@ from torch_geometric.nn import global_add_pool
 from torch_geometric.utils import to_dense_batch
 
 from .functional import Partition, dense_diff_pool, sparse_diff_pool
-from .nn import AttributeNorm, DenseDiffPool, DiffPool, GNNBlock, dense_readout, sparse_readout
+from .nn import (
+    AttributeNorm,
+    DenseDiffPool,
+    DenseDMoNPool,
+    DenseMinCutPool,
+    DiffPool,
+    DMoNPool,
+    GNNBlock,
+    MinCutPool,
+    dense_readout,
+    sparse_readout,
+)
 from .nn.blocks import CONV_KINDS, READOUTS
+from .nn.pool import _LearnedPool
 
 __all__ = [
     "ConfigError",
@@ -40,11 +54,29 @@ __all__ = [
     "build_model",
     "classification_loss",
     "attach_det_clusters",
+    "loss_terms",
+    "POOL_LOSS_TERMS",
+    "POOL_METHODS",
     "VARIANTS",
 ]
 
 VARIANTS: tuple[str, ...] = ("diffpool", "nolp", "det", "graphsage", "baseline")
 LINK_NORMALIZATIONS: tuple[str, ...] = ("none", "nodes")
+#: The pooling of DiffPoolNet's levels: DiffPool (Ying et al. 2018), MinCutPool (Bianchi et al. 2020),
+#: DMoN (Tsitsulin et al. 2023).
+POOL_METHODS: tuple[str, ...] = ("diffpool", "mincut", "dmon")
+#: The auxiliary losses of each pooling, by the names classification_loss returns them under.
+POOL_LOSS_TERMS: dict[str, tuple[str, ...]] = {
+    "diffpool": ("link", "entropy"),
+    "mincut": ("cut", "ortho"),
+    "dmon": ("spectral", "ortho", "cluster"),
+}
+# The sparse (level 1) and dense (levels ≥ 2) layer of each pooling.
+_POOL_LAYERS: dict[str, tuple[type[_LearnedPool[Any]], type[_LearnedPool[Any]]]] = {
+    "diffpool": (DiffPool, DenseDiffPool),
+    "mincut": (MinCutPool, DenseMinCutPool),
+    "dmon": (DMoNPool, DenseDMoNPool),
+}
 
 
 class ConfigError(ValueError):
@@ -59,6 +91,8 @@ class ModelConfig:
     num_classes: int
     max_nodes: int
     variant: str = "diffpool"
+    # The pooling of every level (POOL_METHODS); saved models without the field are DiffPool.
+    pool: str = "diffpool"
     hidden: int = 64
     layers_per_block: int = 3
     levels: int = 2
@@ -84,6 +118,9 @@ class ModelConfig:
         problems = []
         if self.variant not in VARIANTS:
             problems.append(f"variant {self.variant!r} is not one of {', '.join(VARIANTS)}")
+        pool = _pool_problem(self.variant, self.pool)
+        if pool:
+            problems.append(pool)
         if self.conv not in CONV_KINDS:
             problems.append(f"conv {self.conv!r} is not one of {', '.join(CONV_KINDS)}")
         if self.readout not in READOUTS:
@@ -144,19 +181,60 @@ class ModelConfig:
         )
 
 
+# Why a variant cannot take another pooling (ModelConfig's message).
+_NO_LEARNED_POOLING = {
+    "nolp": "DiffPool's pooling without its link loss",
+    "det": "clusters fixed by Graclus",
+    "graphsage": "no pooling",
+    "baseline": "no pooling",
+}
+
+
+def _pool_problem(variant: str, pool: str) -> str | None:
+    """What is wrong with the pooling ``pool`` for ``variant`` (None: nothing)."""
+    if pool not in POOL_METHODS:
+        return f"pool {pool!r} is not one of {', '.join(POOL_METHODS)}"
+    if pool != "diffpool" and variant != "diffpool":
+        return (
+            f"pool {pool} is the pooling of the learned hierarchy, variant diffpool; "
+            f"variant {variant} has {_NO_LEARNED_POOLING.get(variant, 'no other')}"
+        )
+    return None
+
+
+def loss_terms(config: ModelConfig) -> tuple[str, ...]:
+    """The auxiliary losses the model of ``config`` returns (and :func:`classification_loss` names):
+    its pooling's; DiffPool's (0 without pooling levels) for the variants that do not learn one."""
+    return POOL_LOSS_TERMS[config.pool]
+
+
 class ModelOutput(NamedTuple):
     """Logits plus what the auxiliary losses and the pictures need, one entry per pooling level."""
 
     logits: Tensor
     """[B, C] class scores."""
-    link_losses: list[Tensor]
-    """per level, [B] ‖A − SSᵀ‖_F of each graph."""
-    entropies: list[Tensor]
-    """per level, [B] mean assignment entropy of each graph."""
+    aux_losses: dict[str, list[Tensor]]
+    """per loss of the pooling (:data:`POOL_LOSS_TERMS`), per level, [B] that loss of each graph;
+    ``link`` and ``entropy`` (no levels) for models without pooling."""
     assignments: list[Tensor]
     """per level, S: [N_total, K_1] for level 1 (rows of the sparse batch), [B, K_{l-1}, K_l] after."""
     node_counts: list[Tensor]
     """per level, [B] number of nodes each graph had on entering that level."""
+
+    @property
+    def link_losses(self) -> list[Tensor]:
+        """per level, [B] ‖A − SSᵀ‖_F of each graph (DiffPool; empty for the other poolings)."""
+        return self.aux_losses.get("link", [])
+
+    @property
+    def entropies(self) -> list[Tensor]:
+        """per level, [B] mean assignment entropy of each graph (DiffPool; empty for the others)."""
+        return self.aux_losses.get("entropy", [])
+
+
+def _without_pooling(logits: Tensor) -> ModelOutput:
+    """The output of a model without pooling levels: no assignments, DiffPool's terms with no levels."""
+    return ModelOutput(logits, {name: [] for name in POOL_LOSS_TERMS["diffpool"]}, [], [])
 
 
 def _input_norm(config: ModelConfig) -> nn.Module:
@@ -178,7 +256,8 @@ def _batch_vector(data: Any) -> tuple[Tensor, int]:
 
 
 class DiffPoolNet(nn.Module):
-    """The paper's hierarchical classifier. ``forward(batch)`` takes a PyG ``Batch``."""
+    """The paper's hierarchical classifier, with the pooling ``config.pool`` at every level.
+    ``forward(batch)`` takes a PyG ``Batch``."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -187,10 +266,12 @@ class DiffPoolNet(nn.Module):
         self.input_norm = _input_norm(c)
         block = c.block_options()
         self.cluster_counts = c.cluster_counts()
-        pools: list[DiffPool | DenseDiffPool] = []
+        self.loss_terms = loss_terms(c)
+        sparse_layer, dense_layer = _POOL_LAYERS[c.pool]
+        pools: list[_LearnedPool[Any]] = []
         channels = c.in_channels
         for level, k in enumerate(self.cluster_counts):
-            layer_cls = DiffPool if level == 0 else DenseDiffPool
+            layer_cls = sparse_layer if level == 0 else dense_layer
             pools.append(layer_cls(channels, c.hidden, k, **block))
             channels = pools[-1].out_channels
         self.pools = nn.ModuleList(pools)
@@ -205,7 +286,7 @@ class DiffPoolNet(nn.Module):
             0, batch, torch.ones_like(batch)
         )
         kind = self.config.readout
-        readouts, links, entropies, assignments, counts = [], [], [], [], []
+        readouts, levels, counts = [], [], []
 
         # With per-graph cluster counts, the coarsened graphs of a batch of mixed sizes stay in parts
         # of similar size, each padded to its own largest (Partition.by_size decides).
@@ -213,9 +294,7 @@ class DiffPoolNet(nn.Module):
         partition = Partition.by_size(num_clusters, batch_size, x.device)
         out = self.pools[0](x, edge_index, batch, num_clusters, partition)  # embed and pool, level 1
         readouts.append(sparse_readout(out.embedding, batch, kind, batch_size))
-        links.append(out.link_loss)
-        entropies.append(out.entropy)
-        assignments.append(out.assignment)
+        levels.append(out)
         counts.append(sizes)
 
         for level, pool in enumerate(self.pools[1:], start=1):
@@ -223,15 +302,14 @@ class DiffPoolNet(nn.Module):
             sizes = graphs.sizes
             out = pool(graphs, num_clusters=self.config.clusters_per_graph(level, sizes))  # embed and pool
             readouts.append(out.embedding.per_graph(lambda z, mask: dense_readout(z, mask, kind)))
-            links.append(out.link_loss)
-            entropies.append(out.entropy)
-            assignments.append(out.assignment)
+            levels.append(out)
             counts.append(sizes)
 
         final = self.final(out.pooled)
         readouts.append(final.per_graph(lambda z, mask: dense_readout(z, mask, kind)))
         logits = self.classifier(torch.cat(readouts, dim=-1))
-        return ModelOutput(logits, links, entropies, assignments, counts)
+        losses = {name: [level.losses[name] for level in levels] for name in self.loss_terms}
+        return ModelOutput(logits, losses, [level.assignment for level in levels], counts)
 
 
 # A hard assignment as logits: softmax gives exactly 1 and 0 (exp(-1e4) underflows), entropy 0.
@@ -289,9 +367,8 @@ class DETDiffPoolNet(nn.Module):
             x, adj, mask = out.x, out.adj, out.mask
             z = self.blocks[level + 1](x, adj, mask)
             readouts.append(dense_readout(z, mask, self.config.readout))
-        return ModelOutput(
-            self.classifier(torch.cat(readouts, dim=-1)), links, entropies, assignments, counts
-        )
+        losses = {"link": links, "entropy": entropies}
+        return ModelOutput(self.classifier(torch.cat(readouts, dim=-1)), losses, assignments, counts)
 
 
 def attach_det_clusters(graphs, config: ModelConfig) -> list:
@@ -334,7 +411,7 @@ class GraphSAGENet(nn.Module):
         for block in self.blocks:
             x = block(x, edge_index)
             readouts.append(sparse_readout(x, batch, self.config.readout, batch_size))
-        return ModelOutput(self.classifier(torch.cat(readouts, dim=-1)), [], [], [], [])
+        return _without_pooling(self.classifier(torch.cat(readouts, dim=-1)))
 
 
 class SumMLP(nn.Module):
@@ -349,7 +426,7 @@ class SumMLP(nn.Module):
     def forward(self, data: Any) -> ModelOutput:
         batch, batch_size = _batch_vector(data)
         x = self.input_norm(data.x)
-        return ModelOutput(self.classifier(global_add_pool(x, batch, batch_size)), [], [], [], [])
+        return _without_pooling(self.classifier(global_add_pool(x, batch, batch_size)))
 
 
 def build_model(config: ModelConfig) -> nn.Module:
@@ -371,26 +448,46 @@ def classification_loss(
     link_weight: float = 1.0,
     entropy_weight: float = 1.0,
     link_normalization: str = "none",
+    cut_weight: float = 1.0,
+    ortho_weight: float = 1.0,
+    spectral_weight: float = 1.0,
+    cluster_weight: float = 1.0,
 ) -> dict[str, Tensor]:
-    """Cross-entropy plus the weighted auxiliary terms, averaged over graphs and summed over levels.
+    """Cross-entropy plus the weighted auxiliary losses of the model's pooling, each averaged over graphs
+    and summed over levels: DiffPool's ``link`` and ``entropy``, MinCutPool's ``cut`` and ``ortho``,
+    DMoN's ``spectral``, ``ortho`` and ``cluster`` (:data:`POOL_LOSS_TERMS`); each ``*_weight`` weighs
+    the term of its name (1 in both other papers).
 
     ``link_normalization="nodes"`` divides each graph's ‖A − SSᵀ‖_F by its node count at that
     level (the root-mean-square reconstruction error per node pair), so graphs of every size weigh
     alike; ``"none"`` is the paper's raw norm. ``link_weight=0`` gives DiffPool-NOLP.
 
-    Returns a dict with ``loss`` (to minimise), ``ce``, ``link`` and ``entropy``.
+    Returns a dict with ``loss`` (to minimise), ``ce`` and every auxiliary term of the output, unweighted
+    (``link`` and ``entropy`` for DiffPool and for models without pooling).
     """
     if link_normalization not in LINK_NORMALIZATIONS:
         raise ValueError(
             f"link_normalization must be one of {', '.join(LINK_NORMALIZATIONS)}, got {link_normalization!r}"
         )
+    weights = {
+        "link": link_weight,
+        "entropy": entropy_weight,
+        "cut": cut_weight,
+        "ortho": ortho_weight,
+        "spectral": spectral_weight,
+        "cluster": cluster_weight,
+    }
     ce = F.cross_entropy(output.logits, target)
     zero = output.logits.new_zeros(())
-    link, entropy = zero, zero
-    for level_link, level_entropy, sizes in zip(output.link_losses, output.entropies, output.node_counts):
-        if link_normalization == "nodes":
-            level_link = level_link / sizes.clamp_min(1).to(level_link.dtype)
-        link = link + level_link.mean()
-        entropy = entropy + level_entropy.mean()
-    loss = ce + link_weight * link + entropy_weight * entropy
-    return {"loss": loss, "ce": ce.detach(), "link": link.detach(), "entropy": entropy.detach()}
+    terms = {}
+    for name, per_level in output.aux_losses.items():
+        total = zero
+        for level_loss, sizes in zip(per_level, output.node_counts):
+            if name == "link" and link_normalization == "nodes":
+                level_loss = level_loss / sizes.clamp_min(1).to(level_loss.dtype)
+            total = total + level_loss.mean()
+        terms[name] = total
+    loss = ce
+    for name, value in terms.items():
+        loss = loss + weights[name] * value
+    return {"loss": loss, "ce": ce.detach(), **{name: value.detach() for name, value in terms.items()}}

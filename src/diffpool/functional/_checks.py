@@ -9,6 +9,7 @@ from torch import Tensor
 __all__ = [
     "check_assignment_logits",
     "check_clusters",
+    "check_dense_batch",
     "check_finite",
     "check_num_clusters",
     "check_sparse_batch",
@@ -43,6 +44,52 @@ def check_num_clusters(
         if lo < 1 or hi > k:
             raise ValueError(f"num_clusters must lie in 1..{k} (the assignment's K), got values {lo}..{hi}")
     return num_clusters
+
+
+def check_dense_batch(
+    name: str,
+    x: Tensor,
+    adj: Tensor,
+    s: Tensor,
+    mask: Tensor | None,
+    num_clusters: Tensor | None,
+    *,
+    validate: bool = True,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, bool, Tensor | None]:
+    """The inputs of the dense pooling ``name`` as a padded batch (one graph, [N, ·], becomes a batch of
+    one): ``x, adj, s``, the node mask (all True without one), whether there is padding, and
+    ``num_clusters``. Shapes are always checked; with ``validate`` also NaN/inf and the counts' values
+    (a caller that skips validation passes a mask only where there is padding)."""
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    if adj.dim() == 2:
+        adj = adj.unsqueeze(0)
+    if s.dim() == 2:
+        s = s.unsqueeze(0)
+    if x.dim() != 3 or adj.dim() != 3 or s.dim() != 3:
+        raise ValueError(f"{name} expects x [B, N, F], adj [B, N, N] and s [B, N, K]")
+    batch_size, num_nodes, _ = x.shape
+    if adj.shape != (batch_size, num_nodes, num_nodes):
+        raise ValueError(
+            f"adj has shape {list(adj.shape)}, expected [{batch_size}, {num_nodes}, {num_nodes}] to match x"
+        )
+    if s.shape[:2] != (batch_size, num_nodes):
+        raise ValueError(f"s has shape {list(s.shape)}, expected [{batch_size}, {num_nodes}, K] to match x")
+    k = s.size(-1)
+    check_clusters(k)
+    if validate:
+        for label, t in (("x", x), ("adj", adj), ("s", s)):
+            check_finite(label, t)
+    if mask is None:
+        padded = False
+        mask = torch.ones(batch_size, num_nodes, dtype=torch.bool, device=x.device)
+    elif mask.shape != (batch_size, num_nodes):
+        raise ValueError(f"mask has shape {list(mask.shape)}, expected [{batch_size}, {num_nodes}]")
+    else:
+        mask = mask.bool()
+        padded = not validate or not bool(mask.all())
+    num_clusters = check_num_clusters(num_clusters, batch_size, k, values=validate)
+    return x, adj, s, mask, padded, num_clusters
 
 
 def check_sparse_batch(

@@ -37,13 +37,7 @@ from ._autograd import (
     safe_sqrt,
     widened,
 )
-from ._checks import (
-    check_assignment_logits,
-    check_clusters,
-    check_finite,
-    check_num_clusters,
-    check_sparse_batch,
-)
+from ._checks import check_assignment_logits, check_dense_batch, check_num_clusters, check_sparse_batch
 from ._partition import Partition
 from ._products import products_in_batch_order, products_in_parts, propagate, squared_norm_per_graph
 
@@ -151,37 +145,10 @@ def _dense_pool_unchecked_link(
 ) -> tuple[PoolOutput, Tensor, Tensor, Tensor | None]:
     """The dense pooling with the link loss of the formula; also the adjacency it used and the graphs
     whose link loss must be recomputed (see :func:`dense_pool_parts`)."""
-    if x.dim() == 2:
-        x = x.unsqueeze(0)
-    if adj.dim() == 2:
-        adj = adj.unsqueeze(0)
-    if s.dim() == 2:
-        s = s.unsqueeze(0)
-    if x.dim() != 3 or adj.dim() != 3 or s.dim() != 3:
-        raise ValueError("dense_diff_pool expects x [B, N, F], adj [B, N, N] and s [B, N, K]")
-    batch_size, num_nodes, _ = x.shape
-    if adj.shape != (batch_size, num_nodes, num_nodes):
-        raise ValueError(
-            f"adj has shape {list(adj.shape)}, expected [{batch_size}, {num_nodes}, {num_nodes}] to match x"
-        )
-    if s.shape[:2] != (batch_size, num_nodes):
-        raise ValueError(f"s has shape {list(s.shape)}, expected [{batch_size}, {num_nodes}, K] to match x")
-    k = s.size(-1)
-    check_clusters(k)
-    if validate:
-        for name, t in (("x", x), ("adj", adj), ("s", s)):
-            check_finite(name, t)
-    if mask is None:
-        padded = False
-        mask = torch.ones(batch_size, num_nodes, dtype=torch.bool, device=x.device)
-    elif mask.shape != (batch_size, num_nodes):
-        raise ValueError(f"mask has shape {list(mask.shape)}, expected [{batch_size}, {num_nodes}]")
-    else:
-        mask = mask.bool()
-        # A caller that skips validation passes a mask only where there is padding.
-        padded = not validate or not bool(mask.all())
-    num_clusters = check_num_clusters(num_clusters, batch_size, k, values=validate)
-
+    x, adj, s, mask, padded, num_clusters = check_dense_batch(
+        "dense_diff_pool", x, adj, s, mask, num_clusters, validate=validate
+    )
+    batch_size, k = x.size(0), s.size(-1)
     allowed = None if num_clusters is None else cluster_mask(num_clusters, k).unsqueeze(1)
     s_prob, node_entropy = assignment_softmax_entropy(s, allowed)
     if padded:

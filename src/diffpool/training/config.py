@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
-from ..models import LINK_NORMALIZATIONS, ConfigError, ModelConfig
+from ..models import LINK_NORMALIZATIONS, ConfigError, ModelConfig, _pool_problem
 
 __all__ = [
     "BATCHING",
@@ -178,6 +178,7 @@ class RunConfig:
     max_nodes: int | None = None
     # model
     variant: str = _model_default("variant")
+    pool: str = _model_default("pool")
     hidden: int = _model_default("hidden")
     layers_per_block: int = _model_default("layers_per_block")
     levels: int = _model_default("levels")
@@ -254,6 +255,9 @@ class RunConfig:
                 f"min_clusters ({self.min_clusters}) only applies with per-graph cluster counts: "
                 "add --per-graph-clusters, or leave --min-clusters out"
             )
+        pool = _pool_problem(self.variant, self.pool)
+        if pool:
+            problems.append(pool)
         if self.batching not in BATCHING:
             problems.append(f"batching must be one of {', '.join(BATCHING)}, got {self.batching!r}")
         if self.lr_schedule not in LR_SCHEDULES:

@@ -18,7 +18,7 @@ import torch
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy
 
-from ..models import ModelConfig, build_model, classification_loss
+from ..models import ModelConfig, build_model, classification_loss, loss_terms
 from ..optim import adam
 
 __all__ = ["GraphClassifier", "NonFiniteLossError", "BatchTooLargeError"]
@@ -40,7 +40,7 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 
 class GraphClassifier(L.LightningModule):
-    """Trains any model of :mod:`diffpool.models` with cross-entropy plus DiffPool's auxiliary losses.
+    """Trains any model of :mod:`diffpool.models` with cross-entropy plus its pooling's auxiliary losses.
 
     Validation data loader ``i`` is logged under ``eval_prefixes[i]``: by default loader 0 is the
     validation split (``val_*``) and an optional loader 1 a held-out split (``heldout_*``); the
@@ -53,7 +53,8 @@ class GraphClassifier(L.LightningModule):
                  eval_prefixes: tuple[str, ...] = ("val", "heldout")) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.model = build_model(ModelConfig(**model_config))
+        config = ModelConfig(**model_config)
+        self.model = build_model(config)
         num_classes = model_config["num_classes"]
         # NOLP drops the link loss by definition; DET's S is fixed, so the term carries no gradient.
         link_weight = 0.0 if model_config.get("variant") in ("nolp", "det") else run_config["link_weight"]
@@ -64,7 +65,9 @@ class GraphClassifier(L.LightningModule):
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.eval_acc = torch.nn.ModuleList(MulticlassAccuracy(num_classes, average="micro") for _ in eval_prefixes)
         self.eval_loss = torch.nn.ModuleList(MeanMetric() for _ in eval_prefixes)
-        self.train_terms = torch.nn.ModuleDict({name: MeanMetric() for name in ("loss", "ce", "link", "entropy")})
+        # The terms classification_loss returns for this model, each logged as train_<name>.
+        terms = ("loss", "ce", *loss_terms(config))
+        self.train_terms = torch.nn.ModuleDict({name: MeanMetric() for name in terms})
         self.history: list[dict[str, float]] = []
         self._epoch_lr: Optional[float] = None
         #: Seconds of fitting recorded by the checkpoint this run resumed from (0 for a fresh run),
@@ -109,10 +112,12 @@ class GraphClassifier(L.LightningModule):
     def training_step(self, batch, batch_idx: int):
         output, losses = self._losses(batch)
         if not math.isfinite(float(losses["loss"].detach())):
+            terms = "".join(f", {name} {float(value):.4g}" for name, value in losses.items()
+                            if name not in ("loss", "ce"))
+            link = ", a lower --link-weight," if "link" in losses else ""
             raise NonFiniteLossError(
                 f"the training loss became {float(losses['loss'].detach())} at epoch {self.current_epoch}, batch {batch_idx} "
-                f"(cross-entropy {float(losses['ce']):.4g}, link {float(losses['link']):.4g}, entropy "
-                f"{float(losses['entropy']):.4g}). Try a lower --lr, a lower --link-weight, or --grad-clip; "
+                f"(cross-entropy {float(losses['ce']):.4g}{terms}). Try a lower --lr{link} or --grad-clip; "
                 "the last good checkpoint is kept.")
         # Metrics accumulate here and are logged once per epoch (on_validation_epoch_end): a
         # Lightning self.log call per metric and step cost ~1.5 ms each, more than a whole step of

@@ -9,7 +9,7 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
-from ..models import VARIANTS, ConfigError
+from ..models import POOL_METHODS, VARIANTS, ConfigError
 from ..nn.blocks import CONV_KINDS, READOUTS
 from .config import BATCHING, POOL_BATCHES, check_assignment_options, DATASET_DEFAULTS, DEFAULT_MIN_CLUSTERS, LR_SCHEDULES, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
 
@@ -24,6 +24,10 @@ HELP: dict[str, str] = {
     "max_nodes": "drop graphs with more than N nodes (the count is reported); default keeps all",
     "variant": "diffpool; nolp (no link-prediction loss); det (deterministic normalised-cut clusters instead "
                "of learned S); graphsage (flat GNN of the same depth); baseline (sum of node features → MLP)",
+    "pool": "pooling of every level of the diffpool variant: diffpool (link and entropy losses); mincut, "
+            "MinCutPool (Bianchi et al. 2020: cut and orthogonality losses, normalised coarsened adjacency); "
+            "dmon, DMoN (Tsitsulin et al. 2023: modularity, orthogonality and cluster-size losses); all "
+            "weighed 1 but DiffPool's, which --link-weight and --entropy-weight weigh",
     "hidden": "width of every GNN layer",
     "layers_per_block": "GNN layers per block (paper: 3)",
     "levels": "number of DiffPool levels (paper: 2, or 1 for ENZYMES/COLLAB)",
@@ -53,8 +57,8 @@ HELP: dict[str, str] = {
                    "epoch (early stopping, --patience, may end the run before the rate is low)",
     "weight_decay": "Adam weight decay",
     "grad_clip": "clip the gradient norm at this value (0: no clipping)",
-    "link_weight": "weight of the link-prediction loss ‖A − SSᵀ‖_F (0 = DiffPool-NOLP)",
-    "entropy_weight": "weight of the assignment-entropy loss",
+    "link_weight": "weight of the link-prediction loss ‖A − SSᵀ‖_F (0 = DiffPool-NOLP; --pool diffpool)",
+    "entropy_weight": "weight of the assignment-entropy loss (--pool diffpool)",
     "link_normalization": "'nodes': divide each graph's ‖A − SSᵀ‖_F by its node count (size-independent); "
                           "'none': the paper's raw norm",
     "patience": "early stopping: epochs without a better validation accuracy before stopping (0: never)",
@@ -101,6 +105,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
             kind = int
         if f.name == "variant":
             kwargs["choices"] = VARIANTS
+        if f.name == "pool":
+            kwargs["choices"] = POOL_METHODS
         if f.name == "batching":
             kwargs["choices"] = BATCHING
         if f.name == "lr_schedule":

@@ -502,7 +502,7 @@ RUNTIME_OPTIONS = frozenset({"device", "devices", "num_nodes", "strategy", "num_
 
 # Options added after runs were first saved, with the behaviour those runs had.
 OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1, "input_norm": False, "repeats": 1,
-                       "lr_schedule": "constant"}
+                       "lr_schedule": "constant", "pool": "diffpool"}
 
 
 def saved_run_config(saved: dict[str, Any], source: str) -> RunConfig:

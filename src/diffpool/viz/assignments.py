@@ -1,4 +1,5 @@
-r"""Pictures of the hierarchy a DiffPool model learns for one graph.
+r"""Pictures of the hierarchy a DiffPool model learns for one graph (with any of its poolings:
+DiffPool, MinCutPool, DMoN).
 
 :func:`assignment_view` runs the model on one graph and returns an :class:`AssignmentView`, the
 data behind the figure (no pixels): every node's level-1 cluster (argmax of :math:`S^{(1)}`) and
@@ -16,7 +17,9 @@ matplotlib figure with
 Mass of a cluster at level ``l`` is the number of input nodes it stands for: the column sum of
 :math:`S^{(1)} S^{(2)} \cdots S^{(l)}` (at level 1 simply the column sum of :math:`S^{(1)}`).
 The plain column sum of :math:`S^{(l)}` is kept too (``column_sum``); at levels ≥ 2 it counts the
-rows of unused level-1 clusters as if they were real, so it is not used for sizes.
+rows of unused level-1 clusters as if they were real, so it is not used for sizes. MinCutPool and DMoN
+pass the next level a normalised adjacency without self-loops; the picture weighs edges by
+:math:`S^\top A S` of the input graph all the same, in units of input edges, for every pooling.
 """
 from __future__ import annotations
 
@@ -98,6 +101,8 @@ class AssignmentView:
     label: Optional[int] = None
     class_probabilities: list[float] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
+    pooling: str = "DiffPool"
+    """the model's pooling, as the title names it."""
 
     def colour(self, cluster: int) -> tuple[float, float, float]:
         return cluster_colours(len(self.colour_order))[self.colour_order.index(int(cluster))]
@@ -234,6 +239,9 @@ def _spread(points: np.ndarray, radii: np.ndarray, iterations: int = 200) -> np.
 
 
 # --------------------------------------------------------------------------- the data behind the figure
+POOLING_NAMES = {"diffpool": "DiffPool", "mincut": "MinCutPool", "dmon": "DMoN"}
+
+
 def _batch_of(data, model):
     from torch_geometric.data import Batch
 
@@ -355,7 +363,8 @@ def assignment_view(model, data, *, node_names: Optional[Sequence[str]] = None, 
                           levels=levels, positions=positions, colour_order=colour_order, node_names=names,
                           title=title, community=community, nmi=nmi, predicted=int(probs.argmax()), label=label,
                           class_probabilities=[float(p) for p in probs],
-                          class_names=[str(c) for c in class_names] if class_names is not None else [])
+                          class_names=[str(c) for c in class_names] if class_names is not None else [],
+                          pooling=POOLING_NAMES.get(getattr(config, "pool", "diffpool"), "DiffPool"))
 
 
 def _clusters_in_use(s: np.ndarray) -> int:
@@ -565,7 +574,7 @@ def _legend(fig, view: AssignmentView) -> None:
 
 
 def _suptitle(view: AssignmentView) -> str:
-    parts = [f"DiffPool hierarchy of {view.title}"]
+    parts = [f"{view.pooling} hierarchy of {view.title}"]
     names = view.class_names
     if view.predicted is not None:
         name = names[view.predicted] if view.predicted < len(names) else str(view.predicted)

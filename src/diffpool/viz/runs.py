@@ -6,7 +6,8 @@ the data behind the figure. :func:`draw_run` draws four panels:
 
 1. total loss per epoch, training and validation (held-out for the paper protocol);
 2. accuracy per epoch, training and validation;
-3. the training loss split into its terms: cross-entropy, link prediction and entropy;
+3. the training loss split into its terms: cross-entropy and the pooling's (DiffPool: link prediction
+   and entropy; MinCutPool: cut and orthogonality; DMoN: spectral, orthogonality and cluster size);
 4. a summary: the selected epoch and test accuracy of every fold.
 
 With several folds every fold is a thin line and their mean a thick one. The selected epoch is
@@ -27,7 +28,17 @@ __all__ = ["run_curves", "draw_run", "write_run_png", "RunError", "RUN_FIGURE_SI
 RUN_FIGURE_SIZE = (14.0, 9.0)
 RUN_FIGURE_DPI = 100  # 1400 × 900 pixels
 
-TRAIN_KEYS = ("train_loss", "train_ce", "train_link", "train_entropy", "train_acc")
+# The terms of the training loss and how the figure labels them; a run logs those of its pooling.
+TRAIN_TERMS = (
+    ("train_ce", "tab:green", "cross-entropy"),
+    ("train_link", "tab:purple", "link prediction ‖A − SSᵀ‖"),
+    ("train_entropy", "tab:brown", "assignment entropy"),
+    ("train_cut", "tab:red", "cut −tr(SᵀAS)/tr(SᵀDS)"),
+    ("train_ortho", "tab:olive", "orthogonality"),
+    ("train_spectral", "tab:cyan", "spectral (−modularity)"),
+    ("train_cluster", "tab:pink", "cluster size (collapse)"),
+)
+TRAIN_KEYS = ("train_loss", *(key for key, _, _ in TRAIN_TERMS), "train_acc")
 
 
 class RunError(ValueError):
@@ -201,7 +212,7 @@ def draw_run(curves: dict[str, Any], *, figsize=RUN_FIGURE_SIZE, dpi: int = RUN_
     _plot_metric(loss, curves, "train_loss", "tab:blue", "training")
     _plot_metric(loss, curves, f"{ev}_loss", "tab:orange", evaluated, "--")
     _mark_selection(loss, curves, f"{ev}_loss")
-    loss.set_title("total loss (cross-entropy + link + entropy terms)", fontsize=10)
+    loss.set_title("total loss (cross-entropy + the pooling's weighted terms)", fontsize=10)
     loss.set_ylabel("loss")
 
     _plot_metric(acc, curves, "train_acc", "tab:blue", "training")
@@ -210,9 +221,8 @@ def draw_run(curves: dict[str, Any], *, figsize=RUN_FIGURE_SIZE, dpi: int = RUN_
     acc.set_title("accuracy", fontsize=10)
     acc.set_ylabel("accuracy")
 
-    _plot_metric(aux, curves, "train_ce", "tab:green", "cross-entropy")
-    _plot_metric(aux, curves, "train_link", "tab:purple", "link prediction ‖A − SSᵀ‖")
-    _plot_metric(aux, curves, "train_entropy", "tab:brown", "assignment entropy")
+    for key, colour, label in TRAIN_TERMS:  # the run's own terms: the others have no values
+        _plot_metric(aux, curves, key, colour, label)
     _mark_selection(aux, curves, None)
     aux.set_title("training loss terms (unweighted, summed over levels)", fontsize=10)
     aux.set_ylabel("loss term")
