@@ -8,6 +8,7 @@ colours share a cluster, so communities of those colours merge when they meet in
 
 Usage: python scripts/synthetic_cluster_lookup.py RUN_DIR [RUN_DIR ...]
 """
+
 from __future__ import annotations
 
 import json
@@ -36,9 +37,12 @@ def colour_lookup(run_dir: str) -> dict:
             for colour, k in zip(batch.x.argmax(-1).tolist(), cluster.tolist()):
                 clusters_by_colour[colour][k] += 1
     nodes = sum(sum(c.values()) for c in clusters_by_colour.values())
-    return {"run": run_dir, "purity": round(sum(max(c.values()) for c in clusters_by_colour.values()) / nodes, 3),
-            "colours": len(clusters_by_colour),
-            "distinct_clusters": len({c.most_common(1)[0][0] for c in clusters_by_colour.values()})}
+    return {
+        "run": run_dir,
+        "purity": round(sum(max(c.values()) for c in clusters_by_colour.values()) / nodes, 3),
+        "colours": len(clusters_by_colour),
+        "distinct_clusters": len({c.most_common(1)[0][0] for c in clusters_by_colour.values()}),
+    }
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Real data is read from the shared TU folder (``tu_root`` in conftest.py); processed tensors go to
 one cache folder per test session, so each set is processed once however many tests use it.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -13,8 +14,16 @@ import pytest
 
 from diffpool.data import load_tu
 
-SHARED_SETS = ("ENZYMES", "PROTEINS", "PROTEINS_full", "MUTAG", "NCI1", "IMDB-BINARY", "IMDB-MULTI",
-               "REDDIT-BINARY")
+SHARED_SETS = (
+    "ENZYMES",
+    "PROTEINS",
+    "PROTEINS_full",
+    "MUTAG",
+    "NCI1",
+    "IMDB-BINARY",
+    "IMDB-MULTI",
+    "REDDIT-BINARY",
+)
 
 
 @pytest.fixture(scope="session")
@@ -55,5 +64,7 @@ def write_lines(path: Path, lines: list[str]) -> None:
 
 def snapshot(folder: Path) -> dict:
     """Name → (size, mtime_ns) of everything under ``folder``: to prove nothing was written there."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*"))} | {".": (0, folder.stat().st_mtime_ns)}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+    } | {".": (0, folder.stat().st_mtime_ns)}

@@ -1,4 +1,5 @@
 """``diffpool info``: the statistics table, checked against the shared README for every set there."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,7 @@ from diffpool.cli import SUBCOMMANDS, build_parser, main
 
 def readme_table(tu_root) -> dict:
     """The statistics table of ``datasets/README.md``: set name → row (column name → text)."""
-    lines = [line for line in (tu_root.parent / "README.md").read_text().splitlines()
-             if line.startswith("|")]
+    lines = [line for line in (tu_root.parent / "README.md").read_text().splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     rows = {}
     for line in lines[2:]:
@@ -57,8 +57,13 @@ def test_info_prints_a_readable_table(tu_root, cli_env, capsys):
     assert main(["info", "ENZYMES", "--data-dir", str(tu_root)]) == 0
     out = capsys.readouterr().out
     expected = {
-        "graphs": "600", "classes": "6", "avg nodes": "32.63", "max nodes": "126",
-        "avg edges": "62.14", "node labels": "3 values", "node attributes": "18",
+        "graphs": "600",
+        "classes": "6",
+        "avg nodes": "32.63",
+        "max nodes": "126",
+        "avg edges": "62.14",
+        "node labels": "3 values",
+        "node attributes": "18",
         "feature dims": "21 = 18 attributes + 3 node-label one-hot",
     }
     for key, value in expected.items():
@@ -68,8 +73,22 @@ def test_info_prints_a_readable_table(tu_root, cli_env, capsys):
 
 def test_info_options(tu_root, cli_env, capsys):
     with pytest.warns(UserWarning, match="removed"):
-        assert main(["info", "PROTEINS", "--data-dir", str(tu_root), "--max-nodes", "100",
-                     "--features", "degree", "--json"]) == 0
+        assert (
+            main(
+                [
+                    "info",
+                    "PROTEINS",
+                    "--data-dir",
+                    str(tu_root),
+                    "--max-nodes",
+                    "100",
+                    "--features",
+                    "degree",
+                    "--json",
+                ]
+            )
+            == 0
+        )
     stats = json.loads(capsys.readouterr().out)
     assert stats["max_nodes"] <= 100 and stats["filtered"]["removed"] > 0
     assert stats["feature_spec"]["parts"] == ["degree"]
@@ -101,6 +120,7 @@ def test_offline_message_names_the_flag(tmp_path, monkeypatch, capsys):
 
 def test_subcommands_are_pluggable(capsys):
     """A new subcommand is one registration function appended to SUBCOMMANDS."""
+
     def add_hello_parser(subparsers):
         parser = subparsers.add_parser("hello")
         parser.add_argument("--times", type=int, default=1)

@@ -1,4 +1,5 @@
 """Feature specs: plain data that maps new graphs exactly as the training graphs were mapped."""
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,11 @@ def test_multi_column_node_labels():
 
 def test_unknown_node_label_is_an_error_naming_the_graph():
     spec = make_feature_spec([graph([(0, 1)], 2, labels=[0, 1])], "labels")
-    with pytest.raises(DataError, match=r"mine\.graphml: node 1 has label 5, which the feature spec "
-                                        r"does not know \(known labels: \[0, 1\]\)"):
+    with pytest.raises(
+        DataError,
+        match=r"mine\.graphml: node 1 has label 5, which the feature spec "
+        r"does not know \(known labels: \[0, 1\]\)",
+    ):
         apply_features([graph([(0, 1)], 2, labels=[0, 5], source="mine.graphml")], spec)
 
 
@@ -115,10 +119,13 @@ def test_inconsistent_node_data_across_graphs():
         make_feature_spec([graph([], 1, labels=[0]), graph([], 1)], "auto")
 
 
-@pytest.mark.parametrize("broken, message", [
-    ({"kind": "auto"}, "feature spec lacks parts"),
-    ("degree", "a feature spec is a dict"),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ({"kind": "auto"}, "feature spec lacks parts"),
+        ("degree", "a feature spec is a dict"),
+    ],
+)
 def test_malformed_specs(broken, message):
     with pytest.raises(DataError, match=message):
         check_feature_spec(broken)

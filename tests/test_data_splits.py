@@ -1,4 +1,5 @@
 """Stratified folds: disjoint, covering, stratified, stable, and safe to save and load."""
+
 from __future__ import annotations
 
 import json
@@ -66,13 +67,19 @@ def test_too_few_graphs_of_a_class():
     with pytest.raises(DataError, match=r"class 'seven' \(index 2\) has only 1 graph, too few for 10"):
         stratified_folds([0] * 20 + [1] * 20 + [2], k=10, class_names={0: "a", 1: "b", 2: "seven"})
     # enough for the test folds, not for an inner validation part as well
-    with pytest.raises(DataError, match="class 1 has only 2 graphs: with its share in a test fold, one is left"):
+    with pytest.raises(
+        DataError, match="class 1 has only 2 graphs: with its share in a test fold, one is left"
+    ):
         stratified_folds([0] * 10 + [1] * 2, k=2)
     assert len(stratified_folds([0] * 10 + [1] * 2, k=2, inner_val=0)) == 2
     # a validation part too small to hold every class (sklearn's own check, as a DataError)
-    with pytest.raises(DataError, match="too small to set aside a 10% validation part holding each of the 4 classes"):
+    with pytest.raises(
+        DataError, match="too small to set aside a 10% validation part holding each of the 4 classes"
+    ):
         stratified_folds([0] * 5 + [1] * 5 + [2] * 5 + [3] * 5, k=5)
-    with pytest.raises(DataError, match=r"all 5 graphs are of one class -1 \(index 0\): a classifier needs at least two"):
+    with pytest.raises(
+        DataError, match=r"all 5 graphs are of one class -1 \(index 0\): a classifier needs at least two"
+    ):
         stratified_folds([0] * 5, k=2, class_names={0: -1})
     with pytest.raises(DataError, match="at least 2 folds"):
         stratified_folds(LABELS, k=1)
@@ -93,8 +100,9 @@ def test_json_round_trip(tmp_path):
 
 def test_a_bare_list_of_folds_from_elsewhere_loads(tmp_path):
     path = tmp_path / "theirs.json"
-    path.write_text(json.dumps([{"train": [0, 2], "val": [], "test": [1, 3]},
-                                {"train": [1, 3], "test": [0, 2]}]))
+    path.write_text(
+        json.dumps([{"train": [0, 2], "val": [], "test": [1, 3]}, {"train": [1, 3], "test": [0, 2]}])
+    )
     assert load_splits(path)[1] == {"train": [1, 3], "val": [], "test": [0, 2]}
 
 
@@ -113,16 +121,19 @@ def test_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["splits.json"]
 
 
-@pytest.mark.parametrize("folds, message", [
-    ([{"train": [0, 1], "val": [1], "test": [2, 3]}], "graph 1 is in both 'train' and 'val'"),
-    ([{"train": [0, 1], "val": [], "test": [3]}], "fold 0 leaves out 1 of 4 graphs"),
-    ([{"train": [0, 0, 1], "val": [], "test": [2]}], "'train' lists graph 0 twice"),
-    ([{"train": [0, "1"], "test": [2]}], "'train' must be a list of integers"),
-    ([{"train": [0, 1.0], "test": [2]}], "'train' must be a list of integers"),
-    ([{"train": [-1, 0], "test": [1]}], "negative index -1"),
-    ([{"train": [0]}], "must be a dict with 'train', 'val' and 'test'"),
-    ([], "non-empty list of folds"),
-])
+@pytest.mark.parametrize(
+    "folds, message",
+    [
+        ([{"train": [0, 1], "val": [1], "test": [2, 3]}], "graph 1 is in both 'train' and 'val'"),
+        ([{"train": [0, 1], "val": [], "test": [3]}], "fold 0 leaves out 1 of 4 graphs"),
+        ([{"train": [0, 0, 1], "val": [], "test": [2]}], "'train' lists graph 0 twice"),
+        ([{"train": [0, "1"], "test": [2]}], "'train' must be a list of integers"),
+        ([{"train": [0, 1.0], "test": [2]}], "'train' must be a list of integers"),
+        ([{"train": [-1, 0], "test": [1]}], "negative index -1"),
+        ([{"train": [0]}], "must be a dict with 'train', 'val' and 'test'"),
+        ([], "non-empty list of folds"),
+    ],
+)
 def test_invalid_splits_are_rejected(tmp_path, folds, message):
     with pytest.raises(DataError, match=message):
         check_splits(folds)

@@ -3,6 +3,7 @@
 Each error must be a DataError (a ValueError) whose message starts ``path:LINE: `` and says what
 is wrong; the line numbers are checked, not just the type.
 """
+
 from __future__ import annotations
 
 import pytest

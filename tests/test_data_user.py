@@ -1,4 +1,5 @@
 """A user's own graphs: networkx objects, GraphML and edge-list folders, mapped like training data."""
+
 from __future__ import annotations
 
 import networkx as nx
@@ -91,14 +92,19 @@ def test_node_attributes_in_networkx_and_graphml(tmp_path):
 def test_feature_mismatch_names_the_file(tu, tmp_path):
     mutag = tu("MUTAG")
     (tmp_path / "plain.edgelist").write_text("0 1\n1 2\n")
-    with pytest.raises(DataError, match=r"plain\.edgelist: has no node labels, but the features expect "
-                                        r"one-hot node labels"):
+    with pytest.raises(
+        DataError,
+        match=r"plain\.edgelist: has no node labels, but the features expect "
+        r"one-hot node labels",
+    ):
         read_graph_folder(tmp_path, feature_spec=mutag.feature_spec)
     g = nx.path_graph(3)
     nx.set_node_attributes(g, {0: 0, 1: 2, 2: 42}, "label")
     nx.write_graphml(g, tmp_path / "odd.graphml")
     (tmp_path / "plain.edgelist").unlink()
-    with pytest.raises(DataError, match=r"odd\.graphml: node 2 has label 42, which the feature spec does not know"):
+    with pytest.raises(
+        DataError, match=r"odd\.graphml: node 2 has label 42, which the feature spec does not know"
+    ):
         read_graph_folder(tmp_path, feature_spec=mutag.feature_spec)
 
 

@@ -22,8 +22,20 @@ def _private_cache(tmp_path_factory, monkeypatch):
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 def test_train_runs_on_the_device(device, precision, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["train", "--epochs", "2", "--hidden", "16", "--out", str(out), "--no-picture",
-            "--device", device.type, "--precision", precision]
+    argv = [
+        "train",
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--out",
+        str(out),
+        "--no-picture",
+        "--device",
+        device.type,
+        "--precision",
+        precision,
+    ]
     assert main(argv) == 0
     result = json.loads((out / "result.json").read_text())
     assert result["epochs_run"] == 2 and 0 <= result["test_acc"] <= 1

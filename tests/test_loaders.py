@@ -1,4 +1,5 @@
 """Training and evaluation loaders: size batching, its DDP sharding, and Lightning's epoch hand-off."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,10 @@ from diffpool.training.loaders import ShardedSizeBatches, make_loader
 
 
 def graphs_of(sizes):
-    return [Data(x=torch.full((n, 1), float(i)), edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=n)
-            for i, n in enumerate(sizes)]
+    return [
+        Data(x=torch.full((n, 1), float(i)), edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=n)
+        for i, n in enumerate(sizes)
+    ]
 
 
 SIZES = [(7 * i) % 53 + 1 for i in range(83)]
@@ -21,8 +24,10 @@ SIZES = [(7 * i) % 53 + 1 for i in range(83)]
 @pytest.mark.parametrize("pool", [None, 4])
 @pytest.mark.parametrize("world_size", [2, 3])
 def test_size_batches_dealt_across_processes_are_the_single_process_batches(world_size, pool):
-    shards = [ShardedSizeBatches(SIZES, 5, seed=1, rank=r, world_size=world_size, pool=pool)
-              for r in range(world_size)]
+    shards = [
+        ShardedSizeBatches(SIZES, 5, seed=1, rank=r, world_size=world_size, pool=pool)
+        for r in range(world_size)
+    ]
     whole = SizeBucketSampler(SIZES, 5 * world_size, seed=1, pool=pool, min_batch=world_size).batches(4)
     for shard in shards:
         shard.set_epoch(4)
@@ -41,8 +46,10 @@ def test_size_batches_dealt_across_processes_are_the_single_process_batches(worl
 def test_processes_share_out_every_graph_exactly_once_per_epoch(num_graphs, world_size, pool):
     """No batch is cut shorter than the number of processes (it would be padded with repeated graphs)."""
     sizes = SIZES[:num_graphs]
-    shards = [ShardedSizeBatches(sizes, 3, seed=num_graphs, rank=r, world_size=world_size, pool=pool)
-              for r in range(world_size)]
+    shards = [
+        ShardedSizeBatches(sizes, 3, seed=num_graphs, rank=r, world_size=world_size, pool=pool)
+        for r in range(world_size)
+    ]
     for epoch in range(3):
         for shard in shards:
             shard.set_epoch(epoch)
@@ -106,12 +113,21 @@ def test_a_lightning_fit_trains_every_graph_once_in_every_epoch(batching):
     sizes = SIZES[:37]  # 37 graphs in batches of 10: a random first-batch length gives 4 or 5 batches
     loader = make_loader(graphs_of(sizes), range(len(sizes)), 10, shuffle=True, seed=3, batching=batching)
     model = Recorder()
-    trainer = L.Trainer(max_epochs=8, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False)
+    trainer = L.Trainer(
+        max_epochs=8,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+    )
     trainer.fit(model, loader)
     assert sorted(model.seen) == list(range(8))
     for epoch, ids in model.seen.items():
-        assert sorted(ids) == list(range(len(sizes))), f"epoch {epoch} trained {len(ids)} of {len(sizes)} graphs"
+        assert sorted(ids) == list(range(len(sizes))), (
+            f"epoch {epoch} trained {len(ids)} of {len(sizes)} graphs"
+        )
 
 
 def test_unknown_batching_is_refused():

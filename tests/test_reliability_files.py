@@ -7,6 +7,7 @@ emptied) and runs the same command again through :func:`diffpool.cli.main`: eith
 recovers to the same numbers, or the command exits 2 with a message naming the file and no
 traceback, and every other file of the run keeps its bytes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -101,8 +102,21 @@ def assert_clear_error(code: int, err: str, path: Path) -> None:
 
 # --------------------------------------------------------------------------- finished runs
 def _common(tu_root) -> list[str]:
-    return ["--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", str(EPOCHS), "--hidden", "16",
-            "--mlp-hidden", "16", "--patience", "10", "--json"]
+    return [
+        "--dataset",
+        "MUTAG",
+        "--data-dir",
+        str(tu_root),
+        "--epochs",
+        str(EPOCHS),
+        "--hidden",
+        "16",
+        "--mlp-hidden",
+        "16",
+        "--patience",
+        "10",
+        "--json",
+    ]
 
 
 def cv_argv(tu_root, out: Path) -> list[str]:
@@ -137,9 +151,13 @@ def copy_run(source: Path, tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- checkpoint IO unit tests
 def fake_checkpoint(epoch: int) -> dict:
     torch.manual_seed(epoch)
-    return {"epoch": epoch, "global_step": 10 * epoch, "state_dict": {"w": torch.randn(64, 64), "b": torch.zeros(3)},
-            "history": [{"epoch": e, "val_acc": 0.5 + e / 100} for e in range(epoch + 1)],
-            "hyper_parameters": {"eval_prefixes": ("val",), "model_config": {"hidden": 16}}}
+    return {
+        "epoch": epoch,
+        "global_step": 10 * epoch,
+        "state_dict": {"w": torch.randn(64, 64), "b": torch.zeros(3)},
+        "history": [{"epoch": e, "val_acc": 0.5 + e / 100} for e in range(epoch + 1)],
+        "hyper_parameters": {"eval_prefixes": ("val",), "model_config": {"hidden": 16}},
+    }
 
 
 def test_saving_keeps_the_previous_checkpoint_and_both_load(tmp_path):
@@ -178,7 +196,9 @@ def test_a_save_after_a_kill_between_keeping_and_replacing_leaves_no_temporary_f
     monkeypatch.undo()
     assert os.path.samefile(path, previous_path(path))
     io.save_checkpoint(fake_checkpoint(1), path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt", "last.ckpt.prev"], "a temporary file was left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt", "last.ckpt.prev"], (
+        "a temporary file was left"
+    )
     assert read_checkpoint(path)["epoch"] == 1 and read_checkpoint(previous_path(path))["epoch"] == 0
     io.save_checkpoint(fake_checkpoint(2), path)
     assert read_checkpoint(previous_path(path))["epoch"] == 1
@@ -227,7 +247,9 @@ def test_a_corrupted_last_checkpoint_falls_back_to_the_previous_one(tmp_path, da
     assert str(path) in caplog.text and "previous checkpoint" in caplog.text
     damaged = path.read_bytes()
     loaded = io.load_checkpoint(path)  # what Lightning calls when resuming
-    assert loaded["epoch"] == 4 and torch.equal(loaded["state_dict"]["w"], fake_checkpoint(4)["state_dict"]["w"])
+    assert loaded["epoch"] == 4 and torch.equal(
+        loaded["state_dict"]["w"], fake_checkpoint(4)["state_dict"]["w"]
+    )
     # The damaged file is kept aside, unchanged, so the next save keeps the good one as .prev.
     assert path.with_name("last.ckpt.corrupt").read_bytes() == damaged and not path.exists()
     io.save_checkpoint(fake_checkpoint(5), path)
@@ -322,8 +344,9 @@ def test_the_checksum_is_written_into_every_checkpoint(finished_train):
 
 # --------------------------------------------------------------------------- run files, end to end
 @pytest.mark.parametrize("damage", ["truncated", "flipped"])
-def test_a_corrupted_fold_result_is_recomputed_to_the_same_numbers(finished_cv, tu_root, tmp_path, capsys,
-                                                                   caplog, damage):
+def test_a_corrupted_fold_result_is_recomputed_to_the_same_numbers(
+    finished_cv, tu_root, tmp_path, capsys, caplog, damage
+):
     base, summary = finished_cv
     run = copy_run(base, tmp_path)
     bad = run / "fold_1" / "result.json"
@@ -346,7 +369,9 @@ def test_a_corrupted_fold_result_is_recomputed_to_the_same_numbers(finished_cv, 
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
-def test_a_corrupted_results_json_is_rewritten_from_the_fold_results(finished_cv, tu_root, tmp_path, capsys, damage):
+def test_a_corrupted_results_json_is_rewritten_from_the_fold_results(
+    finished_cv, tu_root, tmp_path, capsys, damage
+):
     base, summary = finished_cv
     run = copy_run(base, tmp_path)
     DAMAGE[damage](run / "results.json")
@@ -363,8 +388,9 @@ def test_a_corrupted_results_json_is_rewritten_from_the_fold_results(finished_cv
 
 
 @pytest.mark.parametrize("command", ["cv", "report"])
-def test_a_results_write_killed_midway_leaves_no_temporary_after_the_next_run(finished_cv, tu_root, tmp_path,
-                                                                              capsys, command):
+def test_a_results_write_killed_midway_leaves_no_temporary_after_the_next_run(
+    finished_cv, tu_root, tmp_path, capsys, command
+):
     """A kill while results.json was written leaves ``.results.json.XXXX.tmp`` in the run folder; the
     next cv or report removes it. Another file's temporary there (a fold job of an array writing
     splits.json) is not this process's to remove."""
@@ -391,8 +417,9 @@ SPLITS_DAMAGE = [
 
 @pytest.mark.parametrize("damage", SPLITS_DAMAGE)
 @pytest.mark.parametrize("command", ["cv", "train"])
-def test_a_corrupted_splits_file_is_a_clear_error_and_is_not_overwritten(finished_cv, finished_train, tu_root,
-                                                                       tmp_path, capsys, damage, command):
+def test_a_corrupted_splits_file_is_a_clear_error_and_is_not_overwritten(
+    finished_cv, finished_train, tu_root, tmp_path, capsys, damage, command
+):
     base, _ = finished_cv if command == "cv" else finished_train
     run = copy_run(base, tmp_path)
     # remove the results so the command must read the splits again
@@ -408,8 +435,9 @@ def test_a_corrupted_splits_file_is_a_clear_error_and_is_not_overwritten(finishe
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
-def test_a_corrupted_config_json_is_a_clear_error_and_is_not_overwritten(finished_cv, tu_root, tmp_path, capsys,
-                                                                       damage):
+def test_a_corrupted_config_json_is_a_clear_error_and_is_not_overwritten(
+    finished_cv, tu_root, tmp_path, capsys, damage
+):
     base, _ = finished_cv
     run = copy_run(base, tmp_path)
     config = run / "config.json"
@@ -422,8 +450,9 @@ def test_a_corrupted_config_json_is_a_clear_error_and_is_not_overwritten(finishe
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
-def test_resuming_from_a_corrupted_last_checkpoint_uses_the_previous_one(finished_train, tu_root, tmp_path,
-                                                                      capsys, caplog, damage):
+def test_resuming_from_a_corrupted_last_checkpoint_uses_the_previous_one(
+    finished_train, tu_root, tmp_path, capsys, caplog, damage
+):
     """Interrupted run (no result.json) whose last.ckpt is damaged: it resumes from last.ckpt.prev,
     recomputes the one lost epoch and ends with the same numbers as the uninterrupted run."""
     base, reference = finished_train
@@ -431,8 +460,15 @@ def test_resuming_from_a_corrupted_last_checkpoint_uses_the_previous_one(finishe
     (run / "result.json").unlink()
     last = run / "checkpoints" / "last.ckpt"
     DAMAGE[damage](last)
-    keep = fingerprint(run, skip=("checkpoints/last.ckpt", "checkpoints/last.ckpt.prev", "checkpoints/best.ckpt",
-                                  "checkpoints/best.ckpt.prev"))
+    keep = fingerprint(
+        run,
+        skip=(
+            "checkpoints/last.ckpt",
+            "checkpoints/last.ckpt.prev",
+            "checkpoints/best.ckpt",
+            "checkpoints/best.ckpt.prev",
+        ),
+    )
     with caplog.at_level(logging.WARNING):
         code, out, err = run_cli(capsys, train_argv(tu_root, run))
     assert code == 0, err
@@ -446,7 +482,8 @@ def test_resuming_from_a_corrupted_last_checkpoint_uses_the_previous_one(finishe
 
 
 def test_a_run_killed_after_setting_a_corrupted_checkpoint_aside_resumes_from_the_previous_one(
-        finished_train, tu_root, tmp_path, capsys, monkeypatch):
+    finished_train, tu_root, tmp_path, capsys, monkeypatch
+):
     """A resume that fell back to .prev moved the corrupted last.ckpt aside; killed before its next
     save, only last.ckpt.prev is left. The next run resumes from it instead of starting afresh."""
     base, reference = finished_train
@@ -465,13 +502,16 @@ def test_a_run_killed_after_setting_a_corrupted_checkpoint_aside_resumes_from_th
     monkeypatch.setattr(AtomicCheckpointIO, "load_checkpoint", recording_load)
     code, _, err = run_cli(capsys, train_argv(tu_root, run))
     assert code == 0, err
-    assert loaded and loaded[0][0] == "last.ckpt" and loaded[0][1] is not None, "trained afresh instead of resuming"
+    assert loaded and loaded[0][0] == "last.ckpt" and loaded[0][1] is not None, (
+        "trained afresh instead of resuming"
+    )
     result = json.loads((run / "result.json").read_text())
     assert result["history"] == reference["history"] and result["test_acc"] == reference["test_acc"]
 
 
-def test_resuming_when_both_last_checkpoints_are_corrupted_is_a_clear_error(finished_train, tu_root, tmp_path,
-                                                                          capsys):
+def test_resuming_when_both_last_checkpoints_are_corrupted_is_a_clear_error(
+    finished_train, tu_root, tmp_path, capsys
+):
     base, _ = finished_train
     run = copy_run(base, tmp_path)
     (run / "result.json").unlink()
@@ -498,7 +538,9 @@ def test_a_corrupted_best_checkpoint_is_a_clear_error(finished_train, tu_root, t
 
 # --------------------------------------------------------------------------- predict
 @pytest.mark.parametrize("damage", ["truncated", "empty"])
-def test_predict_with_a_corrupted_checkpoint_is_a_clear_error(finished_train, tu_root, tmp_path, capsys, damage):
+def test_predict_with_a_corrupted_checkpoint_is_a_clear_error(
+    finished_train, tu_root, tmp_path, capsys, damage
+):
     base, _ = finished_train
     ckpt = tmp_path / "best.ckpt"
     shutil.copy(base / "checkpoints" / "best.ckpt", ckpt)
@@ -525,7 +567,9 @@ def test_predict_with_flipped_tensor_bytes_is_a_clear_error(finished_train, tu_r
     assert_clear_error(code, err, ckpt)
 
 
-def test_predict_with_a_checkpoint_for_other_classes_is_a_clear_error(finished_train, tu_root, tmp_path, capsys):
+def test_predict_with_a_checkpoint_for_other_classes_is_a_clear_error(
+    finished_train, tu_root, tmp_path, capsys
+):
     base, _ = finished_train
     # graphs whose labels include a class the model never saw
     folder = tmp_path / "MUTAG"
@@ -534,8 +578,9 @@ def test_predict_with_a_checkpoint_for_other_classes_is_a_clear_error(finished_t
     labels.chmod(0o644)
     lines = labels.read_text().splitlines()
     labels.write_text("\n".join(["7"] + lines[1:]) + "\n")
-    code, _, err = run_cli(capsys, ["predict", "--checkpoint", str(base / "checkpoints" / "best.ckpt"),
-                                    "--graphs", str(folder)])
+    code, _, err = run_cli(
+        capsys, ["predict", "--checkpoint", str(base / "checkpoints" / "best.ckpt"), "--graphs", str(folder)]
+    )
     assert_clear_error(code, err, labels)
     assert "[7]" in err
     # a checkpoint whose saved configuration says 3 classes but whose weights have 2
@@ -548,18 +593,24 @@ def test_predict_with_a_checkpoint_for_other_classes_is_a_clear_error(finished_t
     assert "do not fit" in err
 
 
-def test_predict_with_a_checkpoint_for_other_features_is_a_clear_error(finished_train, tu_root, tmp_path, capsys):
+def test_predict_with_a_checkpoint_for_other_features_is_a_clear_error(
+    finished_train, tu_root, tmp_path, capsys
+):
     base, _ = finished_train
     ckpt = base / "checkpoints" / "best.ckpt"
     # IMDB-BINARY has no node labels; the MUTAG model was trained on them
-    code, _, err = run_cli(capsys, ["predict", "--checkpoint", str(ckpt), "--graphs", str(tu_root / "IMDB-BINARY")])
+    code, _, err = run_cli(
+        capsys, ["predict", "--checkpoint", str(ckpt), "--graphs", str(tu_root / "IMDB-BINARY")]
+    )
     assert code == 2 and "Traceback" not in err and "IMDB-BINARY" in err
     # a checkpoint whose feature settings were edited to another width than its weights
     checkpoint = torch.load(ckpt, weights_only=True)
     checkpoint["hyper_parameters"]["model_config"]["in_channels"] += 3
     other = tmp_path / "wider.ckpt"
     AtomicCheckpointIO().save_checkpoint(checkpoint, other)
-    code, _, err = run_cli(capsys, ["predict", "--checkpoint", str(other), "--graphs", str(tu_root / "MUTAG")])
+    code, _, err = run_cli(
+        capsys, ["predict", "--checkpoint", str(other), "--graphs", str(tu_root / "MUTAG")]
+    )
     assert_clear_error(code, err, other)
 
 
@@ -570,7 +621,9 @@ def test_config_files_hold_no_output_paths(tmp_path, capsys, monkeypatch):
 
     from diffpool.training import RunConfig
 
-    pathlike = {f.name for f in fields(RunConfig) if set(f.name.split("_")) & {"dir", "path", "out", "file", "output"}}
+    pathlike = {
+        f.name for f in fields(RunConfig) if set(f.name.split("_")) & {"dir", "path", "out", "file", "output"}
+    }
     assert pathlike == {"data_dir"}, "a configuration field looks like a path: it must not be an output place"
     work = tmp_path / "work"
     work.mkdir()
@@ -581,7 +634,9 @@ def test_config_files_hold_no_output_paths(tmp_path, capsys, monkeypatch):
             code, _, err = run_cli(capsys, [command, "--config", "c.yaml"])
             assert code == 2 and f"unknown option(s) {key}" in err and "Traceback" not in err
     assert not (tmp_path / "elsewhere").exists()
-    assert sorted(p.name for p in work.iterdir()) == ["c.yaml"], "a command that refused its options wrote files"
+    assert sorted(p.name for p in work.iterdir()) == ["c.yaml"], (
+        "a command that refused its options wrote files"
+    )
 
 
 def test_a_run_config_json_naming_an_output_path_is_refused(finished_cv, tmp_path, capsys):
@@ -599,15 +654,23 @@ def test_a_run_config_json_naming_an_output_path_is_refused(finished_cv, tmp_pat
 
 
 @pytest.mark.parametrize("command", ["train", "cv"])
-def test_a_data_set_name_from_a_config_file_cannot_place_the_run_outside_runs(tmp_path, capsys, monkeypatch,
-                                                                           command):
+def test_a_data_set_name_from_a_config_file_cannot_place_the_run_outside_runs(
+    tmp_path, capsys, monkeypatch, command
+):
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
     (work / "c.yaml").write_text("dataset: ../../../escaped\nepochs: 1\n")
-    code, _, err = run_cli(capsys, [command, "--config", "c.yaml", "--no-picture"] if command == "train"
-                           else [command, "--config", "c.yaml"])
+    code, _, err = run_cli(
+        capsys,
+        [command, "--config", "c.yaml", "--no-picture"]
+        if command == "train"
+        else [command, "--config", "c.yaml"],
+    )
     assert code == 2 and "Traceback" not in err
-    outside = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
-                     if not str(p.relative_to(tmp_path)).startswith(("a/b/runs", "a/b/c.yaml")))
+    outside = sorted(
+        str(p.relative_to(tmp_path))
+        for p in tmp_path.rglob("*")
+        if not str(p.relative_to(tmp_path)).startswith(("a/b/runs", "a/b/c.yaml"))
+    )
     assert outside == ["a", "a/b"], f"written outside the run folder: {outside}"

@@ -8,6 +8,7 @@ hang (each example runs under a timer).
 
 ``DIFFPOOL_FUZZ_EXAMPLES=N`` runs N random examples instead of the fixed, derandomised default.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,6 +43,7 @@ class Hang(Exception):
 @contextmanager
 def time_limit(seconds: float):
     """Raise :class:`Hang` in the main thread if the block runs longer than ``seconds``."""
+
     def on_alarm(signum, frame):
         raise Hang(f"no answer within {seconds} s")
 
@@ -67,9 +69,31 @@ def _pick(lines: list[bytes], where: float) -> int:
     return min(int(where * len(lines)), len(lines) - 1)
 
 
-ODD_VALUES = [b"0", b"-1", b"-0", b"9223372036854775807", b"9223372036854775808", b"1" + b"0" * 30, b"1e3",
-              b"1.5", b"nan", b"inf", b"", b" ", b"\t3", b"1,2", b"1,,2", b"0x10", b"\xc3\xa9", b"\x00",
-              b"1 2", b"+3", b"3 ", b"\xff\xfe", b"99999999"]
+ODD_VALUES = [
+    b"0",
+    b"-1",
+    b"-0",
+    b"9223372036854775807",
+    b"9223372036854775808",
+    b"1" + b"0" * 30,
+    b"1e3",
+    b"1.5",
+    b"nan",
+    b"inf",
+    b"",
+    b" ",
+    b"\t3",
+    b"1,2",
+    b"1,,2",
+    b"0x10",
+    b"\xc3\xa9",
+    b"\x00",
+    b"1 2",
+    b"+3",
+    b"3 ",
+    b"\xff\xfe",
+    b"99999999",
+]
 ENCODINGS = ["utf-16", "utf-16-le", "utf-32", "utf-8-sig", "latin-1-junk"]
 
 where = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
@@ -81,7 +105,7 @@ mutation = st.one_of(
     st.tuples(st.just("garble"), part, where, st.binary(max_size=12)),
     st.tuples(st.just("garble_text"), part, where, st.text(max_size=12)),
     st.tuples(st.just("value"), part, where, st.sampled_from(ODD_VALUES)),
-    st.tuples(st.just("number"), part, where, st.integers(min_value=-(2 ** 70), max_value=2 ** 70)),
+    st.tuples(st.just("number"), part, where, st.integers(min_value=-(2**70), max_value=2**70)),
     st.tuples(st.just("truncate"), part, where),
     st.tuples(st.just("empty"), part),
     st.tuples(st.just("delete_file"), part),
@@ -91,7 +115,9 @@ mutation = st.one_of(
     st.tuples(st.just("no_final_newline"), part),
     st.tuples(st.just("blank"), part, where),
     st.tuples(st.just("drop_tail"), part, st.integers(min_value=1, max_value=40)),
-    st.tuples(st.just("append"), part, st.lists(st.sampled_from(ODD_VALUES + [b"1", b"2", b"1, 2"]), max_size=4)),
+    st.tuples(
+        st.just("append"), part, st.lists(st.sampled_from(ODD_VALUES + [b"1", b"2", b"1, 2"]), max_size=4)
+    ),
     st.tuples(st.just("junk"), part, where, st.binary(min_size=1, max_size=64)),
     st.tuples(st.just("attributes"), st.binary(max_size=200)),
 )
@@ -136,8 +162,11 @@ def apply(files: dict[str, bytes | None], op: tuple) -> None:
         return
     elif kind == "encode":
         text = data.decode("utf-8", "replace")
-        files[name] = ((text[:20] + "é\u00ff" + text[20:]).encode("latin-1", "replace") if op[2] == "latin-1-junk"
-                       else text.encode(op[2]))
+        files[name] = (
+            (text[:20] + "é\u00ff" + text[20:]).encode("latin-1", "replace")
+            if op[2] == "latin-1-junk"
+            else text.encode(op[2])
+        )
         return
     elif kind == "crlf":
         files[name] = data.replace(b"\n", b"\r\n")
@@ -197,8 +226,13 @@ def check_outcome(folder: Path, cache: Path) -> str:
     return "valid"
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("DIFFPOOL_FUZZ_EXAMPLES"),
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], database=None)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not os.environ.get("DIFFPOOL_FUZZ_EXAMPLES"),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
+)
 @given(ops=st.lists(mutation, min_size=1, max_size=3))
 def test_mutated_tu_files_load_or_fail_with_file_and_line(originals, ops):
     files: dict[str, bytes | None] = dict(originals)
@@ -221,8 +255,8 @@ CASES = {
     "CR only": [("cr_only", "graph_indicator")],
     "no final newline": [("no_final_newline", p) for p in PARTS],
     "huge node id": [("value", "A", 0.5, b"9223372036854775808")],
-    "huge graph id": [("number", "graph_indicator", 1.0, 10 ** 18)],
-    "negative graph label": [("number", "graph_labels", 0.0, -(2 ** 63))],
+    "huge graph id": [("number", "graph_indicator", 1.0, 10**18)],
+    "negative graph label": [("number", "graph_labels", 0.0, -(2**63))],
     "one label too many": [("append", "graph_labels", [b"1"])],
     "one node label too few": [("drop_tail", "node_labels", 1)],
     "binary junk in edges": [("junk", "A", 0.3, b"\x00\xff\xfe\x89PNG\r\n\x1a\n")],
@@ -248,8 +282,11 @@ def test_known_bad_shapes(originals, tmp_path, case):
 def test_crlf_and_missing_final_newline_give_the_same_data_set(originals, tmp_path):
     """Line-ending variants of valid files are valid and give the very same graphs."""
     results = []
-    for label, ops in (("plain", []), ("crlf", [("crlf", p) for p in PARTS]),
-                       ("bare", [("no_final_newline", p) for p in PARTS])):
+    for label, ops in (
+        ("plain", []),
+        ("crlf", [("crlf", p) for p in PARTS]),
+        ("bare", [("no_final_newline", p) for p in PARTS]),
+    ):
         files: dict[str, bytes | None] = dict(originals)
         for op in ops:
             apply(files, op)
@@ -279,6 +316,9 @@ def test_an_unreadable_file_is_a_data_error_naming_it(originals, tmp_path, monke
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(tu, "open", failing_open, raising=False)
-    with pytest.raises(DataError, match=rf"^{re.escape(str(folder / 'MUTAG_graph_labels.txt'))}:0: cannot be read "
-                                        r"\(Permission denied\)"):
+    with pytest.raises(
+        DataError,
+        match=rf"^{re.escape(str(folder / 'MUTAG_graph_labels.txt'))}:0: cannot be read "
+        r"\(Permission denied\)",
+    ):
         read_tu_raw(folder, NAME)

@@ -7,6 +7,7 @@ replays: early (during start-up, 1–3 s after launch), during training (just af
 of a random early epoch), and between folds (as soon as ``fold_0/result.json`` appears). The
 uninterrupted reference runs in-process through :func:`diffpool.cli.main`, with the same settings.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import pytest
 import torch
@@ -45,8 +46,23 @@ def _private_cache(cache_dir, monkeypatch):
 
 
 def common(tu_root, epochs: int) -> list[str]:
-    return ["--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", str(epochs), "--hidden", "16",
-            "--mlp-hidden", "16", "--seed", "5", "--device", "cpu", "--json"]
+    return [
+        "--dataset",
+        "MUTAG",
+        "--data-dir",
+        str(tu_root),
+        "--epochs",
+        str(epochs),
+        "--hidden",
+        "16",
+        "--mlp-hidden",
+        "16",
+        "--seed",
+        "5",
+        "--device",
+        "cpu",
+        "--json",
+    ]
 
 
 def train_argv(tu_root, out: Path) -> list[str]:
@@ -58,27 +74,40 @@ def cv_argv(tu_root, out: Path) -> list[str]:
 
 
 def child_env(cache: Path) -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", DIFFPOOL_DATA=str(cache),
-               PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", DIFFPOOL_DATA=str(cache), PYTHONUNBUFFERED="1"
+    )
     return env
 
 
 def run_to_end(argv: list[str], cache: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "diffpool.cli", *argv], env=child_env(cache),
-                          capture_output=True, text=True, timeout=TIMEOUT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diffpool.cli", *argv],
+        env=child_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     return json.loads(proc.stdout)
 
 
-def run_and_kill(argv: list[str], cache: Path, trigger: Callable[[float], bool], delay: float) -> Optional[float]:
+def run_and_kill(
+    argv: list[str], cache: Path, trigger: Callable[[float], bool], delay: float
+) -> float | None:
     """Start the command, SIGKILL it ``delay`` s after ``trigger(elapsed)`` first holds.
 
     Returns the moment of the kill (s after launch), or ``None`` if the run ended first (then it
     must have ended well).
     """
-    proc = subprocess.Popen([sys.executable, "-m", "diffpool.cli", *argv], env=child_env(cache),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "diffpool.cli", *argv],
+        env=child_env(cache),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     start = time.monotonic()
     fired_at = None
     try:
@@ -153,8 +182,9 @@ def test_train_killed_twice_resumes_to_the_same_result(tu_root, tmp_path, cache_
     # 1: early, 1–3 s after launch (start-up, data loading, or the first epoch)
     kills.append(run_and_kill(argv, cache_dir, lambda t: t >= 1.0, rng.uniform(0.0, 2.0)))
     # 2: during training, just after the checkpoint of epoch 1, 2 or 3 of 6 (well before the end)
-    kills.append(run_and_kill(argv, cache_dir, after_checkpoint_writes(last, rng.randint(1, 3)),
-                              rng.uniform(0.0, 0.1)))
+    kills.append(
+        run_and_kill(argv, cache_dir, after_checkpoint_writes(last, rng.randint(1, 3)), rng.uniform(0.0, 0.1))
+    )
     left = checkpoint_state(run)
     log.warning("train: killed at %s s; resuming from %s", kills, left)
     assert not (run / "result.json").exists() or kills[-1] is None
@@ -182,14 +212,20 @@ def test_cv_killed_between_and_inside_folds_resumes_finished_folds(tu_root, tmp_
     stamp = fold0.stat().st_mtime_ns
     # 2: inside fold 1, a random moment after its first checkpoint
     killed_second = run_and_kill(argv, cache_dir, lambda t: fold1_last.exists(), rng.uniform(0.0, 1.0))
-    log.warning("cv: killed at %s s and %s s; fold 1 resumes from %s", killed_first, killed_second,
-                checkpoint_state(run / "fold_1"))
+    log.warning(
+        "cv: killed at %s s and %s s; fold 1 resumes from %s",
+        killed_first,
+        killed_second,
+        checkpoint_state(run / "fold_1"),
+    )
     assert fold0.stat().st_mtime_ns == stamp, "the finished fold 0 was recomputed"
 
     final = run_to_end(argv, cache_dir)
     assert fold0.stat().st_mtime_ns == stamp, "the finished fold 0 was recomputed"
     assert final["per_fold"] == reference["per_fold"]
-    assert final["mean"] == reference["mean"] and final["completed_folds"] == 2 and final["missing_folds"] == []
+    assert (
+        final["mean"] == reference["mean"] and final["completed_folds"] == 2 and final["missing_folds"] == []
+    )
     for fold in range(2):
         ours = json.loads((run / f"fold_{fold}" / "result.json").read_text())
         theirs = json.loads((tmp_path / "reference" / f"fold_{fold}" / "result.json").read_text())
@@ -203,8 +239,7 @@ def test_cv_killed_between_and_inside_folds_resumes_finished_folds(tu_root, tmp_
 @pytest.mark.parametrize("protocol", ["fair", "paper"])
 def test_the_last_good_checkpoint_is_the_last_complete_epoch(tu_root, tmp_path, monkeypatch, protocol):
     """Training stopped in epoch 3 (a NaN loss, injected): last.ckpt holds epochs 0–2."""
-    from diffpool.training import NonFiniteLossError, RunConfig, cross_validate
-    from diffpool.training import module
+    from diffpool.training import NonFiniteLossError, RunConfig, cross_validate, module
 
     real = module.classification_loss
 
@@ -225,8 +260,9 @@ def test_the_last_good_checkpoint_is_the_last_complete_epoch(tu_root, tmp_path, 
     monkeypatch.setattr(module, "classification_loss", poisoned)
     monkeypatch.setattr(module.GraphClassifier, "training_step", step)
     # a learning rate so small that validation accuracy never improves after epoch 0
-    config = RunConfig(dataset="MUTAG", data_dir=str(tu_root), epochs=6, hidden=16, mlp_hidden=16, lr=1e-12,
-                       patience=20)
+    config = RunConfig(
+        dataset="MUTAG", data_dir=str(tu_root), epochs=6, hidden=16, mlp_hidden=16, lr=1e-12, patience=20
+    )
     with pytest.raises(NonFiniteLossError, match="epoch 3, batch 0"):
         cross_validate(config, tmp_path, folds=2, protocol=protocol, only_fold=0, progress=False)
     last = tmp_path / "fold_0" / "checkpoints" / "last.ckpt"
@@ -240,8 +276,13 @@ def test_sigterm_stops_with_a_failure_status_and_the_run_resumes(tu_root, tmp_pa
     exited 0 and a queue script took the stopped run for a finished one."""
     run = tmp_path / "terminated"
     argv = ["train", "--out", str(run), "--no-picture", *common(tu_root, 40)]
-    proc = subprocess.Popen([sys.executable, "-m", "diffpool.cli", *argv], env=child_env(cache_dir),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "diffpool.cli", *argv],
+        env=child_env(cache_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     last = run / "checkpoints" / "last.ckpt"
     start = time.monotonic()
     while not last.exists() and proc.poll() is None and time.monotonic() - start < TIMEOUT:

@@ -6,6 +6,7 @@ exactly (the link loss's square root at 0), one-node graphs, a 10⁴-node graph 
 nodes (all features equal, including all zero), and feature scales from 1e-30 to 1e6; for
 ``sparse_diff_pool``, ``dense_diff_pool`` and ``DiffPoolNet`` with fixed and per-graph clusters.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,9 @@ torch.set_num_threads(1)
 
 def assert_finite(name: str, t) -> None:
     assert t is not None, f"{name}: no gradient"
-    assert bool(torch.isfinite(t).all()), f"{name} has {int((~torch.isfinite(t)).sum())} non-finite value(s): {t}"
+    assert bool(torch.isfinite(t).all()), (
+        f"{name} has {int((~torch.isfinite(t)).sum())} non-finite value(s): {t}"
+    )
 
 
 def check_pool_output(out, *leaves) -> None:
@@ -62,8 +65,8 @@ def test_one_hot_assignment_has_zero_entropy_and_finite_gradients(per_graph, sca
     mask = torch.zeros(3, 5, dtype=torch.bool)
     start = 0
     for g, size in enumerate(sizes):
-        dense_x[g, :size] = x.detach()[start:start + size]
-        dense_s[g, :size] = logits.detach()[start:start + size]
+        dense_x[g, :size] = x.detach()[start : start + size]
+        dense_s[g, :size] = logits.detach()[start : start + size]
         mask[g, :size] = True
         start += size
     dense_x.requires_grad_()
@@ -172,10 +175,22 @@ def test_identical_nodes():
 
 
 # --------------------------------------------------------------------------- the model
-def model(per_graph: bool, max_nodes: int, *, ratio: float = 0.25, levels: int = 2, seed: int = 0) -> DiffPoolNet:
+def model(
+    per_graph: bool, max_nodes: int, *, ratio: float = 0.25, levels: int = 2, seed: int = 0
+) -> DiffPoolNet:
     torch.manual_seed(seed)
-    return DiffPoolNet(ModelConfig(in_channels=4, num_classes=2, max_nodes=max_nodes, hidden=8, mlp_hidden=8,
-                                   levels=levels, ratio=ratio, per_graph_clusters=per_graph))
+    return DiffPoolNet(
+        ModelConfig(
+            in_channels=4,
+            num_classes=2,
+            max_nodes=max_nodes,
+            hidden=8,
+            mlp_hidden=8,
+            levels=levels,
+            ratio=ratio,
+            per_graph_clusters=per_graph,
+        )
+    )
 
 
 def graph(n: int, x: torch.Tensor, edges: bool = True, label: int = 0) -> Data:

@@ -1,4 +1,5 @@
 """The size-bucketed batch sampler: coverage, determinism, similar sizes per batch, loader use."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,8 +17,10 @@ def sizes_of(n=503, seed=0):
 
 
 @pytest.mark.parametrize("pool", [None, 1, 4])
-@pytest.mark.parametrize("n,batch_size", [(503, 20), (40, 20), (41, 20), (21, 20), (7, 20), (1, 1), (10, 1), (5, 2),
-                                          (81, 20), (161, 20)])
+@pytest.mark.parametrize(
+    "n,batch_size",
+    [(503, 20), (40, 20), (41, 20), (21, 20), (7, 20), (1, 1), (10, 1), (5, 2), (81, 20), (161, 20)],
+)
 def test_every_graph_exactly_once_per_epoch(n, batch_size, pool):
     sampler = SizeBucketSampler(sizes_of(n), batch_size, seed=3, pool=pool)
     for epoch in range(4):
@@ -116,21 +119,26 @@ def test_unshuffled_gives_sorted_batches():
 
 
 def test_works_as_a_pyg_batch_sampler():
-    graphs = [Data(x=torch.ones(n, 1), edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=n)
-              for n in sizes_of(57).tolist()]
+    graphs = [
+        Data(x=torch.ones(n, 1), edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=n)
+        for n in sizes_of(57).tolist()
+    ]
     sampler = SizeBucketSampler([g.num_nodes for g in graphs], 10, seed=0)
     loader = DataLoader(graphs, batch_sampler=sampler)
     seen = sum(batch.num_graphs for batch in loader)
     assert seen == len(graphs)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(sizes=[], batch_size=2), "at least one graph"),
-    (dict(sizes=[3, 4], batch_size=0), "batch_size"),
-    (dict(sizes=[3, -1], batch_size=2), "non-negative"),
-    (dict(sizes=[3, 4], batch_size=2, pool=0), "pool must be at least 1"),
-    (dict(sizes=[3, 4], batch_size=2, min_batch=0), "min_batch must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(sizes=[], batch_size=2), "at least one graph"),
+        (dict(sizes=[3, 4], batch_size=0), "batch_size"),
+        (dict(sizes=[3, -1], batch_size=2), "non-negative"),
+        (dict(sizes=[3, 4], batch_size=2, pool=0), "pool must be at least 1"),
+        (dict(sizes=[3, 4], batch_size=2, min_batch=0), "min_batch must be at least 1"),
+    ],
+)
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SizeBucketSampler(**kwargs)

@@ -1,4 +1,5 @@
 """Model selection per outer fold across runs of a small grid (``diffpool cv select``)."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,11 @@ def grid_runs(tu_root, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DIFFPOOL_DATA", str(cache))
         common = dict(dataset="MUTAG", data_dir=str(tu_root), epochs=3, patience=2, hidden=16, mlp_hidden=16)
-        for name, changes in (("two", dict(levels=2)), ("one", dict(levels=1, ratio=0.1)),
-                              ("other-seed", dict(levels=1, ratio=0.1, seed=7))):
+        for name, changes in (
+            ("two", dict(levels=2)),
+            ("one", dict(levels=1, ratio=0.1)),
+            ("other-seed", dict(levels=1, ratio=0.1, seed=7)),
+        ):
             cross_validate(RunConfig(**common, **changes), root / name, folds=FOLDS, progress=False)
     return root
 
@@ -87,15 +91,18 @@ def test_a_fold_missing_from_any_run_is_reported_missing(grid_runs, tmp_path):
         select_across_runs(runs, tmp_path / "selected")
 
 
-@pytest.mark.parametrize("case, message", [
-    ("other splits", "splits.json differs"),
-    ("one run", "at least two runs"),
-    ("same run twice", "listed twice"),
-    ("same settings", "nothing to choose between"),
-    ("paper protocol", "paper-protocol run has no inner validation split"),
-    ("no config", "config.json: file not found"),
-    ("other repeats", "different numbers of models per fold"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("other splits", "splits.json differs"),
+        ("one run", "at least two runs"),
+        ("same run twice", "listed twice"),
+        ("same settings", "nothing to choose between"),
+        ("paper protocol", "paper-protocol run has no inner validation split"),
+        ("no config", "config.json: file not found"),
+        ("other repeats", "different numbers of models per fold"),
+    ],
+)
 def test_bad_candidates_are_refused_with_the_reason(grid_runs, tmp_path, case, message):
     two, one = grid_runs / "two", grid_runs / "one"
     if case == "other splits":
@@ -146,17 +153,22 @@ def test_results_table_shows_the_candidates_and_how_often_each_won(grid_runs, tm
     wins = {c["name"]: c["folds_chosen"] for c in summary["selection"]["candidates"]}
     (row,) = table.rows(tmp_path / "rows")
     # The runs have the default cluster counts: per graph, at least 8.
-    assert row["setting"] == (f"chosen per fold on inner validation: 2 × 25%, per-graph k ≥ 8 ({wins['two']} folds) / "
-                              f"1 × 10%, per-graph k ≥ 8 ({wins['one']} folds)")
+    assert row["setting"] == (
+        f"chosen per fold on inner validation: 2 × 25%, per-graph k ≥ 8 ({wins['two']} folds) / "
+        f"1 × 10%, per-graph k ≥ 8 ({wins['one']} folds)"
+    )
     assert row["folds"] == f"{FOLDS}/{FOLDS}" and row["version"].startswith("diffpool ")
 
 
-@pytest.mark.parametrize("damage, message", [
-    ({"val_acc": "high"}, "val_acc is 'high', not a finite number"),
-    ({"val_acc": float("nan")}, "val_acc is nan, not a finite number"),
-    ({"test_acc": None}, "test_acc is None, not a finite number"),
-    ({"fold": 2}, "holds fold 2, not fold 1"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ({"val_acc": "high"}, "val_acc is 'high', not a finite number"),
+        ({"val_acc": float("nan")}, "val_acc is nan, not a finite number"),
+        ({"test_acc": None}, "test_acc is None, not a finite number"),
+        ({"fold": 2}, "holds fold 2, not fold 1"),
+    ],
+)
 def test_a_damaged_fold_result_is_named_not_used(grid_runs, tmp_path, damage, message):
     run = tmp_path / "one"
     shutil.copytree(grid_runs / "one", run)
@@ -212,15 +224,25 @@ def test_grid_points_are_typed_and_checked_like_the_options():
     from diffpool.training.options import parse_settings
 
     assert parse_settings("levels=1,ratio=0.1") == {"levels": 1, "ratio": 0.1}
-    assert parse_settings("per-graph-clusters=true, batch_size=8") == {"per_graph_clusters": True, "batch_size": 8}
+    assert parse_settings("per-graph-clusters=true, batch_size=8") == {
+        "per_graph_clusters": True,
+        "batch_size": 8,
+    }
     assert parse_settings("normalize=off") == {"normalize": False}
     # "none" unsets an option whose default is unset, and only such an option
-    assert parse_settings("per_graph_clusters=false,min_clusters=None") == {"per_graph_clusters": False,
-                                                                            "min_clusters": None}
-    for text, message in (("levels=none", "invalid int value: 'none'"),
-                          ("levels=x", "invalid int value: 'x'"), ("nosuch=1", "unknown option 'nosuch'"),
-                          ("preset=paper", "unknown option 'preset'"), ("levels", "expected NAME=VALUE"),
-                          ("variant=bogus", "invalid choice: 'bogus'"), ("normalize=maybe", "give true or false")):
+    assert parse_settings("per_graph_clusters=false,min_clusters=None") == {
+        "per_graph_clusters": False,
+        "min_clusters": None,
+    }
+    for text, message in (
+        ("levels=none", "invalid int value: 'none'"),
+        ("levels=x", "invalid int value: 'x'"),
+        ("nosuch=1", "unknown option 'nosuch'"),
+        ("preset=paper", "unknown option 'preset'"),
+        ("levels", "expected NAME=VALUE"),
+        ("variant=bogus", "invalid choice: 'bogus'"),
+        ("normalize=maybe", "give true or false"),
+    ):
         with pytest.raises(ConfigError, match=message):
             parse_settings(text)
 
@@ -236,7 +258,9 @@ def test_a_grid_point_can_unset_a_cluster_floor_the_base_run_sets(tu_root, tmp_p
     levels = parse_settings("levels=1")
     with pytest.raises(ConfigError, match=r"min_clusters \(5\) only applies with per-graph cluster counts"):
         _grid_candidates(base, [levels, parse_settings("per_graph_clusters=false")])
-    (_, floored), (name, fixed) = _grid_candidates(base, [levels, parse_settings("per_graph_clusters=false,min_clusters=none")])
+    (_, floored), (name, fixed) = _grid_candidates(
+        base, [levels, parse_settings("per_graph_clusters=false,min_clusters=none")]
+    )
     assert floored.min_clusters == 5 and floored.per_graph_clusters
     assert fixed.min_clusters is None and not fixed.per_graph_clusters
     assert name == "per_graph_clusters=False,min_clusters=None"
@@ -244,8 +268,26 @@ def test_a_grid_point_can_unset_a_cluster_floor_the_base_run_sets(tu_root, tmp_p
 
 def grid_command(tu_root, tmp_path):
     out = tmp_path / "grid"
-    return out, ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--folds", "2", "--epochs", "2",
-                 "--hidden", "16", "--grid", "levels=1,ratio=0.1", "--grid", "levels=2", "--out", str(out), "--json"]
+    return out, [
+        "cv",
+        "--dataset",
+        "MUTAG",
+        "--data-dir",
+        str(tu_root),
+        "--folds",
+        "2",
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--grid",
+        "levels=1,ratio=0.1",
+        "--grid",
+        "levels=2",
+        "--out",
+        str(out),
+        "--json",
+    ]
 
 
 def test_cv_grid_runs_each_point_then_selects_and_resumes(tu_root, tmp_path, capsys, monkeypatch):
@@ -290,26 +332,36 @@ def test_cv_grid_fold_by_fold_then_the_same_command_chooses(tu_root, tmp_path, c
     assert (out / "candidates" / "levels=2" / "fold_1" / "result.json").stat().st_mtime_ns == stamp
 
 
-@pytest.mark.parametrize("grid, extra, message", [
-    (["levels=1"], [], "at least two points"),
-    (["levels=1", "seed=3"], [], "grid point seed=3: may not set seed"),
-    (["levels=1", "dataset=ENZYMES"], [], "may not set dataset"),
-    (["levels=1", "max_nodes=20"], [], "may not set max_nodes"),
-    (["levels=1", "threads=2"], [], "may not set threads"),
-    (["levels=1", "repeats=3"], [], "may not set repeats"),
-    (["levels=1", "levels=1"], [], "give the same settings"),
-    (["levels=2", "ratio=0.25"], [], "grid points levels=2 and ratio=0.25 give the same settings"),
-    (["levels=1", "ratio=2"], [], "grid point ratio=2.0: invalid model configuration"),
-    # Only this point's data can say it: MUTAG has no node attributes to normalise.
-    (["input_norm=false", "input_norm=true"], [], "grid point input_norm=True: --input-norm normalises continuous"),
-    (["features=auto", "features=attributes"], [], "grid point features=attributes: "),
-    (["levels=1,levels=2", "levels=3"], [], "levels is given twice"),
-    (["levels=1", "levels=2"], ["--protocol", "paper"], "the paper protocol has none"),
-    (["levels=1", "levels=2"], ["--fold", "10"], "--fold must lie in 0..9"),
-    (["levels=1", "levels=two"], [], "invalid int value: 'two'"),
-    (["variant=diffpool", "variant=graphsage,min_clusters=4"], [],
-     "grid point variant=graphsage,min_clusters=4: --min-clusters only shapes a learned assignment"),
-])
+@pytest.mark.parametrize(
+    "grid, extra, message",
+    [
+        (["levels=1"], [], "at least two points"),
+        (["levels=1", "seed=3"], [], "grid point seed=3: may not set seed"),
+        (["levels=1", "dataset=ENZYMES"], [], "may not set dataset"),
+        (["levels=1", "max_nodes=20"], [], "may not set max_nodes"),
+        (["levels=1", "threads=2"], [], "may not set threads"),
+        (["levels=1", "repeats=3"], [], "may not set repeats"),
+        (["levels=1", "levels=1"], [], "give the same settings"),
+        (["levels=2", "ratio=0.25"], [], "grid points levels=2 and ratio=0.25 give the same settings"),
+        (["levels=1", "ratio=2"], [], "grid point ratio=2.0: invalid model configuration"),
+        # Only this point's data can say it: MUTAG has no node attributes to normalise.
+        (
+            ["input_norm=false", "input_norm=true"],
+            [],
+            "grid point input_norm=True: --input-norm normalises continuous",
+        ),
+        (["features=auto", "features=attributes"], [], "grid point features=attributes: "),
+        (["levels=1,levels=2", "levels=3"], [], "levels is given twice"),
+        (["levels=1", "levels=2"], ["--protocol", "paper"], "the paper protocol has none"),
+        (["levels=1", "levels=2"], ["--fold", "10"], "--fold must lie in 0..9"),
+        (["levels=1", "levels=two"], [], "invalid int value: 'two'"),
+        (
+            ["variant=diffpool", "variant=graphsage,min_clusters=4"],
+            [],
+            "grid point variant=graphsage,min_clusters=4: --min-clusters only shapes a learned assignment",
+        ),
+    ],
+)
 def test_bad_grids_are_refused_before_training(tu_root, tmp_path, capsys, grid, extra, message):
     argv = ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--out", str(tmp_path / "g"), *extra]
     for point in grid:
@@ -327,18 +379,41 @@ def test_a_recorded_grid_point_resumes_though_a_later_check_refuses_it_in_a_new_
     points = [{"variant": "diffpool"}, {"variant": "graphsage", "min_clusters": 4}]
     with pytest.raises(ConfigError, match="--min-clusters only shapes a learned assignment"):
         _grid_candidates(config, points)
-    names = [name for name, _ in _grid_candidates(config, points, recorded=["variant=graphsage,min_clusters=4"])]
+    names = [
+        name for name, _ in _grid_candidates(config, points, recorded=["variant=graphsage,min_clusters=4"])
+    ]
     assert names == ["variant=diffpool", "variant=graphsage,min_clusters=4"]
 
 
 def test_grid_is_refused_with_select_and_report(grid_runs, tmp_path, capsys):
-    argv = ["cv", "select", str(grid_runs / "two"), str(grid_runs / "one"), "--out", str(tmp_path / "s"),
-            "--grid", "levels=1", "--grid", "levels=2"]
+    argv = [
+        "cv",
+        "select",
+        str(grid_runs / "two"),
+        str(grid_runs / "one"),
+        "--out",
+        str(tmp_path / "s"),
+        "--grid",
+        "levels=1",
+        "--grid",
+        "levels=2",
+    ]
     assert main(argv) == 2 and "only reads finished runs" in capsys.readouterr().err
 
 
 def test_grid_out_may_not_be_a_plain_run(grid_runs, tu_root, capsys):
-    argv = ["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--grid", "levels=1", "--grid", "levels=2",
-            "--out", str(grid_runs / "two")]
+    argv = [
+        "cv",
+        "--dataset",
+        "MUTAG",
+        "--data-dir",
+        str(tu_root),
+        "--grid",
+        "levels=1",
+        "--grid",
+        "levels=2",
+        "--out",
+        str(grid_runs / "two"),
+    ]
     assert main(argv) == 2 and "holds a cross-validation run without a grid" in capsys.readouterr().err
     assert not (grid_runs / "two" / "candidates").exists()

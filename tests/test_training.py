@@ -1,4 +1,5 @@
 """Training and evaluation protocols on real data: files, schema, resume, determinism, variants."""
+
 from __future__ import annotations
 
 import csv
@@ -24,16 +25,33 @@ def _private_cache(tmp_path_factory, monkeypatch):
 
 
 def mutag(tu_root, **changes) -> RunConfig:
-    return RunConfig(**{**dict(dataset="MUTAG", data_dir=str(tu_root), epochs=3, patience=2, hidden=16,
-                               mlp_hidden=16), **changes})
+    return RunConfig(
+        **{
+            **dict(dataset="MUTAG", data_dir=str(tu_root), epochs=3, patience=2, hidden=16, mlp_hidden=16),
+            **changes,
+        }
+    )
 
 
 def test_cv_fair_writes_results_splits_and_checkpoints(tu_root, tmp_path):
     summary = cross_validate(mutag(tu_root), tmp_path, folds=3, protocol="fair", progress=False)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results == summary
-    for key in ("dataset", "variant", "protocol", "folds", "mean", "std", "per_fold", "config", "versions",
-                "wall_time_s", "markdown", "label", "missing_folds"):
+    for key in (
+        "dataset",
+        "variant",
+        "protocol",
+        "folds",
+        "mean",
+        "std",
+        "per_fold",
+        "config",
+        "versions",
+        "wall_time_s",
+        "markdown",
+        "label",
+        "missing_folds",
+    ):
         assert key in results, key
     assert results["protocol"] == "fair" and results["missing_folds"] == []
     assert len(results["per_fold"]) == 3 and all(0 <= a <= 1 for a in results["per_fold"])
@@ -176,8 +194,9 @@ def test_other_settings_in_the_same_folder_are_refused(tu_root, tmp_path):
         cross_validate(mutag(tu_root, epochs=1), tmp_path, folds=3, progress=False)
 
 
-def test_the_same_data_folder_named_another_way_resumes_and_another_folder_is_refused(tu_root, tmp_path,
-                                                                                   monkeypatch):
+def test_the_same_data_folder_named_another_way_resumes_and_another_folder_is_refused(
+    tu_root, tmp_path, monkeypatch
+):
     here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
     for cwd, target in ((here, tu_root), (elsewhere, tmp_path / "copy")):
         cwd.mkdir()
@@ -210,10 +229,19 @@ def test_the_same_data_folder_named_another_way_resumes_and_another_folder_is_re
     assert cross_validate(mutag(str(tu_root), epochs=1), run, folds=2, only_fold=0, progress=False) == first
 
 
-@pytest.mark.parametrize("option, old, other", [("batching", "random", "size"), ("min_clusters", 1, 8),
-                                               ("input_norm", False, True), ("repeats", 1, 2),
-                                               ("lr_schedule", "constant", "cosine")])
-def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_root, tmp_path, option, old, other):
+@pytest.mark.parametrize(
+    "option, old, other",
+    [
+        ("batching", "random", "size"),
+        ("min_clusters", 1, 8),
+        ("input_norm", False, True),
+        ("repeats", 1, 2),
+        ("lr_schedule", "constant", "cosine"),
+    ],
+)
+def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(
+    tu_root, tmp_path, option, old, other
+):
     config = mutag(tu_root, epochs=1, per_graph_clusters=True, min_clusters=1)
     cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
     saved = json.loads((tmp_path / "config.json").read_text())
@@ -223,8 +251,12 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_old_behaviour(tu_
     assert cross_validate(config, tmp_path, folds=2, progress=False)["completed_folds"] == 2
     assert report(tmp_path)["config"][option] == old
     with pytest.raises(ResultsError, match=f"{option}: {old!r} → {other!r}"):
-        cross_validate(mutag(tu_root, epochs=1, per_graph_clusters=True, **{"min_clusters": 1, option: other}),
-                       tmp_path, folds=2, progress=False)
+        cross_validate(
+            mutag(tu_root, epochs=1, per_graph_clusters=True, **{"min_clusters": 1, option: other}),
+            tmp_path,
+            folds=2,
+            progress=False,
+        )
 
 
 def test_an_old_run_of_a_variant_without_pooling_resumes_whatever_its_cluster_options(tu_root, tmp_path):
@@ -236,7 +268,9 @@ def test_an_old_run_of_a_variant_without_pooling_resumes_whatever_its_cluster_op
     (tmp_path / "config.json").write_text(json.dumps(saved))
     assert cross_validate(config, tmp_path, folds=2, progress=False)["completed_folds"] == 2
     with pytest.raises(ResultsError, match="hidden: 16 → 8"):
-        cross_validate(mutag(tu_root, epochs=1, variant="graphsage", hidden=8), tmp_path, folds=2, progress=False)
+        cross_validate(
+            mutag(tu_root, epochs=1, variant="graphsage", hidden=8), tmp_path, folds=2, progress=False
+        )
 
 
 def test_repeats_train_that_many_models_per_fold_and_score_their_mean(tu_root, tmp_path):
@@ -258,7 +292,9 @@ def test_repeats_train_that_many_models_per_fold_and_score_their_mean(tu_root, t
     assert summary["markdown"].startswith("| MUTAG | diffpool | fair (3 models a fold) | 2 |")
     # the first model of a fold is the fold's single model of an unrepeated run (same seed)
     single = cross_validate(mutag(tu_root, epochs=2), tmp_path / "single", folds=2, progress=False)
-    first_models = [json.loads((tmp_path / f"fold_{f}" / "run_0" / "result.json").read_text()) for f in range(2)]
+    first_models = [
+        json.loads((tmp_path / f"fold_{f}" / "run_0" / "result.json").read_text()) for f in range(2)
+    ]
     assert [m["test_acc"] for m in first_models] == single["per_fold"]
     # resuming reads the finished folds back
     stamp = os.stat(tmp_path / "fold_0" / "result.json").st_mtime_ns
@@ -284,7 +320,8 @@ def test_an_interrupted_repeated_fold_keeps_its_finished_models(tu_root, tmp_pat
     models = [json.loads((fold_dir / f"run_{r}" / "result.json").read_text()) for r in range(2)]
     assert again["test_acc"] == pytest.approx((models[0]["test_acc"] + models[1]["test_acc"]) / 2)
     assert again["test_acc"] == first["test_acc"] and again["runs"] == [
-        {**m, "wall_time_s": a["wall_time_s"]} for m, a in zip(first["runs"], again["runs"])]
+        {**m, "wall_time_s": a["wall_time_s"]} for m, a in zip(first["runs"], again["runs"])
+    ]
     assert [m["seed"] for m in again["runs"]] == [0, 1000]
     assert not list(fold_dir.glob("*.tmp"))
 
@@ -401,7 +438,12 @@ def test_the_default_is_per_graph_counts_with_a_floor_of_8_and_the_paper_preset_
     for variant in ("det", "graphsage", "baseline"):
         assert RunConfig(dataset="MUTAG", variant=variant).to_dict()["per_graph_clusters"] is False
     # the paper's ceil(ratio · n_g) when per-graph counts are asked for on top of the preset
-    assert RunConfig.from_dict({**paper_preset("PROTEINS"), "per_graph_clusters": True}).to_dict()["min_clusters"] == 1
+    assert (
+        RunConfig.from_dict({**paper_preset("PROTEINS"), "per_graph_clusters": True}).to_dict()[
+            "min_clusters"
+        ]
+        == 1
+    )
 
 
 def test_invalid_run_config_is_rejected():
@@ -417,15 +459,22 @@ def test_out_of_memory_batch_is_reported_with_sizes_and_a_batch_size(tu_root, tm
     from diffpool.training import BatchTooLargeError, module
 
     def exhausted(*args, **kwargs):
-        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99999999999 bytes.")
+        raise RuntimeError(
+            "DefaultCPUAllocator: can't allocate memory: you tried to allocate 99999999999 bytes."
+        )
 
     monkeypatch.setattr(module, "classification_loss", exhausted)
-    with pytest.raises(BatchTooLargeError, match=r"batch of 20 graphs.*largest \d+, total \d+; fixed cluster counts "
-                                                 r"cost B·K² per level, K = \[\d+, \d+\]\)\. Try --batch-size 5, "
-                                                 r"--per-graph-clusters, or --max-nodes"):
+    with pytest.raises(
+        BatchTooLargeError,
+        match=r"batch of 20 graphs.*largest \d+, total \d+; fixed cluster counts "
+        r"cost B·K² per level, K = \[\d+, \d+\]\)\. Try --batch-size 5, "
+        r"--per-graph-clusters, or --max-nodes",
+    ):
         train(mutag(tu_root, per_graph_clusters=False), tmp_path / "fixed", progress=False)
     # with per-graph counts on (the default), the advice is what else lowers the padded cost
-    with pytest.raises(BatchTooLargeError, match=r"per-graph cluster counts.*--batch-size 5, --batching size"):
+    with pytest.raises(
+        BatchTooLargeError, match=r"per-graph cluster counts.*--batch-size 5, --batching size"
+    ):
         train(mutag(tu_root), tmp_path / "per-graph", progress=False)
     # a model without clusters gets no advice about them
     with pytest.raises(BatchTooLargeError, match=r"total \d+\)\. Try --batch-size 5, or --max-nodes"):
@@ -437,7 +486,9 @@ def test_last_checkpoint_carries_the_best_checkpoint_state_of_its_own_epoch(tu_r
     result = train(mutag(tu_root, epochs=3, patience=10), tmp_path, progress=False)
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 2
-    states = [state for key, state in last["callbacks"].items() if "ModelCheckpoint" in key and "val_acc" in key]
+    states = [
+        state for key, state in last["callbacks"].items() if "ModelCheckpoint" in key and "val_acc" in key
+    ]
     assert len(states) == 1
     best_score = float(states[0]["best_model_score"])
     assert best_score == pytest.approx(max(h["val_acc"] for h in result["history"]))
@@ -460,7 +511,10 @@ def test_the_training_optimiser_is_fused_adam_with_the_default_update():
     torch.manual_seed(0)
     weights = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
     copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
-    fused, plain = adam(weights, lr=1e-2, weight_decay=1e-3), torch.optim.Adam(copies, lr=1e-2, weight_decay=1e-3)
+    fused, plain = (
+        adam(weights, lr=1e-2, weight_decay=1e-3),
+        torch.optim.Adam(copies, lr=1e-2, weight_decay=1e-3),
+    )
     assert fused.defaults["fused"] is True and not plain.defaults["fused"]
     for _ in range(5):
         for w, c in zip(weights, copies):
@@ -512,7 +566,9 @@ def test_splits_left_without_a_config_are_not_taken_for_a_new_run(tu_root, tmp_p
 
 def test_seeds_a_cross_validation_would_derive_beyond_the_range_are_refused(tu_root, tmp_path):
     with pytest.raises(ConfigError, match="reach 4294967296, beyond 2\\*\\*32 - 1"):
-        cross_validate(mutag(tu_root, seed=2**32 - 1), tmp_path / "cv", folds=2, protocol="fair", progress=False)
+        cross_validate(
+            mutag(tu_root, seed=2**32 - 1), tmp_path / "cv", folds=2, protocol="fair", progress=False
+        )
     assert not (tmp_path / "cv").exists()
 
 

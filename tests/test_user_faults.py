@@ -14,6 +14,7 @@
 Read-only folders are simulated (tests run as root, who may write anyway): the function that
 creates the temporary file raises ``PermissionError``, and ``os.fsync`` raises ``ENOSPC``.
 """
+
 from __future__ import annotations
 
 import errno
@@ -24,8 +25,8 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -98,8 +99,14 @@ def copy_tu(tu_root: Path, name: str, target: Path, *, as_name: str | None = Non
 
 
 # --------------------------------------------------------------------------------- item 4
-INPUT_TARGETS = ["checkpoint", "checkpoint-symlink", "checkpoint-hardlink", "graph-file", "labels-csv",
-                 "tu-file"]
+INPUT_TARGETS = [
+    "checkpoint",
+    "checkpoint-symlink",
+    "checkpoint-hardlink",
+    "graph-file",
+    "labels-csv",
+    "tu-file",
+]
 
 
 @pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
@@ -110,10 +117,14 @@ def test_predict_out_never_replaces_an_input(trained, mutag, tu_root, tmp_path, 
     (graphs / "labels.csv").write_text("file,label\nmol0.graphml,1\nmol1.graphml,-1\n")
     if target == "tu-file":
         graphs = copy_tu(tu_root, "MUTAG", tmp_path / "tu")
-    out = {"checkpoint": checkpoint, "graph-file": graphs / "mol0.graphml",
-           "labels-csv": graphs / "labels.csv",
-           "tu-file": graphs / "MUTAG_A.txt", "checkpoint-symlink": tmp_path / "link.csv",
-           "checkpoint-hardlink": tmp_path / "hard.csv"}[target]
+    out = {
+        "checkpoint": checkpoint,
+        "graph-file": graphs / "mol0.graphml",
+        "labels-csv": graphs / "labels.csv",
+        "tu-file": graphs / "MUTAG_A.txt",
+        "checkpoint-symlink": tmp_path / "link.csv",
+        "checkpoint-hardlink": tmp_path / "hard.csv",
+    }[target]
     if target == "checkpoint-symlink":
         out.symlink_to(checkpoint)
     if target == "checkpoint-hardlink":
@@ -140,9 +151,21 @@ def test_predict_out_that_exists_is_replaced_only_with_force(trained, mutag, tmp
     for force in ([], ["--force"]):  # a folder is never replaced
         folder = tmp_path / "folder"
         folder.mkdir(exist_ok=True)
-        assert main(["predict", "--checkpoint", str(checkpoint), "--graphs", str(graphs),
-                     "--out", str(folder),
-                     *force]) == 2
+        assert (
+            main(
+                [
+                    "predict",
+                    "--checkpoint",
+                    str(checkpoint),
+                    "--graphs",
+                    str(graphs),
+                    "--out",
+                    str(folder),
+                    *force,
+                ]
+            )
+            == 2
+        )
         assert f"--out {folder}: is a folder; name a file" in capsys.readouterr().err
         assert list(folder.iterdir()) == []
 
@@ -156,8 +179,24 @@ def test_plot_outputs_follow_the_same_rule(trained, tu_root, tmp_path, capsys):
     assert "exists; give --force" in capsys.readouterr().err and picture.read_bytes() == b"an earlier picture"
     assert main(["plot", "run", str(trained), "--out", str(trained / "result.json"), "--force"]) == 2
     assert "is an input of this command" in capsys.readouterr().err
-    assert main(["plot", "assignments", "--checkpoint", str(checkpoint), "--dataset", "MUTAG", "--data-dir",
-                 str(tu_root), "--out", str(checkpoint), "--force"]) == 2
+    assert (
+        main(
+            [
+                "plot",
+                "assignments",
+                "--checkpoint",
+                str(checkpoint),
+                "--dataset",
+                "MUTAG",
+                "--data-dir",
+                str(tu_root),
+                "--out",
+                str(checkpoint),
+                "--force",
+            ]
+        )
+        == 2
+    )
     assert "is an input of this command" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in before} == before
     assert main(["plot", "run", str(trained), "--out", str(picture), "--force"]) == 0
@@ -179,23 +218,71 @@ def test_cv_select_replaces_a_selection_of_other_runs_only_with_force(tmp_path):
 
 
 # --------------------------------------------------------------------------------- item 5
-def test_commands_say_which_features_were_built_and_from_which_files(trained, mutag, tu_root, tmp_path,
-                                                                    capsys):
+def test_commands_say_which_features_were_built_and_from_which_files(
+    trained, mutag, tu_root, tmp_path, capsys
+):
     labels = str(tu_root / "MUTAG")
     assert main(["info", "MUTAG", "--data-dir", str(tu_root)]) == 0
     out = capsys.readouterr().out
     assert "feature source" in out and f"MUTAG_node_labels.txt in {labels}" in out
     assert main(["info", "MUTAG", "--data-dir", str(tu_root), "--json"]) == 0
     assert "MUTAG_node_labels.txt" in json.loads(capsys.readouterr().out)["feature_sources"]
-    assert main(["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "1", "--hidden", "8",
-                 "--out", str(tmp_path / "t"), "--no-picture"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "MUTAG",
+                "--data-dir",
+                str(tu_root),
+                "--epochs",
+                "1",
+                "--hidden",
+                "8",
+                "--out",
+                str(tmp_path / "t"),
+                "--no-picture",
+            ]
+        )
+        == 0
+    )
     built = f"features: 7 = 7 node-label one-hot, from MUTAG_node_labels.txt in {labels}"
     assert built in capsys.readouterr().out
-    assert main(["cv", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "1", "--hidden", "8",
-                 "--folds", "2", "--fold", "0", "--out", str(tmp_path / "cv")]) == 0
+    assert (
+        main(
+            [
+                "cv",
+                "--dataset",
+                "MUTAG",
+                "--data-dir",
+                str(tu_root),
+                "--epochs",
+                "1",
+                "--hidden",
+                "8",
+                "--folds",
+                "2",
+                "--fold",
+                "0",
+                "--out",
+                str(tmp_path / "cv"),
+            ]
+        )
+        == 0
+    )
     assert built in capsys.readouterr().out
-    assert main(["predict", "--checkpoint", str(trained / "checkpoints" / "best.ckpt"),
-                 "--graphs", str(graph_folder(mutag, tmp_path / "graphs"))]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(trained / "checkpoints" / "best.ckpt"),
+                "--graphs",
+                str(graph_folder(mutag, tmp_path / "graphs")),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "features: 7 = 7 node-label one-hot, from the nodes' 'label' attribute of 2 files in" in err
     assert main(["info", "IMDB-BINARY", "--data-dir", str(tu_root)]) == 0
@@ -212,14 +299,29 @@ def test_a_missing_node_labels_file_is_an_error_naming_it(tu_root, tmp_path, cap
         labels.mkdir()
     elif damage == "a-broken-link":
         labels.symlink_to(folder / "gone.txt")
-    argv = (["info", "MUTAG", "--data-dir", str(tmp_path)] if command == "info" else
-            ["train", "--dataset", "MUTAG", "--data-dir", str(tmp_path), "--epochs", "1", "--out",
-             str(tmp_path / "run")])
+    argv = (
+        ["info", "MUTAG", "--data-dir", str(tmp_path)]
+        if command == "info"
+        else [
+            "train",
+            "--dataset",
+            "MUTAG",
+            "--data-dir",
+            str(tmp_path),
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"{labels}:0: " in err and "Traceback" not in err
-    assert {"deleted": "--features degree", "a-folder": "is a folder",
-            "a-broken-link": "is a broken symbolic link"}[damage] in err
+    assert {
+        "deleted": "--features degree",
+        "a-folder": "is a folder",
+        "a-broken-link": "is a broken symbolic link",
+    }[damage] in err
     assert not (tmp_path / "run").exists()
     if damage == "deleted":  # the explicit way out
         assert main([*argv, "--features", "degree"]) == 0
@@ -245,8 +347,21 @@ def test_predict_names_a_feature_file_the_model_needs(trained, tu_root, tmp_path
 def test_a_run_continues_only_on_features_built_as_before(tu_root, tmp_path, capsys):
     # A set the loader has no expectations of: auto features become degrees without its labels file.
     folder = copy_tu(tu_root, "MUTAG", tmp_path, as_name="MOLS")
-    argv = ["cv", "--dataset", "MOLS", "--data-dir", str(tmp_path), "--epochs", "1", "--hidden", "8",
-            "--folds", "2", "--out", str(tmp_path / "cv")]
+    argv = [
+        "cv",
+        "--dataset",
+        "MOLS",
+        "--data-dir",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+        "--folds",
+        "2",
+        "--out",
+        str(tmp_path / "cv"),
+    ]
     assert main([*argv, "--fold", "0"]) == 0
     (folder / "MOLS_node_labels.txt").unlink()
     capsys.readouterr()
@@ -258,8 +373,9 @@ def test_a_run_continues_only_on_features_built_as_before(tu_root, tmp_path, cap
 
 
 # --------------------------------------------------------------------------------- item 6
-def test_predict_on_a_folder_skips_empty_graphs_ignores_other_files_and_names_conversions(trained, mutag,
-                                                                                        tmp_path, capsys):
+def test_predict_on_a_folder_skips_empty_graphs_ignores_other_files_and_names_conversions(
+    trained, mutag, tmp_path, capsys
+):
     folder = graph_folder(mutag, tmp_path / "graphs")
     nx.write_graphml(nx.Graph(), folder / "empty.graphml")
     (folder / "blank.edgelist").write_text("# nothing here yet\n")
@@ -288,10 +404,14 @@ def test_predict_on_a_folder_skips_empty_graphs_ignores_other_files_and_names_co
     assert f"skipped {folder / 'empty.graphml'}: a graph without nodes" in err
     assert "ignored 1 file(s) not named as graphs (notes.txt)" in err
     warnings = [str(w.message) for w in warned]  # the command prints them as "warning: ..." lines
-    assert f"{folder / 'directed.graphml'}: a directed graph, read as undirected (19 one-way edges now " \
-           "both ways): graphs are used as simple undirected graphs" in warnings
-    assert f"{folder / 'multi.graphml'}: 1 parallel edge merged into one: graphs are used as simple " \
-           "undirected graphs" in warnings
+    assert (
+        f"{folder / 'directed.graphml'}: a directed graph, read as undirected (19 one-way edges now "
+        "both ways): graphs are used as simple undirected graphs" in warnings
+    )
+    assert (
+        f"{folder / 'multi.graphml'}: 1 parallel edge merged into one: graphs are used as simple "
+        "undirected graphs" in warnings
+    )
     # asked to read .txt files as graphs, the notes are one, and a bad one
     assert main(["predict", "--checkpoint", checkpoint, "--graphs", str(folder), "--suffix", ".txt"]) == 2
     assert f"{folder / 'notes.txt'}:1: expected 'u v'" in capsys.readouterr().err
@@ -333,10 +453,23 @@ def lightning_records(monkeypatch):
         logging.getLogger(name).setLevel(level)
 
 
-def test_train_writes_a_short_readable_log_with_progress_on_stderr(tu_root, tmp_path, capsys,
-                                                                  lightning_records):
-    argv = ["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "3", "--hidden", "8",
-            "--out", str(tmp_path / "run"), "--no-picture"]
+def test_train_writes_a_short_readable_log_with_progress_on_stderr(
+    tu_root, tmp_path, capsys, lightning_records
+):
+    argv = [
+        "train",
+        "--dataset",
+        "MUTAG",
+        "--data-dir",
+        str(tu_root),
+        "--epochs",
+        "3",
+        "--hidden",
+        "8",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-picture",
+    ]
     assert main(argv) == 0
     out, err = capsys.readouterr()
     assert "\r" not in out and "\r" not in err and "\x1b" not in out + err
@@ -347,8 +480,9 @@ def test_train_writes_a_short_readable_log_with_progress_on_stderr(tu_root, tmp_
 
 
 @pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
-def test_the_python_api_is_quiet_unless_logging_asks_for_details(tu_root, tmp_path, lightning_records,
-                                                                 verbose):
+def test_the_python_api_is_quiet_unless_logging_asks_for_details(
+    tu_root, tmp_path, lightning_records, verbose
+):
     diffpool_logger = logging.getLogger("diffpool")
     level = diffpool_logger.level
     diffpool_logger.setLevel(logging.INFO if verbose else logging.NOTSET)
@@ -386,9 +520,14 @@ def test_a_progress_bar_only_on_a_terminal_and_on_stderr(monkeypatch):
     assert isinstance(progress_callback(), EpochLines)
 
 
-@pytest.mark.parametrize("epochs, stop, expected", [(100, None, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99]),
-                                                     (100, 54, [0, 10, 20, 30, 40, 50, 54]),
-                                                     (3, None, [0, 2])])
+@pytest.mark.parametrize(
+    "epochs, stop, expected",
+    [
+        (100, None, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99]),
+        (100, 54, [0, 10, 20, 30, 40, 50, 54]),
+        (3, None, [0, 2]),
+    ],
+)
 def test_plain_progress_lines_are_rate_limited(epochs, stop, expected):
     now = [0.0]
     lines: list[str] = []
@@ -404,28 +543,42 @@ def test_plain_progress_lines_are_rate_limited(epochs, stop, expected):
     callback.on_train_end(trainer, module)
     written = [line for line in lines if line.strip()]
     assert [int(line.split("epoch ")[1].split("/")[0]) for line in written] == expected
-    assert written[0] == (f"epoch 0/{epochs - 1}: train loss 0.5000, accuracy 75.0%; val accuracy 50.0% "
-                          "(1.0 s)")
+    assert written[0] == (
+        f"epoch 0/{epochs - 1}: train loss 0.5000, accuracy 75.0%; val accuracy 50.0% (1.0 s)"
+    )
 
 
 # --------------------------------------------------------------------------------- item 8
 @pytest.mark.parametrize("fault", ["read-only", "disk-full"])
-def test_a_failed_write_names_the_users_path_and_exits_2(trained, mutag, tmp_path, capsys, monkeypatch,
-                                                        fault):
+def test_a_failed_write_names_the_users_path_and_exits_2(
+    trained, mutag, tmp_path, capsys, monkeypatch, fault
+):
     graphs = graph_folder(mutag, tmp_path / "graphs")
     out = tmp_path / "out" / "p.csv"
     out.parent.mkdir()
     if fault == "read-only":
+
         def refuse(*args, **kwargs):
             raise PermissionError(errno.EACCES, "Permission denied", str(out.parent / ".p.csv.x1y2.tmp"))
+
         monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
     else:
+
         def full(fd):
             raise OSError(errno.ENOSPC, "No space left on device")
+
         monkeypatch.setattr(atomic.os, "fsync", full)
-    code = main(["predict", "--checkpoint", str(trained / "checkpoints" / "best.ckpt"),
-                 "--graphs", str(graphs),
-                 "--out", str(out)])
+    code = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(trained / "checkpoints" / "best.ckpt"),
+            "--graphs",
+            str(graphs),
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     reason = "permission denied" if fault == "read-only" else "no space left on the device"
@@ -445,8 +598,22 @@ def test_a_full_disk_while_training_names_the_checkpoint(tu_root, tmp_path, caps
         pytest.skip("needs /proc to tell the checkpoint's file from the others")
     monkeypatch.setattr(os, "fsync", full_for_checkpoints)
     run = tmp_path / "run"
-    code = main(["train", "--dataset", "MUTAG", "--data-dir", str(tu_root), "--epochs", "1", "--hidden", "8",
-                 "--out", str(run), "--no-picture"])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "MUTAG",
+            "--data-dir",
+            str(tu_root),
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--out",
+            str(run),
+            "--no-picture",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     assert f"{run / 'checkpoints'}/" in err and ".ckpt: cannot be written: no space left on the device" in err
@@ -525,8 +692,9 @@ def test_graphml_names_gzip_data_and_reads_utf16_and_bom(tmp_path):
         read_graph_folder(folder)
 
 
-@pytest.mark.parametrize("kind", ["checkpoint", "tu-file", "labels-csv", "graph-file", "splits-json",
-                                  "results-json"])
+@pytest.mark.parametrize(
+    "kind", ["checkpoint", "tu-file", "labels-csv", "graph-file", "splits-json", "results-json"]
+)
 def test_a_folder_where_a_file_is_expected_says_so(trained, tu_root, tmp_path, capsys, kind):
     folder = tmp_path / "graphs"
     folder.mkdir()
@@ -535,16 +703,24 @@ def test_a_folder_where_a_file_is_expected_says_so(trained, tu_root, tmp_path, c
         assert main(["predict", "--checkpoint", str(trained), "--graphs", str(folder)]) == 2
         assert f"{trained}: is a folder, where a checkpoint file is expected" in capsys.readouterr().err
         return
-    target = {"tu-file": tmp_path / "MUTAG" / "MUTAG_graph_labels.txt", "labels-csv": folder / "labels.csv",
-              "graph-file": folder / "h.graphml", "splits-json": tmp_path / "splits.json",
-              "results-json": tmp_path / "results.json"}[kind]
+    target = {
+        "tu-file": tmp_path / "MUTAG" / "MUTAG_graph_labels.txt",
+        "labels-csv": folder / "labels.csv",
+        "graph-file": folder / "h.graphml",
+        "splits-json": tmp_path / "splits.json",
+        "results-json": tmp_path / "results.json",
+    }[kind]
     if kind == "tu-file":
         copy_tu(tu_root, "MUTAG", tmp_path)
         target.unlink()
     target.mkdir()
-    read = {"tu-file": lambda: load_tu("MUTAG", tmp_path, cache=tmp_path / "cache"),
-            "labels-csv": lambda: read_graph_folder(folder), "graph-file": lambda: read_graph_folder(folder),
-            "splits-json": lambda: load_splits(target), "results-json": lambda: read_json(target)}[kind]
+    read = {
+        "tu-file": lambda: load_tu("MUTAG", tmp_path, cache=tmp_path / "cache"),
+        "labels-csv": lambda: read_graph_folder(folder),
+        "graph-file": lambda: read_graph_folder(folder),
+        "splits-json": lambda: load_splits(target),
+        "results-json": lambda: read_json(target),
+    }[kind]
     message = f"^{target}(:0)?: is a folder, where an? .* is expected"
     with pytest.raises((DataError, ResultsError), match=message):
         read()
@@ -560,8 +736,9 @@ def finished_cv(tu_root, tmp_path_factory):
 
 
 @pytest.mark.parametrize("results", ["up to date", "never written"])
-def test_cv_report_in_a_read_only_folder_prints_without_writing(finished_cv, tmp_path, capsys, caplog,
-                                                                monkeypatch, results):
+def test_cv_report_in_a_read_only_folder_prints_without_writing(
+    finished_cv, tmp_path, capsys, caplog, monkeypatch, results
+):
     run = tmp_path / "run"
     shutil.copytree(finished_cv, run)
     if results == "never written":
@@ -588,14 +765,20 @@ def test_cv_report_in_a_read_only_folder_prints_without_writing(finished_cv, tmp
 # --------------------------------------------------------------------------------- item 9
 def _hold(folder: Path, pid: int, **extra) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"pid": pid, "host": socket.gethostname(), "started": _start_time(pid), "token": "other",
-              **extra}
+    record = {
+        "pid": pid,
+        "host": socket.gethostname(),
+        "started": _start_time(pid),
+        "token": "other",
+        **extra,
+    }
     (folder / LOCK_NAME).write_text(json.dumps(record))
     return folder / LOCK_NAME
 
 
-def test_a_fold_another_process_trains_is_left_to_it_then_taken_over_when_it_is_gone(tu_root, tmp_path,
-                                                                                    caplog, monkeypatch):
+def test_a_fold_another_process_trains_is_left_to_it_then_taken_over_when_it_is_gone(
+    tu_root, tmp_path, caplog, monkeypatch
+):
     import diffpool.training.locks as locks
 
     monkeypatch.setattr(locks, "POLL_S", 0.2)
@@ -614,33 +797,56 @@ def test_a_fold_another_process_trains_is_left_to_it_then_taken_over_when_it_is_
         lock = _hold(tmp_path / "run" / "fold_0", holder.pid)
         order: list[int] = []
         with caplog.at_level(logging.WARNING):
-            summary = cross_validate(mutag_config(tu_root), tmp_path / "run", folds=2, progress=False,
-                                     on_fold=finished)
+            summary = cross_validate(
+                mutag_config(tu_root), tmp_path / "run", folds=2, progress=False, on_fold=finished
+            )
     finally:
         for timer in timers:
             timer.cancel()
         holder.kill()
         holder.wait()
     assert order == [1, 0], "fold 0 was another process's: fold 1 first, then fold 0 once that process ended"
-    assert (f"fold 0 is being trained by process {holder.pid} (lock {lock}); the other folds first"
-            in caplog.text)
+    assert (
+        f"fold 0 is being trained by process {holder.pid} (lock {lock}); the other folds first" in caplog.text
+    )
     assert f"waiting for process {holder.pid}" in caplog.text and "which is no longer running" in caplog.text
     assert summary["completed_folds"] == 2 and not lock.exists()
 
 
 def test_two_identical_cv_commands_train_each_fold_once(tu_root, tmp_path):
-    argv = [sys.executable, "-m", "diffpool.cli", "cv", "--dataset", "MUTAG", "--data-dir", str(tu_root),
-            "--epochs", "2", "--hidden", "8", "--folds", "2", "--out", str(tmp_path / "run")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
-                                                        os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
+    argv = [
+        sys.executable,
+        "-m",
+        "diffpool.cli",
+        "cv",
+        "--dataset",
+        "MUTAG",
+        "--data-dir",
+        str(tu_root),
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--folds",
+        "2",
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")]
+        ),
+        "OMP_NUM_THREADS": "1",
+    }
     first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(0.5)
     second = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     outputs = [process.communicate(timeout=300) for process in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], outputs
-    trained = {fold: [i for i, (_, err) in enumerate(outputs) if f"fold {fold}, epoch 0/1" in err]
-               for fold in (0, 1)}
+    trained = {
+        fold: [i for i, (_, err) in enumerate(outputs) if f"fold {fold}, epoch 0/1" in err] for fold in (0, 1)
+    }
     assert all(len(who) == 1 for who in trained.values()), f"a fold was trained twice: {trained}\n{outputs}"
     means = [line for out, _ in outputs for line in out.splitlines() if line.startswith("| MUTAG")]
     assert len(means) == 2 and means[0] == means[1], "both commands report the same result"

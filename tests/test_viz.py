@@ -1,4 +1,5 @@
 """Pictures: assignment figures (PNG and HTML) and run curves, checked through the data behind them."""
+
 from __future__ import annotations
 
 import argparse
@@ -118,8 +119,20 @@ def _parse_html(path: Path) -> _NodeCounter:
 def test_cli_png_from_dataset_has_the_expected_size(trained, tmp_path, capsys):
     _, _, _, test_idx, ckpt = trained
     out = tmp_path / "graph.png"
-    code = _cli(["plot", "assignments", "--checkpoint", str(ckpt), "--dataset", "synthetic",
-                 "--index", str(test_idx[0]), "--out", str(out)])
+    code = _cli(
+        [
+            "plot",
+            "assignments",
+            "--checkpoint",
+            str(ckpt),
+            "--dataset",
+            "synthetic",
+            "--index",
+            str(test_idx[0]),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert out.stat().st_size > 20_000
     assert _png_shape(out) == PNG_SHAPE
@@ -164,7 +177,9 @@ def test_figure_clusters_are_the_models_argmax_and_find_the_communities(trained)
 
 def test_large_and_one_node_graphs_do_not_crash(trained, tmp_path):
     model, hparams, _, _, _ = trained
-    big = _labelled(nx.convert_node_labels_to_integers(nx.random_partition_graph([200] * 10, 0.05, 0.001, seed=1)))
+    big = _labelled(
+        nx.convert_node_labels_to_integers(nx.random_partition_graph([200] * 10, 0.05, 0.001, seed=1))
+    )
     data = from_networkx([big], feature_spec=hparams["feature_spec"])[0]
     summary = assignment_figure(model, data, tmp_path / "big.png")
     assert summary["num_nodes"] == 2000 and _png_shape(tmp_path / "big.png") == PNG_SHAPE
@@ -207,8 +222,23 @@ def test_graphml_names_are_escaped_and_folders_are_indexed(trained, tmp_path):
     nx.write_graphml(_labelled(nx.path_graph(5)), folder / "a.graphml")
     nx.write_graphml(graph, folder / "b.graphml")
     out = tmp_path / "evil.html"
-    assert _cli(["plot", "assignments", "--checkpoint", str(ckpt), "--graphs", str(folder), "--index", "1",
-                 "--out", str(out)]) == 0
+    assert (
+        _cli(
+            [
+                "plot",
+                "assignments",
+                "--checkpoint",
+                str(ckpt),
+                "--graphs",
+                str(folder),
+                "--index",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = out.read_text(encoding="utf-8")
     assert evil not in text and "<script>alert" not in text
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text  # in the node's <title>
@@ -216,17 +246,58 @@ def test_graphml_names_are_escaped_and_folders_are_indexed(trained, tmp_path):
     assert len(page.nodes) == 4
     assert {node["name"] for node in json.loads(page.json)["nodes"]} == {evil, "b&c", "d", "e"}
     # a single file works too
-    assert _cli(["plot", "assignments", "--checkpoint", str(ckpt), "--graphs", str(folder / "b.graphml"),
-                 "--out", str(tmp_path / "evil.png")]) == 0
+    assert (
+        _cli(
+            [
+                "plot",
+                "assignments",
+                "--checkpoint",
+                str(ckpt),
+                "--graphs",
+                str(folder / "b.graphml"),
+                "--out",
+                str(tmp_path / "evil.png"),
+            ]
+        )
+        == 0
+    )
     assert _png_shape(tmp_path / "evil.png") == PNG_SHAPE
 
 
 def test_bad_input_is_reported_not_raised(trained, tmp_path, capsys):
     _, _, _, _, ckpt = trained
-    assert _cli(["plot", "assignments", "--checkpoint", str(ckpt), "--dataset", "synthetic", "--index", "5000",
-                 "--out", str(tmp_path / "x.png")]) == 2
-    assert _cli(["plot", "assignments", "--checkpoint", str(tmp_path / "missing.ckpt"), "--dataset", "synthetic",
-                 "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        _cli(
+            [
+                "plot",
+                "assignments",
+                "--checkpoint",
+                str(ckpt),
+                "--dataset",
+                "synthetic",
+                "--index",
+                "5000",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        _cli(
+            [
+                "plot",
+                "assignments",
+                "--checkpoint",
+                str(tmp_path / "missing.ckpt"),
+                "--dataset",
+                "synthetic",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
     assert _cli(["plot", "run", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
     assert "out of range" in err and "not found" in err and "not a run folder" in err
@@ -255,8 +326,15 @@ def test_plot_run_of_a_train_run(train_run, tmp_path):
 def test_plot_run_of_a_two_fold_cv_run(tmp_path):
     from diffpool.training import RunConfig, cross_validate
 
-    config = RunConfig(dataset="MUTAG", data_dir=str(TU_ROOT), epochs=3, hidden=8, layers_per_block=1,
-                       mlp_hidden=8, batch_size=64)
+    config = RunConfig(
+        dataset="MUTAG",
+        data_dir=str(TU_ROOT),
+        epochs=3,
+        hidden=8,
+        layers_per_block=1,
+        mlp_hidden=8,
+        batch_size=64,
+    )
     summary = cross_validate(config, tmp_path / "cv", folds=2, progress=False)
     curves = run_curves(tmp_path / "cv")
     assert curves["kind"] == "cv" and len(curves["folds"]) == 2 and curves["protocol"] == "fair"
@@ -274,8 +352,16 @@ def test_plot_run_of_a_repeated_cv_run_marks_the_first_model_and_states_the_mean
     from diffpool.training import RunConfig, cross_validate
     from diffpool.viz.runs import _summary_lines
 
-    config = RunConfig(dataset="MUTAG", data_dir=str(TU_ROOT), epochs=3, hidden=8, layers_per_block=1,
-                       mlp_hidden=8, batch_size=64, repeats=2)
+    config = RunConfig(
+        dataset="MUTAG",
+        data_dir=str(TU_ROOT),
+        epochs=3,
+        hidden=8,
+        layers_per_block=1,
+        mlp_hidden=8,
+        batch_size=64,
+        repeats=2,
+    )
     cross_validate(config, tmp_path / "cv", folds=2, progress=False)
     curves = run_curves(tmp_path / "cv")
     for f in curves["folds"]:

@@ -7,17 +7,26 @@ is untouched, and the error names the target (what the user asked for), not the 
 :func:`check_output` is the rule for a file the user names (``predict --out``, ``plot --out``):
 never one of the command's inputs, never a folder, and an existing file only with ``--force``.
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Optional
+from typing import IO
 
-__all__ = ["atomic_open", "new_temporary", "remove_stale_temporaries", "write_error", "check_output",
-           "OutputError", "make_folder"]
+__all__ = [
+    "atomic_open",
+    "new_temporary",
+    "remove_stale_temporaries",
+    "write_error",
+    "check_output",
+    "OutputError",
+    "make_folder",
+]
 
 
 class OutputError(ValueError):
@@ -38,7 +47,7 @@ _WRITE_REASONS = {
 }
 
 
-def write_error(error: OSError, path: str | os.PathLike, temporary: Optional[str] = None) -> OSError:
+def write_error(error: OSError, path: str | os.PathLike, temporary: str | None = None) -> OSError:
     """``error`` (raised while writing ``path`` through ``temporary``) as an ``OSError`` of the same
     kind that names ``path``. An error about another path the user gave (a parent folder that could
     not be made) is kept as it is."""
@@ -77,8 +86,9 @@ def make_folder(folder: str | os.PathLike) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
-        raise NotADirectoryError(errno.ENOTDIR, "is a file, where a folder is needed for the output",
-                                 str(blocking)) from None
+        raise NotADirectoryError(
+            errno.ENOTDIR, "is a file, where a folder is needed for the output", str(blocking)
+        ) from None
     return folder
 
 
@@ -130,8 +140,14 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), force: bool = False,
-                 option: str = "--out", example: str = "out") -> Path:
+def check_output(
+    path: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+    force: bool = False,
+    option: str = "--out",
+    example: str = "out",
+) -> Path:
     """``path`` if a command may write it, else :class:`OutputError` saying why: it is one of the
     command's ``inputs`` (files; a folder's files must be listed, not the folder), a folder, or a
     file that exists (allowed with ``force``). Checked before any work, so a refused command
@@ -139,8 +155,9 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike]
     path = Path(path)
     for source in inputs:
         if _same_file(path, Path(source)):
-            raise OutputError(f"{option} {path}: is an input of this command ({source}); "
-                              "write the output to another file")
+            raise OutputError(
+                f"{option} {path}: is an input of this command ({source}); write the output to another file"
+            )
     if path.is_dir():
         raise OutputError(f"{option} {path}: is a folder; name a file, for example {path / example}")
     if (path.exists() or path.is_symlink()) and not force:

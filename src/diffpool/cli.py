@@ -6,6 +6,7 @@ To add one, write the pair and append the ``add_`` function to :data:`SUBCOMMAND
 
 Exit codes: 0 success, 1 unexpected failure, 2 bad input (usage errors, unusable data).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,8 @@ import json
 import logging
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from . import __version__
 
@@ -31,26 +32,43 @@ class UsageError(ValueError):
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every subcommand that loads a data set by name."""
-    parser.add_argument("name", help="TU data set name (case-sensitive, e.g. ENZYMES, PROTEINS) or "
-                                     "'synthetic' for the built-in hierarchy set")
-    parser.add_argument("--data-dir", metavar="DIR", default=None,
-                        help="folder holding NAME/ (official TU layout) or NAME.zip; without it the "
-                             "official archive is downloaded once into $DIFFPOOL_DATA "
-                             "(default ~/.cache/diffpool)")
-    parser.add_argument("--features", default=None,
-                        choices=("auto", "labels", "attributes", "degree", "constant"),
-                        help="node features (default: auto: node attributes and one-hot node labels where the "
-                             "set has them, else one-hot degrees; the synthetic set's are its node colours)")
-    parser.add_argument("--max-nodes", type=int, default=None, metavar="N",
-                        help="drop graphs with more than N nodes (reported); default keeps all")
+    parser.add_argument(
+        "name",
+        help="TU data set name (case-sensitive, e.g. ENZYMES, PROTEINS) or "
+        "'synthetic' for the built-in hierarchy set",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="folder holding NAME/ (official TU layout) or NAME.zip; without it the "
+        "official archive is downloaded once into $DIFFPOOL_DATA "
+        "(default ~/.cache/diffpool)",
+    )
+    parser.add_argument(
+        "--features",
+        default=None,
+        choices=("auto", "labels", "attributes", "degree", "constant"),
+        help="node features (default: auto: node attributes and one-hot node labels where the "
+        "set has them, else one-hot degrees; the synthetic set's are its node colours)",
+    )
+    parser.add_argument(
+        "--max-nodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="drop graphs with more than N nodes (reported); default keeps all",
+    )
 
 
 # -- info ------------------------------------------------------------------------------------------
 def add_info_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "info", help="print a data set's statistics",
+        "info",
+        help="print a data set's statistics",
         description="Statistics of a data set: graphs, classes and their balance, average and "
-                    "largest graph, average number of (undirected) edges, node feature dimensions.")
+        "largest graph, average number of (undirected) edges, node feature dimensions.",
+    )
     _add_data_options(parser)
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
     parser.set_defaults(run=run_info)
@@ -87,7 +105,7 @@ def _print(args: argparse.Namespace, text: str) -> None:
         print(text)
 
 
-def _percent(value: Optional[float]) -> str:
+def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
@@ -96,14 +114,24 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     from .training.options import add_run_options
 
     parser = subparsers.add_parser(
-        "train", help="train DiffPool on one split (default: the built-in synthetic set, offline)",
+        "train",
+        help="train DiffPool on one split (default: the built-in synthetic set, offline)",
         description="Train on one stratified split (80% train, 10% validation, 10% test), keep the epoch "
-                    "with the best validation accuracy, and test it once. With no options: DiffPool on the "
-                    "built-in synthetic hierarchy set. Re-running the same command resumes.")
-    parser.add_argument("--out", metavar="DIR", default=None,
-                        help="run folder for checkpoints, logs and result.json (default: runs/train-DATASET)")
-    parser.add_argument("--picture", action=argparse.BooleanOptionalAction, default=True,
-                        help="write the learned hierarchy of one test graph as a PNG (DiffPool variants)")
+        "with the best validation accuracy, and test it once. With no options: DiffPool on the "
+        "built-in synthetic hierarchy set. Re-running the same command resumes.",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="run folder for checkpoints, logs and result.json (default: runs/train-DATASET)",
+    )
+    parser.add_argument(
+        "--picture",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write the learned hierarchy of one test graph as a PNG (DiffPool variants)",
+    )
     parser.add_argument("--json", action="store_true", help="print only a JSON summary, no progress bars")
     add_run_options(parser)
     parser.set_defaults(run=run_train)
@@ -132,22 +160,34 @@ def run_train(args: argparse.Namespace) -> int:
     result = train(config, out, progress=not args.json, on_data=on_data)
     if not is_rank_zero():  # DDP worker processes: the first process reports
         return EXIT_OK
-    summary = {"dataset": config.dataset, "variant": config.variant, "pool": config.pool,
-               "test_acc": result["test_acc"], "val_acc": result.get("val_acc"),
-               "best_epoch": result.get("best_epoch"), "epochs_run": result["epochs_run"],
-               "community_nmi": result.get("community_nmi"),
-               "checkpoint": result["checkpoint"], "logs": str(out / "logs" / "metrics.csv"),
-               "result": str(out / "result.json"), "wall_time_s": result["wall_time_s"],
-               "features": features[0] if features else None}
+    summary = {
+        "dataset": config.dataset,
+        "variant": config.variant,
+        "pool": config.pool,
+        "test_acc": result["test_acc"],
+        "val_acc": result.get("val_acc"),
+        "best_epoch": result.get("best_epoch"),
+        "epochs_run": result["epochs_run"],
+        "community_nmi": result.get("community_nmi"),
+        "checkpoint": result["checkpoint"],
+        "logs": str(out / "logs" / "metrics.csv"),
+        "result": str(out / "result.json"),
+        "wall_time_s": result["wall_time_s"],
+        "features": features[0] if features else None,
+    }
     if args.picture and config.variant in ("diffpool", "nolp"):
         summary["picture"] = _assignment_picture(config, result, out)
     if args.json:
         print(json.dumps(summary, indent=2))
         return EXIT_OK
-    print(f"test accuracy      {_percent(result['test_acc'])}  (epoch {result.get('best_epoch')} of "
-          f"{result['epochs_run']}, chosen on validation accuracy {_percent(result.get('val_acc'))})")
+    print(
+        f"test accuracy      {_percent(result['test_acc'])}  (epoch {result.get('best_epoch')} of "
+        f"{result['epochs_run']}, chosen on validation accuracy {_percent(result.get('val_acc'))})"
+    )
     if result.get("community_nmi") is not None:
-        print(f"community recovery NMI {result['community_nmi']:.3f}  (level-1 clusters vs true communities, test graphs)")
+        print(
+            f"community recovery NMI {result['community_nmi']:.3f}  (level-1 clusters vs true communities, test graphs)"
+        )
     print(f"checkpoint         {summary['checkpoint']}")
     print(f"logs               {summary['logs']}")
     if summary.get("picture"):
@@ -155,7 +195,7 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _assignment_picture(config, result, out) -> Optional[str]:
+def _assignment_picture(config, result, out) -> str | None:
     """The learned hierarchy of the first test graph, if the pictures module is available."""
     try:
         from .viz import assignment_figure
@@ -165,7 +205,9 @@ def _assignment_picture(config, result, out) -> Optional[str]:
     from .training.protocols import load_dataset
 
     model, _ = load_trained_model(result["checkpoint"])
-    with warnings.catch_warnings():  # what loading the data reports (graphs filtered out) the run said already
+    with (
+        warnings.catch_warnings()
+    ):  # what loading the data reports (graphs filtered out) the run said already
         warnings.simplefilter("ignore")
         dataset = load_dataset(config)
     splits = json.loads((out / "splits.json").read_text())
@@ -173,8 +215,13 @@ def _assignment_picture(config, result, out) -> Optional[str]:
     index = folds[0]["test"][0]
     path = out / f"assignments-graph{index + 1}.png"  # numbered from 1, as the data files' graph ids
     class_names = dataset.info.get("class_names") or getattr(dataset, "class_names", None)
-    assignment_figure(model, dataset[index], path, title=f"{config.dataset} test graph {index + 1}",
-                      class_names=[str(c) for c in class_names] if class_names else None)
+    assignment_figure(
+        model,
+        dataset[index],
+        path,
+        title=f"{config.dataset} test graph {index + 1}",
+        class_names=[str(c) for c in class_names] if class_names else None,
+    )
     return str(path)
 
 
@@ -183,39 +230,71 @@ def add_cv_parser(subparsers) -> argparse.ArgumentParser:
     from .training.options import add_run_options
 
     parser = subparsers.add_parser(
-        "cv", help="k-fold cross-validation (fair or paper protocol), resumable; 'cv report RUN_DIR' merges folds; "
-                   "'cv select RUN_DIR... --out DIR' chooses among runs per fold on inner validation",
+        "cv",
+        help="k-fold cross-validation (fair or paper protocol), resumable; 'cv report RUN_DIR' merges folds; "
+        "'cv select RUN_DIR... --out DIR' chooses among runs per fold on inner validation",
         description="k-fold cross-validation. fair: stratified outer folds, the epoch chosen on an inner "
-                    "validation split, each test fold evaluated once (mean ± std). paper: the authors' "
-                    "protocol, maximum over epochs of the mean held-out accuracy (optimistic). Writes "
-                    "RUN_DIR/splits.json, per-fold logs, checkpoints and results, and RUN_DIR/results.json. "
-                    "Re-running the same command resumes. 'diffpool cv report RUN_DIR' merges the finished "
-                    "folds of a run whose folds ran as separate jobs (--fold). 'diffpool cv select RUN_DIR "
-                    "RUN_DIR... --out DIR' is model selection over a small grid: each RUN_DIR is a fair-protocol "
-                    "run of one setting on the same splits, and in every fold the setting with the best "
-                    "inner-validation accuracy is chosen (ties: the first listed) and its test accuracy "
-                    "reported; --grid runs the settings and the choice in one command.")
-    parser.add_argument("action", nargs="?", choices=("report", "select"),
-                        help="'report': merge the finished folds of RUN_DIR; 'select': choose among the RUN_DIRs "
-                             "per fold on inner validation, results in --out")
-    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="with 'report': the run folder; with "
-                        "'select': two or more fair-protocol run folders on the same splits")
+        "validation split, each test fold evaluated once (mean ± std). paper: the authors' "
+        "protocol, maximum over epochs of the mean held-out accuracy (optimistic). Writes "
+        "RUN_DIR/splits.json, per-fold logs, checkpoints and results, and RUN_DIR/results.json. "
+        "Re-running the same command resumes. 'diffpool cv report RUN_DIR' merges the finished "
+        "folds of a run whose folds ran as separate jobs (--fold). 'diffpool cv select RUN_DIR "
+        "RUN_DIR... --out DIR' is model selection over a small grid: each RUN_DIR is a fair-protocol "
+        "run of one setting on the same splits, and in every fold the setting with the best "
+        "inner-validation accuracy is chosen (ties: the first listed) and its test accuracy "
+        "reported; --grid runs the settings and the choice in one command.",
+    )
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("report", "select"),
+        help="'report': merge the finished folds of RUN_DIR; 'select': choose among the RUN_DIRs "
+        "per fold on inner validation, results in --out",
+    )
+    parser.add_argument(
+        "run_dirs",
+        nargs="*",
+        metavar="RUN_DIR",
+        help="with 'report': the run folder; with "
+        "'select': two or more fair-protocol run folders on the same splits",
+    )
     parser.add_argument("--folds", type=int, default=10, help="number of outer folds (default: 10)")
-    parser.add_argument("--protocol", choices=("fair", "paper"), default="fair", help="evaluation protocol (default: fair)")
-    parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/cv-DATASET-VARIANT-PROTOCOL, "
-                        "or runs/cv-DATASET-VARIANT-grid with --grid); with 'select': a new folder for the "
-                        "selection's results (required)")
-    parser.add_argument("--fold", type=int, default=None, metavar="I", help="run only fold I (0-based), e.g. as one job of an array")
-    parser.add_argument("--force", action="store_true",
-                        help="with 'select': replace a selection of other runs in --out (a selection of the "
-                             "same runs is updated without it)")
-    parser.add_argument("--json", action="store_true", help="print only the results as JSON, no progress bars")
-    parser.add_argument("--grid", action="append", metavar="NAME=VALUE,...",
-                        help="a grid point, e.g. levels=1,ratio=0.1 (give two or more): each point runs as its own "
-                             "fair cross-validation on the same splits, in RUN_DIR/candidates/, and every fold "
-                             "takes the point with the best inner-validation accuracy (as 'cv select'); with "
-                             "--fold I only that fold runs, and the same command without --fold then chooses; "
-                             "min_clusters=none gives a point the default cluster floor back")
+    parser.add_argument(
+        "--protocol", choices=("fair", "paper"), default="fair", help="evaluation protocol (default: fair)"
+    )
+    parser.add_argument(
+        "--out",
+        metavar="RUN_DIR",
+        help="run folder (default: runs/cv-DATASET-VARIANT-PROTOCOL, "
+        "or runs/cv-DATASET-VARIANT-grid with --grid); with 'select': a new folder for the "
+        "selection's results (required)",
+    )
+    parser.add_argument(
+        "--fold",
+        type=int,
+        default=None,
+        metavar="I",
+        help="run only fold I (0-based), e.g. as one job of an array",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with 'select': replace a selection of other runs in --out (a selection of the "
+        "same runs is updated without it)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print only the results as JSON, no progress bars"
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        metavar="NAME=VALUE,...",
+        help="a grid point, e.g. levels=1,ratio=0.1 (give two or more): each point runs as its own "
+        "fair cross-validation on the same splits, in RUN_DIR/candidates/, and every fold "
+        "takes the point with the best inner-validation accuracy (as 'cv select'); with "
+        "--fold I only that fold runs, and the same command without --fold then chooses; "
+        "min_clusters=none gives a point the default cluster floor back",
+    )
     add_run_options(parser)
     parser.set_defaults(run=run_cv)
     return parser
@@ -241,16 +320,19 @@ def run_cv(args: argparse.Namespace) -> int:
         from .training.selection import select_across_runs
 
         if len(args.run_dirs) < 2 or not args.out:
-            raise UsageError("'cv select' needs two or more run folders and --out: "
-                             "diffpool cv select RUN_DIR RUN_DIR... --out DIR")
+            raise UsageError(
+                "'cv select' needs two or more run folders and --out: "
+                "diffpool cv select RUN_DIR RUN_DIR... --out DIR"
+            )
         summary = select_across_runs(args.run_dirs, args.out, force=args.force)
         _print_cv(args, summary, Path(args.out))
         return EXIT_OK
     if args.run_dirs:
         raise UsageError(f"unexpected argument {args.run_dirs[0]!r}; use --out RUN_DIR for the run folder")
     if args.force:
-        raise UsageError("--force replaces the results of 'cv select'; a cv run folder is resumed, "
-                         "never replaced")
+        raise UsageError(
+            "--force replaces the results of 'cv select'; a cv run folder is resumed, never replaced"
+        )
     config = run_config_from_args(args)
     _quiet_lightning(args.verbose)
     out = Path(args.out or Path("runs") / f"cv-{config.dataset}-{config.variant}-{args.protocol}")
@@ -260,11 +342,21 @@ def run_cv(args: argparse.Namespace) -> int:
 
     if args.grid:
         return _run_cv_grid(args, config)
-    _print(args, f"{args.folds}-fold cross-validation ({args.protocol} protocol) of {config.variant} on "
-                 f"{config.dataset} → {out}")
-    summary = cross_validate(config, out, folds=args.folds, protocol=args.protocol, only_fold=args.fold,
-                             progress=not args.json, on_fold=progress,
-                             on_data=lambda dataset: _print(args, f"features: {feature_sources(dataset)}"))
+    _print(
+        args,
+        f"{args.folds}-fold cross-validation ({args.protocol} protocol) of {config.variant} on "
+        f"{config.dataset} → {out}",
+    )
+    summary = cross_validate(
+        config,
+        out,
+        folds=args.folds,
+        protocol=args.protocol,
+        only_fold=args.fold,
+        progress=not args.json,
+        on_fold=progress,
+        on_data=lambda dataset: _print(args, f"features: {feature_sources(dataset)}"),
+    )
     if not is_rank_zero():  # DDP worker processes: the first process reports
         return EXIT_OK
     if args.fold is not None:
@@ -279,8 +371,10 @@ def _fold_line(what: str, result: dict) -> str:
     """One finished fold, as the progress of ``cv`` and ``cv --grid`` prints it."""
     models = f" (mean of {len(result['runs'])} models)" if "runs" in result else ""
     validation = f"validation {_percent(result['val_acc'])}, " if result.get("val_acc") is not None else ""
-    return (f"{what}: {validation}test accuracy {_percent(result['test_acc'])}{models} "
-            f"({result['epochs_run']} epochs, {result.get('wall_time_s', 0):.0f} s)")
+    return (
+        f"{what}: {validation}test accuracy {_percent(result['test_acc'])}{models} "
+        f"({result['epochs_run']} epochs, {result.get('wall_time_s', 0):.0f} s)"
+    )
 
 
 def _run_cv_grid(args: argparse.Namespace, config) -> int:
@@ -292,26 +386,38 @@ def _run_cv_grid(args: argparse.Namespace, config) -> int:
     from .training.selection import cross_validate_grid
 
     if args.protocol != "fair":
-        raise UsageError("--grid chooses on the inner validation splits of the fair protocol; "
-                         "the paper protocol has none")
+        raise UsageError(
+            "--grid chooses on the inner validation splits of the fair protocol; the paper protocol has none"
+        )
     points = [parse_settings(text) for text in args.grid]
     out = Path(args.out or Path("runs") / f"cv-{config.dataset}-{config.variant}-grid")
 
     def progress(name, result):
         _print(args, _fold_line(f"{name}, fold {result['fold']}", result))
 
-    _print(args, f"{args.folds}-fold cross-validation of {len(points)} grid points on {config.dataset} → {out}")
-    summary = cross_validate_grid(config, points, out, folds=args.folds, only_fold=args.fold,
-                                  progress=not args.json, on_fold=progress,
-                                  on_data=lambda name, dataset: _print(args, f"{name}, features: "
-                                                                             f"{feature_sources(dataset)}"))
+    _print(
+        args, f"{args.folds}-fold cross-validation of {len(points)} grid points on {config.dataset} → {out}"
+    )
+    summary = cross_validate_grid(
+        config,
+        points,
+        out,
+        folds=args.folds,
+        only_fold=args.fold,
+        progress=not args.json,
+        on_fold=progress,
+        on_data=lambda name, dataset: _print(args, f"{name}, features: {feature_sources(dataset)}"),
+    )
     if not is_rank_zero():
         return EXIT_OK
     if args.fold is not None:
         if args.json:
             print(json.dumps(summary, indent=2))
-        _print(args, f"fold {args.fold} of every grid point is done; the same command without --fold chooses "
-                     "once all folds are (finished folds are read back)")
+        _print(
+            args,
+            f"fold {args.fold} of every grid point is done; the same command without --fold chooses "
+            "once all folds are (finished folds are read back)",
+        )
         return EXIT_OK
     _print_cv(args, summary, out)
     return EXIT_OK
@@ -321,8 +427,10 @@ def _print_cv(args, summary, out) -> None:
     if args.json:
         print(json.dumps(summary, indent=2))
         return
-    print(f"{summary['protocol']} protocol: {100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} "
-          f"over {summary['completed_folds']} of {summary['folds']} folds")
+    print(
+        f"{summary['protocol']} protocol: {100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} "
+        f"over {summary['completed_folds']} of {summary['folds']} folds"
+    )
     print(f"  {summary['label']}")
     for candidate in summary.get("selection", {}).get("candidates", []):
         print(f"  {candidate['name']}: chosen in {candidate['folds_chosen']} folds")
@@ -335,20 +443,36 @@ def _print_cv(args, summary, out) -> None:
 # -- predict -----------------------------------------------------------------------------------------
 def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "predict", help="class probabilities for new graphs from a checkpoint, as CSV",
+        "predict",
+        help="class probabilities for new graphs from a checkpoint, as CSV",
         description="Class probabilities for every graph of a TU data set folder or a folder of GraphML / "
-                    "edge-list files, with node features built as for the training data.")
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint written by train or cv")
-    parser.add_argument("--graphs", required=True, metavar="PATH",
-                        help="TU folder, or a folder of graph files: *.graphml and *.edgelist (other files "
-                             "are listed as ignored; --suffix reads others); graphs without nodes are "
-                             "skipped and listed")
-    parser.add_argument("--suffix", action="append", metavar="EXT",
-                        help="read the folder's files ending in EXT as graphs (.graphml: GraphML, any other: "
-                             "an edge list); repeat for several, e.g. --suffix .edgelist --suffix .txt "
-                             "(default: .graphml and .edgelist)")
-    parser.add_argument("--out", metavar="CSV", help="write the CSV here instead of printing it; never the "
-                        "checkpoint or a graph file, and an existing file only with --force")
+        "edge-list files, with node features built as for the training data.",
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, metavar="CKPT", help="a checkpoint written by train or cv"
+    )
+    parser.add_argument(
+        "--graphs",
+        required=True,
+        metavar="PATH",
+        help="TU folder, or a folder of graph files: *.graphml and *.edgelist (other files "
+        "are listed as ignored; --suffix reads others); graphs without nodes are "
+        "skipped and listed",
+    )
+    parser.add_argument(
+        "--suffix",
+        action="append",
+        metavar="EXT",
+        help="read the folder's files ending in EXT as graphs (.graphml: GraphML, any other: "
+        "an edge list); repeat for several, e.g. --suffix .edgelist --suffix .txt "
+        "(default: .graphml and .edgelist)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="CSV",
+        help="write the CSV here instead of printing it; never the "
+        "checkpoint or a graph file, and an existing file only with --force",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
     parser.set_defaults(run=run_predict)
@@ -366,13 +490,19 @@ def run_predict(args: argparse.Namespace) -> int:
     if result["ignored"]:
         ignored = result["ignored"]
         names = ", ".join(Path(p).name for p in ignored[:10]) + (", ..." if len(ignored) > 10 else "")
-        print(f"ignored {len(ignored)} file(s) not named as graphs ({names}); --suffix reads them",
-              file=sys.stderr)
+        print(
+            f"ignored {len(ignored)} file(s) not named as graphs ({names}); --suffix reads them",
+            file=sys.stderr,
+        )
     if args.json:
         keys = ("rows", "classes", "accuracy", "skipped", "ignored")
         print(json.dumps({k: result[k] for k in keys}, indent=2))
     elif args.out:
-        accuracy = "" if result["accuracy"] is None else f"; accuracy against the folder's labels {_percent(result['accuracy'])}"
+        accuracy = (
+            ""
+            if result["accuracy"] is None
+            else f"; accuracy against the folder's labels {_percent(result['accuracy'])}"
+        )
         skipped = f" ({len(result['skipped'])} skipped)" if result["skipped"] else ""
         print(f"{len(result['rows'])} graphs{skipped} → {args.out}{accuracy}")
     else:
@@ -387,14 +517,20 @@ def add_plot_parser(subparsers) -> argparse.ArgumentParser:
     return add_viz_parser(subparsers)
 
 
-SUBCOMMANDS: list[Callable] = [add_train_parser, add_cv_parser, add_predict_parser, add_plot_parser,
-                               add_info_parser]
+SUBCOMMANDS: list[Callable] = [
+    add_train_parser,
+    add_cv_parser,
+    add_predict_parser,
+    add_plot_parser,
+    add_info_parser,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffpool",
-        description="Hierarchical graph classification with differentiable pooling (DiffPool).")
+        description="Hierarchical graph classification with differentiable pooling (DiffPool).",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -404,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script passes it to ``sys.exit``)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -416,15 +552,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join([e for e in extra if e.startswith('-')] or extra)}")
     for level in (logging.INFO, logging.WARNING, logging.ERROR):  # as the "warning: ..." lines of warnings
         logging.addLevelName(level, logging.getLevelName(level).lower())
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s"
+    )
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     from .atomic import OutputError
     from .data import DataError
     from .models import ConfigError
     from .training import BatchTooLargeError, NonFiniteLossError
     from .training.predict import CheckpointError
     from .training.results import ResultsError
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     # warnings (e.g. "removed 67 graphs with more than 100 nodes") as one plain line, no source line
     original_format = warnings.formatwarning
@@ -450,15 +588,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # Lightning ends training on SIGTERM (a scheduler's time limit, `kill`) by raising this
         # SystemExit with code None, i.e. exit status 0: a caller would take the unfinished run for
         # a finished one.
-        print(f"diffpool {args.command}: stopped by SIGTERM; the last checkpoint is kept and the same "
-              "command resumes the run", file=sys.stderr)
+        print(
+            f"diffpool {args.command}: stopped by SIGTERM; the last checkpoint is kept and the same "
+            "command resumes the run",
+            file=sys.stderr,
+        )
         return EXIT_SIGTERM
     except SystemExit as stop:
         # Lightning turns Ctrl-C during training into sys.exit(1), raised while it handles the
         # KeyboardInterrupt: say what happened, with the interrupted status.
         if isinstance(stop.__context__, KeyboardInterrupt):
-            print(f"diffpool {args.command}: interrupted; the checkpoints written so far are kept and the same "
-                  "command resumes the run", file=sys.stderr)
+            print(
+                f"diffpool {args.command}: interrupted; the checkpoints written so far are kept and the same "
+                "command resumes the run",
+                file=sys.stderr,
+            )
             return EXIT_INTERRUPTED
         raise
     finally:

@@ -5,6 +5,7 @@ Every loader returns a :class:`GraphDataset` (a PyG ``InMemoryDataset``) whose g
 and which carries ``name``, ``label_mapping``, ``feature_spec`` and ``filtered``. Bad input raises
 :class:`DataError` (a ``ValueError``), naming the file and line where there is one.
 """
+
 from .dataset import GraphDataset
 from .errors import DataError, DownloadError
 from .features import (

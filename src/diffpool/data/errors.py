@@ -3,13 +3,20 @@
 Messages about a file start with ``path:LINE:`` (as compilers do) so that editors and terminals can
 jump to the spot; line 0 means the file as a whole (for example when it is missing).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from typing import Union
 
-__all__ = ["DataError", "DownloadError", "file_error", "text_encoding_problem", "decode_text",
-           "read_text_file"]
+__all__ = [
+    "DataError",
+    "DownloadError",
+    "file_error",
+    "text_encoding_problem",
+    "decode_text",
+    "read_text_file",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -41,7 +48,7 @@ _MAGIC = (
 )
 
 
-def text_encoding_problem(raw: bytes) -> Optional[tuple[str, str]]:
+def text_encoding_problem(raw: bytes) -> tuple[str, str] | None:
     """``(what the bytes are, what to do)`` when ``raw`` is not plain UTF-8 text in a way worth naming
     (compressed, UTF-16/32, a byte-order mark), else None."""
     for magic, what, fix in _MAGIC:

@@ -23,10 +23,11 @@ graphs) exactly the same way, and raises :class:`~diffpool.data.DataError` when 
      "num_node_labels": 3, "node_label_values": [[1, 2, 3]], "degree_cap": None,
      "num_features": 21, "version": 1}
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -76,7 +77,7 @@ def make_feature_spec(
     data_list: Sequence[Data],
     kind: str = "auto",
     *,
-    degree_cap: Optional[int] = None,
+    degree_cap: int | None = None,
     name: str = "data",
 ) -> dict:
     """Decide how ``x`` is built for these graphs; returns the spec dict (see module docstring).
@@ -95,8 +96,10 @@ def make_feature_spec(
             return True
         if any(flags):
             missing = flags.index(False)
-            raise DataError(f"{_where(data_list[missing], missing)}: has no {what}, "
-                            f"but other graphs of {name} do; every graph needs the same node data")
+            raise DataError(
+                f"{_where(data_list[missing], missing)}: has no {what}, "
+                f"but other graphs of {name} do; every graph needs the same node data"
+            )
         return False
 
     labels_present = consistent(has_labels, "node labels")
@@ -110,12 +113,20 @@ def make_feature_spec(
     if "labels" in parts and not labels_present:
         raise DataError(f"{name} has no node labels: use features='auto', 'degree' or 'constant'")
     if "attributes" in parts and not attrs_present:
-        raise DataError(f"{name} has no node attributes: use features='auto', 'labels', 'degree' "
-                        f"or 'constant'")
+        raise DataError(
+            f"{name} has no node attributes: use features='auto', 'labels', 'degree' or 'constant'"
+        )
 
-    spec: dict = {"kind": kind, "parts": parts, "num_attributes": 0, "num_node_labels": 0,
-                  "node_label_values": [], "degree_cap": None, "num_features": 0,
-                  "version": SPEC_VERSION}
+    spec: dict = {
+        "kind": kind,
+        "parts": parts,
+        "num_attributes": 0,
+        "num_node_labels": 0,
+        "node_label_values": [],
+        "degree_cap": None,
+        "num_features": 0,
+        "version": SPEC_VERSION,
+    }
     if "attributes" in parts:
         widths = {int(d.node_attr.size(1)) for d in data_list}
         if len(widths) > 1:
@@ -141,8 +152,12 @@ def make_feature_spec(
 
 
 def _num_features(spec: dict) -> int:
-    widths = {"attributes": spec["num_attributes"], "labels": spec["num_node_labels"],
-              "degree": (spec["degree_cap"] or 0) + 1, "constant": 1}
+    widths = {
+        "attributes": spec["num_attributes"],
+        "labels": spec["num_node_labels"],
+        "degree": (spec["degree_cap"] or 0) + 1,
+        "constant": 1,
+    }
     return int(sum(widths[p] for p in spec["parts"]))
 
 
@@ -150,8 +165,15 @@ def check_feature_spec(spec: dict) -> dict:
     """Raise :class:`DataError` unless ``spec`` is a well-formed feature spec; returns it."""
     if not isinstance(spec, dict):
         raise DataError(f"a feature spec is a dict, got {type(spec).__name__}")
-    required = ("kind", "parts", "num_attributes", "num_node_labels", "node_label_values",
-                "degree_cap", "num_features")
+    required = (
+        "kind",
+        "parts",
+        "num_attributes",
+        "num_node_labels",
+        "node_label_values",
+        "degree_cap",
+        "num_features",
+    )
     missing = [k for k in required if k not in spec]
     if missing:
         raise DataError(f"feature spec lacks {', '.join(missing)}: {spec!r}")
@@ -161,8 +183,9 @@ def check_feature_spec(spec: dict) -> dict:
     if "degree" in parts and not isinstance(spec["degree_cap"], int):
         raise DataError("feature spec with degree features needs an integer degree_cap")
     if _num_features(spec) != spec["num_features"]:
-        raise DataError(f"feature spec says {spec['num_features']} features but its parts add up "
-                        f"to {_num_features(spec)}")
+        raise DataError(
+            f"feature spec says {spec['num_features']} features but its parts add up to {_num_features(spec)}"
+        )
     return spec
 
 
@@ -177,9 +200,11 @@ def _one_hot_labels(labels: torch.Tensor, values: list[list[int]], where: str) -
         if bad.any():
             node = int(np.flatnonzero(bad)[0])
             column_note = f" (label column {j + 1})" if len(values) > 1 else ""
-            raise DataError(f"{where}: node {node} has label {int(column[node])}{column_note}, which "
-                            f"the feature spec does not know (known labels: {known}); the model "
-                            f"was trained on data without it")
+            raise DataError(
+                f"{where}: node {node} has label {int(column[node])}{column_note}, which "
+                f"the feature spec does not know (known labels: {known}); the model "
+                f"was trained on data without it"
+            )
         one_hot = torch.zeros(labels.size(0), len(known), dtype=torch.float32)
         one_hot[torch.arange(labels.size(0)), torch.from_numpy(pos_clipped)] = 1.0
         columns.append(one_hot)
@@ -193,12 +218,12 @@ def _features_of(data: Data, spec: dict, where: str) -> torch.Tensor:
         if part == "attributes":
             want = spec["num_attributes"]
             if not _has(data, "node_attr"):
-                raise DataError(f"{where}: has no node attributes, but the features expect {want} "
-                                f"per node")
+                raise DataError(f"{where}: has no node attributes, but the features expect {want} per node")
             attr = data.node_attr
             if attr.size(1) != want or attr.size(0) != n:
-                raise DataError(f"{where}: has {attr.size(1)} node attributes per node, but the "
-                                f"features expect {want}")
+                raise DataError(
+                    f"{where}: has {attr.size(1)} node attributes per node, but the features expect {want}"
+                )
             if not torch.isfinite(attr).all():
                 node = int((~torch.isfinite(attr)).any(dim=1).nonzero()[0])
                 raise DataError(f"{where}: node {node} has a NaN or infinite attribute")
@@ -206,11 +231,15 @@ def _features_of(data: Data, spec: dict, where: str) -> torch.Tensor:
         elif part == "labels":
             values = spec["node_label_values"]
             if not _has(data, "node_label"):
-                raise DataError(f"{where}: has no node labels, but the features expect one-hot node "
-                                f"labels (known labels: {values})")
+                raise DataError(
+                    f"{where}: has no node labels, but the features expect one-hot node "
+                    f"labels (known labels: {values})"
+                )
             if data.node_label.size(1) != len(values):
-                raise DataError(f"{where}: has {data.node_label.size(1)} node label columns, but "
-                                f"the features expect {len(values)}")
+                raise DataError(
+                    f"{where}: has {data.node_label.size(1)} node label columns, but "
+                    f"the features expect {len(values)}"
+                )
             blocks.append(_one_hot_labels(data.node_label.long(), values, where))
         elif part == "degree":
             cap = spec["degree_cap"]
@@ -245,7 +274,7 @@ def apply_features(data_list: Iterable[Data], feature_spec: dict, *, keep_raw: b
     return out
 
 
-def attribute_columns(spec: Optional[dict]) -> int:
+def attribute_columns(spec: dict | None) -> int:
     """How many of the feature columns are continuous node attributes: the first ``num_attributes``
     (attributes come first in every spec); 0 without a spec or without attributes."""
     if not spec or "attributes" not in spec.get("parts", []):
@@ -255,7 +284,7 @@ def attribute_columns(spec: Optional[dict]) -> int:
     return int(spec["num_attributes"])
 
 
-def describe_features(spec: Optional[dict]) -> str:
+def describe_features(spec: dict | None) -> str:
     """One line saying what the feature columns are, e.g. ``21 = 18 attributes + 3 node-label one-hot``."""
     if not spec:
         return "unknown"

@@ -27,9 +27,10 @@ Example::
         sampler.set_epoch(epoch)    # optional: epochs also advance on their own
         for batch in loader: ...
 """
+
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -51,8 +52,16 @@ class SizeBucketSampler:
             values; DDP deals a batch out to its processes, so there it is their number).
     """
 
-    def __init__(self, sizes: Sequence[int], batch_size: int, *, seed: int = 0, shuffle: bool = True,
-                 pool: Optional[int] = None, min_batch: int = 2) -> None:
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        batch_size: int,
+        *,
+        seed: int = 0,
+        shuffle: bool = True,
+        pool: int | None = None,
+        min_batch: int = 2,
+    ) -> None:
         counts = torch.as_tensor(sizes, dtype=torch.long).flatten()
         if counts.numel() == 0:
             raise ValueError("SizeBucketSampler needs at least one graph")
@@ -81,7 +90,7 @@ class SizeBucketSampler:
     def __len__(self) -> int:
         return len(self.batches())
 
-    def batches(self, epoch: Optional[int] = None) -> list[list[int]]:
+    def batches(self, epoch: int | None = None) -> list[list[int]]:
         """The batches of ``epoch`` (default: the current one), as lists of graph indices."""
         epoch = self.epoch if epoch is None else epoch
         n, size = self.sizes.numel(), self.batch_size
@@ -110,7 +119,9 @@ class SizeBucketSampler:
         size, smallest = self.batch_size, self.min_batch
         if size < max(2, smallest) or n <= size:
             return min(size, n)
-        candidates = [r for r in range(max(smallest, size // 2), size + 1) if not 0 < (n - r) % size < smallest]
+        candidates = [
+            r for r in range(max(smallest, size // 2), size + 1) if not 0 < (n - r) % size < smallest
+        ]
         if not candidates:
             return size
         # Lightning reads the number of batches once and ends every epoch there, so a longer epoch

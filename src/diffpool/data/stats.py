@@ -3,11 +3,12 @@
 ``avg edges`` counts undirected edges once, i.e. unique unordered node pairs — the published TU
 figures (IMDB lists each edge four times in ``NAME_A.txt``, but its published 96.53 counts it once).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -37,8 +38,11 @@ def feature_sources(dataset) -> str:
     name = getattr(dataset, "name", "graphs")
     parts = spec["parts"]
     if info.get("generator") == "SyntheticHierarchy":
-        what = {"labels": "the community colours", "degree": "the generated edges",
-                "attributes": "attributes"}
+        what = {
+            "labels": "the community colours",
+            "degree": "the generated edges",
+            "attributes": "attributes",
+        }
         origin = _and([what[p] for p in parts if p in what]) or "no data"
         return f"{built}, from {origin} of the synthetic set"
     if info.get("source"):  # a TU folder
@@ -46,23 +50,30 @@ def feature_sources(dataset) -> str:
         files = [f"{name}_{_NODE_FILES[p]}.txt" for p in parts if p in _NODE_FILES]
         files += [f"the edges in {name}_A.txt"] if "degree" in parts else []
         origin = f"from {_and(files)} in {folder}" if files else "a constant per node"
-        absent = [f"{name}_{_NODE_FILES[p]}.txt" for p in ("labels", "attributes") if p not in parts
-                  and not (folder / f"{name}_{_NODE_FILES[p]}.txt").is_file()]
+        absent = [
+            f"{name}_{_NODE_FILES[p]}.txt"
+            for p in ("labels", "attributes")
+            if p not in parts and not (folder / f"{name}_{_NODE_FILES[p]}.txt").is_file()
+        ]
         if spec.get("kind") == "auto" and absent:
             origin += f" (there is no {' or '.join(absent)})"
         return f"{built}, {origin}"
     sources = [s for s in info.get("sources", []) if s]
     if sources:  # a user's graph files
-        what = {"attributes": "the nodes' 'x' attributes", "labels": "the nodes' 'label' attribute",
-                "degree": "the edges"}
+        what = {
+            "attributes": "the nodes' 'x' attributes",
+            "labels": "the nodes' 'label' attribute",
+            "degree": "the edges",
+        }
         common = os.path.commonpath([os.path.dirname(s) or "." for s in sources])
         origin = _and([what[p] for p in parts if p in what]) or "a constant per node"
         return f"{built}, from {origin} of {len(sources)} file{'s' if len(sources) != 1 else ''} in {common}"
     return built
 
 
-def _unique_undirected(edge_index: torch.Tensor, edge_graph: torch.Tensor, num_graphs: int,
-                       max_nodes: int) -> np.ndarray:
+def _unique_undirected(
+    edge_index: torch.Tensor, edge_graph: torch.Tensor, num_graphs: int, max_nodes: int
+) -> np.ndarray:
     """Per graph, the number of distinct unordered pairs {u, v} (a self-loop counts once)."""
     if edge_index.numel() == 0:
         return np.zeros(num_graphs, dtype=np.int64)
@@ -73,7 +84,7 @@ def _unique_undirected(edge_index: torch.Tensor, edge_graph: torch.Tensor, num_g
     return np.bincount(keys // (m * m), minlength=num_graphs)
 
 
-def graph_sizes(dataset: Union[InMemoryDataset, Sequence[Data]]) -> tuple[np.ndarray, np.ndarray]:
+def graph_sizes(dataset: InMemoryDataset | Sequence[Data]) -> tuple[np.ndarray, np.ndarray]:
     """``(nodes, edges)`` per graph, edges counted as unique undirected pairs."""
     if isinstance(dataset, InMemoryDataset) and dataset.slices is not None and "x" in dataset.slices:
         store = dataset._data
@@ -90,8 +101,9 @@ def graph_sizes(dataset: Union[InMemoryDataset, Sequence[Data]]) -> tuple[np.nda
     if not graphs:
         return nodes, nodes.copy()
     edge_index = torch.cat([g.edge_index for g in graphs], dim=1)
-    edge_graph = torch.repeat_interleave(torch.arange(len(graphs)),
-                                         torch.tensor([g.edge_index.size(1) for g in graphs]))
+    edge_graph = torch.repeat_interleave(
+        torch.arange(len(graphs)), torch.tensor([g.edge_index.size(1) for g in graphs])
+    )
     return nodes, _unique_undirected(edge_index, edge_graph, len(graphs), int(nodes.max(initial=0)))
 
 
@@ -102,7 +114,7 @@ def _labels(dataset) -> np.ndarray:
     return np.array([int(g.y.view(-1)[0]) for g in dataset], dtype=np.int64)
 
 
-def dataset_stats(dataset: Union[GraphDataset, Sequence[Data]]) -> dict:
+def dataset_stats(dataset: GraphDataset | Sequence[Data]) -> dict:
     """Plain-dict statistics: graphs, classes and their balance, node and edge counts, feature dims."""
     nodes, edges = graph_sizes(dataset)
     labels = _labels(dataset)
@@ -136,8 +148,10 @@ def dataset_stats(dataset: Union[GraphDataset, Sequence[Data]]) -> dict:
 
 def format_stats(stats: dict) -> str:
     """The statistics as an aligned two-column table for a terminal."""
-    balance = ", ".join(f"{label}: {stats['class_counts'][label]} ({share:.1%})"
-                        for label, share in stats["class_balance"].items())
+    balance = ", ".join(
+        f"{label}: {stats['class_counts'][label]} ({share:.1%})"
+        for label, share in stats["class_balance"].items()
+    )
     values = stats["node_label_values"]
     node_labels = ", ".join(f"{len(v)} values" for v in values) if values else "none"
     rows = [

@@ -20,14 +20,16 @@ the order of their names; other files are not graphs and are listed in ``dataset
 (a ``notes.txt`` is never read as an edge list). A graph without nodes is an error naming its
 file, or with ``skip_empty`` is left out and listed in ``dataset.info["skipped"]``.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Union
 
 import networkx as nx
 import numpy as np
@@ -39,8 +41,14 @@ from .dataset import GraphDataset
 from .errors import DataError, file_error, read_text_file, text_encoding_problem
 from .features import apply_features, make_feature_spec
 
-__all__ = ["from_networkx", "read_graph_folder", "read_edge_list", "read_graph_file", "graph_files",
-           "GRAPH_SUFFIXES"]
+__all__ = [
+    "from_networkx",
+    "read_graph_folder",
+    "read_edge_list",
+    "read_graph_file",
+    "graph_files",
+    "GRAPH_SUFFIXES",
+]
 
 #: The files a folder of graphs is read from, unless other suffixes are given.
 GRAPH_SUFFIXES = (".graphml", ".edgelist")
@@ -70,8 +78,8 @@ def _node_label(value: Any, where: str) -> list[int]:
     return [_as_int(value, where, "node label")]
 
 
-def _node_attr(attrs: dict, where: str) -> Optional[list[float]]:
-    numbered = sorted(((int(m.group(1)), key) for key in attrs if (m := _ATTR_KEY.match(str(key)))))
+def _node_attr(attrs: dict, where: str) -> list[float] | None:
+    numbered = sorted((int(m.group(1)), key) for key in attrs if (m := _ATTR_KEY.match(str(key))))
     if "x" in attrs:
         value = attrs["x"]
         if isinstance(value, str):
@@ -82,7 +90,9 @@ def _node_attr(attrs: dict, where: str) -> Optional[list[float]]:
             parts = [value]
     elif numbered:
         if [i for i, _ in numbered] != list(range(len(numbered))):
-            raise DataError(f"{where}: attribute keys {[k for _, k in numbered]} must be x0, x1, ... without gaps")
+            raise DataError(
+                f"{where}: attribute keys {[k for _, k in numbered]} must be x0, x1, ... without gaps"
+            )
         parts = [attrs[key] for _, key in numbered]
     else:
         return None
@@ -102,15 +112,18 @@ def _report_conversions(graph: nx.Graph, where: str) -> None:
     changes = []
     if graph.is_directed():
         one_way = sum(1 for u, v in distinct if (v, u) not in distinct)
-        changes.append("a directed graph, read as undirected" + (
-            f" ({one_way} one-way edge{'s' if one_way != 1 else ''} now both ways)" if one_way else ""))
+        changes.append(
+            "a directed graph, read as undirected"
+            + (f" ({one_way} one-way edge{'s' if one_way != 1 else ''} now both ways)" if one_way else "")
+        )
     if parallel:
         changes.append(f"{parallel} parallel edge{'s' if parallel != 1 else ''} merged into one")
     if loops:
         changes.append(f"{loops} self-loop{'s' if loops != 1 else ''} dropped")
     if changes:
-        warnings.warn(f"{where}: {'; '.join(changes)}: graphs are used as simple undirected graphs",
-                      stacklevel=2)
+        warnings.warn(
+            f"{where}: {'; '.join(changes)}: graphs are used as simple undirected graphs", stacklevel=2
+        )
 
 
 def _graph_to_data(graph: nx.Graph, where: str) -> tuple[Data, Any]:
@@ -146,12 +159,12 @@ def _graph_to_data(graph: nx.Graph, where: str) -> tuple[Data, Any]:
 
 def from_networkx(
     graphs: Iterable[nx.Graph],
-    labels: Optional[Sequence[Any]] = None,
-    feature_spec: Optional[dict] = None,
+    labels: Sequence[Any] | None = None,
+    feature_spec: dict | None = None,
     *,
-    label_mapping: Optional[dict] = None,
+    label_mapping: dict | None = None,
     features: str = "auto",
-    sources: Optional[Sequence[str]] = None,
+    sources: Sequence[str] | None = None,
     name: str = "graphs",
 ) -> GraphDataset:
     """Turn networkx graphs into a :class:`GraphDataset` (see the module docstring for conventions).
@@ -187,17 +200,25 @@ def from_networkx(
     mapping = dict(label_mapping) if label_mapping is not None else {}
     if all(have):
         if label_mapping is None:
-            mapping = {raw: index for index, raw in enumerate(sorted({r for r in raw_labels if r is not None}))}
+            mapping = {
+                raw: index for index, raw in enumerate(sorted({r for r in raw_labels if r is not None}))
+            }
         for i, (data, raw) in enumerate(zip(data_list, raw_labels)):
             if raw not in mapping:
                 where = sources[i] if sources is not None else f"graph {i}"
-                raise DataError(f"{where}: graph label {raw} is not one of the known labels "
-                                f"{sorted(mapping)}")
+                raise DataError(
+                    f"{where}: graph label {raw} is not one of the known labels {sorted(mapping)}"
+                )
             data.y = torch.tensor([mapping[raw]], dtype=torch.long)
 
     spec = feature_spec if feature_spec is not None else make_feature_spec(data_list, features, name=name)
-    return GraphDataset(apply_features(data_list, spec), name=name, label_mapping=mapping,
-                        feature_spec=spec, info={"sources": list(sources) if sources else []})
+    return GraphDataset(
+        apply_features(data_list, spec),
+        name=name,
+        label_mapping=mapping,
+        feature_spec=spec,
+        info={"sources": list(sources) if sources else []},
+    )
 
 
 def read_edge_list(path: PathLike) -> nx.Graph:
@@ -245,10 +266,14 @@ def _read_edge_list(path: PathLike) -> nx.Graph:
             try:
                 float(tokens[2])
             except ValueError:
-                raise file_error(path, number, f"expected 'u v' or 'u v weight', found {stripped!r}") from None
+                raise file_error(
+                    path, number, f"expected 'u v' or 'u v weight', found {stripped!r}"
+                ) from None
             add_edge(tokens[0], tokens[1])
         else:
-            raise file_error(path, number, f"expected 'u v' (two node ids), found {len(tokens)} values: {stripped!r}")
+            raise file_error(
+                path, number, f"expected 'u v' (two node ids), found {len(tokens)} values: {stripped!r}"
+            )
     if repeated:
         graph.graph["repeated_edges"] = repeated
     return graph
@@ -299,7 +324,7 @@ def _read_labels_file(path: Path) -> dict:
     return labels
 
 
-def normalise_suffixes(suffixes: Optional[Iterable[str]]) -> tuple[str, ...]:
+def normalise_suffixes(suffixes: Iterable[str] | None) -> tuple[str, ...]:
     """``suffixes`` as lower-case ``.ext`` strings (``txt`` → ``.txt``); :data:`GRAPH_SUFFIXES` for None."""
     if suffixes is None:
         return GRAPH_SUFFIXES
@@ -309,7 +334,7 @@ def normalise_suffixes(suffixes: Optional[Iterable[str]]) -> tuple[str, ...]:
     return out
 
 
-def graph_files(folder: Path, suffixes: Optional[Iterable[str]] = None) -> tuple[list[Path], list[Path]]:
+def graph_files(folder: Path, suffixes: Iterable[str] | None = None) -> tuple[list[Path], list[Path]]:
     """``(graph files, other files)`` of ``folder``, sorted by name: files with one of the suffixes,
     and the rest (``labels.csv`` and hidden files left out of both)."""
     wanted = normalise_suffixes(suffixes)
@@ -325,10 +350,10 @@ def graph_files(folder: Path, suffixes: Optional[Iterable[str]] = None) -> tuple
 def read_graph_folder(
     path: PathLike,
     *,
-    feature_spec: Optional[dict] = None,
-    label_mapping: Optional[dict] = None,
+    feature_spec: dict | None = None,
+    label_mapping: dict | None = None,
     features: str = "auto",
-    suffixes: Optional[Sequence[str]] = None,
+    suffixes: Sequence[str] | None = None,
     skip_empty: bool = False,
 ) -> GraphDataset:
     """Read every ``*.graphml`` and ``*.edgelist`` file in ``path`` (or those with one of ``suffixes``;
@@ -339,13 +364,18 @@ def read_graph_folder(
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder" if not folder.exists() else f"{folder}: not a folder")
     if any(folder.glob("*_graph_indicator.txt")):
-        raise DataError(f"{folder}: looks like a TU data set (NAME_A.txt, NAME_graph_indicator.txt, ...): "
-                        f"load it with diffpool.data.load_tu(NAME, root={str(folder.parent)!r})")
+        raise DataError(
+            f"{folder}: looks like a TU data set (NAME_A.txt, NAME_graph_indicator.txt, ...): "
+            f"load it with diffpool.data.load_tu(NAME, root={str(folder.parent)!r})"
+        )
     wanted = normalise_suffixes(suffixes)
     files, others = graph_files(folder, wanted)
     if not files:
-        listed = f"; it holds {', '.join(p.name for p in others[:5])}{', ...' if len(others) > 5 else ''}" \
-            if others else ""
+        listed = (
+            f"; it holds {', '.join(p.name for p in others[:5])}{', ...' if len(others) > 5 else ''}"
+            if others
+            else ""
+        )
         raise DataError(f"{folder}: no graph files ({', '.join('*' + s for s in wanted)}) found{listed}")
     labels_path = folder / LABELS_FILE
     file_labels = _read_labels_file(labels_path) if os.path.lexists(labels_path) else {}
@@ -365,7 +395,13 @@ def read_graph_folder(
         sources.append(str(file))
     if not graphs:
         raise DataError(f"{folder}: no graphs left: all {len(files)} graph files hold graphs without nodes")
-    dataset = from_networkx(graphs, feature_spec=feature_spec, label_mapping=label_mapping, features=features,
-                            sources=sources, name=folder.name)
+    dataset = from_networkx(
+        graphs,
+        feature_spec=feature_spec,
+        label_mapping=label_mapping,
+        features=features,
+        sources=sources,
+        name=folder.name,
+    )
     dataset.info.update(skipped=skipped, ignored=[str(p) for p in others], suffixes=list(wanted))
     return dataset

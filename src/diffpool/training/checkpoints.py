@@ -18,22 +18,31 @@ Every load here uses ``torch.load(weights_only=True)``: a crafted file cannot ru
 checkpoint carries a SHA-256 of its content (:data:`CHECKSUM_KEY`), checked on every load here:
 ``torch.load`` itself does not notice most flipped bytes inside tensor data.
 """
+
 from __future__ import annotations
 
 import io
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Union
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ..atomic import new_temporary, write_error
 
-__all__ = ["AtomicCheckpointIO", "load_resumable_checkpoint", "read_checkpoint", "previous_path",
-           "content_digest", "PREVIOUS_SUFFIX", "CHECKSUM_KEY"]
+__all__ = [
+    "AtomicCheckpointIO",
+    "load_resumable_checkpoint",
+    "read_checkpoint",
+    "previous_path",
+    "content_digest",
+    "PREVIOUS_SUFFIX",
+    "CHECKSUM_KEY",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,33 +105,42 @@ def read_checkpoint(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]
     """
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, where a checkpoint file is expected "
-                              f"(for example {path / 'checkpoints' / 'best.ckpt'})")
+        raise CheckpointError(
+            f"{path}: is a folder, where a checkpoint file is expected "
+            f"(for example {path / 'checkpoints' / 'best.ckpt'})"
+        )
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
-                              "it is truncated or corrupted, or was not written by diffpool") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+            "it is truncated or corrupted, or was not written by diffpool"
+        ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path}: not a training checkpoint (no state_dict inside)")
     stored = checkpoint.get(CHECKSUM_KEY)
     if stored is not None and stored != content_digest(checkpoint):
-        raise CheckpointError(f"{path}: corrupted (its content does not match the checksum written with it; "
-                              "bytes were changed after it was saved)")
+        raise CheckpointError(
+            f"{path}: corrupted (its content does not match the checksum written with it; "
+            "bytes were changed after it was saved)"
+        )
     return checkpoint
 
 
-def _first_readable(path: Path, map_location: Any = "cpu") -> Optional[tuple[Path, dict[str, Any]]]:
+def _first_readable(path: Path, map_location: Any = "cpu") -> tuple[Path, dict[str, Any]] | None:
     for candidate in (path, previous_path(path)):
         if not candidate.exists():
             continue
         try:
             checkpoint = read_checkpoint(candidate, map_location)
         except CheckpointError as err:
-            log.warning("%s; %s", err, "trying the previous checkpoint" if candidate == path
-                        else "no earlier checkpoint is kept")
+            log.warning(
+                "%s; %s",
+                err,
+                "trying the previous checkpoint" if candidate == path else "no earlier checkpoint is kept",
+            )
             continue
         if candidate != path:
             log.warning("resuming from %s, the checkpoint before the corrupted %s", candidate, path.name)
@@ -130,7 +148,7 @@ def _first_readable(path: Path, map_location: Any = "cpu") -> Optional[tuple[Pat
     return None
 
 
-def load_resumable_checkpoint(path: PathLike) -> Optional[Path]:
+def load_resumable_checkpoint(path: PathLike) -> Path | None:
     """The newest readable checkpoint among ``path`` (e.g. ``last.ckpt``) and ``path.prev``.
 
     Readable means ``torch.load(weights_only=True)`` succeeds and gives a dict with a
@@ -142,7 +160,7 @@ def load_resumable_checkpoint(path: PathLike) -> Optional[Path]:
     return None if found is None else found[0]
 
 
-def _own_state_dict(path: Path, map_location: Any) -> Optional[dict[str, Any]]:
+def _own_state_dict(path: Path, map_location: Any) -> dict[str, Any] | None:
     """The bare state dict in ``path`` if this IO wrote one (a dict of tensors whose checksum
     matches), without the checksum; otherwise None.
 
@@ -156,7 +174,11 @@ def _own_state_dict(path: Path, map_location: Any) -> Optional[dict[str, Any]]:
         content = torch.load(path, map_location=map_location, weights_only=True)
     except Exception:  # not readable: the training-checkpoint path reports it
         return None
-    if not isinstance(content, dict) or "state_dict" in content or content.get(CHECKSUM_KEY) != content_digest(content):
+    if (
+        not isinstance(content, dict)
+        or "state_dict" in content
+        or content.get(CHECKSUM_KEY) != content_digest(content)
+    ):
         return None
     weights = {key: value for key, value in content.items() if key != CHECKSUM_KEY}
     return weights if all(isinstance(value, torch.Tensor) for value in weights.values()) else None
@@ -216,7 +238,9 @@ def _set_aside(corrupted: Path) -> None:
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Atomic checkpoint writes that keep the previous checkpoint; weights-only loads with fallback."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Optional[Any] = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path, storage_options: Any | None = None
+    ) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
@@ -240,8 +264,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise
         _fsync_dir(path.parent)
 
-    def load_checkpoint(self, path, map_location: Optional[Callable] = lambda storage, loc: storage,
-                        weights_only: Optional[bool] = None) -> dict[str, Any]:
+    def load_checkpoint(
+        self,
+        path,
+        map_location: Callable | None = lambda storage, loc: storage,
+        weights_only: bool | None = None,
+    ) -> dict[str, Any]:
         """Load ``path`` with ``weights_only=True`` (always); if it is corrupted, ``path.prev``.
 
         Raises :class:`CheckpointError` when neither is readable.
@@ -254,9 +282,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if found is None:
             if not path.exists() and not previous_path(path).exists():
                 raise FileNotFoundError(f"Checkpoint file not found: {path}")
-            raise CheckpointError(f"{path}: corrupted, and no readable earlier checkpoint "
-                                  f"({previous_path(path).name}) is kept; delete the folder {path.parent} "
-                                  "to train this run afresh")
+            raise CheckpointError(
+                f"{path}: corrupted, and no readable earlier checkpoint "
+                f"({previous_path(path).name}) is kept; delete the folder {path.parent} "
+                "to train this run afresh"
+            )
         if found[0] != path:
             _set_aside(path)
         return found[1]

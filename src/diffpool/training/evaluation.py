@@ -1,4 +1,5 @@
 """Metrics computed from a trained model: accuracy, and how well level-1 clusters recover communities."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,5 +34,7 @@ def community_nmi(model: torch.nn.Module, loader) -> float:
         clusters = model(batch).assignments[0].argmax(-1)
         for g in range(batch.num_graphs):
             in_graph = batch.batch == g
-            scores.append(normalized_mutual_info_score(batch.community[in_graph].numpy(), clusters[in_graph].numpy()))
+            scores.append(
+                normalized_mutual_info_score(batch.community[in_graph].numpy(), clusters[in_graph].numpy())
+            )
     return float(np.mean(scores)) if scores else float("nan")

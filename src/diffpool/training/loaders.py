@@ -15,9 +15,11 @@ process gets one: ``SizeBucketSampler(min_batch=world_size)``).
 ``batching="pooled"`` sorts by size only within random pools of :data:`POOL_BATCHES` batches' worth
 of graphs (a bucket iterator): nearly random batch mates, most of the saving in level 2.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -44,8 +46,10 @@ class SeededShuffleSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(self.num_items, generator=gen).tolist()
-        padded = (order * (len(self) * self.world_size // max(len(order), 1) + 1))[: len(self) * self.world_size]
-        return iter(padded[self.rank:: self.world_size])
+        padded = (order * (len(self) * self.world_size // max(len(order), 1) + 1))[
+            : len(self) * self.world_size
+        ]
+        return iter(padded[self.rank :: self.world_size])
 
     def __len__(self) -> int:
         return -(-self.num_items // self.world_size)
@@ -67,10 +71,18 @@ class ShardSampler(Sampler[int]):
 class ShardedSizeBatches(Sampler[list[int]]):
     """This process's share of each size-bucketed batch of ``batch_size · world_size`` graphs."""
 
-    def __init__(self, sizes: Sequence[int], batch_size: int, seed: int = 0, rank: int = 0,
-                 world_size: int = 1, pool: Optional[int] = None) -> None:
-        self.buckets = SizeBucketSampler(sizes, batch_size * world_size, seed=seed, pool=pool,
-                                         min_batch=max(2, world_size))
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        batch_size: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        pool: int | None = None,
+    ) -> None:
+        self.buckets = SizeBucketSampler(
+            sizes, batch_size * world_size, seed=seed, pool=pool, min_batch=max(2, world_size)
+        )
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         # Lightning calls set_epoch on ``loader.batch_sampler.sampler``, not on the batch sampler.
@@ -83,7 +95,7 @@ class ShardedSizeBatches(Sampler[list[int]]):
         for batch in self.buckets.batches(self.epoch):
             if len(batch) < self.world_size:  # fewer graphs than processes: every process needs a batch
                 batch = (batch * self.world_size)[: self.world_size]
-            yield batch[self.rank:: self.world_size]
+            yield batch[self.rank :: self.world_size]
 
     def __len__(self) -> int:
         return len(self.buckets.batches(self.epoch))
@@ -94,9 +106,18 @@ def graph_sizes(graphs) -> list[int]:
     return [int(graph.num_nodes) for graph in graphs]
 
 
-def make_loader(dataset, indices: Sequence[int], batch_size: int, *, shuffle: bool, seed: int = 0,
-                num_workers: int = 0, rank: int = 0, world_size: int = 1,
-                batching: str = "random") -> DataLoader:
+def make_loader(
+    dataset,
+    indices: Sequence[int],
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    batching: str = "random",
+) -> DataLoader:
     """A PyG loader over ``dataset[indices]`` (this process's shard when ``world_size`` > 1).
 
     ``batching="size"`` batches graphs of similar size together: shuffled size buckets for
@@ -113,20 +134,36 @@ def make_loader(dataset, indices: Sequence[int], batch_size: int, *, shuffle: bo
         sizes = graph_sizes(subset)
         if shuffle:
             pool = POOL_BATCHES if batching == "pooled" else None
-            return DataLoader(subset, batch_sampler=ShardedSizeBatches(sizes, batch_size, seed, rank, world_size,
-                                                                       pool=pool), **workers)
+            return DataLoader(
+                subset,
+                batch_sampler=ShardedSizeBatches(sizes, batch_size, seed, rank, world_size, pool=pool),
+                **workers,
+            )
         order = sorted(range(len(sizes)), key=sizes.__getitem__)
-        return DataLoader(subset, batch_size=batch_size, sampler=ShardSampler(order, rank, world_size), **workers)
-    sampler = (SeededShuffleSampler(len(subset), seed, rank, world_size) if shuffle
-               else ShardSampler(range(len(subset)), rank, world_size))
+        return DataLoader(
+            subset, batch_size=batch_size, sampler=ShardSampler(order, rank, world_size), **workers
+        )
+    sampler = (
+        SeededShuffleSampler(len(subset), seed, rank, world_size)
+        if shuffle
+        else ShardSampler(range(len(subset)), rank, world_size)
+    )
     return DataLoader(subset, batch_size=batch_size, sampler=sampler, **workers)
 
 
 class FoldData(L.LightningDataModule):
     """Training and evaluation graphs of one fold; loaders are made once the process rank is known."""
 
-    def __init__(self, dataset, train_idx: Sequence[int], eval_idx: Sequence[int], batch_size: int,
-                 seed: int, num_workers: int = 0, batching: str = "random") -> None:
+    def __init__(
+        self,
+        dataset,
+        train_idx: Sequence[int],
+        eval_idx: Sequence[int],
+        batch_size: int,
+        seed: int,
+        num_workers: int = 0,
+        batching: str = "random",
+    ) -> None:
         super().__init__()
         self.dataset, self.train_idx, self.eval_idx = dataset, list(train_idx), list(eval_idx)
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
@@ -138,9 +175,22 @@ class FoldData(L.LightningDataModule):
         return {**shard, "batching": self.batching}
 
     def train_dataloader(self) -> DataLoader:
-        return make_loader(self.dataset, self.train_idx, self.batch_size, shuffle=True, seed=self.seed,
-                           num_workers=self.num_workers, **self._shard())
+        return make_loader(
+            self.dataset,
+            self.train_idx,
+            self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            num_workers=self.num_workers,
+            **self._shard(),
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return make_loader(self.dataset, self.eval_idx, self.batch_size, shuffle=False,
-                           num_workers=self.num_workers, **self._shard())
+        return make_loader(
+            self.dataset,
+            self.eval_idx,
+            self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            **self._shard(),
+        )

@@ -10,6 +10,7 @@ used by a process that started later) is taken over, under a short-lived ``.lock
 two processes never both take over the same stale lock. A lock from another host cannot be
 checked and is waited for; the message names the file to delete if that run is gone.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 __all__ = ["FoldLock", "process_alive", "LOCK_NAME", "POLL_S"]
 
@@ -33,7 +35,7 @@ POLL_S = 2.0
 ABANDONED_S = 30.0
 
 
-def _proc_stat(pid: int) -> Optional[tuple[str, str]]:
+def _proc_stat(pid: int) -> tuple[str, str] | None:
     """``(state, start time in clock ticks)`` of a process from ``/proc`` (Linux), else None."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
@@ -44,12 +46,12 @@ def _proc_stat(pid: int) -> Optional[tuple[str, str]]:
     return (fields[0], fields[19]) if len(fields) > 19 else None
 
 
-def _start_time(pid: int) -> Optional[str]:
+def _start_time(pid: int) -> str | None:
     stat = _proc_stat(pid)
     return None if stat is None else stat[1]
 
 
-def process_alive(pid: int, started: Optional[str] = None) -> bool:
+def process_alive(pid: int, started: str | None = None) -> bool:
     """Whether process ``pid`` runs (on this host); with ``started`` (its start time as recorded),
     also that it is the same process, not a later one that was given the same id."""
     if not isinstance(pid, int) or pid <= 0:
@@ -78,15 +80,20 @@ class FoldLock:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_NAME
         self.what = what or str(self.folder)
-        self._token: Optional[str] = None
+        self._token: str | None = None
 
     # -- the owner record --------------------------------------------------------------------
     def _record(self) -> dict[str, Any]:
         pid = os.getpid()
-        return {"pid": pid, "host": socket.gethostname(), "started": _start_time(pid),
-                "token": uuid.uuid4().hex, "since": time.time()}
+        return {
+            "pid": pid,
+            "host": socket.gethostname(),
+            "started": _start_time(pid),
+            "token": uuid.uuid4().hex,
+            "since": time.time(),
+        }
 
-    def _read(self) -> Optional[dict[str, Any]]:
+    def _read(self) -> dict[str, Any] | None:
         """The lock's owner record; None when there is no lock; ``{}`` while it cannot be read (its
         owner is writing it, or died doing so)."""
         try:
@@ -137,12 +144,13 @@ class FoldLock:
             os.close(fd)
             if self._read() == holder:  # still the stale one
                 self.path.unlink(missing_ok=True)
-                log.warning("took over %s from %s, which is no longer running", self.what,
-                            self.describe(holder))
+                log.warning(
+                    "took over %s from %s, which is no longer running", self.what, self.describe(holder)
+                )
         finally:
             breaker.unlink(missing_ok=True)
 
-    def try_acquire(self) -> Optional[dict[str, Any]]:
+    def try_acquire(self) -> dict[str, Any] | None:
         """Take the lock if it is free or stale: returns None. Else the holder's record."""
         self.folder.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
@@ -163,8 +171,9 @@ class FoldLock:
             return None
         return self._read() or {}
 
-    def acquire(self, on_wait: Optional[Callable[[dict[str, Any]], None]] = None,
-                poll: Optional[float] = None) -> "FoldLock":
+    def acquire(
+        self, on_wait: Callable[[dict[str, Any]], None] | None = None, poll: float | None = None
+    ) -> FoldLock:
         """Take the lock, waiting while another live process holds it; ``on_wait(holder)`` is
         called once, when the wait starts."""
         told = False
@@ -184,7 +193,7 @@ class FoldLock:
             self.path.unlink(missing_ok=True)
         self._token = None
 
-    def __enter__(self) -> "FoldLock":
+    def __enter__(self) -> FoldLock:
         if self._token is None:
             self.acquire()
         return self

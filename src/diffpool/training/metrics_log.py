@@ -7,6 +7,7 @@ the earlier rows, writes the file (atomically) every time it logs, and keeps one
 epoch logged before the interruption but run again after the resume (it was after the last
 checkpoint) is replaced by its new row, as the run's history is.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,11 +33,15 @@ class _ResumableWriter(ExperimentWriter):
             try:
                 with open(self.metrics_file_path, newline="", encoding="utf-8") as handle:
                     # a row longer than the header puts its extra values under None: not a column
-                    self._rows = [{k: v for k, v in row.items() if k is not None and v not in ("", None)}
-                                  for row in csv.DictReader(handle)]
+                    self._rows = [
+                        {k: v for k, v in row.items() if k is not None and v not in ("", None)}
+                        for row in csv.DictReader(handle)
+                    ]
             except (OSError, UnicodeDecodeError, csv.Error) as error:
                 # The log is a by-product (the history is in the checkpoint): start it afresh.
-                warnings.warn(f"{self.metrics_file_path}: unreadable ({error}); it starts again from this epoch")
+                warnings.warn(
+                    f"{self.metrics_file_path}: unreadable ({error}); it starts again from this epoch"
+                )
                 self._rows = []
 
     def save(self) -> None:

@@ -7,11 +7,12 @@ label mapping, the per-epoch history, the seconds of fitting so far), so they lo
 The per-epoch history is recorded here, at the end of each validation epoch (where Lightning saves
 checkpoints), and travels inside every checkpoint: a resumed run continues the exact same record.
 """
+
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Optional, cast
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -47,10 +48,14 @@ class GraphClassifier(L.LightningModule):
     paper's protocol passes only the held-out fold, as ``("heldout",)``.
     """
 
-    def __init__(self, model_config: dict[str, Any], run_config: dict[str, Any],
-                 feature_spec: Optional[dict[str, Any]] = None,
-                 label_mapping: Optional[dict[str, Any]] = None,
-                 eval_prefixes: tuple[str, ...] = ("val", "heldout")) -> None:
+    def __init__(
+        self,
+        model_config: dict[str, Any],
+        run_config: dict[str, Any],
+        feature_spec: dict[str, Any] | None = None,
+        label_mapping: dict[str, Any] | None = None,
+        eval_prefixes: tuple[str, ...] = ("val", "heldout"),
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         config = ModelConfig(**model_config)
@@ -58,22 +63,27 @@ class GraphClassifier(L.LightningModule):
         num_classes = model_config["num_classes"]
         # NOLP drops the link loss by definition; DET's S is fixed, so the term carries no gradient.
         link_weight = 0.0 if model_config.get("variant") in ("nolp", "det") else run_config["link_weight"]
-        self.loss_weights = dict(link_weight=link_weight, entropy_weight=run_config["entropy_weight"],
-                                 link_normalization=run_config["link_normalization"])
+        self.loss_weights = dict(
+            link_weight=link_weight,
+            entropy_weight=run_config["entropy_weight"],
+            link_normalization=run_config["link_normalization"],
+        )
         # torchmetrics accumulates counts and reduces them across processes: the accuracy of the
         # whole split, not a mean of per-process means.
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.eval_acc = torch.nn.ModuleList(MulticlassAccuracy(num_classes, average="micro") for _ in eval_prefixes)
+        self.eval_acc = torch.nn.ModuleList(
+            MulticlassAccuracy(num_classes, average="micro") for _ in eval_prefixes
+        )
         self.eval_loss = torch.nn.ModuleList(MeanMetric() for _ in eval_prefixes)
         # The terms classification_loss returns for this model, each logged as train_<name>.
         terms = ("loss", "ce", *loss_terms(config))
         self.train_terms = torch.nn.ModuleDict({name: MeanMetric() for name in terms})
         self.history: list[dict[str, float]] = []
-        self._epoch_lr: Optional[float] = None
+        self._epoch_lr: float | None = None
         #: Seconds of fitting recorded by the checkpoint this run resumed from (0 for a fresh run),
         #: so a fold interrupted and resumed reports the time of all its epochs, not the last part's.
         self.elapsed_before_resume_s = 0.0
-        self._fit_started: Optional[float] = None
+        self._fit_started: float | None = None
 
     def _train_terms(self) -> list[tuple[str, Metric]]:
         return [(name, cast(Metric, metric)) for name, metric in self.train_terms.items()]
@@ -99,26 +109,34 @@ class GraphClassifier(L.LightningModule):
             if counts is None:
                 cost, remedies = "", ""
             elif per_graph:
-                cost, remedies = (f"; per-graph cluster counts, at most K = {counts} per level",
-                                  " --batching size (graphs of similar size together),")
+                cost, remedies = (
+                    f"; per-graph cluster counts, at most K = {counts} per level",
+                    " --batching size (graphs of similar size together),",
+                )
             else:
-                cost, remedies = f"; fixed cluster counts cost B·K² per level, K = {counts}", " --per-graph-clusters,"
+                cost, remedies = (
+                    f"; fixed cluster counts cost B·K² per level, K = {counts}",
+                    " --per-graph-clusters,",
+                )
             raise BatchTooLargeError(
                 f"a batch of {batch.num_graphs} graphs did not fit in memory (nodes per graph: largest "
                 f"{int(sizes.max())}, total {int(sizes.sum())}{cost}). Try --batch-size {suggested},{remedies} "
                 "or --max-nodes to leave out the largest graphs "
-                f"({str(error).splitlines()[0][:120]})") from None
+                f"({str(error).splitlines()[0][:120]})"
+            ) from None
 
     def training_step(self, batch, batch_idx: int):
         output, losses = self._losses(batch)
         if not math.isfinite(float(losses["loss"].detach())):
-            terms = "".join(f", {name} {float(value):.4g}" for name, value in losses.items()
-                            if name not in ("loss", "ce"))
+            terms = "".join(
+                f", {name} {float(value):.4g}" for name, value in losses.items() if name not in ("loss", "ce")
+            )
             link = ", a lower --link-weight," if "link" in losses else ""
             raise NonFiniteLossError(
                 f"the training loss became {float(losses['loss'].detach())} at epoch {self.current_epoch}, batch {batch_idx} "
                 f"(cross-entropy {float(losses['ce']):.4g}{terms}). Try a lower --lr{link} or --grad-clip; "
-                "the last good checkpoint is kept.")
+                "the last good checkpoint is kept."
+            )
         # Metrics accumulate here and are logged once per epoch (on_validation_epoch_end): a
         # Lightning self.log call per metric and step cost ~1.5 ms each, more than a whole step of
         # the structure-agnostic baseline.
@@ -145,7 +163,9 @@ class GraphClassifier(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         # The rate this epoch trains with: an epoch schedule has stepped by the time it is recorded.
-        self._epoch_lr = float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else None
+        self._epoch_lr = (
+            float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else None
+        )
         self.train_acc.reset()
         for _, metric in self._train_terms():
             metric.reset()
@@ -173,8 +193,9 @@ class GraphClassifier(L.LightningModule):
         # For the CSV log, the progress bar and the callbacks that monitor val_acc. The values are
         # already the same on every rank: the max over ranks keeps them exactly (a mean could move
         # the last bit) and keeps Lightning from warning that epoch-level logs are not synced.
-        self.log_dict({k: v for k, v in record.items() if k != "epoch"}, prog_bar=False,
-                      sync_dist=True, reduce_fx="max")
+        self.log_dict(
+            {k: v for k, v in record.items() if k != "epoch"}, prog_bar=False, sync_dist=True, reduce_fx="max"
+        )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["history"] = list(self.history)
@@ -190,8 +211,12 @@ class GraphClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         run = self.hparams["run_config"]
-        optimizer = adam(self.parameters(), lr=run["lr"], weight_decay=run["weight_decay"],
-                         mixed_precision="mixed" in str(self.trainer.precision))
+        optimizer = adam(
+            self.parameters(),
+            lr=run["lr"],
+            weight_decay=run["weight_decay"],
+            mixed_precision="mixed" in str(self.trainer.precision),
+        )
         if run.get("lr_schedule", "constant") == "constant":  # checkpoints saved before the option: constant
             return optimizer
         # Lightning steps it after each training epoch and keeps its state in the checkpoint.

@@ -3,6 +3,7 @@
 Precedence: RunConfig defaults < the data set's own defaults (``DATASET_DEFAULTS``) < ``--preset paper``
 < ``--config FILE`` (YAML) < explicit options.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,23 +12,35 @@ from typing import Any
 
 from ..models import POOL_METHODS, VARIANTS, ConfigError
 from ..nn.blocks import CONV_KINDS, READOUTS
-from .config import BATCHING, POOL_BATCHES, check_assignment_options, DATASET_DEFAULTS, DEFAULT_MIN_CLUSTERS, LR_SCHEDULES, PAPER_PRESET_SOURCE, RunConfig, defaults_for, load_config_file, paper_preset
+from .config import (
+    BATCHING,
+    DATASET_DEFAULTS,
+    DEFAULT_MIN_CLUSTERS,
+    LR_SCHEDULES,
+    PAPER_PRESET_SOURCE,
+    POOL_BATCHES,
+    RunConfig,
+    check_assignment_options,
+    defaults_for,
+    load_config_file,
+    paper_preset,
+)
 
 __all__ = ["add_run_options", "run_config_from_args", "parse_settings"]
 
 HELP: dict[str, str] = {
     "dataset": "'synthetic' (built-in, offline) or a TU data set name such as ENZYMES, PROTEINS",
     "data_dir": "folder holding NAME/ in the official TU layout, or NAME.zip; without it the official "
-                "archive is downloaded once into $DIFFPOOL_DATA (default ~/.cache/diffpool)",
+    "archive is downloaded once into $DIFFPOOL_DATA (default ~/.cache/diffpool)",
     "features": "node features: auto (attributes + one-hot labels where present, else degree), labels, "
-                "attributes, degree, constant (default: auto; the synthetic set's auto is its one-hot node colours)",
+    "attributes, degree, constant (default: auto; the synthetic set's auto is its one-hot node colours)",
     "max_nodes": "drop graphs with more than N nodes (the count is reported); default keeps all",
     "variant": "diffpool; nolp (no link-prediction loss); det (deterministic normalised-cut clusters instead "
-               "of learned S); graphsage (flat GNN of the same depth); baseline (sum of node features → MLP)",
+    "of learned S); graphsage (flat GNN of the same depth); baseline (sum of node features → MLP)",
     "pool": "pooling of every level of the diffpool variant: diffpool (link and entropy losses); mincut, "
-            "MinCutPool (Bianchi et al. 2020: cut and orthogonality losses, normalised coarsened adjacency); "
-            "dmon, DMoN (Tsitsulin et al. 2023: modularity, orthogonality and cluster-size losses); all "
-            "weighed 1 but DiffPool's, which --link-weight and --entropy-weight weigh",
+    "MinCutPool (Bianchi et al. 2020: cut and orthogonality losses, normalised coarsened adjacency); "
+    "dmon, DMoN (Tsitsulin et al. 2023: modularity, orthogonality and cluster-size losses); all "
+    "weighed 1 but DiffPool's, which --link-weight and --entropy-weight weigh",
     "hidden": "width of every GNN layer",
     "layers_per_block": "GNN layers per block (paper: 3)",
     "levels": "number of DiffPool levels (paper: 2, or 1 for ENZYMES/COLLAB)",
@@ -38,32 +51,32 @@ HELP: dict[str, str] = {
     "normalize": "L2-normalise every GNN layer's output (paper)",
     "concat": "concatenate the outputs of a block's layers (paper)",
     "per_graph_clusters": "give graph g max(ceil(ratio · n_g), --min-clusters) clusters; --no-per-graph-clusters "
-                          "gives every graph K = ceil(ratio · largest graph), as the paper and --preset paper do "
-                          "(much slower on large graphs; accuracy of both in docs/RESULTS.md)",
+    "gives every graph K = ceil(ratio · largest graph), as the paper and --preset paper do "
+    "(much slower on large graphs; accuracy of both in docs/RESULTS.md)",
     "min_clusters": "with per-graph cluster counts, at least this many clusters per graph and level (at most K): "
-                    "small graphs keep room for a hierarchy",
+    "small graphs keep room for a hierarchy",
     "mlp_hidden": "width of the classifier MLP",
     "dropout": "dropout in the classifier MLP",
     "input_norm": "batch norm of the continuous node attributes before the first layer, so attributes on large "
-                  "scales (ENZYMES, PROTEINS) do not swamp the one-hot labels, which are left as they are; "
-                  "statistics from training batches only; needs data with node attributes",
+    "scales (ENZYMES, PROTEINS) do not swamp the one-hot labels, which are left as they are; "
+    "statistics from training batches only; needs data with node attributes",
     "epochs": "maximum number of epochs",
     "batch_size": "graphs per mini-batch",
     "batching": "random: shuffled batches; size: graphs of similar size batched together (much cheaper with "
-                "--per-graph-clusters on sets with a long tail of sizes, but it cost accuracy on PROTEINS: docs/RESULTS.md); "
-                f"pooled: random pools of {POOL_BATCHES} batches' worth of graphs, each sorted by size and cut into batches",
+    "--per-graph-clusters on sets with a long tail of sizes, but it cost accuracy on PROTEINS: docs/RESULTS.md); "
+    f"pooled: random pools of {POOL_BATCHES} batches' worth of graphs, each sorted by size and cut into batches",
     "lr": "Adam learning rate",
     "lr_schedule": "constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs, one step per "
-                   "epoch (early stopping, --patience, may end the run before the rate is low)",
+    "epoch (early stopping, --patience, may end the run before the rate is low)",
     "weight_decay": "Adam weight decay",
     "grad_clip": "clip the gradient norm at this value (0: no clipping)",
     "link_weight": "weight of the link-prediction loss ‖A − SSᵀ‖_F (0 = DiffPool-NOLP; --pool diffpool)",
     "entropy_weight": "weight of the assignment-entropy loss (--pool diffpool)",
     "link_normalization": "'nodes': divide each graph's ‖A − SSᵀ‖_F by its node count (size-independent); "
-                          "'none': the paper's raw norm",
+    "'none': the paper's raw norm",
     "patience": "early stopping: epochs without a better validation accuracy before stopping (0: never)",
     "repeats": "fair protocol (diffpool cv): train this many models per outer fold, with different seeds on the "
-               "same splits, and score the fold by their mean validation and test accuracy (Errica et al. use 3)",
+    "same splits, and score the fold by their mean validation and test accuracy (Errica et al. use 3)",
     "seed": "random seed (splits, initialisation, batch order)",
     "device": "auto, cpu, cuda or mps (falls back to the CPU with a message when no GPU is present)",
     "devices": "processes/devices for data-parallel training (DDP)",
@@ -77,15 +90,22 @@ HELP: dict[str, str] = {
 
 
 # Defaults that depend on other options, as --help states them.
-SHOWN_DEFAULTS = {"min_clusters": f"{DEFAULT_MIN_CLUSTERS} with per-graph cluster counts, 1 with fixed K "
-                                   "(--no-per-graph-clusters, --preset paper)"}
+SHOWN_DEFAULTS = {
+    "min_clusters": f"{DEFAULT_MIN_CLUSTERS} with per-graph cluster counts, 1 with fixed K "
+    "(--no-per-graph-clusters, --preset paper)"
+}
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """One option per RunConfig field; unset options stay absent so files and presets can fill them."""
-    parser.add_argument("--config", metavar="FILE", help="YAML file of options (names as below, with _ or -); "
-                                                         "options given here override it")
-    parser.add_argument("--preset", choices=("paper",), help=f"the paper's settings for the data set ({PAPER_PRESET_SOURCE})")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML file of options (names as below, with _ or -); options given here override it",
+    )
+    parser.add_argument(
+        "--preset", choices=("paper",), help=f"the paper's settings for the data set ({PAPER_PRESET_SOURCE})"
+    )
     group = parser.add_argument_group("run options")
     defaults = RunConfig()
     for f in fields(RunConfig):
@@ -121,8 +141,10 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     from_file = load_config_file(args.config) if getattr(args, "config", None) else {}
     dataset = given.get("dataset", from_file.get("dataset", RunConfig.dataset))
     preset = paper_preset(dataset) if getattr(args, "preset", None) == "paper" else {}
-    config = RunConfig.from_dict({**defaults_for(dataset), **preset, **from_file, **given},
-                                 source=getattr(args, "config", None) or "options")
+    config = RunConfig.from_dict(
+        {**defaults_for(dataset), **preset, **from_file, **given},
+        source=getattr(args, "config", None) or "options",
+    )
     check_assignment_options(config.variant, given)
     if "variant" not in given:  # a file shared by several variants may carry DiffPool's cluster options
         check_assignment_options(config.variant, from_file, where=f"{args.config}: ")
@@ -172,4 +194,7 @@ def parse_settings(text: str) -> dict[str, Any]:
         parsed = parser.parse_args(argv)
     except ConfigError as err:
         raise ConfigError(f"{text!r}: {err}") from None
-    return {**{f.name: getattr(parsed, f.name) for f in fields(RunConfig) if hasattr(parsed, f.name)}, **unset}
+    return {
+        **{f.name: getattr(parsed, f.name) for f in fields(RunConfig) if hasattr(parsed, f.name)},
+        **unset,
+    }

@@ -15,6 +15,7 @@ Every run folder holds ``splits.json``, ``config.json``, per-fold ``fold_K/`` (l
 ``result.json``; with repeats, each model's in ``fold_K/run_R/``) and ``results.json``. Re-running the same command resumes: finished folds are
 read back, an unfinished fold continues from its last checkpoint.
 """
+
 from __future__ import annotations
 
 import errno
@@ -25,8 +26,9 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional, cast
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
@@ -47,8 +49,17 @@ from .predict import load_trained_model, model_from_checkpoint
 from .progress import progress_callback, quiet_lightning
 from .results import ResultsError, atomic_write_json, read_json, versions
 
-__all__ = ["load_dataset", "load_graphs", "model_config_for", "train", "cross_validate", "report", "PROTOCOLS", "fit_fold",
-           "fit_fold_repeats"]
+__all__ = [
+    "load_dataset",
+    "load_graphs",
+    "model_config_for",
+    "train",
+    "cross_validate",
+    "report",
+    "PROTOCOLS",
+    "fit_fold",
+    "fit_fold_repeats",
+]
 
 PROTOCOLS = ("fair", "paper")
 log = logging.getLogger(__name__)
@@ -57,9 +68,14 @@ FOLD_RESULT_KEYS = ("fold", "protocol", "test_acc", "history")
 
 # --------------------------------------------------------------------------- data
 
+
 def _warn_waiting(lock: Any, fold: int, holder: Any) -> None:
-    log.warning("waiting for %s to finish fold %d (Ctrl-C stops waiting; if that run is gone, delete the lock)",
-                lock.describe(holder), fold)
+    log.warning(
+        "waiting for %s to finish fold %d (Ctrl-C stops waiting; if that run is gone, delete the lock)",
+        lock.describe(holder),
+        fold,
+    )
+
 
 def load_graphs(config: RunConfig):
     """The graphs a run configuration names (``synthetic`` or a TU set), with its features and filter."""
@@ -78,16 +94,25 @@ def load_dataset(config: RunConfig):
     if config.variant != "det":
         return dataset
     # DiffPool-DET's clusters are computed once per graph here, not in every epoch.
-    return GraphDataset(attach_det_clusters(list(dataset), model_config), name=dataset.name,
-                        label_mapping=dataset.label_mapping, feature_spec=dataset.feature_spec,
-                        filtered=dataset.filtered, info=dataset.info)
+    return GraphDataset(
+        attach_det_clusters(list(dataset), model_config),
+        name=dataset.name,
+        label_mapping=dataset.label_mapping,
+        feature_spec=dataset.feature_spec,
+        filtered=dataset.filtered,
+        info=dataset.info,
+    )
 
 
 def model_config_for(config: RunConfig, dataset) -> ModelConfig:
     """The model ``config`` trains on ``dataset``: its feature width, classes, largest graph and
     attribute columns (for ``--input-norm``)."""
-    return config.model_config(dataset.num_features, dataset.num_classes, max_graph_size(dataset),
-                               attribute_columns(getattr(dataset, "feature_spec", None)))
+    return config.model_config(
+        dataset.num_features,
+        dataset.num_classes,
+        max_graph_size(dataset),
+        attribute_columns(getattr(dataset, "feature_spec", None)),
+    )
 
 
 def graph_labels(dataset) -> list[int]:
@@ -117,8 +142,10 @@ def _open_run(run_dir: Path, config: RunConfig, protocol: str, folds: int, split
     if not new_run and path.exists():
         splits = load_splits(path, num_graphs=len(dataset))
         if len(splits) != split_folds:
-            raise ResultsError(f"{path}: holds {len(splits)} folds but {split_folds} were asked for; "
-                               "use another --out folder or the same --folds")
+            raise ResultsError(
+                f"{path}: holds {len(splits)} folds but {split_folds} were asked for; "
+                "use another --out folder or the same --folds"
+            )
         return dataset, splits
     names = dict(enumerate(dataset.class_names)) if hasattr(dataset, "class_names") else None
     splits = stratified_folds(graph_labels(dataset), k=split_folds, seed=config.seed, class_names=names)
@@ -145,9 +172,11 @@ def _check_same_features(run_dir: Path, dataset) -> None:
     built = getattr(dataset, "feature_spec", None)
     if saved is None or built is None or saved == built:
         return
-    raise ResultsError(f"{path}: the run was trained on node features {describe_features(saved)}, but the "
-                       f"data now gives {feature_sources(dataset)}; restore the data files it was trained "
-                       "on, or use a new --out folder")
+    raise ResultsError(
+        f"{path}: the run was trained on node features {describe_features(saved)}, but the "
+        f"data now gives {feature_sources(dataset)}; restore the data files it was trained "
+        "on, or use a new --out folder"
+    )
 
 
 def is_rank_zero() -> bool:
@@ -160,7 +189,9 @@ def is_rank_zero() -> bool:
 # --------------------------------------------------------------------------- one fold
 def _read_result(path: Path, protocol: str) -> dict[str, Any]:
     """A fold's or model's ``result.json``; ResultsError if a key is missing or a score is not a finite number."""
-    return read_json(path, required=FOLD_RESULT_KEYS, finite=("test_acc", "val_acc") if protocol == "fair" else ())
+    return read_json(
+        path, required=FOLD_RESULT_KEYS, finite=("test_acc", "val_acc") if protocol == "fair" else ()
+    )
 
 
 def _finished(folder: Path, protocol: str) -> bool:
@@ -178,7 +209,7 @@ def _locking(config: RunConfig) -> bool:
     return config.devices * config.num_nodes == 1
 
 
-def _read_back(folder: Path, protocol: str, what: str) -> Optional[dict[str, Any]]:
+def _read_back(folder: Path, protocol: str, what: str) -> dict[str, Any] | None:
     """``folder/result.json`` if a finished run wrote it, else ``None`` (it is then computed again):
     missing, or damaged (unreadable, a key missing, a score not a finite number), said in a warning.
     Also removes the temporary files a write killed midway left in ``folder``."""
@@ -196,8 +227,10 @@ def _read_back(folder: Path, protocol: str, what: str) -> Optional[dict[str, Any
 
 def _check_hardware(config: RunConfig) -> None:
     if config.sync_batchnorm and (config.device == "cpu" or not torch.cuda.is_available()):
-        raise ConfigError("--sync-batchnorm needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
-                          "on the CPU train with --no-batch-norm or without --sync-batchnorm")
+        raise ConfigError(
+            "--sync-batchnorm needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
+            "on the CPU train with --no-batch-norm or without --sync-batchnorm"
+        )
 
 
 def _accelerator(config: RunConfig) -> str:
@@ -224,24 +257,50 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
     # candidate. Lightning runs checkpoint callbacks last, in the order given.
     callbacks: list[Any] = []
     if select_epoch:
-        callbacks.append(ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="best", monitor="val_acc",
-                                         mode="max", save_top_k=1, enable_version_counter=False))
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=fold_dir / "checkpoints",
+                filename="best",
+                monitor="val_acc",
+                mode="max",
+                save_top_k=1,
+                enable_version_counter=False,
+            )
+        )
         if config.patience > 0:
             callbacks.append(EarlyStopping(monitor="val_acc", mode="max", patience=config.patience))
-    callbacks.append(ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="last", monitor=None,
-                                     save_top_k=1, enable_version_counter=False))
+    callbacks.append(
+        ModelCheckpoint(
+            dirpath=fold_dir / "checkpoints",
+            filename="last",
+            monitor=None,
+            save_top_k=1,
+            enable_version_counter=False,
+        )
+    )
     # On standard error: a bar on a terminal, else plain lines (standard output is for results).
     bar = progress_callback(_progress_label(fold_dir)) if progress else None
     if bar is not None:
         callbacks.append(bar)
     return L.Trainer(
-        max_epochs=config.epochs, accelerator=accelerator, devices=config.devices,
-        num_nodes=config.num_nodes, strategy=config.strategy, precision=cast(Any, config.precision),
-        sync_batchnorm=config.sync_batchnorm, gradient_clip_val=config.grad_clip or None,
-        callbacks=callbacks, logger=ResumableCSVLogger(fold_dir, name="logs", version=""),
-        enable_progress_bar=isinstance(bar, ProgressBar), enable_model_summary=False, num_sanity_val_steps=0,
-        log_every_n_steps=1, deterministic=True, plugins=[AtomicCheckpointIO()],
-        use_distributed_sampler=False)  # FoldData shards the data itself, without duplicate graphs
+        max_epochs=config.epochs,
+        accelerator=accelerator,
+        devices=config.devices,
+        num_nodes=config.num_nodes,
+        strategy=config.strategy,
+        precision=cast(Any, config.precision),
+        sync_batchnorm=config.sync_batchnorm,
+        gradient_clip_val=config.grad_clip or None,
+        callbacks=callbacks,
+        logger=ResumableCSVLogger(fold_dir, name="logs", version=""),
+        enable_progress_bar=isinstance(bar, ProgressBar),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        deterministic=True,
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,
+    )  # FoldData shards the data itself, without duplicate graphs
 
 
 def _progress_label(fold_dir: Path) -> str:
@@ -250,8 +309,17 @@ def _progress_label(fold_dir: Path) -> str:
     return " ".join(parts).replace("fold_", "fold ") + ", " if parts else ""
 
 
-def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: Path, *, fold: int,
-             protocol: str = "fair", progress: bool = True, seed: Optional[int] = None) -> dict[str, Any]:
+def fit_fold(
+    dataset,
+    split: dict[str, list[int]],
+    config: RunConfig,
+    fold_dir: Path,
+    *,
+    fold: int,
+    protocol: str = "fair",
+    progress: bool = True,
+    seed: int | None = None,
+) -> dict[str, Any]:
     """Train and evaluate one model on one fold; returns (and writes) its ``result.json``. Resumes if
     interrupted; ``wall_time_s`` then includes the earlier sessions' fitting up to their last checkpoint.
     ``seed`` (initialisation and batch order) defaults to ``config.seed + fold``."""
@@ -264,14 +332,24 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     L.seed_everything(seed, workers=True, verbose=False)
     model_config = model_config_for(config, dataset)
     fair = protocol == "fair"
-    module = GraphClassifier(model_config.to_dict(), config.to_dict(),
-                             feature_spec=getattr(dataset, "feature_spec", None),
-                             label_mapping=getattr(dataset, "label_mapping", None),
-                             eval_prefixes=("val",) if fair else ("heldout",))
+    module = GraphClassifier(
+        model_config.to_dict(),
+        config.to_dict(),
+        feature_spec=getattr(dataset, "feature_spec", None),
+        label_mapping=getattr(dataset, "label_mapping", None),
+        eval_prefixes=("val",) if fair else ("heldout",),
+    )
     train_idx = split["train"] if fair else split["train"] + split["val"]
     eval_idx = split["val"] if fair else split["test"]
-    data = FoldData(dataset, train_idx, eval_idx, config.batch_size, seed=seed,
-                    num_workers=config.num_workers, batching=config.batching)
+    data = FoldData(
+        dataset,
+        train_idx,
+        eval_idx,
+        config.batch_size,
+        seed=seed,
+        num_workers=config.num_workers,
+        batching=config.batching,
+    )
     last = fold_dir / "checkpoints" / "last.ckpt"
     # Only .prev is left after a resume set a corrupted last.ckpt aside and was killed before its
     # next save: resume from it (the checkpoint IO falls back to it) rather than start afresh.
@@ -280,8 +358,12 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
     # logging at INFO): the Python API is as quiet as the command.
     with quiet_lightning(verbose=log.isEnabledFor(logging.INFO)):
         trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress)
-        trainer.fit(module, datamodule=data, ckpt_path=last if resumable else None,
-                    weights_only=True if resumable else None)
+        trainer.fit(
+            module,
+            datamodule=data,
+            ckpt_path=last if resumable else None,
+            weights_only=True if resumable else None,
+        )
     # Wall time: the fitting before a resume (from its checkpoint), then this process's own time.
     clock_from = started
     if not module.fitted_in_this_process:
@@ -291,19 +373,30 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
         module.on_load_checkpoint(read_checkpoint(last))
 
     history = module.history
-    result: dict[str, Any] = {"fold": fold, "protocol": protocol, "epochs_run": len(history), "history": history,
-                              "train_size": len(train_idx), "eval_size": len(eval_idx)}
+    result: dict[str, Any] = {
+        "fold": fold,
+        "protocol": protocol,
+        "epochs_run": len(history),
+        "history": history,
+        "train_size": len(train_idx),
+        "eval_size": len(eval_idx),
+    }
     if fair:
         best = fold_dir / "checkpoints" / "best.ckpt"
-        test_loader = make_loader(dataset, split["test"], config.batch_size, shuffle=False,
-                                  batching=config.batching)
+        test_loader = make_loader(
+            dataset, split["test"], config.batch_size, shuffle=False, batching=config.batching
+        )
         checkpoint = read_checkpoint(best)
         best_model, _ = model_from_checkpoint(checkpoint, best)
         result["test_acc"] = evaluate_accuracy(best_model, test_loader)
         best_epoch = int(checkpoint["epoch"])
         val_by_epoch = {h["epoch"]: h.get("val_acc") for h in history}
-        result.update(best_epoch=best_epoch, val_acc=val_by_epoch.get(best_epoch),
-                      test_size=len(split["test"]), checkpoint=str(best))
+        result.update(
+            best_epoch=best_epoch,
+            val_acc=val_by_epoch.get(best_epoch),
+            test_size=len(split["test"]),
+            checkpoint=str(best),
+        )
     else:
         result["test_acc"] = history[-1].get("heldout_acc") if history else None
         result["checkpoint"] = str(last)
@@ -321,8 +414,15 @@ def fit_fold(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: 
 REPEAT_SEED_STRIDE = 1000
 
 
-def fit_fold_repeats(dataset, split: dict[str, list[int]], config: RunConfig, fold_dir: Path, *, fold: int,
-                     progress: bool = True) -> dict[str, Any]:
+def fit_fold_repeats(
+    dataset,
+    split: dict[str, list[int]],
+    config: RunConfig,
+    fold_dir: Path,
+    *,
+    fold: int,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Fair protocol with ``config.repeats`` models per fold (Errica et al.'s final runs): each trains
     in ``fold_dir/run_R`` with its own seed on the fold's saved splits, chooses its epoch on the inner
     validation split and is tested once; the fold scores the mean of their validation and test
@@ -333,8 +433,16 @@ def fit_fold_repeats(dataset, split: dict[str, list[int]], config: RunConfig, fo
     runs = []
     for r in range(config.repeats):
         seed = _model_seed(config, fold, r)
-        run = fit_fold(dataset, split, config, fold_dir / f"run_{r}", fold=fold, protocol="fair", progress=progress,
-                       seed=seed)
+        run = fit_fold(
+            dataset,
+            split,
+            config,
+            fold_dir / f"run_{r}",
+            fold=fold,
+            protocol="fair",
+            progress=progress,
+            seed=seed,
+        )
         runs.append(_check_model_seed(run, seed, fold_dir / f"run_{r}"))
     return _merge_models(fold, runs, fold_dir)
 
@@ -347,12 +455,14 @@ def _check_model_seed(run: dict[str, Any], seed: int, model_dir: Path) -> dict[s
     # A model whose result names another seed (results before seeds were recorded name none) was
     # trained for another scheme: averaging it in would mix runs.
     if run.get("seed", seed) != seed:
-        raise ResultsError(f"{model_dir / 'result.json'}: trained with seed {run.get('seed')!r}, "
-                           f"not {seed}; delete {model_dir} to train it again")
+        raise ResultsError(
+            f"{model_dir / 'result.json'}: trained with seed {run.get('seed')!r}, "
+            f"not {seed}; delete {model_dir} to train it again"
+        )
     return run
 
 
-def _finished_models(fold_dir: Path, fold: int, config: RunConfig) -> Optional[list[dict[str, Any]]]:
+def _finished_models(fold_dir: Path, fold: int, config: RunConfig) -> list[dict[str, Any]] | None:
     """The fold's model results when every one is finished and sound; None while any is not (``cv``
     trains or recomputes it; a damaged one is named in a warning). A model trained with another seed
     is an error here as in ``cv``: its folder must be deleted."""
@@ -374,47 +484,75 @@ def _merge_models(fold: int, runs: list[dict[str, Any]], fold_dir: Path) -> dict
     """The fold's result from its models' (scores: their means); written to ``fold_dir/result.json``."""
     keep = ("test_acc", "val_acc", "best_epoch", "epochs_run", "seed", "wall_time_s", "checkpoint", "commit")
     result: dict[str, Any] = {
-        "fold": fold, "protocol": "fair",
+        "fold": fold,
+        "protocol": "fair",
         "test_acc": float(np.mean([r["test_acc"] for r in runs])),
         "val_acc": float(np.mean([r["val_acc"] for r in runs])),
-        "epochs_run": max(r["epochs_run"] for r in runs), "history": runs[0]["history"],
-        "best_epoch": runs[0]["best_epoch"], "train_size": runs[0]["train_size"],
-        "eval_size": runs[0]["eval_size"], "test_size": runs[0]["test_size"],
+        "epochs_run": max(r["epochs_run"] for r in runs),
+        "history": runs[0]["history"],
+        "best_epoch": runs[0]["best_epoch"],
+        "train_size": runs[0]["train_size"],
+        "eval_size": runs[0]["eval_size"],
+        "test_size": runs[0]["test_size"],
         "runs": [{k: r.get(k) for k in keep} for r in runs],
         "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 2),
         # the source the models ran, not the merging process's (cv report may run from another checkout)
-        "commit": ", ".join(sorted({str(r["commit"]) for r in runs if r.get("commit")})) or None}
+        "commit": ", ".join(sorted({str(r["commit"]) for r in runs if r.get("commit")})) or None,
+    }
     if is_rank_zero():
         atomic_write_json(fold_dir / "result.json", result)
     return result
 
 
 # --------------------------------------------------------------------------- protocols
-def _summary(config: RunConfig, protocol: str, fold_results: list[dict[str, Any]], folds: int,
-             wall_time: float) -> dict[str, Any]:
+def _summary(
+    config: RunConfig, protocol: str, fold_results: list[dict[str, Any]], folds: int, wall_time: float
+) -> dict[str, Any]:
     accs = [r["test_acc"] for r in fold_results]
-    summary: dict[str, Any] = {"dataset": config.dataset, "variant": config.variant, "protocol": protocol,
-                               "folds": folds, "completed_folds": len(fold_results)}
+    summary: dict[str, Any] = {
+        "dataset": config.dataset,
+        "variant": config.variant,
+        "protocol": protocol,
+        "folds": folds,
+        "completed_folds": len(fold_results),
+    }
     if protocol == "fair":
-        summary.update(mean=float(np.mean(accs)), std=float(np.std(accs)), per_fold=accs,
-                       per_fold_val=[r.get("val_acc") for r in fold_results],
-                       per_fold_models=per_fold_models(fold_results),
-                       label="fair protocol: stratified outer folds, epoch chosen on an inner validation split, "
-                             "each test fold evaluated once" + (f" by each of {config.repeats} models (seeds differ), "
-                             "scored by their mean" if config.repeats > 1 else ""))
+        summary.update(
+            mean=float(np.mean(accs)),
+            std=float(np.std(accs)),
+            per_fold=accs,
+            per_fold_val=[r.get("val_acc") for r in fold_results],
+            per_fold_models=per_fold_models(fold_results),
+            label="fair protocol: stratified outer folds, epoch chosen on an inner validation split, "
+            "each test fold evaluated once"
+            + (
+                f" by each of {config.repeats} models (seeds differ), scored by their mean"
+                if config.repeats > 1
+                else ""
+            ),
+        )
     else:
         curves = [[h.get("heldout_acc", math.nan) for h in r["history"]] for r in fold_results]
         length = min(len(c) for c in curves)
         mean_curve = np.nanmean(np.array([c[:length] for c in curves]), axis=0)
         best_epoch = int(np.nanargmax(mean_curve))
         per_fold = [c[best_epoch] for c in curves]
-        summary.update(mean=float(mean_curve[best_epoch]), std=float(np.std(per_fold)), per_fold=per_fold,
-                       best_epoch=best_epoch, mean_curve=[float(v) for v in mean_curve],
-                       label="paper protocol (optimistic): maximum over epochs of the mean held-out accuracy, "
-                             "the epoch chosen on the test folds")
-    summary.update(epochs_run=[r["epochs_run"] for r in fold_results],
-                   wall_time_s=round(wall_time, 1), config=config.to_dict(), versions=versions(),
-                   fold_commits=[r.get("commit") for r in fold_results])
+        summary.update(
+            mean=float(mean_curve[best_epoch]),
+            std=float(np.std(per_fold)),
+            per_fold=per_fold,
+            best_epoch=best_epoch,
+            mean_curve=[float(v) for v in mean_curve],
+            label="paper protocol (optimistic): maximum over epochs of the mean held-out accuracy, "
+            "the epoch chosen on the test folds",
+        )
+    summary.update(
+        epochs_run=[r["epochs_run"] for r in fold_results],
+        wall_time_s=round(wall_time, 1),
+        config=config.to_dict(),
+        versions=versions(),
+        fold_commits=[r.get("commit") for r in fold_results],
+    )
     summary["markdown"] = markdown_row(summary)
     return summary
 
@@ -426,15 +564,30 @@ def per_fold_models(fold_results: list[dict[str, Any]]) -> list[list[float]]:
 
 def markdown_row(summary: dict[str, Any]) -> str:
     repeats = summary.get("config", {}).get("repeats", 1)
-    tag = " (optimistic)" if summary["protocol"] == "paper" else f" ({repeats} models a fold)" if repeats > 1 else ""
-    return (f"| {summary['dataset']} | {summary['variant']} | {summary['protocol']}{tag} | {summary['completed_folds']} | "
-            f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} | {summary['wall_time_s'] / 60:.1f} min |")
+    tag = (
+        " (optimistic)"
+        if summary["protocol"] == "paper"
+        else f" ({repeats} models a fold)"
+        if repeats > 1
+        else ""
+    )
+    return (
+        f"| {summary['dataset']} | {summary['variant']} | {summary['protocol']}{tag} | {summary['completed_folds']} | "
+        f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} | {summary['wall_time_s'] / 60:.1f} min |"
+    )
 
 
-def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, protocol: str = "fair",
-                   only_fold: Optional[int] = None, progress: bool = True,
-                   on_fold: Optional[Callable[[dict[str, Any]], None]] = None,
-                   on_data: Optional[Callable[[Any], None]] = None) -> dict[str, Any]:
+def cross_validate(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    folds: int = 10,
+    protocol: str = "fair",
+    only_fold: int | None = None,
+    progress: bool = True,
+    on_fold: Callable[[dict[str, Any]], None] | None = None,
+    on_data: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
     """k-fold cross-validation; resumes from ``run_dir``. With ``only_fold`` runs just that fold.
     ``on_data(dataset)`` is called once the data is loaded and accepted (the command prints its features)."""
     git_commit()  # the source this process runs, read before any fold finishes (see git_commit)
@@ -443,17 +596,23 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
     if folds < 2:
         raise ConfigError(f"cross-validation needs at least 2 folds, got {folds}")
     if config.repeats > 1 and folds >= REPEAT_SEED_STRIDE:
-        raise ConfigError(f"--repeats gives fold f's models the seeds seed + f + {REPEAT_SEED_STRIDE}·r, "
-                          f"distinct only below {REPEAT_SEED_STRIDE} folds, got --folds {folds}")
+        raise ConfigError(
+            f"--repeats gives fold f's models the seeds seed + f + {REPEAT_SEED_STRIDE}·r, "
+            f"distinct only below {REPEAT_SEED_STRIDE} folds, got --folds {folds}"
+        )
     if config.repeats > 1 and protocol != "fair":
-        raise ConfigError(f"--repeats {config.repeats} applies to the fair protocol (models per fold, each "
-                          "choosing its epoch on inner validation); the paper protocol trains one per fold")
+        raise ConfigError(
+            f"--repeats {config.repeats} applies to the fair protocol (models per fold, each "
+            "choosing its epoch on inner validation); the paper protocol trains one per fold"
+        )
     if only_fold is not None and not 0 <= only_fold < folds:
         raise ConfigError(f"--fold must lie in 0..{folds - 1}, got {only_fold}")
     largest_seed = config.seed + folds - 1 + REPEAT_SEED_STRIDE * (config.repeats - 1)
     if largest_seed >= 2**32:
-        raise ConfigError(f"--seed {config.seed}: fold and model seeds (seed + fold + {REPEAT_SEED_STRIDE}·model) "
-                          f"reach {largest_seed}, beyond 2**32 - 1")
+        raise ConfigError(
+            f"--seed {config.seed}: fold and model seeds (seed + fold + {REPEAT_SEED_STRIDE}·model) "
+            f"reach {largest_seed}, beyond 2**32 - 1"
+        )
     run_dir = Path(run_dir)
     dataset, splits = _open_run(run_dir, config, protocol, folds, split_folds=folds)
     if on_data is not None:
@@ -462,10 +621,18 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
 
     def fit(fold: int) -> dict[str, Any]:
         if config.repeats > 1:
-            return fit_fold_repeats(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
-                                    progress=progress)
-        return fit_fold(dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold,
-                        protocol=protocol, progress=progress)
+            return fit_fold_repeats(
+                dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold, progress=progress
+            )
+        return fit_fold(
+            dataset,
+            splits[fold],
+            config,
+            run_dir / f"fold_{fold}",
+            fold=fold,
+            protocol=protocol,
+            progress=progress,
+        )
 
     # A fold another process is training (the same command twice, into one folder) waits until
     # the other folds are done, then for that process: its result is read back, not trained again.
@@ -479,8 +646,9 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
             holder = lock.try_acquire()
             if holder is not None:
                 if fold != wanted[-1]:  # else the wait below says so
-                    log.warning("fold %d is being trained by %s; the other folds first", fold,
-                                lock.describe(holder))
+                    log.warning(
+                        "fold %d is being trained by %s; the other folds first", fold, lock.describe(holder)
+                    )
                 taken.append((fold, lock))
                 continue
             with lock:
@@ -498,11 +666,19 @@ def cross_validate(config: RunConfig, run_dir: str | Path, *, folds: int = 10, p
 
 
 # Options that decide how a run executes, not what it computes: a run may resume with others.
-RUNTIME_OPTIONS = frozenset({"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"})
+RUNTIME_OPTIONS = frozenset(
+    {"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"}
+)
 
 # Options added after runs were first saved, with the behaviour those runs had.
-OPTIONS_ADDED_LATER = {"batching": "random", "min_clusters": 1, "input_norm": False, "repeats": 1,
-                       "lr_schedule": "constant", "pool": "diffpool"}
+OPTIONS_ADDED_LATER = {
+    "batching": "random",
+    "min_clusters": 1,
+    "input_norm": False,
+    "repeats": 1,
+    "lr_schedule": "constant",
+    "pool": "diffpool",
+}
 
 
 def saved_run_config(saved: dict[str, Any], source: str) -> RunConfig:
@@ -523,15 +699,21 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         if (run_dir / "grid.json").exists() or (run_dir / "candidates").is_dir():
-            raise ResultsError(f"{run_dir}: a grid's folder, not one cross-validation run: the same 'cv --grid' "
-                               "command merges and chooses; 'cv report' takes one of its candidates/ folders")
+            raise ResultsError(
+                f"{run_dir}: a grid's folder, not one cross-validation run: the same 'cv --grid' "
+                "command merges and chooses; 'cv report' takes one of its candidates/ folders"
+            )
         if (run_dir / "results.json").exists():
-            raise ResultsError(f"{run_dir}: a per-fold selection ('cv select'), not a cross-validation run; its "
-                               "results.json is already merged")
+            raise ResultsError(
+                f"{run_dir}: a per-fold selection ('cv select'), not a cross-validation run; its "
+                "results.json is already merged"
+            )
     meta = read_json(run_dir / "config.json", required=("config", "protocol", "folds"))
     if meta["protocol"] == "train":
-        raise ResultsError(f"{run_dir}: a 'diffpool train' run (one split), not a cross-validation; its result "
-                           "is in result.json")
+        raise ResultsError(
+            f"{run_dir}: a 'diffpool train' run (one split), not a cross-validation; its result "
+            "is in result.json"
+        )
     config = saved_run_config(meta["config"], str(run_dir / "config.json"))
     fold_results, missing = [], []
     for fold in range(meta["folds"]):
@@ -578,17 +760,17 @@ def _write_report(path: Path, summary: dict[str, Any]) -> None:
         log.warning("%s: not written (%s); the report is not saved", path, error.strerror or error)
 
 
-def _real(folder: Optional[str]) -> Optional[str]:
+def _real(folder: str | None) -> str | None:
     return None if folder is None else os.path.realpath(os.path.expanduser(folder))
 
 
-def _saved_folder(saved: dict[str, Any]) -> Optional[str]:
+def _saved_folder(saved: dict[str, Any]) -> str | None:
     """The data folder a saved run read: recorded (``data_path``); older runs only recorded what was
     typed, which a relative path resolves from the current directory."""
     return saved.get("data_path", _real(saved["config"].get("data_dir")))
 
 
-def _same_folder(saved: dict[str, Any], data_dir: Optional[str]) -> bool:
+def _same_folder(saved: dict[str, Any], data_dir: str | None) -> bool:
     """Whether ``data_dir`` names the saved run's data folder, however written (relative or absolute, a link)."""
     typed = saved["config"].get("data_dir")
     if data_dir is None or typed is None:
@@ -596,14 +778,19 @@ def _same_folder(saved: dict[str, Any], data_dir: Optional[str]) -> bool:
     return _saved_folder(saved) == _real(data_dir)
 
 
-def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> Optional[dict[str, Any]]:
+def _check_same_config(
+    run_dir: Path, config: RunConfig, protocol: str, folds: int
+) -> dict[str, Any] | None:
     """A run folder belongs to one configuration: resuming with other settings would mix results.
 
     Returns the ``config.json`` content a new run folder still needs (None if it has one), which
     :func:`_open_run` writes once the data and its splits are accepted."""
     path = run_dir / "config.json"
     meta: dict[str, Any] = {
-        "config": config.to_dict(), "protocol": protocol, "folds": folds, "data_path": _real(config.data_dir)
+        "config": config.to_dict(),
+        "protocol": protocol,
+        "folds": folds,
+        "data_path": _real(config.data_dir),
     }
     if path.exists():
         saved = read_json(path, required=("config", "protocol"))
@@ -619,25 +806,39 @@ def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: i
         changed += ["data_dir"] if not _same_folder(saved, config.data_dir) else []
         changed += [k for k in ("protocol", "folds") if saved.get(k) != meta[k]]
         if changed:
-            def shown(k: str, settings: dict[str, Any], folder: Optional[str]) -> str:
+
+            def shown(k: str, settings: dict[str, Any], folder: str | None) -> str:
                 # a data folder also as resolved: the same words may name two folders
                 return f"{settings.get(k)!r}" + (f" ({folder})" if k == "data_dir" and folder else "")
-            what = ", ".join(f"{k}: {shown(k, saved if k in meta else old, _saved_folder(saved))} → "
-                             f"{shown(k, meta if k in meta else new, meta['data_path'])}" for k in changed)
-            raise ResultsError(f"{run_dir} holds a run with other settings ({what}); "
-                               "use a new --out folder or the same settings to resume")
+
+            what = ", ".join(
+                f"{k}: {shown(k, saved if k in meta else old, _saved_folder(saved))} → "
+                f"{shown(k, meta if k in meta else new, meta['data_path'])}"
+                for k in changed
+            )
+            raise ResultsError(
+                f"{run_dir} holds a run with other settings ({what}); "
+                "use a new --out folder or the same settings to resume"
+            )
         return None
     return meta
 
 
-def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True,
-          on_data: Optional[Callable[[Any], None]] = None) -> dict[str, Any]:
+def train(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    progress: bool = True,
+    on_data: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
     """One stratified split (80% train, 10% validation, 10% test): train, select the epoch, test once.
     ``on_data(dataset)`` is called once the data is loaded and accepted (the command prints its features)."""
     git_commit()  # the source this process runs, read before training (see git_commit)
     if config.repeats > 1:
-        raise ConfigError(f"--repeats {config.repeats} is for cross-validation (diffpool cv), where it trains "
-                          "that many models per fold; diffpool train trains one")
+        raise ConfigError(
+            f"--repeats {config.repeats} is for cross-validation (diffpool cv), where it trains "
+            "that many models per fold; diffpool train trains one"
+        )
     run_dir = Path(run_dir)
     # The folder's settings are checked: without it a re-run with other settings returned the old
     # result, or resumed its checkpoint under the new settings (an lr schedule, the epochs), silently.
@@ -647,15 +848,25 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True,
     if _locking(config) and not _finished(run_dir, "fair"):
         # the same command twice into one folder: the second waits, then reads the result back
         lock = FoldLock(run_dir, "the run")
-        with lock.acquire(on_wait=lambda holder: log.warning(
+        with lock.acquire(
+            on_wait=lambda holder: log.warning(
                 "waiting for %s, which is training this run (Ctrl-C stops waiting; if that run is gone, "
-                "delete the lock)", lock.describe(holder))):
+                "delete the lock)",
+                lock.describe(holder),
+            )
+        ):
             result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
     else:
         result = fit_fold(dataset, splits[0], config, run_dir, fold=0, protocol="fair", progress=progress)
-    if "community_nmi" not in result and config.variant in ("diffpool", "nolp") and hasattr(dataset[0], "community"):
+    if (
+        "community_nmi" not in result
+        and config.variant in ("diffpool", "nolp")
+        and hasattr(dataset[0], "community")
+    ):
         model, _ = load_trained_model(result["checkpoint"])
-        result["community_nmi"] = community_nmi(model, make_loader(dataset, splits[0]["test"], 64, shuffle=False))
+        result["community_nmi"] = community_nmi(
+            model, make_loader(dataset, splits[0]["test"], 64, shuffle=False)
+        )
         if is_rank_zero():
             atomic_write_json(run_dir / "result.json", result)
     return result

@@ -16,6 +16,7 @@ Command line (registered by :func:`add_plot_parser`)::
 Everything is drawn with matplotlib's Agg canvas (``matplotlib.figure.Figure``), so no display
 is needed and the global pyplot state is never touched.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from ..atomic import OutputError, check_output
 from .assignments import (
     FIGURE_DPI,
     FIGURE_SIZE,
@@ -35,24 +37,47 @@ from .assignments import (
     graph_layout,
     write_assignment_png,
 )
-from ..atomic import OutputError, check_output
 from .html import assignment_html, write_assignment_html
 from .runs import RUN_FIGURE_DPI, RUN_FIGURE_SIZE, RunError, draw_run, run_curves, write_run_png
 
 __all__ = [
-    "AssignmentView", "LevelView", "assignment_view", "draw_assignments", "write_assignment_png",
-    "assignment_html", "write_assignment_html", "assignment_figure", "cluster_colours", "graph_layout",
-    "run_curves", "draw_run", "write_run_png", "RunError", "add_plot_parser", "load_plot_graph",
-    "FIGURE_SIZE", "FIGURE_DPI", "RUN_FIGURE_SIZE", "RUN_FIGURE_DPI", "FORMATS",
+    "AssignmentView",
+    "LevelView",
+    "assignment_view",
+    "draw_assignments",
+    "write_assignment_png",
+    "assignment_html",
+    "write_assignment_html",
+    "assignment_figure",
+    "cluster_colours",
+    "graph_layout",
+    "run_curves",
+    "draw_run",
+    "write_run_png",
+    "RunError",
+    "add_plot_parser",
+    "load_plot_graph",
+    "FIGURE_SIZE",
+    "FIGURE_DPI",
+    "RUN_FIGURE_SIZE",
+    "RUN_FIGURE_DPI",
+    "FORMATS",
 ]
 
 FORMATS = ("png", "html")
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
-def assignment_figure(model, data, out_path: str | Path, fmt: str = "png", *,
-                      node_names: Optional[list[str]] = None, title: Optional[str] = None,
-                      class_names: Optional[list[str]] = None) -> dict[str, Any]:
+def assignment_figure(
+    model,
+    data,
+    out_path: str | Path,
+    fmt: str = "png",
+    *,
+    node_names: list[str] | None = None,
+    title: str | None = None,
+    class_names: list[str] | None = None,
+) -> dict[str, Any]:
     """Write the assignment picture of one graph (``fmt`` = ``png`` or ``html``) and describe it.
 
     ``data`` is a PyG ``Data`` featured as ``model`` was trained. Returns a plain dict: ``path``,
@@ -71,7 +96,7 @@ def assignment_figure(model, data, out_path: str | Path, fmt: str = "png", *,
 
 
 # --------------------------------------------------------------------------- graphs to draw
-def _class_names(hparams: dict[str, Any], dataset_name: Optional[str] = None) -> Optional[list[str]]:
+def _class_names(hparams: dict[str, Any], dataset_name: str | None = None) -> list[str] | None:
     mapping = hparams.get("label_mapping") or {}
     if dataset_name == "synthetic":
         from ..data import ARRANGEMENTS
@@ -115,8 +140,13 @@ def _user_graph(path: Path, index: int, hparams: dict[str, Any]):
     if graph.number_of_nodes() == 0:
         raise file_error(file, 0, "holds a graph without nodes: there is nothing to draw")
     graph.graph.pop("label", None)  # the picture does not need the class; an unknown one must not stop it
-    dataset = from_networkx([graph], feature_spec=spec, label_mapping=hparams.get("label_mapping") or {},
-                            sources=[str(file)], name=file.stem)
+    dataset = from_networkx(
+        [graph],
+        feature_spec=spec,
+        label_mapping=hparams.get("label_mapping") or {},
+        sources=[str(file)],
+        name=file.stem,
+    )
     return dataset[0], _node_names_of(graph), file.name
 
 
@@ -124,11 +154,19 @@ def _check_index(index: int, count: int, where: str) -> None:
     from ..data import DataError
 
     if not 0 <= index < count:
-        raise DataError(f"{where}: --index {index} is out of range; it holds {count} graph(s) (0..{count - 1})")
+        raise DataError(
+            f"{where}: --index {index} is out of range; it holds {count} graph(s) (0..{count - 1})"
+        )
 
 
-def load_plot_graph(hparams: dict[str, Any], *, dataset: Optional[str] = None, data_dir: Optional[str] = None,
-                    graphs: Optional[str] = None, index: int = 0):
+def load_plot_graph(
+    hparams: dict[str, Any],
+    *,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    graphs: str | None = None,
+    index: int = 0,
+):
     """``(data, node_names, title)``: graph ``index`` of a named data set or of a user's graphs,
     featured exactly as the checkpoint's training data was."""
     from ..data import load_dataset
@@ -155,52 +193,76 @@ def load_plot_graph(hparams: dict[str, Any], *, dataset: Optional[str] = None, d
 def add_plot_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``plot`` with its sub-commands ``assignments`` and ``run`` (each sets ``run=``)."""
     parser = subparsers.add_parser(
-        "plot", help="draw learned assignments or a run's learning curves",
+        "plot",
+        help="draw learned assignments or a run's learning curves",
         description="Pictures: the clusters a trained model forms on one graph (assignments), or the "
-                    "learning curves of a train/cv run folder (run).")
+        "learning curves of a train/cv run folder (run).",
+    )
     commands = parser.add_subparsers(dest="plot_command", metavar="WHAT")
     commands.required = True
 
     assign = commands.add_parser(
-        "assignments", help="the hierarchy a model learns for one graph",
+        "assignments",
+        help="the hierarchy a model learns for one graph",
         description="One figure: the input graph coloured by level-1 cluster (argmax of S, opacity = "
-                    "confidence), the coarsened graph of every level (node area = mass, edge width = "
-                    "A' weight, unused clusters left out and counted), and a heat map of S. With "
-                    "--format html: a self-contained page where hovering a node shows its cluster "
-                    "probabilities.")
-    assign.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint written by diffpool "
-                        "train/cv (e.g. RUN/checkpoints/best.ckpt)")
+        "confidence), the coarsened graph of every level (node area = mass, edge width = "
+        "A' weight, unused clusters left out and counted), and a heat map of S. With "
+        "--format html: a self-contained page where hovering a node shows its cluster "
+        "probabilities.",
+    )
+    assign.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="CKPT",
+        help="a checkpoint written by diffpool train/cv (e.g. RUN/checkpoints/best.ckpt)",
+    )
     source = assign.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", metavar="NAME", help="TU data set name, or 'synthetic'")
-    source.add_argument("--graphs", metavar="PATH",
-                        help="a graph file (GraphML, or an edge list), a folder of .graphml / .edgelist "
-                             "files (sorted by name; --index picks one), or a TU folder")
+    source.add_argument(
+        "--graphs",
+        metavar="PATH",
+        help="a graph file (GraphML, or an edge list), a folder of .graphml / .edgelist "
+        "files (sorted by name; --index picks one), or a TU folder",
+    )
     assign.add_argument("--data-dir", metavar="DIR", default=None, help="folder holding NAME/ (TU layout)")
     assign.add_argument("--index", type=int, default=0, metavar="I", help="which graph, from 0 (default 0)")
-    assign.add_argument("--out", required=True, metavar="FILE",
-                        help="where to write the picture (never an input; an existing file only with "
-                             "--force)")
+    assign.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="where to write the picture (never an input; an existing file only with --force)",
+    )
     assign.add_argument("--force", action="store_true", help="replace an existing --out file")
-    assign.add_argument("--format", choices=FORMATS, default=None,
-                        help="png or html (default: from the --out suffix, else png)")
+    assign.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="png or html (default: from the --out suffix, else png)",
+    )
     assign.add_argument("--json", action="store_true", help="print the figure's summary as JSON")
     assign.set_defaults(run=run_plot_assignments)
 
     run = commands.add_parser(
-        "run", help="learning curves of a train or cv run folder",
+        "run",
+        help="learning curves of a train or cv run folder",
         description="Training and validation loss and accuracy per epoch (each fold and their mean for a "
-                    "cv run), the auxiliary loss terms, and the selected epoch marked.")
+        "cv run), the auxiliary loss terms, and the selected epoch marked.",
+    )
     run.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by diffpool train or diffpool cv")
-    run.add_argument("--out", required=True, metavar="FILE",
-                     help="where to write the PNG (never one of the run's files; an existing file only with "
-                          "--force)")
+    run.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="where to write the PNG (never one of the run's files; an existing file only with --force)",
+    )
     run.add_argument("--force", action="store_true", help="replace an existing --out file")
     run.set_defaults(run=run_plot_run)
     return parser
 
 
-def _files_read(checkpoint: str, graphs: Optional[str], data_dir: Optional[str],
-                dataset: Optional[str]) -> list[Path]:
+def _files_read(
+    checkpoint: str, graphs: str | None, data_dir: str | None, dataset: str | None
+) -> list[Path]:
     """The files ``plot assignments`` reads, which its ``--out`` may not replace."""
     files = [Path(checkpoint)]
     folders = [Path(graphs)] if graphs else []
@@ -222,20 +284,33 @@ def run_plot_assignments(args: argparse.Namespace) -> int:
 
     fmt = args.format or ("html" if str(args.out).lower().endswith((".html", ".htm")) else "png")
     try:
-        check_output(args.out, inputs=_files_read(args.checkpoint, args.graphs, args.data_dir, args.dataset),
-                     force=args.force, example=f"picture.{fmt}")
+        check_output(
+            args.out,
+            inputs=_files_read(args.checkpoint, args.graphs, args.data_dir, args.dataset),
+            force=args.force,
+            example=f"picture.{fmt}",
+        )
         model, hparams = load_trained_model(args.checkpoint)
-        data, names, title = load_plot_graph(hparams, dataset=args.dataset, data_dir=args.data_dir,
-                                             graphs=args.graphs, index=args.index)
-        summary = assignment_figure(model, data, args.out, fmt, node_names=names, title=title,
-                                    class_names=_class_names(hparams, args.dataset))
+        data, names, title = load_plot_graph(
+            hparams, dataset=args.dataset, data_dir=args.data_dir, graphs=args.graphs, index=args.index
+        )
+        summary = assignment_figure(
+            model,
+            data,
+            args.out,
+            fmt,
+            node_names=names,
+            title=title,
+            class_names=_class_names(hparams, args.dataset),
+        )
     except (CheckpointError, DataError, ValueError) as error:  # OutputError is a ValueError
         return _fail("assignments", error)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        levels = "; ".join(f"level {lv['level']}: {lv['used']} of {lv['clusters']} clusters used"
-                           for lv in summary["levels"])
+        levels = "; ".join(
+            f"level {lv['level']}: {lv['used']} of {lv['clusters']} clusters used" for lv in summary["levels"]
+        )
         nmi = f"; NMI vs true communities {summary['nmi']:.3f}" if "nmi" in summary else ""
         print(f"wrote {summary['path']} ({summary['num_nodes']} nodes; {levels}{nmi})")
     return EXIT_OK

@@ -21,17 +21,28 @@ rows of unused level-1 clusters as if they were real, so it is not used for size
 pass the next level a normalised adjacency without self-loops; the picture weighs edges by
 :math:`S^\top A S` of the input graph all the same, in units of input edges, for every pooling.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["AssignmentView", "LevelView", "assignment_view", "draw_assignments", "write_assignment_png",
-           "cluster_colours", "graph_layout", "FIGURE_SIZE", "FIGURE_DPI"]
+__all__ = [
+    "AssignmentView",
+    "LevelView",
+    "assignment_view",
+    "draw_assignments",
+    "write_assignment_png",
+    "cluster_colours",
+    "graph_layout",
+    "FIGURE_SIZE",
+    "FIGURE_DPI",
+]
 
 #: Size of the assignment figure in inches and its resolution: 1920 × 960 pixels.
 FIGURE_SIZE = (16.0, 8.0)
@@ -93,12 +104,12 @@ class AssignmentView:
     """level-1 used clusters, heaviest first: cluster ``colour_order[r]`` gets palette colour ``r``."""
     node_names: list[str]
     title: str = ""
-    community: Optional[np.ndarray] = None
+    community: np.ndarray | None = None
     """true community of every node when the data has one (the synthetic set)."""
-    nmi: Optional[float] = None
+    nmi: float | None = None
     """NMI between ``cluster`` and ``community``."""
-    predicted: Optional[int] = None
-    label: Optional[int] = None
+    predicted: int | None = None
+    label: int | None = None
     class_probabilities: list[float] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
     pooling: str = "DiffPool"
@@ -121,10 +132,19 @@ class AssignmentView:
     def summary(self) -> dict[str, Any]:
         """Plain-data digest (for JSON and the command line)."""
         out: dict[str, Any] = {
-            "title": self.title, "num_nodes": self.num_nodes, "num_edges": int(len(self.edges)),
-            "levels": [{"level": lv.level, "clusters": lv.num_clusters, "used": len(lv.used), "unused": lv.unused,
-                        "mass": {int(c): round(float(lv.mass[c]), 3) for c in lv.used}}
-                       for lv in self.levels],
+            "title": self.title,
+            "num_nodes": self.num_nodes,
+            "num_edges": int(len(self.edges)),
+            "levels": [
+                {
+                    "level": lv.level,
+                    "clusters": lv.num_clusters,
+                    "used": len(lv.used),
+                    "unused": lv.unused,
+                    "mass": {int(c): round(float(lv.mass[c]), 3) for c in lv.used},
+                }
+                for lv in self.levels
+            ],
             "mean_confidence": float(self.confidence.mean()) if self.num_nodes else float("nan"),
         }
         if self.nmi is not None:
@@ -192,7 +212,7 @@ def _fruchterman_reingold(n: int, edges: np.ndarray, seed: int, iterations: int 
             pull = np.sqrt(ex * ex + ey * ey) / k
             disp_x -= np.bincount(src, ex * pull, n) - np.bincount(dst, ex * pull, n)
             disp_y -= np.bincount(src, ey * pull, n) - np.bincount(dst, ey * pull, n)
-        length = np.maximum(np.sqrt(disp_x ** 2 + disp_y ** 2), 0.01)
+        length = np.maximum(np.sqrt(disp_x**2 + disp_y**2), 0.01)
         pos[:, 0] += disp_x * temperature / length
         pos[:, 1] += disp_y * temperature / length
         temperature -= cooling
@@ -225,7 +245,7 @@ def _spread(points: np.ndarray, radii: np.ndarray, iterations: int = 200) -> np.
     rng = np.random.default_rng(0)
     for _ in range(iterations):
         delta = points[:, None, :] - points[None, :, :]
-        distance = np.sqrt((delta ** 2).sum(-1)) + np.eye(n)
+        distance = np.sqrt((delta**2).sum(-1)) + np.eye(n)
         wanted = (radii[:, None] + radii[None, :]) * 1.15
         overlap = np.clip(wanted - distance, 0, None) * (1 - np.eye(n))
         if overlap.max() < 1e-4:
@@ -233,7 +253,7 @@ def _spread(points: np.ndarray, radii: np.ndarray, iterations: int = 200) -> np.
         same = distance < 1e-9
         if same.any():  # identical centres: nudge apart in a random direction
             delta = delta + same[:, :, None] * rng.normal(scale=1e-3, size=delta.shape)
-            distance = np.sqrt((delta ** 2).sum(-1)) + np.eye(n)
+            distance = np.sqrt((delta**2).sum(-1)) + np.eye(n)
         points += 0.5 * (delta / distance[:, :, None] * overlap[:, :, None]).sum(1)
     return points
 
@@ -262,8 +282,15 @@ def _undirected_edges(edge_index, num_nodes: int) -> np.ndarray:
     return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
 
 
-def assignment_view(model, data, *, node_names: Optional[Sequence[str]] = None, title: Optional[str] = None,
-                    class_names: Optional[Sequence[str]] = None, seed: int = 0) -> AssignmentView:
+def assignment_view(
+    model,
+    data,
+    *,
+    node_names: Sequence[str] | None = None,
+    title: str | None = None,
+    class_names: Sequence[str] | None = None,
+    seed: int = 0,
+) -> AssignmentView:
     """Run ``model`` (a DiffPool network) on one graph ``data`` and collect the figure's data.
 
     ``data`` is a PyG ``Data`` featured as the model was trained (``x``, ``edge_index``; a
@@ -279,8 +306,10 @@ def assignment_view(model, data, *, node_names: Optional[Sequence[str]] = None, 
     config = getattr(model, "config", None)
     in_channels = getattr(config, "in_channels", None)
     if in_channels is not None and data.x.size(-1) != in_channels:
-        raise ValueError(f"the graph has {data.x.size(-1)} node features but the model expects {in_channels}; "
-                         "feature it as the training data was")
+        raise ValueError(
+            f"the graph has {data.x.size(-1)} node features but the model expects {in_channels}; "
+            "feature it as the training data was"
+        )
     was_training = model.training
     model.eval()
     try:
@@ -290,8 +319,10 @@ def assignment_view(model, data, *, node_names: Optional[Sequence[str]] = None, 
         model.train(was_training)
     if not output.assignments:
         variant = getattr(config, "variant", type(model).__name__)
-        raise ValueError(f"the model ({variant}) has no pooling levels, so there are no assignments to draw; "
-                         "use a diffpool, nolp or det model")
+        raise ValueError(
+            f"the model ({variant}) has no pooling levels, so there are no assignments to draw; "
+            "use a diffpool, nolp or det model"
+        )
 
     edges = _undirected_edges(data.edge_index, n)
     s1 = output.assignments[0].detach().double().cpu().numpy()
@@ -317,7 +348,7 @@ def assignment_view(model, data, *, node_names: Optional[Sequence[str]] = None, 
             rows = levels[-1].num_clusters
             s = s[:rows]
             if per_graph:
-                s = s[:, :_clusters_in_use(s)]
+                s = s[:, : _clusters_in_use(s)]
         if level == 1:  # Sᵀ A S over the edge list: A is never formed
             composite = s
             a_s = np.zeros_like(s)
@@ -333,12 +364,27 @@ def assignment_view(model, data, *, node_names: Optional[Sequence[str]] = None, 
         used_mask[np.unique(composite.argmax(1))] = True
         used = np.flatnonzero(used_mask)
         composition = composite.T @ hard  # [K_l, K1]: input nodes of each level-1 cluster held
-        edge_list = [(int(i), int(j), float(coarse[i, j])) for a, i in enumerate(used) for j in used[a + 1:]
-                     if coarse[i, j] >= MIN_EDGE_WEIGHT]
+        edge_list = [
+            (int(i), int(j), float(coarse[i, j]))
+            for a, i in enumerate(used)
+            for j in used[a + 1 :]
+            if coarse[i, j] >= MIN_EDGE_WEIGHT
+        ]
         edge_list.sort(key=lambda e: -e[2])
-        levels.append(LevelView(level=level, num_clusters=s.shape[1], assignment=s, column_sum=s.sum(0),
-                                mass=mass, used=used, adjacency=coarse, edges=edge_list, composition=composition,
-                                positions=_cluster_positions(composite, positions, mass, used)))
+        levels.append(
+            LevelView(
+                level=level,
+                num_clusters=s.shape[1],
+                assignment=s,
+                column_sum=s.sum(0),
+                mass=mass,
+                used=used,
+                adjacency=coarse,
+                edges=edge_list,
+                composition=composition,
+                positions=_cluster_positions(composite, positions, mass, used),
+            )
+        )
         previous_adj = coarse
 
     level1 = levels[0]
@@ -359,12 +405,25 @@ def assignment_view(model, data, *, node_names: Optional[Sequence[str]] = None, 
         raise ValueError(f"{len(names)} node names for a graph of {n} nodes")
     if title is None:
         title = str(getattr(data, "source", "") or "graph")
-    return AssignmentView(num_nodes=n, edges=edges, probabilities=s1, cluster=cluster, confidence=confidence,
-                          levels=levels, positions=positions, colour_order=colour_order, node_names=names,
-                          title=title, community=community, nmi=nmi, predicted=int(probs.argmax()), label=label,
-                          class_probabilities=[float(p) for p in probs],
-                          class_names=[str(c) for c in class_names] if class_names is not None else [],
-                          pooling=POOLING_NAMES.get(getattr(config, "pool", "diffpool"), "DiffPool"))
+    return AssignmentView(
+        num_nodes=n,
+        edges=edges,
+        probabilities=s1,
+        cluster=cluster,
+        confidence=confidence,
+        levels=levels,
+        positions=positions,
+        colour_order=colour_order,
+        node_names=names,
+        title=title,
+        community=community,
+        nmi=nmi,
+        predicted=int(probs.argmax()),
+        label=label,
+        class_probabilities=[float(p) for p in probs],
+        class_names=[str(c) for c in class_names] if class_names is not None else [],
+        pooling=POOLING_NAMES.get(getattr(config, "pool", "diffpool"), "DiffPool"),
+    )
 
 
 def _clusters_in_use(s: np.ndarray) -> int:
@@ -373,8 +432,9 @@ def _clusters_in_use(s: np.ndarray) -> int:
     return int(nonzero[-1]) + 1 if len(nonzero) else s.shape[1]
 
 
-def _cluster_positions(composite: np.ndarray, positions: np.ndarray, mass: np.ndarray,
-                       used: np.ndarray) -> np.ndarray:
+def _cluster_positions(
+    composite: np.ndarray, positions: np.ndarray, mass: np.ndarray, used: np.ndarray
+) -> np.ndarray:
     """Each used cluster at the centre of the input nodes it holds (hard members first), spread apart."""
     k = composite.shape[1]
     out = np.full((k, 2), np.nan)
@@ -418,22 +478,36 @@ def _draw_input(ax, view: AssignmentView) -> None:
     edge_width = 1.0 if n <= 100 else (0.6 if n <= 500 else 0.35)
     if len(edges):
         same = view.cluster[edges[:, 0]] == view.cluster[edges[:, 1]]
-        colour = [(*colours[int(view.cluster[i])], edge_alpha) if s else (0.45, 0.45, 0.45, edge_alpha)
-                  for (i, _), s in zip(edges, same)]
+        colour = [
+            (*colours[int(view.cluster[i])], edge_alpha) if s else (0.45, 0.45, 0.45, edge_alpha)
+            for (i, _), s in zip(edges, same)
+        ]
         ax.add_collection(LineCollection(pos[edges], colors=colour, linewidths=edge_width, zorder=1))
     size = float(np.clip(9000 / max(n, 1), 6, 260))
     alpha = np.clip(view.confidence, 0.15, 1.0)
     face = np.array([(*colours[int(c)], a) for c, a in zip(view.cluster, alpha)])
-    ax.scatter(pos[:, 0], pos[:, 1], s=size, c=face, edgecolors=(0.15, 0.15, 0.15, 0.7),
-               linewidths=0.6 if n <= 500 else 0.2, zorder=2)
+    ax.scatter(
+        pos[:, 0],
+        pos[:, 1],
+        s=size,
+        c=face,
+        edgecolors=(0.15, 0.15, 0.15, 0.7),
+        linewidths=0.6 if n <= 500 else 0.2,
+        zorder=2,
+    )
     if n <= 40:
         for i in range(n):
-            ax.text(pos[i, 0], pos[i, 1], view.node_names[i][:8], ha="center", va="center", fontsize=7, zorder=3)
+            ax.text(
+                pos[i, 0], pos[i, 1], view.node_names[i][:8], ha="center", va="center", fontsize=7, zorder=3
+            )
     nmi = f", NMI vs true communities {view.nmi:.2f}" if view.nmi is not None else ""
-    ax.set_title(f"input graph: {n} nodes, {len(view.edges)} edges"
-                 + (f" ({len(edges)} drawn)" if len(edges) < len(view.edges) else "")
-                 + "\ncolour = level-1 cluster (argmax S), opacity = confidence max S"
-                 + f"\nmean confidence {view.confidence.mean():.2f}{nmi}", fontsize=9)
+    ax.set_title(
+        f"input graph: {n} nodes, {len(view.edges)} edges"
+        + (f" ({len(edges)} drawn)" if len(edges) < len(view.edges) else "")
+        + "\ncolour = level-1 cluster (argmax S), opacity = confidence max S"
+        + f"\nmean confidence {view.confidence.mean():.2f}{nmi}",
+        fontsize=9,
+    )
     _frame(ax)
 
 
@@ -459,7 +533,9 @@ def _pie(ax, centre, radius, fractions, colours, zorder: int = 3) -> None:
         sweep = 360.0 * fraction / total
         if sweep <= 0:
             continue
-        ax.add_patch(Wedge(centre, radius, start, start + sweep, facecolor=colour, edgecolor="none", zorder=zorder))
+        ax.add_patch(
+            Wedge(centre, radius, start, start + sweep, facecolor=colour, edgecolor="none", zorder=zorder)
+        )
         start += sweep
     ax.add_patch(Circle(centre, radius, facecolor="none", edgecolor="0.2", linewidth=0.8, zorder=zorder + 1))
 
@@ -478,8 +554,9 @@ def _draw_level(ax, view: AssignmentView, level: LevelView) -> None:
         segments = [pos[[i, j]] for i, j, _ in edges]
         widths = [0.6 + 7.0 * w / heaviest for _, _, w in edges]
         alphas = [0.25 + 0.6 * w / heaviest for _, _, w in edges]
-        ax.add_collection(LineCollection(segments, linewidths=widths,
-                                         colors=[(0.3, 0.3, 0.3, a) for a in alphas], zorder=1))
+        ax.add_collection(
+            LineCollection(segments, linewidths=widths, colors=[(0.3, 0.3, 0.3, a) for a in alphas], zorder=1)
+        )
     label = len(used) <= 40
     for c in used:
         centre, radius = pos[c], radii[c]
@@ -489,19 +566,29 @@ def _draw_level(ax, view: AssignmentView, level: LevelView) -> None:
             fractions = [level.composition[c, k] for k in view.colour_order]
             _pie(ax, centre, radius, fractions, [colours[k] for k in view.colour_order])
         if label:
-            ax.text(centre[0], centre[1] - radius - 0.012, f"{_cluster_name(level.level, c)}\n{level.mass[c]:.1f}",
-                    ha="center", va="top", fontsize=7, zorder=5, linespacing=0.9)
+            ax.text(
+                centre[0],
+                centre[1] - radius - 0.012,
+                f"{_cluster_name(level.level, c)}\n{level.mass[c]:.1f}",
+                ha="center",
+                va="top",
+                fontsize=7,
+                zorder=5,
+                linespacing=0.9,
+            )
     drawn = f" ({len(edges)} heaviest drawn)" if len(level.edges) > len(edges) else ""
     colour_note = "colour = its cluster" if level.level == 1 else "pie = level-1 clusters inside"
-    ax.set_title(f"level {level.level}: {len(used)} of {level.num_clusters} clusters used, {level.unused} unused "
-                 f"(mass ≈ 0) left out\narea ∝ mass (input nodes), width ∝ A' weight{drawn}; {colour_note}",
-                 fontsize=8)
+    ax.set_title(
+        f"level {level.level}: {len(used)} of {level.num_clusters} clusters used, {level.unused} unused "
+        f"(mass ≈ 0) left out\narea ∝ mass (input nodes), width ∝ A' weight{drawn}; {colour_note}",
+        fontsize=8,
+    )
     _frame(ax, pad=0.1)
 
 
 def _drawn_edges(level: LevelView) -> list[tuple[int, int, float]]:
     """Thinned coarsened edges: at most 3 per used cluster (≥ 20), none under 5% of the heaviest."""
-    edges = level.edges[:max(20, 3 * len(level.used))]
+    edges = level.edges[: max(20, 3 * len(level.used))]
     return [e for e in edges if e[2] >= 0.05 * edges[0][2]] if edges else []
 
 
@@ -516,14 +603,22 @@ def _draw_heatmap(ax, view: AssignmentView, fig=None) -> None:
     columns = view.colour_order
     matrix = view.probabilities[order][:, columns]
     cmap = LinearSegmentedColormap.from_list("white_navy", ["#ffffff", "#1f3a93"])
-    image = ax.imshow(matrix, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=1,
-                      extent=(-0.5, len(columns) - 0.5, len(order) - 0.5, -0.5))
+    image = ax.imshow(
+        matrix,
+        aspect="auto",
+        interpolation="nearest",
+        cmap=cmap,
+        vmin=0,
+        vmax=1,
+        extent=(-0.5, len(columns) - 0.5, len(order) - 0.5, -0.5),
+    )
     colours = view.colours()
     # a colour strip on the left: each row's cluster
     strip = np.array([[colours[int(view.cluster[i])] for i in order]]).transpose(1, 0, 2)
     width = max(0.3, 0.04 * len(columns))
-    ax.imshow(strip, aspect="auto", interpolation="nearest",
-              extent=(-0.5 - width, -0.5, len(order) - 0.5, -0.5))
+    ax.imshow(
+        strip, aspect="auto", interpolation="nearest", extent=(-0.5 - width, -0.5, len(order) - 0.5, -0.5)
+    )
     ranks = {c: r for r, c in enumerate(columns)}
     grouped = [ranks[int(view.cluster[i])] for i in order]
     boundaries = [r for r in range(1, len(grouped)) if grouped[r] != grouped[r - 1]]
@@ -553,8 +648,8 @@ def _draw_heatmap(ax, view: AssignmentView, fig=None) -> None:
 
 
 def _legend(fig, view: AssignmentView) -> None:
-    from matplotlib.lines import Line2D
     from matplotlib.artist import Artist
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     colours = view.colours()
@@ -564,13 +659,35 @@ def _legend(fig, view: AssignmentView) -> None:
         Patch(facecolor=colours[c], edgecolor="0.2", label=f"c{c} ({level1.mass[c]:.1f})") for c in shown
     ]
     if len(view.colour_order) > len(shown):
-        handles.append(Patch(facecolor="white", edgecolor="white",
-                             label=f"+ {len(view.colour_order) - len(shown)} more clusters"))
+        handles.append(
+            Patch(
+                facecolor="white",
+                edgecolor="white",
+                label=f"+ {len(view.colour_order) - len(shown)} more clusters",
+            )
+        )
     for alpha, text in ((1.0, "confident (S≈1)"), (0.3, "uncertain")):
-        handles.append(Line2D([], [], marker="o", linestyle="", markersize=8, markerfacecolor=(0.3, 0.3, 0.3, alpha),
-                              markeredgecolor="0.2", label=text))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 12), fontsize=8, frameon=False,
-               title="level-1 clusters (mass = input nodes)", title_fontsize=8)
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="",
+                markersize=8,
+                markerfacecolor=(0.3, 0.3, 0.3, alpha),
+                markeredgecolor="0.2",
+                label=text,
+            )
+        )
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=min(len(handles), 12),
+        fontsize=8,
+        frameon=False,
+        title="level-1 clusters (mass = input nodes)",
+        title_fontsize=8,
+    )
 
 
 def _suptitle(view: AssignmentView) -> str:
@@ -593,8 +710,18 @@ def draw_assignments(view: AssignmentView, *, figsize=FIGURE_SIZE, dpi: int = FI
 
     fig = Figure(figsize=figsize, dpi=dpi)
     levels = len(view.levels)
-    grid = GridSpec(levels, 3, figure=fig, width_ratios=[1.45, 0.8, 1.0], left=0.02, right=0.97,
-                    top=0.88, bottom=0.14, wspace=0.12, hspace=0.3)
+    grid = GridSpec(
+        levels,
+        3,
+        figure=fig,
+        width_ratios=[1.45, 0.8, 1.0],
+        left=0.02,
+        right=0.97,
+        top=0.88,
+        bottom=0.14,
+        wspace=0.12,
+        hspace=0.3,
+    )
     _draw_input(fig.add_subplot(grid[:, 0]), view)
     for row, level in enumerate(view.levels):
         _draw_level(fig.add_subplot(grid[row, 1]), view, level)

@@ -1,4 +1,5 @@
 """Saving a matplotlib figure in the format its file name asks for."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,10 @@ def save_figure(fig, out_path: Path, dpi: int) -> Path:
     suffix = out_path.suffix.lower().lstrip(".")
     supported = fig.canvas.get_supported_filetypes()
     if suffix and suffix not in supported:
-        raise ConfigError(f"{out_path}: cannot write a '.{suffix}' picture; name it "
-                          + ", ".join(f".{kind}" for kind in sorted(supported)))
+        raise ConfigError(
+            f"{out_path}: cannot write a '.{suffix}' picture; name it "
+            + ", ".join(f".{kind}" for kind in sorted(supported))
+        )
     from ..atomic import atomic_open
 
     # Through a temporary file: a full disk leaves no half picture, and errors name out_path.

@@ -6,6 +6,7 @@ string that comes from the user (node names from GraphML, file names, titles) is
 :func:`html.escape` where it enters markup, and the JSON the script reads is written with ``<``,
 ``>`` and ``&`` as unicode escapes so that no name can close the ``<script>`` element.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .assignments import AssignmentView, LevelView, _cluster_name, _draw_heatmap, _drawn_edges, _radius, _suptitle
+from .assignments import (
+    AssignmentView,
+    LevelView,
+    _cluster_name,
+    _draw_heatmap,
+    _drawn_edges,
+    _radius,
+    _suptitle,
+)
 
 __all__ = ["assignment_html", "write_assignment_html"]
 
@@ -51,21 +60,25 @@ def _input_svg(view: AssignmentView, colours: dict[int, str]) -> str:
         edges = edges[np.sort(keep)]
     opacity = 0.5 if n <= 100 else (0.25 if n <= 500 else 0.12)
     radius = float(np.clip(170 / math.sqrt(max(n, 1)), 2.0, 11.0))
-    out = [f'<svg class="panel" id="input" viewBox="0 0 {size} {size}" width="{size}" height="{size}" '
-           f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="input graph">',
-           f'<g class="edges" stroke="#777" stroke-opacity="{opacity}" stroke-width="{1.0 if n <= 100 else 0.5}">']
+    out = [
+        f'<svg class="panel" id="input" viewBox="0 0 {size} {size}" width="{size}" height="{size}" '
+        f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="input graph">',
+        f'<g class="edges" stroke="#777" stroke-opacity="{opacity}" stroke-width="{1.0 if n <= 100 else 0.5}">',
+    ]
     for i, j in edges:
         (x1, y1), (x2, y2) = _xy(view.positions[i], size, pad), _xy(view.positions[j], size, pad)
         out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"/>')
-    out.append("</g><g class=\"nodes\">")
+    out.append('</g><g class="nodes">')
     for i in range(n):
         x, y = _xy(view.positions[i], size, pad)
         c = int(view.cluster[i])
         conf = float(view.confidence[i])
         tip = f"{view.node_names[i]}: cluster c{c} (S = {conf:.2f})"
-        out.append(f'<circle class="node" data-i="{i}" data-c="{c}" cx="{x}" cy="{y}" r="{radius:.1f}" '
-                   f'fill="{colours[c]}" fill-opacity="{max(conf, 0.15):.3f}" stroke="#222" stroke-width="0.6">'
-                   f'<title>{escape(tip)}</title></circle>')
+        out.append(
+            f'<circle class="node" data-i="{i}" data-c="{c}" cx="{x}" cy="{y}" r="{radius:.1f}" '
+            f'fill="{colours[c]}" fill-opacity="{max(conf, 0.15):.3f}" stroke="#222" stroke-width="0.6">'
+            f"<title>{escape(tip)}</title></circle>"
+        )
     out.append("</g>")
     if n <= 40:
         out.append('<g class="labels" font-size="9" text-anchor="middle" pointer-events="none">')
@@ -92,24 +105,31 @@ def _level_svg(view: AssignmentView, level: LevelView, colours: dict[int, str]) 
     used = level.used
     radii = _radius(level.mass[used], level.mass[used].sum()) * (size - 2 * pad)
     radius_of = dict(zip(used.tolist(), radii.tolist()))
-    out = [f'<svg class="panel" id="level{level.level}" viewBox="0 0 {size} {size}" width="{size}" height="{size}" '
-           f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="level {level.level}">', '<g class="edges">']
+    out = [
+        f'<svg class="panel" id="level{level.level}" viewBox="0 0 {size} {size}" width="{size}" height="{size}" '
+        f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="level {level.level}">',
+        '<g class="edges">',
+    ]
     edges = _drawn_edges(level)
     if edges:
         heaviest = edges[0][2]
         for i, j, w in edges:
             (x1, y1), (x2, y2) = _xy(level.positions[i], size, pad), _xy(level.positions[j], size, pad)
-            out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#444" '
-                       f'stroke-opacity="{0.25 + 0.6 * w / heaviest:.2f}" stroke-width="{0.6 + 7 * w / heaviest:.2f}">'
-                       f'<title>{escape(_cluster_name(level.level, i))} – {escape(_cluster_name(level.level, j))}: '
-                       f"A' = {w:.2f}</title></line>")
+            out.append(
+                f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#444" '
+                f'stroke-opacity="{0.25 + 0.6 * w / heaviest:.2f}" stroke-width="{0.6 + 7 * w / heaviest:.2f}">'
+                f"<title>{escape(_cluster_name(level.level, i))} – {escape(_cluster_name(level.level, j))}: "
+                f"A' = {w:.2f}</title></line>"
+            )
     out.append('</g><g class="clusters">')
     for c in used.tolist():
         cx, cy = _xy(level.positions[c], size, pad)
         r = radius_of[c]
         name = _cluster_name(level.level, c)
-        out.append(f'<g class="cluster" data-level="{level.level}" data-k="{c}">'
-                   f'<title>{escape(name)}: mass {level.mass[c]:.2f} input nodes</title>')
+        out.append(
+            f'<g class="cluster" data-level="{level.level}" data-k="{c}">'
+            f"<title>{escape(name)}: mass {level.mass[c]:.2f} input nodes</title>"
+        )
         if level.level == 1:
             fill = colours.get(c, "#cccccc")
             out.append(f'<circle cx="{cx}" cy="{cy}" r="{r:.2f}" fill="{fill}" stroke="#222"/>')
@@ -125,8 +145,10 @@ def _level_svg(view: AssignmentView, level: LevelView, colours: dict[int, str]) 
                 start = end
             out.append(f'<circle cx="{cx}" cy="{cy}" r="{r:.2f}" fill="none" stroke="#222"/>')
         if len(used) <= 40:
-            out.append(f'<text x="{cx}" y="{cy + r + 11:.2f}" font-size="10" text-anchor="middle">'
-                       f"{escape(name)} ({level.mass[c]:.1f})</text>")
+            out.append(
+                f'<text x="{cx}" y="{cy + r + 11:.2f}" font-size="10" text-anchor="middle">'
+                f"{escape(name)} ({level.mass[c]:.1f})</text>"
+            )
         out.append("</g>")
     out.append("</g></svg>")
     return "\n".join(out)
@@ -228,17 +250,28 @@ def _page_data(view: AssignmentView, colours: dict[int, str]) -> dict:
     for i in range(view.num_nodes):
         row = view.probabilities[i]
         top = np.argsort(-row, kind="stable")[:_TOP_PROBABILITIES]
-        nodes.append({"name": view.node_names[i], "c": int(view.cluster[i]),
-                      "p": [[int(k), round(float(row[k]), 4)] for k in top],
-                      "rest": round(float(max(0.0, 1.0 - row[top].sum())), 4)})
+        nodes.append(
+            {
+                "name": view.node_names[i],
+                "c": int(view.cluster[i]),
+                "p": [[int(k), round(float(row[k]), 4)] for k in top],
+                "rest": round(float(max(0.0, 1.0 - row[top].sum())), 4),
+            }
+        )
     levels = []
     for level in view.levels:
         entry = {}
         for c in level.used.tolist():
-            comp = [(k, float(level.composition[c, k])) for k in view.colour_order if level.composition[c, k] > 0.005]
+            comp = [
+                (k, float(level.composition[c, k]))
+                for k in view.colour_order
+                if level.composition[c, k] > 0.005
+            ]
             comp.sort(key=lambda kv: -kv[1])
-            entry[str(c)] = {"mass": round(float(level.mass[c]), 4),
-                             "comp": [[k, round(v, 3)] for k, v in comp[:12]]}
+            entry[str(c)] = {
+                "mass": round(float(level.mass[c]), 4),
+                "comp": [[k, round(v, 3)] for k, v in comp[:12]],
+            }
         levels.append(entry)
     return {"nodes": nodes, "levels": levels, "colours": {str(k): v for k, v in colours.items()}}
 
@@ -247,9 +280,15 @@ def assignment_html(view: AssignmentView) -> str:
     """The page as a string (see the module docstring)."""
     colours = {c: _hex(rgb) for c, rgb in view.colours().items()}
     title = _suptitle(view)
-    nmi = f"; NMI of the level-1 clusters vs the true communities: {view.nmi:.3f}" if view.nmi is not None else ""
-    legend = "".join(f'<li><span style="background:{colours[c]}"></span>c{c} ({view.levels[0].mass[c]:.1f})</li>'
-                     for c in view.colour_order[:60])
+    nmi = (
+        f"; NMI of the level-1 clusters vs the true communities: {view.nmi:.3f}"
+        if view.nmi is not None
+        else ""
+    )
+    legend = "".join(
+        f'<li><span style="background:{colours[c]}"></span>c{c} ({view.levels[0].mass[c]:.1f})</li>'
+        for c in view.colour_order[:60]
+    )
     if len(view.colour_order) > 60:
         legend += f"<li>+ {len(view.colour_order) - 60} more</li>"
     level_figures = []
@@ -258,7 +297,8 @@ def assignment_html(view: AssignmentView) -> str:
             f"<figure>{_level_svg(view, level, colours)}<figcaption>level {level.level}: {len(level.used)} of "
             f"{level.num_clusters} clusters used, {level.unused} unused (mass ≈ 0) left out; area ∝ mass, "
             f"edge width ∝ A' weight; "
-            f"{'colour = the cluster' if level.level == 1 else 'pie = the level-1 clusters inside'}</figcaption></figure>")
+            f"{'colour = the cluster' if level.level == 1 else 'pie = the level-1 clusters inside'}</figcaption></figure>"
+        )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -274,7 +314,7 @@ def assignment_html(view: AssignmentView) -> str:
 <div class="row">
 <figure>{_input_svg(view, colours)}<figcaption>input graph: colour = level-1 cluster (argmax of S), opacity =
 confidence (max of S)</figcaption></figure>
-<div class="levels">{''.join(level_figures)}</div>
+<div class="levels">{"".join(level_figures)}</div>
 <figure><img alt="heat map of S for level 1" width="520" height="620"
 src="data:image/png;base64,{_heatmap_png(view)}"><figcaption>S of level 1: rows = nodes grouped by cluster,
 columns = used clusters</figcaption></figure>

@@ -14,12 +14,13 @@ With several folds every fold is a thin line and their mean a thick one. The sel
 marked: the epoch of the best validation accuracy of each fold (fair protocol, ``train``), or the
 epoch that maximises the mean held-out accuracy (paper protocol).
 """
+
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -79,21 +80,28 @@ def run_curves(run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such folder")
-    fold_dirs = sorted((p for p in run_dir.iterdir() if p.is_dir() and re.fullmatch(r"fold_\d+", p.name)),
-                       key=lambda p: int(p.name.split("_")[1]))
+    fold_dirs = sorted(
+        (p for p in run_dir.iterdir() if p.is_dir() and re.fullmatch(r"fold_\d+", p.name)),
+        key=lambda p: int(p.name.split("_")[1]),
+    )
     summary = _read(run_dir / "results.json") if (run_dir / "results.json").is_file() else None
     if fold_dirs:
         kind = "cv"
-        results = [(int(p.name.split("_")[1]), _read(p / "result.json")) for p in fold_dirs
-                   if (p / "result.json").is_file()]
+        results = [
+            (int(p.name.split("_")[1]), _read(p / "result.json"))
+            for p in fold_dirs
+            if (p / "result.json").is_file()
+        ]
         if not results:
             raise RunError(f"{run_dir}: no fold has finished yet (no fold_K/result.json)")
     elif (run_dir / "result.json").is_file():
         kind = "train"
         results = [(0, _read(run_dir / "result.json"))]
     else:
-        raise RunError(f"{run_dir}: not a run folder: expected result.json (diffpool train) or "
-                       "fold_K/result.json (diffpool cv)")
+        raise RunError(
+            f"{run_dir}: not a run folder: expected result.json (diffpool train) or "
+            "fold_K/result.json (diffpool cv)"
+        )
     protocol = (summary or {}).get("protocol") or results[0][1].get("protocol", "fair")
     eval_prefix = "heldout" if protocol == "paper" else "val"
     keys = TRAIN_KEYS + (f"{eval_prefix}_loss", f"{eval_prefix}_acc")
@@ -102,15 +110,24 @@ def run_curves(run_dir: str | Path) -> dict[str, Any]:
         history = result.get("history")
         if not isinstance(history, list):
             raise RunError(f"{run_dir}: fold {fold}'s result has no per-epoch history")
-        entry = {"fold": fold, "curves": {k: _series(history, k) for k in keys},
-                 "best_epoch": result.get("best_epoch"), "test_acc": result.get("test_acc"),
-                 "val_acc": result.get("val_acc")}
+        entry = {
+            "fold": fold,
+            "curves": {k: _series(history, k) for k in keys},
+            "best_epoch": result.get("best_epoch"),
+            "test_acc": result.get("test_acc"),
+            "val_acc": result.get("val_acc"),
+        }
         models = result.get("runs")
         if isinstance(models, list) and models and isinstance(models[0], dict):
             # --repeats: the curves are the first model's, so are the marked epoch and its scores;
             # the fold's score is the mean over its models.
-            entry.update(models=len(models), test_acc=models[0].get("test_acc"), val_acc=models[0].get("val_acc"),
-                         mean_test_acc=result.get("test_acc"), mean_val_acc=result.get("val_acc"))
+            entry.update(
+                models=len(models),
+                test_acc=models[0].get("test_acc"),
+                val_acc=models[0].get("val_acc"),
+                mean_test_acc=result.get("test_acc"),
+                mean_val_acc=result.get("val_acc"),
+            )
         folds.append(entry)
     length = max((len(f["curves"]["train_loss"]) for f in folds), default=0)
     mean = {}
@@ -118,11 +135,11 @@ def run_curves(run_dir: str | Path) -> dict[str, Any]:
         stacked = np.full((len(folds), length), np.nan)
         for row, f in enumerate(folds):
             values = f["curves"][key]
-            stacked[row, :len(values)] = values
+            stacked[row, : len(values)] = values
         with np.errstate(all="ignore"):
             counts = np.isfinite(stacked).sum(0)
             mean[key] = np.where(counts > 0, np.nansum(stacked, 0) / np.maximum(counts, 1), np.nan)
-    selected: Optional[int] = None
+    selected: int | None = None
     if protocol == "paper":
         selected = (summary or {}).get("best_epoch")
         if selected is None and length:
@@ -130,8 +147,17 @@ def run_curves(run_dir: str | Path) -> dict[str, Any]:
             selected = int(np.nanargmax(curve)) if np.isfinite(curve).any() else None
     elif kind == "train":
         selected = folds[0]["best_epoch"]
-    return {"kind": kind, "protocol": protocol, "eval": eval_prefix, "folds": folds, "mean": mean,
-            "selected_epoch": selected, "summary": summary, "run_dir": str(run_dir), "epochs": length}
+    return {
+        "kind": kind,
+        "protocol": protocol,
+        "eval": eval_prefix,
+        "folds": folds,
+        "mean": mean,
+        "selected_epoch": selected,
+        "summary": summary,
+        "run_dir": str(run_dir),
+        "epochs": length,
+    }
 
 
 def _plot_metric(ax, curves: dict[str, Any], key: str, colour, label: str, style: str = "-") -> None:
@@ -141,17 +167,28 @@ def _plot_metric(ax, curves: dict[str, Any], key: str, colour, label: str, style
     for f in folds:
         values = f["curves"][key]
         if np.isfinite(values).any():
-            ax.plot(np.arange(len(values)), values, style, color=colour, alpha=0.3 if many else 1.0,
-                    linewidth=0.9 if many else 1.8, label=None if many else label)
+            ax.plot(
+                np.arange(len(values)),
+                values,
+                style,
+                color=colour,
+                alpha=0.3 if many else 1.0,
+                linewidth=0.9 if many else 1.8,
+                label=None if many else label,
+            )
     if many and np.isfinite(curves["mean"][key]).any():
-        ax.plot(epochs, curves["mean"][key], style, color=colour, linewidth=2.2, label=f"{label} (mean of folds)")
+        ax.plot(
+            epochs, curves["mean"][key], style, color=colour, linewidth=2.2, label=f"{label} (mean of folds)"
+        )
 
 
-def _mark_selection(ax, curves: dict[str, Any], key: Optional[str]) -> None:
+def _mark_selection(ax, curves: dict[str, Any], key: str | None) -> None:
     """A vertical line at the run's selected epoch, or a star on each fold's curve at its own."""
     selected = curves["selected_epoch"]
     if selected is not None:
-        ax.axvline(selected, color="crimson", linestyle=":", linewidth=1.5, label=f"selected epoch {selected}")
+        ax.axvline(
+            selected, color="crimson", linestyle=":", linewidth=1.5, label=f"selected epoch {selected}"
+        )
         return
     if key is None:
         return
@@ -160,8 +197,17 @@ def _mark_selection(ax, curves: dict[str, Any], key: Optional[str]) -> None:
         best = f["best_epoch"]
         values = f["curves"][key]
         if best is not None and 0 <= best < len(values) and np.isfinite(values[best]):
-            ax.plot([best], [values[best]], "*", color="crimson", markersize=11, markeredgecolor="k",
-                    markeredgewidth=0.5, zorder=5, label="selected epoch of each fold" if first else None)
+            ax.plot(
+                [best],
+                [values[best]],
+                "*",
+                color="crimson",
+                markersize=11,
+                markeredgecolor="k",
+                markeredgewidth=0.5,
+                zorder=5,
+                label="selected epoch of each fold" if first else None,
+            )
             first = False
 
 
@@ -180,17 +226,23 @@ def _summary_lines(curves: dict[str, Any]) -> list[str]:
             parts.append(f"test acc {f['test_acc']:.3f}")
         parts.append(f"{int(np.isfinite(f['curves']['train_loss']).sum())} epochs")
         if f.get("models"):
-            parts.append(f"mean of {f['models']} models: val acc {f['mean_val_acc']:.3f}, "
-                         f"test acc {f['mean_test_acc']:.3f}")
+            parts.append(
+                f"mean of {f['models']} models: val acc {f['mean_val_acc']:.3f}, "
+                f"test acc {f['mean_test_acc']:.3f}"
+            )
         lines.append(", ".join(parts))
     summary = curves["summary"]
     if summary and summary.get("mean") is not None:
         lines.append("")
-        lines.append(f"{summary.get('protocol', '')} protocol: test accuracy {100 * summary['mean']:.1f} ± "
-                     f"{100 * summary.get('std', 0.0):.1f} % over {summary.get('completed_folds', len(curves['folds']))} "
-                     "fold(s)")
+        lines.append(
+            f"{summary.get('protocol', '')} protocol: test accuracy {100 * summary['mean']:.1f} ± "
+            f"{100 * summary.get('std', 0.0):.1f} % over {summary.get('completed_folds', len(curves['folds']))} "
+            "fold(s)"
+        )
         if summary.get("protocol") == "paper":
-            lines.append(f"(epoch {summary.get('best_epoch')} maximises the mean {evaluated} accuracy: optimistic)")
+            lines.append(
+                f"(epoch {summary.get('best_epoch')} maximises the mean {evaluated} accuracy: optimistic)"
+            )
         if summary.get("missing_folds"):
             lines.append(f"missing folds: {summary['missing_folds']}")
     elif curves["kind"] == "cv":
@@ -199,7 +251,9 @@ def _summary_lines(curves: dict[str, Any]) -> list[str]:
     return lines
 
 
-def draw_run(curves: dict[str, Any], *, figsize=RUN_FIGURE_SIZE, dpi: int = RUN_FIGURE_DPI, title: Optional[str] = None):
+def draw_run(
+    curves: dict[str, Any], *, figsize=RUN_FIGURE_SIZE, dpi: int = RUN_FIGURE_DPI, title: str | None = None
+):
     """The run figure (a matplotlib ``Figure``) from :func:`run_curves`' data."""
     from matplotlib.figure import Figure
 
@@ -234,20 +288,33 @@ def draw_run(curves: dict[str, Any], *, figsize=RUN_FIGURE_SIZE, dpi: int = RUN_
         ax.grid(alpha=0.3)
         handles, _ = ax.get_legend_handles_labels()
         if len(curves["folds"]) > 1:
-            handles.append(Line2D([], [], color="0.5", alpha=0.4, linewidth=0.9, label="thin lines: each fold"))
+            handles.append(
+                Line2D([], [], color="0.5", alpha=0.4, linewidth=0.9, label="thin lines: each fold")
+            )
         if handles:
             ax.legend(handles=handles, fontsize=8, loc="best")
 
     text.axis("off")
     lines = _summary_lines(curves)
-    text.text(0.0, 1.0, "\n".join(lines[:30]), va="top", ha="left", fontsize=9, family="monospace",
-              transform=text.transAxes)
+    text.text(
+        0.0,
+        1.0,
+        "\n".join(lines[:30]),
+        va="top",
+        ha="left",
+        fontsize=9,
+        family="monospace",
+        transform=text.transAxes,
+    )
     text.set_title("selected epochs and test accuracy", fontsize=10)
     if title is None:
         config = (curves["summary"] or {}).get("config") or {}
         what = " · ".join(str(v) for v in (config.get("dataset"), config.get("variant")) if v)
-        kind = (f"{len(curves['folds'])}-fold cross-validation, {curves['protocol']} protocol"
-                if curves["kind"] == "cv" else "train run")
+        kind = (
+            f"{len(curves['folds'])}-fold cross-validation, {curves['protocol']} protocol"
+            if curves["kind"] == "cv"
+            else "train run"
+        )
         title = f"{Path(curves['run_dir']).name}: {kind}" + (f" · {what}" if what else "")
     fig.suptitle(title, fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
@@ -263,7 +330,12 @@ def write_run_png(run_dir: str | Path, out_path: str | Path) -> dict[str, Any]:
     out_path = Path(out_path)
     save_figure(draw_run(curves), out_path, RUN_FIGURE_DPI)
     best = [f["best_epoch"] for f in curves["folds"]]
-    return {"path": str(out_path), "kind": curves["kind"], "protocol": curves["protocol"],
-            "folds": len(curves["folds"]), "epochs": curves["epochs"], "selected_epoch": curves["selected_epoch"],
-            "best_epochs": best}
-
+    return {
+        "path": str(out_path),
+        "kind": curves["kind"],
+        "protocol": curves["protocol"],
+        "folds": len(curves["folds"]),
+        "epochs": curves["epochs"],
+        "selected_epoch": curves["selected_epoch"],
+        "best_epochs": best,
+    }
