@@ -19,6 +19,7 @@ Processed tensors are cached under the cache folder (``$DIFFPOOL_DATA``, default
 sizes and times are checked inside it, so a changed source is processed again and replaces its
 file. Nothing is ever written into the source folder.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,7 +35,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 import torch
@@ -42,13 +43,21 @@ from torch_geometric.data import Data
 from torch_geometric.datasets import TUDataset
 from torch_geometric.utils import to_undirected
 
+from ..atomic import atomic_open
 from .dataset import GraphDataset
 from .errors import DataError, DownloadError, decode_text, file_error
-from ..atomic import atomic_open
 from .features import apply_features, make_feature_spec
 
-__all__ = ["load_tu", "read_tu_raw", "TURaw", "cache_dir", "TU_URL", "find_tu_folder", "check_feature_files",
-           "OFFICIAL_NODE_DATA"]
+__all__ = [
+    "load_tu",
+    "read_tu_raw",
+    "TURaw",
+    "cache_dir",
+    "TU_URL",
+    "find_tu_folder",
+    "check_feature_files",
+    "OFFICIAL_NODE_DATA",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +67,22 @@ REQUIRED_FILES = ("A", "graph_indicator", "graph_labels")
 OPTIONAL_FILES = ("node_labels", "node_attributes")
 #: The node data the official archives of these sets hold. A copy without it is incomplete: with
 #: ``auto`` features a model would quietly train on other inputs (degrees instead of labels).
-OFFICIAL_NODE_DATA = {"MUTAG": ("labels",), "ENZYMES": ("labels", "attributes"),
-                      "PROTEINS": ("labels", "attributes"), "PROTEINS_full": ("labels", "attributes"),
-                      "NCI1": ("labels",), "NCI109": ("labels",), "DD": ("labels",), "PTC_MR": ("labels",)}
+OFFICIAL_NODE_DATA = {
+    "MUTAG": ("labels",),
+    "ENZYMES": ("labels", "attributes"),
+    "PROTEINS": ("labels", "attributes"),
+    "PROTEINS_full": ("labels", "attributes"),
+    "NCI1": ("labels",),
+    "NCI109": ("labels",),
+    "DD": ("labels",),
+    "PTC_MR": ("labels",),
+}
 _PART_FILES = {"labels": "node_labels", "attributes": "node_attributes"}
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def cache_dir(path: Optional[PathLike] = None) -> Path:
+def cache_dir(path: PathLike | None = None) -> Path:
     """The cache folder: ``path`` if given, else ``$DIFFPOOL_DATA``, else ``~/.cache/diffpool``
     (``$XDG_CACHE_HOME/diffpool`` when that is set)."""
     if path is not None:
@@ -89,9 +105,9 @@ class TURaw:
     folder: Path
     edges: np.ndarray  # [E, 2] int64, 0-based node ids, as listed (duplicates, one direction or both)
     graph_of_node: np.ndarray  # [n] int64, 0-based, non-decreasing
-    graph_labels: Optional[np.ndarray]  # [G] int64, raw coding; None for unlabelled graphs (predict)
-    node_labels: Optional[np.ndarray] = None  # [n, k] int64
-    node_attributes: Optional[np.ndarray] = None  # [n, d] float64
+    graph_labels: np.ndarray | None  # [G] int64, raw coding; None for unlabelled graphs (predict)
+    node_labels: np.ndarray | None = None  # [n, k] int64
+    node_attributes: np.ndarray | None = None  # [n, d] float64
     files: dict = field(default_factory=dict)  # part -> Path
 
     @property
@@ -113,7 +129,7 @@ def _read_text(path: Path) -> str:
     return decode_text(path, raw)
 
 
-def _scan_for_error(path: Path, text: str, columns: Optional[int], kind: str) -> DataError:
+def _scan_for_error(path: Path, text: str, columns: int | None, kind: str) -> DataError:
     """Slow path, run only once a file is known to be bad: find its first bad line."""
     lines = text.split("\n")
     if lines and lines[-1].strip() == "":
@@ -130,20 +146,24 @@ def _scan_for_error(path: Path, text: str, columns: Optional[int], kind: str) ->
         if expected is None:
             expected = len(fields)
         if len(fields) != expected:
-            return file_error(path, number, f"expected {expected} comma-separated value"
-                                            f"{'s' if expected != 1 else ''}, found {len(fields)}: "
-                                            f"{line.strip()!r}")
+            return file_error(
+                path,
+                number,
+                f"expected {expected} comma-separated value"
+                f"{'s' if expected != 1 else ''}, found {len(fields)}: "
+                f"{line.strip()!r}",
+            )
         for position, value in enumerate(fields, start=1):
             try:
                 number_value = convert(value)
             except ValueError:
                 return file_error(path, number, f"value {position} is not {what}: {value.strip()!r}")
-            if kind == "int" and not -2**63 <= number_value < 2**63:
+            if kind == "int" and not -(2**63) <= number_value < 2**63:
                 return file_error(path, number, f"value {position} is too large: {value.strip()!r}")
     return file_error(path, 0, "could not be parsed")
 
 
-def _read_table(path: Path, kind: str, columns: Optional[int]) -> np.ndarray:
+def _read_table(path: Path, kind: str, columns: int | None) -> np.ndarray:
     """Parse a TU text file into a 2-D array, or raise a ``path:LINE:`` error.
 
     ``kind`` is ``"int"`` or ``"float"``; ``columns`` the required number of values per line, or
@@ -168,10 +188,14 @@ def _read_table(path: Path, kind: str, columns: Optional[int]) -> np.ndarray:
 
 def _count_error(path: Path, found: int, expected: int, what: str, reference: str) -> DataError:
     if found < expected:
-        return file_error(path, found + 1, f"file ends after {found} lines, but {reference} needs "
-                                           f"{expected} ({what})")
-    return file_error(path, expected + 1, f"{found} lines, but {reference} needs exactly {expected} "
-                                          f"({what}); this line and the rest are extra")
+        return file_error(
+            path, found + 1, f"file ends after {found} lines, but {reference} needs {expected} ({what})"
+        )
+    return file_error(
+        path,
+        expected + 1,
+        f"{found} lines, but {reference} needs exactly {expected} ({what}); this line and the rest are extra",
+    )
 
 
 def _check_entries(folder: Path, name: str) -> None:
@@ -199,9 +223,13 @@ def read_tu_raw(folder: PathLike, name: str, *, labels_required: bool = True) ->
     for part in REQUIRED_FILES:
         if not files[part].is_file() and (labels_required or part != "graph_labels"):
             present = sorted(p.name for p in folder.glob(f"{name}_*.txt")) if folder.is_dir() else []
-            raise file_error(files[part], 0, f"required file is missing (a TU data set needs "
-                                             f"{', '.join(f'{name}_{p}.txt' for p in REQUIRED_FILES)}; "
-                                             f"found {', '.join(present) or 'none'})")
+            raise file_error(
+                files[part],
+                0,
+                f"required file is missing (a TU data set needs "
+                f"{', '.join(f'{name}_{p}.txt' for p in REQUIRED_FILES)}; "
+                f"found {', '.join(present) or 'none'})",
+            )
 
     # graph indicator: graph id of every node, 1..G, contiguous and in node order
     path = files["graph_indicator"]
@@ -213,10 +241,14 @@ def read_tu_raw(folder: PathLike, name: str, *, labels_required: bool = True) ->
     if bad.size:
         line = int(bad[0]) + 2
         before, after = int(indicator[line - 2]), int(indicator[line - 1])
-        problem = ("skips graph ids" if after > before else "goes back")
-        raise file_error(path, line, f"graph id {after} follows {before}: the indicator {problem}; "
-                                     f"graph ids must run 1..G without gaps, each graph's nodes on "
-                                     f"consecutive lines")
+        problem = "skips graph ids" if after > before else "goes back"
+        raise file_error(
+            path,
+            line,
+            f"graph id {after} follows {before}: the indicator {problem}; "
+            f"graph ids must run 1..G without gaps, each graph's nodes on "
+            f"consecutive lines",
+        )
     num_nodes = int(indicator.shape[0])
     num_graphs = int(indicator[-1])
     graph_of_node = indicator - 1
@@ -227,45 +259,64 @@ def read_tu_raw(folder: PathLike, name: str, *, labels_required: bool = True) ->
     bad = np.flatnonzero(((edges < 1) | (edges > num_nodes)).any(axis=1))
     if bad.size:
         line = int(bad[0]) + 1
-        raise file_error(path, line, f"node id out of range in edge {edges[bad[0]].tolist()}: "
-                                     f"node ids run 1..{num_nodes} (the lines of "
-                                     f"{files['graph_indicator'].name})")
+        raise file_error(
+            path,
+            line,
+            f"node id out of range in edge {edges[bad[0]].tolist()}: "
+            f"node ids run 1..{num_nodes} (the lines of "
+            f"{files['graph_indicator'].name})",
+        )
     edges = edges - 1
     crossing = np.flatnonzero(graph_of_node[edges[:, 0]] != graph_of_node[edges[:, 1]])
     if crossing.size:
         i = int(crossing[0])
         u, v = edges[i] + 1
-        raise file_error(path, i + 1, f"edge ({u}, {v}) joins graph {graph_of_node[u - 1] + 1} and "
-                                      f"graph {graph_of_node[v - 1] + 1}")
+        raise file_error(
+            path,
+            i + 1,
+            f"edge ({u}, {v}) joins graph {graph_of_node[u - 1] + 1} and graph {graph_of_node[v - 1] + 1}",
+        )
 
     path = files["graph_labels"]
     graph_labels = _read_table(path, "int", 1)[:, 0] if path.is_file() else None
     if graph_labels is not None and graph_labels.shape[0] != num_graphs:
-        raise _count_error(path, graph_labels.shape[0], num_graphs, "one label per graph",
-                           files["graph_indicator"].name)
+        raise _count_error(
+            path, graph_labels.shape[0], num_graphs, "one label per graph", files["graph_indicator"].name
+        )
 
-    raw = TURaw(name=name, folder=folder, edges=edges, graph_of_node=graph_of_node,
-                graph_labels=graph_labels, files={k: v for k, v in files.items() if v.is_file()})
+    raw = TURaw(
+        name=name,
+        folder=folder,
+        edges=edges,
+        graph_of_node=graph_of_node,
+        graph_labels=graph_labels,
+        files={k: v for k, v in files.items() if v.is_file()},
+    )
 
     path = files["node_labels"]
     if path.is_file():
         node_labels = _read_table(path, "int", None)
         if node_labels.shape[0] != num_nodes:
-            raise _count_error(path, node_labels.shape[0], num_nodes, "one line per node",
-                               files["graph_indicator"].name)
+            raise _count_error(
+                path, node_labels.shape[0], num_nodes, "one line per node", files["graph_indicator"].name
+            )
         raw.node_labels = node_labels
 
     path = files["node_attributes"]
     if path.is_file():
         attributes = _read_table(path, "float", None)
         if attributes.shape[0] != num_nodes:
-            raise _count_error(path, attributes.shape[0], num_nodes, "one line per node",
-                               files["graph_indicator"].name)
+            raise _count_error(
+                path, attributes.shape[0], num_nodes, "one line per node", files["graph_indicator"].name
+            )
         finite = np.isfinite(attributes)
         if not finite.all():
             row, col = (int(i) for i in np.argwhere(~finite)[0])
-            raise file_error(path, row + 1, f"attribute {col + 1} is {attributes[row, col]} "
-                                            f"(attributes must be finite numbers)")
+            raise file_error(
+                path,
+                row + 1,
+                f"attribute {col + 1} is {attributes[row, col]} (attributes must be finite numbers)",
+            )
         raw.node_attributes = attributes
     return raw
 
@@ -302,16 +353,17 @@ def build_graphs(raw: TURaw) -> tuple[list[Data], dict]:
     mapping = label_mapping_of(raw.graph_labels) if raw.graph_labels is not None else {}
     y = torch.tensor([mapping[int(v)] for v in labels], dtype=torch.long)
     node_labels = torch.from_numpy(raw.node_labels) if raw.node_labels is not None else None
-    node_attr = (torch.from_numpy(raw.node_attributes).to(torch.float32)
-                 if raw.node_attributes is not None else None)
+    node_attr = (
+        torch.from_numpy(raw.node_attributes).to(torch.float32) if raw.node_attributes is not None else None
+    )
 
     graphs = []
     nodes, edges = node_ptr.tolist(), edge_ptr.tolist()
     for g in range(num_graphs):
         a, b = nodes[g], nodes[g + 1]
-        data = Data(edge_index=local[:, edges[g]:edges[g + 1]].clone(), num_nodes=b - a)
+        data = Data(edge_index=local[:, edges[g] : edges[g + 1]].clone(), num_nodes=b - a)
         if labels:
-            data.y = y[g:g + 1].clone()
+            data.y = y[g : g + 1].clone()
         if node_labels is not None:
             data.node_label = node_labels[a:b].clone()
         if node_attr is not None:
@@ -333,13 +385,15 @@ def _stamp(path: Path) -> list:
     return [path.name, stat.st_size, stat.st_mtime_ns]
 
 
-def _unpacked(target: Path, name: str, stamp: Optional[str]) -> bool:
+def _unpacked(target: Path, name: str, stamp: str | None) -> bool:
     """Whether ``target`` holds the data set, unpacked from the archive with this ``stamp`` (None: any)."""
     marker = target / ".archive"
-    return _is_tu_folder(target, name) and (stamp is None or (marker.is_file() and marker.read_text() == stamp))
+    return _is_tu_folder(target, name) and (
+        stamp is None or (marker.is_file() and marker.read_text() == stamp)
+    )
 
 
-def _extract_zip(archive: Path, name: str, target: Path, *, stamp: Optional[str] = None) -> Path:
+def _extract_zip(archive: Path, name: str, target: Path, *, stamp: str | None = None) -> Path:
     """Unpack the ``NAME_*.txt`` files of ``archive`` (flattened) into ``target``, atomically.
 
     With ``stamp`` (the archive's size and time), ``target/.archive`` records it, and an archive that
@@ -349,13 +403,21 @@ def _extract_zip(archive: Path, name: str, target: Path, *, stamp: Optional[str]
         return target
     try:
         with zipfile.ZipFile(archive) as zf:
-            members = [m for m in zf.infolist() if not m.is_dir()
-                       and Path(m.filename).name.startswith(f"{name}_")
-                       and Path(m.filename).name.endswith(".txt")]
+            members = [
+                m
+                for m in zf.infolist()
+                if not m.is_dir()
+                and Path(m.filename).name.startswith(f"{name}_")
+                and Path(m.filename).name.endswith(".txt")
+            ]
             if not any(Path(m.filename).name == f"{name}_A.txt" for m in members):
                 listed = ", ".join(sorted(Path(m.filename).name for m in zf.infolist())[:8])
-                raise file_error(archive, 0, f"zip holds no {name}/{name}_A.txt (found: {listed or 'nothing'}); "
-                                             f"is it the archive of another data set?")
+                raise file_error(
+                    archive,
+                    0,
+                    f"zip holds no {name}/{name}_A.txt (found: {listed or 'nothing'}); "
+                    f"is it the archive of another data set?",
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
             try:
@@ -395,7 +457,10 @@ def _fetch(url: str, destination: Path) -> None:
     """Download ``url`` to ``destination`` with a tqdm progress bar (atomic: temp file + rename)."""
     from tqdm.auto import tqdm
 
-    with urllib.request.urlopen(url, timeout=60) as response, atomic_open(destination, "wb", suffix=".part") as out:
+    with (
+        urllib.request.urlopen(url, timeout=60) as response,
+        atomic_open(destination, "wb", suffix=".part") as out,
+    ):
         total = int(response.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {destination.name}") as bar:
             while chunk := response.read(1 << 16):
@@ -418,7 +483,7 @@ def _download(name: str, cache: Path) -> Path:
     return _extract_zip(archive, name, target)
 
 
-def find_tu_folder(name: str, root: Optional[PathLike], cache: Path) -> Path:
+def find_tu_folder(name: str, root: PathLike | None, cache: Path) -> Path:
     """The folder holding ``NAME_A.txt`` etc., given ``root`` as :func:`load_tu` accepts it.
 
     Downloads (into ``cache``) only when ``root`` is None.
@@ -443,8 +508,10 @@ def find_tu_folder(name: str, root: Optional[PathLike], cache: Path) -> Path:
     for folder in (root, root / name):  # the data set's folder, but incomplete: say what is missing
         if folder.name == name and folder.is_dir():
             read_tu_raw(folder, name)
-    raise DataError(f"{root}: found neither {name}/{name}_A.txt, {name}_A.txt nor {name}.zip there "
-                    f"(data set names are case-sensitive)")
+    raise DataError(
+        f"{root}: found neither {name}/{name}_A.txt, {name}_A.txt nor {name}.zip there "
+        f"(data set names are case-sensitive)"
+    )
 
 
 def check_feature_files(folder: Path, name: str, features: str) -> None:
@@ -454,25 +521,34 @@ def check_feature_files(folder: Path, name: str, features: str) -> None:
     fall-back to other features; ``degree`` or ``constant`` features need neither."""
     if features in _PART_FILES:
         wanted = [features]
-        why = ("{name} has no node {part}: this file is missing, and --features {part} builds the features "
-               "from it")
+        why = (
+            "{name} has no node {part}: this file is missing, and --features {part} builds the features "
+            "from it"
+        )
     elif features == "auto":
         wanted = list(OFFICIAL_NODE_DATA.get(name, ()))
-        why = ("missing: the official {name} set has node {part} in this file, and without them the "
-               "automatic node features would be built from other data")
+        why = (
+            "missing: the official {name} set has node {part} in this file, and without them the "
+            "automatic node features would be built from other data"
+        )
     else:
         return
     # Something there counts as present: read_tu_raw says what is wrong with a folder or broken link.
-    present = [p for p in ("attributes", "labels")
-               if os.path.lexists(folder / f"{name}_{_PART_FILES[p]}.txt")]
+    present = [
+        p for p in ("attributes", "labels") if os.path.lexists(folder / f"{name}_{_PART_FILES[p]}.txt")
+    ]
     for part in wanted:
         path = folder / f"{name}_{_PART_FILES[part]}.txt"
         if part not in present:
             others = [p for p in present if p != part] + ["degree"]
             choices = " or ".join(f"--features {p}" for p in others)
             alone = " (from the graph structure alone)" if others == ["degree"] else ""
-            raise file_error(path, 0, f"{why.format(name=name, part=part)}. Restore the file, or choose the "
-                                      f"features explicitly: {choices}{alone}")
+            raise file_error(
+                path,
+                0,
+                f"{why.format(name=name, part=part)}. Restore the file, or choose the "
+                f"features explicitly: {choices}{alone}",
+            )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -493,20 +569,22 @@ def _source_stamps(folder: Path, name: str) -> list:
 def _report_filtered(dataset: GraphDataset) -> None:
     info = dataset.filtered
     if info and info["removed"]:
-        message = (f"{dataset.name}: removed {info['removed']} of {info['removed'] + info['kept']} "
-                   f"graphs with more than {info['max_nodes']} nodes (max_nodes={info['max_nodes']})")
+        message = (
+            f"{dataset.name}: removed {info['removed']} of {info['removed'] + info['kept']} "
+            f"graphs with more than {info['max_nodes']} nodes (max_nodes={info['max_nodes']})"
+        )
         log.info(message)
         warnings.warn(message, stacklevel=3)
 
 
 def load_tu(
     name: str,
-    root: Optional[PathLike] = None,
+    root: PathLike | None = None,
     *,
     features: str = "auto",
-    max_nodes: Optional[int] = None,
-    degree_cap: Optional[int] = None,
-    cache: Optional[PathLike] = None,
+    max_nodes: int | None = None,
+    degree_cap: int | None = None,
+    cache: PathLike | None = None,
 ) -> GraphDataset:
     """Load the TU benchmark ``name`` as a :class:`GraphDataset` with ``x``, ``edge_index``, ``y``.
 
@@ -540,8 +618,12 @@ def load_tu(
                 dataset.from_cache = True
                 _report_filtered(dataset)
                 return dataset
-            log.info("%s: the files in %s changed since %s was written; processing them again",
-                     name, folder, processed)
+            log.info(
+                "%s: the files in %s changed since %s was written; processing them again",
+                name,
+                folder,
+                processed,
+            )
 
     raw = read_tu_raw(folder, name)
     graphs, facts = build_graphs(raw)
@@ -550,11 +632,17 @@ def load_tu(
     if max_nodes is not None:
         keep = [i for i, g in enumerate(graphs) if int(g.num_nodes) <= max_nodes]
         removed = len(graphs) - len(keep)
-        filtered = {"max_nodes": int(max_nodes), "removed": removed, "kept": len(keep),
-                    "removed_indices": [i for i, g in enumerate(graphs) if int(g.num_nodes) > max_nodes]}
+        filtered = {
+            "max_nodes": int(max_nodes),
+            "removed": removed,
+            "kept": len(keep),
+            "removed_indices": [i for i, g in enumerate(graphs) if int(g.num_nodes) > max_nodes],
+        }
         if not keep:
-            raise DataError(f"{name}: max_nodes={max_nodes} removes all {len(graphs)} graphs "
-                            f"(the smallest has {min(int(g.num_nodes) for g in graphs)} nodes)")
+            raise DataError(
+                f"{name}: max_nodes={max_nodes} removes all {len(graphs)} graphs "
+                f"(the smallest has {min(int(g.num_nodes) for g in graphs)} nodes)"
+            )
         graphs = [graphs[i] for i in keep]
     dataset = GraphDataset(
         apply_features(graphs, spec),
@@ -562,15 +650,24 @@ def load_tu(
         label_mapping=facts["label_mapping"],
         feature_spec=spec,
         filtered=filtered,
-        info={"source": str(folder), "source_files": stamps, "self_loops_removed": facts["self_loops_removed"],
-              "node_label_values": ([] if raw.node_labels is None else
-                                    [np.unique(col).tolist() for col in raw.node_labels.T]),
-              "num_node_attributes": 0 if raw.node_attributes is None else int(raw.node_attributes.shape[1])},
+        info={
+            "source": str(folder),
+            "source_files": stamps,
+            "self_loops_removed": facts["self_loops_removed"],
+            "node_label_values": (
+                [] if raw.node_labels is None else [np.unique(col).tolist() for col in raw.node_labels.T]
+            ),
+            "num_node_attributes": 0 if raw.node_attributes is None else int(raw.node_attributes.shape[1]),
+        },
     )
     try:
         dataset.save_to(processed)
     except OSError as error:
-        log.warning("could not cache processed %s in %s (%s); it will be processed again next time",
-                    name, processed.parent, error)
+        log.warning(
+            "could not cache processed %s in %s (%s); it will be processed again next time",
+            name,
+            processed.parent,
+            error,
+        )
     _report_filtered(dataset)
     return dataset
