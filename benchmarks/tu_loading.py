@@ -5,10 +5,11 @@ set repeated ``ceil(N / its edge lines)`` times, each copy's node and graph ids 
 previous copies', so the result is a valid TU set of the same graphs, many times over. The load runs
 in a subprocess with its own empty cache (the processed file is written, as on a first load), which
 reports its peak RSS after importing the modules (``baseline_mb``), after loading MUTAG once
-(``warm_baseline_mb``: the first use of each code path costs about 10 MB whatever the size, which
+(``warm_baseline_mb``: the first use of each code path costs about 10 MiB whatever the size, which
 matters only for small folders) and after loading the tiled folder (``peak_mb``). ``ratio`` is
 ``(peak_mb - baseline_mb)`` over the size of ``_A.txt`` (the target is at most 3), ``ratio_warm`` the
-same above the warm baseline; ``seconds`` is the time of the tiled load alone. One JSON line a run.
+same above the warm baseline; ``seconds`` is the time of the tiled load alone. Every ``_mb`` is MiB.
+One JSON line a run.
 
 Usage: ``python -m benchmarks.tu_loading [--set PROTEINS] [--lines 25000000] [--out FILE]``
 """

@@ -25,7 +25,7 @@ from diffpool.data import DataError, GraphDataset, load_tu, read_tu_raw
 from diffpool.data.features import apply_features, make_feature_spec
 from diffpool.data.tu import TURaw, build_graphs
 
-SCALED_LINES = 1_000_000  # a 15 MB _A.txt: big beside the fixed costs, loaded in a few seconds
+SCALED_LINES = 1_000_000  # a 15 MiB _A.txt: big beside the fixed costs, loaded in a few seconds
 
 
 def _tile(dataset, graphs: int, tile: int) -> dict:
