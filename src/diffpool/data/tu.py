@@ -421,12 +421,12 @@ def read_tu_raw(folder: PathLike, name: str, *, labels_required: bool = True) ->
     # edges: 1-based node ids within 1..n, both ends in the same graph
     path = files["A"]
     edges = _read_table(path, "int", 2, narrow=True)
-    bad = _first_row(edges, lambda rows: ((rows < 1) | (rows > num_nodes)).any(axis=1))
-    if bad >= 0:
+    outside = _first_row(edges, lambda rows: ((rows < 1) | (rows > num_nodes)).any(axis=1))
+    if outside >= 0:
         raise file_error(
             path,
-            bad + 1,
-            f"node id out of range in edge {edges[bad].tolist()}: "
+            outside + 1,
+            f"node id out of range in edge {edges[outside].tolist()}: "
             f"node ids run 1..{num_nodes} (the lines of "
             f"{files['graph_indicator'].name})",
         )
@@ -537,15 +537,16 @@ def _undirected_edges(raw: TURaw, *, release: bool = False) -> tuple[np.ndarray,
     The same as ``to_undirected`` (PyG's coalesce) in a fraction of its memory: each listed edge
     becomes one int64 key (smaller end · n + larger end), sorted in place and deduplicated into the
     result's second row; the keys of the other direction are appended there, sorted and merged in,
-    and the row split into (row, col). ``release``: the keys take the place of ``raw.edges``.
+    and the row split into (row, col). ``release``: the keys take the place of ``raw.edges``, which
+    is left empty.
     """
     edges, n = raw.edges, raw.num_nodes
     if release:
-        raw.edges = None
+        raw.edges = np.empty((0, 2), edges.dtype)
     if n > _MAX_KEYED_NODES:
-        edge_index = torch.from_numpy(np.ascontiguousarray(edges.T)).long()
-        loops = edge_index[0] == edge_index[1]
-        return to_undirected(edge_index[:, ~loops], num_nodes=n).numpy(), int(loops.sum())
+        listed = torch.from_numpy(np.ascontiguousarray(edges.T)).long()
+        is_loop = listed[0] == listed[1]
+        return to_undirected(listed[:, ~is_loop], num_nodes=n).numpy(), int(is_loop.sum())
     keys, loops = _edge_keys(edges, n, in_place=release)
     del edges
     keys.sort()
