@@ -292,8 +292,8 @@ def test_help_explains_every_option(capsys):
         # cluster options a variant without a learned assignment would save and ignore
         (
             ["train", "--variant", "det", "--min-clusters", "5"],
-            "--min-clusters only shapes a learned assignment (--variant diffpool or nolp); --variant det takes its "
-            "clusters from Graclus",
+            "--min-clusters only shapes a learned assignment (--variant diffpool or nolp); "
+            "--variant det takes its clusters from Graclus",
         ),
         (["cv", "--variant", "graphsage", "--per-graph-clusters"], "--per-graph-clusters only shapes"),
         (

@@ -1,4 +1,7 @@
-"""Data-parallel training (DDP) on the CPU with gloo: two processes equal one process on the same global batches."""
+"""Data-parallel training (DDP) on the CPU with gloo.
+
+Two processes equal one process on the same global batches.
+"""
 
 from __future__ import annotations
 

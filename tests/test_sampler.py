@@ -23,7 +23,7 @@ def sizes_of(n=503, seed=0):
 )
 def test_every_graph_exactly_once_per_epoch(n, batch_size, pool):
     sampler = SizeBucketSampler(sizes_of(n), batch_size, seed=3, pool=pool)
-    for epoch in range(4):
+    for _epoch in range(4):
         batches = list(sampler)
         flat = [i for b in batches for i in b]
         assert sorted(flat) == list(range(n))
@@ -86,8 +86,11 @@ def test_pooled_batches_are_sorted_within_random_pools():
     random = list(perm.split(20))
     # Between whole-epoch sorting and random batches in padding cost ...
     assert padded_cost(sizes, whole) < padded_cost(sizes, pooled) < 0.7 * padded_cost(sizes, random)
+
     # ... and in how mixed the batches are: size ranges within a batch are wider than the sorted ones'.
-    spread = lambda batches: sum(float(sizes[b].max() - sizes[b].min()) for b in batches)
+    def spread(batches):
+        return sum(float(sizes[b].max() - sizes[b].min()) for b in batches)
+
     assert spread(pooled) > 2 * spread(whole)
     # Each pool (4 batches' worth of one random permutation) is cut in size order: of any 4·20 graphs
     # of one pool, the batches partition them into contiguous size ranges.

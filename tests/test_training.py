@@ -263,7 +263,8 @@ def test_an_old_run_of_a_variant_without_pooling_resumes_whatever_its_cluster_op
     config = mutag(tu_root, epochs=1, variant="graphsage")
     cross_validate(config, tmp_path, folds=2, only_fold=0, progress=False)
     saved = json.loads((tmp_path / "config.json").read_text())
-    # as versions before the per-graph default saved `--variant graphsage --per-graph-clusters --min-clusters 4`
+    # as versions before the per-graph default saved
+    # `--variant graphsage --per-graph-clusters --min-clusters 4`
     saved["config"].update(per_graph_clusters=True, min_clusters=4)
     (tmp_path / "config.json").write_text(json.dumps(saved))
     assert cross_validate(config, tmp_path, folds=2, progress=False)["completed_folds"] == 2

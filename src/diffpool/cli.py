@@ -186,7 +186,8 @@ def run_train(args: argparse.Namespace) -> int:
     )
     if result.get("community_nmi") is not None:
         print(
-            f"community recovery NMI {result['community_nmi']:.3f}  (level-1 clusters vs true communities, test graphs)"
+            f"community recovery NMI {result['community_nmi']:.3f}  "
+            "(level-1 clusters vs true communities, test graphs)"
         )
     print(f"checkpoint         {summary['checkpoint']}")
     print(f"logs               {summary['logs']}")

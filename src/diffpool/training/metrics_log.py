@@ -40,7 +40,8 @@ class _ResumableWriter(ExperimentWriter):
             except (OSError, UnicodeDecodeError, csv.Error) as error:
                 # The log is a by-product (the history is in the checkpoint): start it afresh.
                 warnings.warn(
-                    f"{self.metrics_file_path}: unreadable ({error}); it starts again from this epoch"
+                    f"{self.metrics_file_path}: unreadable ({error}); it starts again from this epoch",
+                    stacklevel=2,
                 )
                 self._rows = []
 

@@ -120,7 +120,8 @@ class GraphClassifier(L.LightningModule):
                 )
             raise BatchTooLargeError(
                 f"a batch of {batch.num_graphs} graphs did not fit in memory (nodes per graph: largest "
-                f"{int(sizes.max())}, total {int(sizes.sum())}{cost}). Try --batch-size {suggested},{remedies} "
+                f"{int(sizes.max())}, total {int(sizes.sum())}{cost}). "
+                f"Try --batch-size {suggested},{remedies} "
                 "or --max-nodes to leave out the largest graphs "
                 f"({str(error).splitlines()[0][:120]})"
             ) from None
@@ -133,7 +134,8 @@ class GraphClassifier(L.LightningModule):
             )
             link = ", a lower --link-weight," if "link" in losses else ""
             raise NonFiniteLossError(
-                f"the training loss became {float(losses['loss'].detach())} at epoch {self.current_epoch}, batch {batch_idx} "
+                f"the training loss became {float(losses['loss'].detach())} at epoch {self.current_epoch}, "
+                f"batch {batch_idx} "
                 f"(cross-entropy {float(losses['ce']):.4g}{terms}). Try a lower --lr{link} or --grad-clip; "
                 "the last good checkpoint is kept."
             )

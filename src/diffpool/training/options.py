@@ -50,24 +50,28 @@ HELP: dict[str, str] = {
     "batch_norm": "batch norm after every GNN layer but the last (over real nodes only)",
     "normalize": "L2-normalise every GNN layer's output (paper)",
     "concat": "concatenate the outputs of a block's layers (paper)",
-    "per_graph_clusters": "give graph g max(ceil(ratio · n_g), --min-clusters) clusters; --no-per-graph-clusters "
-    "gives every graph K = ceil(ratio · largest graph), as the paper and --preset paper do "
+    "per_graph_clusters": "give graph g max(ceil(ratio · n_g), --min-clusters) clusters; "
+    "--no-per-graph-clusters gives every graph K = ceil(ratio · largest graph), "
+    "as the paper and --preset paper do "
     "(much slower on large graphs; accuracy of both in docs/RESULTS.md)",
-    "min_clusters": "with per-graph cluster counts, at least this many clusters per graph and level (at most K): "
-    "small graphs keep room for a hierarchy",
+    "min_clusters": "with per-graph cluster counts, at least this many clusters per graph and level "
+    "(at most K): small graphs keep room for a hierarchy",
     "mlp_hidden": "width of the classifier MLP",
     "dropout": "dropout in the classifier MLP",
-    "input_norm": "batch norm of the continuous node attributes before the first layer, so attributes on large "
-    "scales (ENZYMES, PROTEINS) do not swamp the one-hot labels, which are left as they are; "
+    "input_norm": "batch norm of the continuous node attributes before the first layer, "
+    "so attributes on large scales (ENZYMES, PROTEINS) do not swamp the one-hot labels, "
+    "which are left as they are; "
     "statistics from training batches only; needs data with node attributes",
     "epochs": "maximum number of epochs",
     "batch_size": "graphs per mini-batch",
-    "batching": "random: shuffled batches; size: graphs of similar size batched together (much cheaper with "
-    "--per-graph-clusters on sets with a long tail of sizes, but it cost accuracy on PROTEINS: docs/RESULTS.md); "
-    f"pooled: random pools of {POOL_BATCHES} batches' worth of graphs, each sorted by size and cut into batches",
+    "batching": "random: shuffled batches; size: graphs of similar size batched together "
+    "(much cheaper with --per-graph-clusters on sets with a long tail of sizes, "
+    "but it cost accuracy on PROTEINS: docs/RESULTS.md); "
+    f"pooled: random pools of {POOL_BATCHES} batches' worth of graphs, "
+    "each sorted by size and cut into batches",
     "lr": "Adam learning rate",
-    "lr_schedule": "constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs, one step per "
-    "epoch (early stopping, --patience, may end the run before the rate is low)",
+    "lr_schedule": "constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs, "
+    "one step per epoch (early stopping, --patience, may end the run before the rate is low)",
     "weight_decay": "Adam weight decay",
     "grad_clip": "clip the gradient norm at this value (0: no clipping)",
     "link_weight": "weight of the link-prediction loss ‖A − SSᵀ‖_F (0 = DiffPool-NOLP; --pool diffpool)",
@@ -75,8 +79,9 @@ HELP: dict[str, str] = {
     "link_normalization": "'nodes': divide each graph's ‖A − SSᵀ‖_F by its node count (size-independent); "
     "'none': the paper's raw norm",
     "patience": "early stopping: epochs without a better validation accuracy before stopping (0: never)",
-    "repeats": "fair protocol (diffpool cv): train this many models per outer fold, with different seeds on the "
-    "same splits, and score the fold by their mean validation and test accuracy (Errica et al. use 3)",
+    "repeats": "fair protocol (diffpool cv): train this many models per outer fold, "
+    "with different seeds on the same splits, "
+    "and score the fold by their mean validation and test accuracy (Errica et al. use 3)",
     "seed": "random seed (splits, initialisation, batch order)",
     "device": "auto, cpu, cuda or mps (falls back to the CPU with a message when no GPU is present)",
     "devices": "processes/devices for data-parallel training (DDP)",

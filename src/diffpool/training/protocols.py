@@ -12,8 +12,9 @@ epochs of the mean over folds. Choosing the epoch on the test folds makes it opt
 the output says so.
 
 Every run folder holds ``splits.json``, ``config.json``, per-fold ``fold_K/`` (logs, checkpoints,
-``result.json``; with repeats, each model's in ``fold_K/run_R/``) and ``results.json``. Re-running the same command resumes: finished folds are
-read back, an unfinished fold continues from its last checkpoint.
+``result.json``; with repeats, each model's in ``fold_K/run_R/``) and ``results.json``.
+Re-running the same command resumes: finished folds are read back, an unfinished fold continues
+from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -188,7 +189,10 @@ def is_rank_zero() -> bool:
 
 # --------------------------------------------------------------------------- one fold
 def _read_result(path: Path, protocol: str) -> dict[str, Any]:
-    """A fold's or model's ``result.json``; ResultsError if a key is missing or a score is not a finite number."""
+    """A fold's or model's ``result.json``.
+
+    ResultsError if a key is missing or a score is not a finite number.
+    """
     return read_json(
         path, required=FOLD_RESULT_KEYS, finite=("test_acc", "val_acc") if protocol == "fair" else ()
     )
@@ -237,10 +241,15 @@ def _accelerator(config: RunConfig) -> str:
     """The Lightning accelerator for ``--device`` (the CPU, with a warning, for a device not here)."""
     _check_hardware(config)
     if config.device in ("cuda", "gpu") and not torch.cuda.is_available():
-        warnings.warn("--device cuda was asked for but no CUDA GPU is available here: running on the CPU")
+        warnings.warn(
+            "--device cuda was asked for but no CUDA GPU is available here: running on the CPU", stacklevel=2
+        )
         return "cpu"
     if config.device == "mps" and not torch.backends.mps.is_available():
-        warnings.warn("--device mps was asked for but Apple's MPS is not available here: running on the CPU")
+        warnings.warn(
+            "--device mps was asked for but Apple's MPS is not available here: running on the CPU",
+            stacklevel=2,
+        )
         return "cpu"
     return {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "mps": "mps"}[config.device]
 
@@ -558,7 +567,10 @@ def _summary(
 
 
 def per_fold_models(fold_results: list[dict[str, Any]]) -> list[list[float]]:
-    """Each fold's models' test accuracies (``--repeats``; one model otherwise), whose means are ``per_fold``."""
+    """Each fold's models' test accuracies (``--repeats``; one model otherwise).
+
+    Their means are ``per_fold``.
+    """
     return [[m["test_acc"] for m in r.get("runs", [r])] for r in fold_results]
 
 
@@ -572,7 +584,8 @@ def markdown_row(summary: dict[str, Any]) -> str:
         else ""
     )
     return (
-        f"| {summary['dataset']} | {summary['variant']} | {summary['protocol']}{tag} | {summary['completed_folds']} | "
+        f"| {summary['dataset']} | {summary['variant']} | {summary['protocol']}{tag} "
+        f"| {summary['completed_folds']} | "
         f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} | {summary['wall_time_s'] / 60:.1f} min |"
     )
 
@@ -771,16 +784,17 @@ def _saved_folder(saved: dict[str, Any]) -> str | None:
 
 
 def _same_folder(saved: dict[str, Any], data_dir: str | None) -> bool:
-    """Whether ``data_dir`` names the saved run's data folder, however written (relative or absolute, a link)."""
+    """Whether ``data_dir`` names the saved run's data folder.
+
+    However written: relative or absolute, or through a link.
+    """
     typed = saved["config"].get("data_dir")
     if data_dir is None or typed is None:
         return data_dir == typed
     return _saved_folder(saved) == _real(data_dir)
 
 
-def _check_same_config(
-    run_dir: Path, config: RunConfig, protocol: str, folds: int
-) -> dict[str, Any] | None:
+def _check_same_config(run_dir: Path, config: RunConfig, protocol: str, folds: int) -> dict[str, Any] | None:
     """A run folder belongs to one configuration: resuming with other settings would mix results.
 
     Returns the ``config.json`` content a new run folder still needs (None if it has one), which

@@ -8,8 +8,9 @@ candidate whose chosen epoch scored best on the fold's validation split, and rep
 candidate's test accuracy. Test accuracies play no part in the choice; ties go to the candidate
 listed first. The chosen run's own models are reported: Errica et al. choose with one model per
 setting and then train the chosen setting three times; with ``--repeats 3`` every candidate trains
-three models per fold, and both the choice and the test score use their means. The wall time is the sum over all
-candidates' folds, what the selection cost, including the time the candidates' own rows report.
+three models per fold, and both the choice and the test score use their means. The wall time is
+the sum over all candidates' folds, what the selection cost, including the time the candidates'
+own rows report.
 """
 
 from __future__ import annotations

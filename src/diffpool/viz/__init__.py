@@ -23,7 +23,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..atomic import OutputError, check_output
 from .assignments import (
@@ -260,9 +260,7 @@ def add_plot_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _files_read(
-    checkpoint: str, graphs: str | None, data_dir: str | None, dataset: str | None
-) -> list[Path]:
+def _files_read(checkpoint: str, graphs: str | None, data_dir: str | None, dataset: str | None) -> list[Path]:
     """The files ``plot assignments`` reads, which its ``--out`` may not replace."""
     files = [Path(checkpoint)]
     folders = [Path(graphs)] if graphs else []

@@ -63,7 +63,8 @@ def _input_svg(view: AssignmentView, colours: dict[int, str]) -> str:
     out = [
         f'<svg class="panel" id="input" viewBox="0 0 {size} {size}" width="{size}" height="{size}" '
         f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="input graph">',
-        f'<g class="edges" stroke="#777" stroke-opacity="{opacity}" stroke-width="{1.0 if n <= 100 else 0.5}">',
+        f'<g class="edges" stroke="#777" stroke-opacity="{opacity}" '
+        f'stroke-width="{1.0 if n <= 100 else 0.5}">',
     ]
     for i, j in edges:
         (x1, y1), (x2, y2) = _xy(view.positions[i], size, pad), _xy(view.positions[j], size, pad)
@@ -93,7 +94,10 @@ def _input_svg(view: AssignmentView, colours: dict[int, str]) -> str:
 def _arc(cx: float, cy: float, r: float, start: float, end: float) -> str:
     """SVG path of a pie wedge from angle ``start`` to ``end`` (radians, clockwise from 12 o'clock)."""
     if end - start >= 2 * math.pi - 1e-9:
-        return f"M {cx - r:.2f} {cy:.2f} a {r:.2f} {r:.2f} 0 1 0 {2 * r:.2f} 0 a {r:.2f} {r:.2f} 0 1 0 {-2 * r:.2f} 0 Z"
+        return (
+            f"M {cx - r:.2f} {cy:.2f} a {r:.2f} {r:.2f} 0 1 0 {2 * r:.2f} 0 "
+            f"a {r:.2f} {r:.2f} 0 1 0 {-2 * r:.2f} 0 Z"
+        )
     x1, y1 = cx + r * math.sin(start), cy - r * math.cos(start)
     x2, y2 = cx + r * math.sin(end), cy - r * math.cos(end)
     large = 1 if end - start > math.pi else 0
@@ -106,7 +110,8 @@ def _level_svg(view: AssignmentView, level: LevelView, colours: dict[int, str]) 
     radii = _radius(level.mass[used], level.mass[used].sum()) * (size - 2 * pad)
     radius_of = dict(zip(used.tolist(), radii.tolist()))
     out = [
-        f'<svg class="panel" id="level{level.level}" viewBox="0 0 {size} {size}" width="{size}" height="{size}" '
+        f'<svg class="panel" id="level{level.level}" viewBox="0 0 {size} {size}" '
+        f'width="{size}" height="{size}" '
         f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="level {level.level}">',
         '<g class="edges">',
     ]
@@ -117,7 +122,8 @@ def _level_svg(view: AssignmentView, level: LevelView, colours: dict[int, str]) 
             (x1, y1), (x2, y2) = _xy(level.positions[i], size, pad), _xy(level.positions[j], size, pad)
             out.append(
                 f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#444" '
-                f'stroke-opacity="{0.25 + 0.6 * w / heaviest:.2f}" stroke-width="{0.6 + 7 * w / heaviest:.2f}">'
+                f'stroke-opacity="{0.25 + 0.6 * w / heaviest:.2f}" '
+                f'stroke-width="{0.6 + 7 * w / heaviest:.2f}">'
                 f"<title>{escape(_cluster_name(level.level, i))} – {escape(_cluster_name(level.level, j))}: "
                 f"A' = {w:.2f}</title></line>"
             )
@@ -165,6 +171,8 @@ def _heatmap_png(view: AssignmentView) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+# In _STYLE and _SCRIPT a line ending in a backslash goes on at the start of the next line:
+# the backslash and the line break are not part of the string.
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 16px; color: #222; }
 h1 { font-size: 18px; margin: 0 0 4px; } p.note { font-size: 13px; color: #555; margin: 2px 0 10px; }
@@ -175,13 +183,15 @@ svg.panel { border: 1px solid #ddd; background: #fff; }
 circle.node { cursor: pointer; } svg.dim circle.node:not(.hit) { opacity: 0.15; }
 g.cluster { cursor: pointer; }
 #tip { position: fixed; pointer-events: none; background: #fff; border: 1px solid #888; border-radius: 4px;
-       padding: 6px 8px; font-size: 12px; box-shadow: 0 2px 6px rgba(0,0,0,.2); display: none; max-width: 340px; }
+       padding: 6px 8px; font-size: 12px; box-shadow: 0 2px 6px rgba(0,0,0,.2); \
+display: none; max-width: 340px; }
 #tip .name { font-weight: 600; margin-bottom: 4px; word-break: break-all; }
 #tip .bar { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
 #tip .swatch { width: 10px; height: 10px; border: 1px solid #333; flex: none; }
 #tip .fill { height: 8px; background: #1f3a93; }
 ul.legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 12px; }
-ul.legend li span { display: inline-block; width: 11px; height: 11px; border: 1px solid #333; margin-right: 4px;
+ul.legend li span { display: inline-block; width: 11px; height: 11px; border: 1px solid #333; \
+margin-right: 4px;
                     vertical-align: -1px; }
 """
 
@@ -198,7 +208,8 @@ _SCRIPT = """
     var row = add(parent, 'div', 'bar');
     var sw = add(row, 'span', 'swatch'); sw.style.background = colour || '#ccc';
     add(row, 'span', '', label);
-    var fill = add(row, 'span', 'fill'); fill.style.width = Math.max(1, Math.round(120 * value / scale)) + 'px';
+    var fill = add(row, 'span', 'fill'); \
+fill.style.width = Math.max(1, Math.round(120 * value / scale)) + 'px';
     add(row, 'span', '', value.toFixed(scale === 1 ? 3 : 1));
   }
   function place(ev) {
@@ -222,7 +233,8 @@ _SCRIPT = """
     tip.textContent = '';
     add(tip, 'div', 'name', (level === 1 ? 'c' : 'L' + level + '\\u00b7c') + k);
     add(tip, 'div', '', 'mass: ' + c.mass.toFixed(2) + ' input nodes; level-1 clusters inside:');
-    c.comp.forEach(function (kv) { bar(tip, data.colours[kv[0]], 'c' + kv[0], kv[1], Math.max(c.mass, 1e-9)); });
+    c.comp.forEach(function (kv) { bar(tip, data.colours[kv[0]], 'c' + kv[0], kv[1], \
+Math.max(c.mass, 1e-9)); });
     tip.style.display = 'block'; place(ev);
   }
   function hide() {
@@ -294,10 +306,12 @@ def assignment_html(view: AssignmentView) -> str:
     level_figures = []
     for level in view.levels:
         level_figures.append(
-            f"<figure>{_level_svg(view, level, colours)}<figcaption>level {level.level}: {len(level.used)} of "
+            f"<figure>{_level_svg(view, level, colours)}"
+            f"<figcaption>level {level.level}: {len(level.used)} of "
             f"{level.num_clusters} clusters used, {level.unused} unused (mass ≈ 0) left out; area ∝ mass, "
             f"edge width ∝ A' weight; "
-            f"{'colour = the cluster' if level.level == 1 else 'pie = the level-1 clusters inside'}</figcaption></figure>"
+            f"{'colour = the cluster' if level.level == 1 else 'pie = the level-1 clusters inside'}"
+            "</figcaption></figure>"
         )
     return f"""<!DOCTYPE html>
 <html lang="en">

@@ -236,8 +236,8 @@ def _summary_lines(curves: dict[str, Any]) -> list[str]:
         lines.append("")
         lines.append(
             f"{summary.get('protocol', '')} protocol: test accuracy {100 * summary['mean']:.1f} ± "
-            f"{100 * summary.get('std', 0.0):.1f} % over {summary.get('completed_folds', len(curves['folds']))} "
-            "fold(s)"
+            f"{100 * summary.get('std', 0.0):.1f} % over "
+            f"{summary.get('completed_folds', len(curves['folds']))} fold(s)"
         )
         if summary.get("protocol") == "paper":
             lines.append(
