@@ -4,11 +4,11 @@
 large setting (:func:`~.synthetic.synthetic_large`: 200 graphs of 10⁴–5·10⁴ nodes); any other name is
 a TU benchmark (names are case-sensitive, so the TU set ``SYNTHETIC`` stays reachable).
 """
+
 from __future__ import annotations
 
 import os
 import warnings
-from typing import Optional, Union
 
 from .dataset import GraphDataset
 from .synthetic import LARGE_NUM_GRAPHS, SyntheticHierarchy, synthetic_large
@@ -23,13 +23,13 @@ SYNTHETIC_NAMES = (SYNTHETIC_NAME, SYNTHETIC_LARGE_NAME)
 
 def load_dataset(
     name: str,
-    data_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+    data_dir: str | os.PathLike[str] | None = None,
     *,
-    features: Optional[str] = None,
-    max_nodes: Optional[int] = None,
+    features: str | None = None,
+    max_nodes: int | None = None,
     seed: int = 0,
-    num_graphs: Optional[int] = None,
-    cache: Optional[Union[str, "os.PathLike[str]"]] = None,
+    num_graphs: int | None = None,
+    cache: str | os.PathLike[str] | None = None,
 ) -> GraphDataset:
     """Load ``name``: a synthetic set (``num_graphs``, by default 1000 for ``synthetic`` and 200 for
     ``synthetic-large``; ``seed``) or a TU set (from ``data_dir``, else the download cache).
@@ -46,11 +46,18 @@ def load_dataset(
             keep = [i for i in range(len(dataset)) if int(dataset[i].num_nodes) <= max_nodes]
             removed = len(dataset) - len(keep)
             subset = dataset[keep]
-            subset.filtered = {"max_nodes": int(max_nodes), "removed": removed, "kept": len(keep),
-                               "removed_indices": sorted(set(range(len(dataset))) - set(keep))}
+            subset.filtered = {
+                "max_nodes": int(max_nodes),
+                "removed": removed,
+                "kept": len(keep),
+                "removed_indices": sorted(set(range(len(dataset))) - set(keep)),
+            }
             if removed:
-                warnings.warn(f"{name}: removed {removed} of {len(dataset)} graphs with more than "
-                              f"{max_nodes} nodes (max_nodes={max_nodes})", stacklevel=2)
+                warnings.warn(
+                    f"{name}: removed {removed} of {len(dataset)} graphs with more than "
+                    f"{max_nodes} nodes (max_nodes={max_nodes})",
+                    stacklevel=2,
+                )
             return subset
         return dataset
     return load_tu(name, data_dir, features=features or "auto", max_nodes=max_nodes, cache=cache)

@@ -36,10 +36,11 @@ default. Dense communities of that size would be billions of edges, so its commu
 never as an n × n matrix; 100–500 links join adjacent communities, about 1 % of a community's
 edges as one link is of the small set's.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Callable, Optional
+from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import torch
@@ -49,8 +50,14 @@ from .dataset import GraphDataset
 from .errors import DataError
 from .features import apply_features, make_feature_spec
 
-__all__ = ["SyntheticHierarchy", "ARRANGEMENTS", "community_graph", "synthetic_large", "LARGE_SETTINGS",
-           "LARGE_NUM_GRAPHS"]
+__all__ = [
+    "SyntheticHierarchy",
+    "ARRANGEMENTS",
+    "community_graph",
+    "synthetic_large",
+    "LARGE_SETTINGS",
+    "LARGE_NUM_GRAPHS",
+]
 
 ARRANGEMENTS: tuple[str, ...] = ("path", "cycle", "star", "tadpole")
 
@@ -70,7 +77,7 @@ def community_graph(arrangement: str, k: int) -> list[tuple[int, int]]:
     raise DataError(f"unknown arrangement {arrangement!r}: choose from {', '.join(ARRANGEMENTS)}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _upper_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(size, k=1)
 
@@ -144,14 +151,14 @@ class SyntheticHierarchy(GraphDataset):
         communities: tuple[int, int] = (4, 6),
         community_size: tuple[int, int] = (6, 12),
         p_in: tuple[float, float] = (0.5, 0.9),
-        degree: Optional[tuple[float, float]] = None,
+        degree: tuple[float, float] | None = None,
         links: tuple[int, int] = (1, 1),
         balance_edges: bool = True,
         colours: int = 8,
         colour_noise: float = 0.0,
         features: str = "auto",
-        degree_cap: Optional[int] = None,
-        transform: Optional[Callable] = None,
+        degree_cap: int | None = None,
+        transform: Callable | None = None,
         name: str = "synthetic",
     ) -> None:
         if num_graphs < 1:
@@ -175,13 +182,33 @@ class SyntheticHierarchy(GraphDataset):
         order = np.random.default_rng([seed, 2**31]).permutation(num_graphs)
         classes = np.empty(num_graphs, dtype=np.int64)
         classes[order] = np.arange(num_graphs) % len(ARRANGEMENTS)
-        graphs = [self._graph(np.random.default_rng([seed, i]), int(classes[i]), k_range, size_range,
-                              p_range, link_range, balance_edges, colours, colour_noise, degree_range)
-                  for i in range(num_graphs)]
+        graphs = [
+            self._graph(
+                np.random.default_rng([seed, i]),
+                int(classes[i]),
+                k_range,
+                size_range,
+                p_range,
+                link_range,
+                balance_edges,
+                colours,
+                colour_noise,
+                degree_range,
+            )
+            for i in range(num_graphs)
+        ]
         spec = make_feature_spec(graphs, features, degree_cap=degree_cap, name=name)
-        settings = {"num_graphs": num_graphs, "seed": seed, "communities": list(k_range),
-                    "community_size": list(size_range), "p_in": list(p_range), "links": list(link_range),
-                    "balance_edges": balance_edges, "colours": colours, "colour_noise": colour_noise}
+        settings = {
+            "num_graphs": num_graphs,
+            "seed": seed,
+            "communities": list(k_range),
+            "community_size": list(size_range),
+            "p_in": list(p_range),
+            "links": list(link_range),
+            "balance_edges": balance_edges,
+            "colours": colours,
+            "colour_noise": colour_noise,
+        }
         if degree_range is not None:
             settings["degree"] = list(degree_range)
         super().__init__(
@@ -189,15 +216,23 @@ class SyntheticHierarchy(GraphDataset):
             name=name,
             label_mapping={i: i for i in range(len(ARRANGEMENTS))},
             feature_spec=spec,
-            info={"generator": "SyntheticHierarchy", "settings": settings,
-                  "class_names": list(ARRANGEMENTS)},
+            info={"generator": "SyntheticHierarchy", "settings": settings, "class_names": list(ARRANGEMENTS)},
             transform=transform,
         )
 
     @staticmethod
-    def _graph(rng: np.random.Generator, label: int, k_range, size_range, p_range, link_range,
-               balance_edges: bool, colours: int = 0, colour_noise: float = 0.0,
-               degree_range=None) -> Data:
+    def _graph(
+        rng: np.random.Generator,
+        label: int,
+        k_range,
+        size_range,
+        p_range,
+        link_range,
+        balance_edges: bool,
+        colours: int = 0,
+        colour_noise: float = 0.0,
+        degree_range=None,
+    ) -> Data:
         # everything up to the arrangement is drawn without looking at the label
         k = int(rng.integers(k_range[0], k_range[1] + 1))
         sizes = rng.integers(size_range[0], size_range[1] + 1, size=k)
@@ -230,15 +265,18 @@ class SyntheticHierarchy(GraphDataset):
         colour_seed = int(rng.integers(2**63 - 1))  # own stream: colours never change the structure
         if colours:
             paint = np.random.default_rng(colour_seed)
-            palette = (paint.choice(colours, size=k, replace=False) if colours >= k
-                       else paint.integers(0, colours, size=k))
+            palette = (
+                paint.choice(colours, size=k, replace=False)
+                if colours >= k
+                else paint.integers(0, colours, size=k)
+            )
             node_colour = palette[community]
             noisy = paint.random(n) < colour_noise
             node_colour[noisy] = paint.integers(0, colours, size=int(noisy.sum()))
 
         # the arrangement: the only thing that depends on the label
         arrangement = community_graph(ARRANGEMENTS[label], k)
-        counts = list(link_counts[:len(arrangement)])
+        counts = list(link_counts[: len(arrangement)])
         if balance_edges and len(arrangement) < k:  # a tree: its k-th pair's links go on a random pair
             counts[extra_pair] += int(link_counts[-1])
         links = np.random.default_rng(link_seed)
@@ -268,8 +306,13 @@ class SyntheticHierarchy(GraphDataset):
         edge_index = torch.from_numpy(np.stack([key // n, key % n]))
         node_community = np.empty(n, dtype=np.int64)
         node_community[relabel] = community
-        data = Data(edge_index=edge_index, y=torch.tensor([label]), num_nodes=n,
-                    community=torch.from_numpy(node_community), num_communities=torch.tensor([k]))
+        data = Data(
+            edge_index=edge_index,
+            y=torch.tensor([label]),
+            num_nodes=n,
+            community=torch.from_numpy(node_community),
+            num_communities=torch.tensor([k]),
+        )
         if colours:
             node_label = np.empty(n, dtype=np.int64)
             node_label[relabel] = node_colour
@@ -280,8 +323,9 @@ class SyntheticHierarchy(GraphDataset):
 #: The large setting: the same classes with communities of thousands of nodes, 10⁴–5·10⁴ nodes a graph
 #: (4 communities of 2,500 to 6 of 8,333), sparse inside (mean degree about 10 with the tree) and
 #: joined by 100–500 links a pair (about 1 % of a community's edges, as one link is of the small set's).
-LARGE_SETTINGS: dict = dict(communities=(4, 6), community_size=(2500, 8333), degree=(6.0, 10.0),
-                            links=(100, 500))
+LARGE_SETTINGS: dict = dict(
+    communities=(4, 6), community_size=(2500, 8333), degree=(6.0, 10.0), links=(100, 500)
+)
 LARGE_NUM_GRAPHS = 200
 
 
