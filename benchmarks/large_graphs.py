@@ -82,17 +82,32 @@ def prepare_data(path: Path, num_graphs: int, seed: int, overrides: dict | None 
 
 
 def _workload(path: str):
-    """The saved set as a :class:`~.workloads.Workload` (the data set itself as its graphs)."""
-    from diffpool.data import GraphDataset, graph_sizes
+    """The saved set as a :class:`~.workloads.Workload` (the data set itself as its graphs) and its
+    description. Sizes are read from the collated offsets: ``graph_sizes`` counts distinct edges
+    with a ``np.unique`` of every edge (here two minutes and 6 GB at its peak), and indexing each
+    graph would cache a copy of the set; the generator stores every edge once in each direction."""
+    from diffpool.data import GraphDataset
 
     from .workloads import Workload
 
     dataset = GraphDataset.load_from(path)
-    nodes, _ = graph_sizes(dataset)
+    nodes = (dataset.slices["x"][1:] - dataset.slices["x"][:-1]).numpy()
+    edges = (dataset.slices["edge_index"][1:] - dataset.slices["edge_index"][:-1]).numpy() // 2
     workload = Workload(
         "synthetic-large", dataset, dataset.num_features, dataset.num_classes, int(nodes.max())
     )
-    return dataset, workload
+    described = {
+        "graphs": len(dataset),
+        "min_nodes": int(nodes.min()),
+        "max_nodes": int(nodes.max()),
+        "avg_nodes": float(nodes.mean()),
+        "total_nodes": int(nodes.sum()),
+        "avg_edges": float(edges.mean()),
+        "total_edges": int(edges.sum()),
+        "features": dataset.num_features,
+        "classes": dataset.num_classes,
+    }
+    return dataset, workload, described
 
 
 # --------------------------------------------------------------------------- the two models
@@ -262,10 +277,9 @@ def run_case(
             torch.cuda.synchronize(dev)
 
     started = time.perf_counter()
-    dataset, workload = _workload(data_path)
+    dataset, workload, described = _workload(data_path)
     load_s = time.perf_counter() - started
-    described = workload.describe()
-    total_nodes = described["avg_nodes"] * described["graphs"]
+    total_nodes = described["total_nodes"]
     options = {"padding": pyg_padding} if case == "pyg" else {}
     impl = _implementations()[case](dev, seed=seed, batch_size=batch_size, ratio=ratio, **options)
     model = impl.build(workload).to(dev)
@@ -286,7 +300,19 @@ def run_case(
         "rss_after_data_mb": current_rss_mb(),
     }
 
-    def step(batch) -> None:
+    def step(batch, phase: str, index: int) -> None:
+        # said before the step, so that a case that fails in it says where and on what
+        padded = int(batch[0].size(1)) if isinstance(batch, tuple) else None
+        progress(
+            {
+                "kind": "step",
+                "case": case,
+                "phase": phase,
+                "batch": index,
+                "nodes": _nodes(batch),
+                "padded_nodes": padded,
+            }
+        )
         optimizer.zero_grad(set_to_none=True)
         impl.loss(model, batch).backward()
         impl.clip(model)
@@ -297,7 +323,7 @@ def run_case(
         sync()
         t0 = time.perf_counter()
         for done, batch in enumerate(impl.train_batches(workload, -1), start=1):
-            step(batch)
+            step(batch, "warm-up", done)
             if done >= warmup_batches:
                 break
         sync()
@@ -311,7 +337,7 @@ def run_case(
     sync()
     t0 = time.perf_counter()
     for batch in impl.train_batches(workload, 0):
-        step(batch)
+        step(batch, "epoch", batches + 1)
         batches += 1
         graphs += int(batch[3].numel()) if isinstance(batch, tuple) else int(batch.num_graphs)
         nodes += _nodes(batch)
@@ -362,11 +388,10 @@ def _child(spec: dict) -> int:
 
     cap = spec.pop("memory_cap_gb", None)
     base = {"kind": KIND, "case": spec["case"], "device": spec.get("device", "cpu")}
-    last: dict = {}
+    last: dict = {}  # the last record of each kind: "batch" (done), "step" (begun)
 
     def progress(record: dict) -> None:
-        last.clear()
-        last.update(record)
+        last[record["kind"]] = record
         _emit(record)
 
     try:
@@ -388,7 +413,8 @@ def _child(spec: dict) -> int:
                 **base,
                 "status": status,
                 "error": f"{type(error).__name__}: {str(error)[:300]}",
-                "done_before": dict(last) or None,
+                "done_before": last.get("batch"),
+                "failed_at": last.get("step"),
                 "peak_rss_mb": peak_rss_mb(),
                 "memory_cap_gb": cap,
                 "env": environment(),
@@ -413,6 +439,7 @@ def _spawn(spec: dict, timeout: float) -> dict:
         timed_out = True
     lines = parse_json_lines(out)
     batches = [r for r in lines if r.get("kind") == "batch"]
+    steps = [r for r in lines if r.get("kind") == "step"]
     finals = [r for r in lines if r.get("kind") == KIND]
     if finals and not timed_out:
         record = finals[-1]
@@ -425,6 +452,7 @@ def _spawn(spec: dict, timeout: float) -> dict:
         "device": spec.get("device", "cpu"),
         "memory_cap_gb": spec.get("memory_cap_gb"),
         "done_before": batches[-1] if batches else None,
+        "failed_at": steps[-1] if steps else None,
     }
     if timed_out:
         record.update(status="timeout", timeout_s=timeout)
