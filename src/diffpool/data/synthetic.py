@@ -28,11 +28,19 @@ scored against them (e.g. NMI). Node order is shuffled, so positions reveal noth
 
 Generation is deterministic per ``seed`` (graph ``i`` uses its own generator seeded by
 ``(seed, i)``) and takes about a second per thousand graphs.
+
+The large setting (:func:`synthetic_large`, ``--dataset synthetic-large``) is the same generator
+and classes with communities of thousands of nodes: graphs of 10⁴–5·10⁴ nodes, 200 of them by
+default. Dense communities of that size would be billions of edges, so its communities are sparse
+(``degree``: random graphs of mean degree 6–10 on top of the spanning tree) and drawn as edge lists,
+never as an n × n matrix; 100–500 links join adjacent communities, about 1 % of a community's
+edges as one link is of the small set's.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Callable, Optional
+from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import torch
@@ -42,7 +50,14 @@ from .dataset import GraphDataset
 from .errors import DataError
 from .features import apply_features, make_feature_spec
 
-__all__ = ["SyntheticHierarchy", "ARRANGEMENTS", "community_graph"]
+__all__ = [
+    "SyntheticHierarchy",
+    "ARRANGEMENTS",
+    "community_graph",
+    "synthetic_large",
+    "LARGE_SETTINGS",
+    "LARGE_NUM_GRAPHS",
+]
 
 ARRANGEMENTS: tuple[str, ...] = ("path", "cycle", "star", "tadpole")
 
@@ -62,9 +77,35 @@ def community_graph(arrangement: str, k: int) -> list[tuple[int, int]]:
     raise DataError(f"unknown arrangement {arrangement!r}: choose from {', '.join(ARRANGEMENTS)}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _upper_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(size, k=1)
+
+
+def _pairs(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The unordered pairs ``{i, j}`` of ``0..size-1`` numbered ``index`` (``0 ≤ index < size(size−1)/2``):
+    pair ``t`` is ``{i, i + d mod size}`` with ``i = t mod size`` and offset ``d = t // size + 1``; for an
+    even size the offset ``size/2`` names each pair twice, so only its first half is used."""
+    half = size // 2
+    offset, first = index // size + 1, index % size
+    if size % 2 == 0:
+        full = size * (half - 1)  # pairs of offsets 1 .. half-1
+        last = index >= full
+        first = np.where(last, index - full, first)
+        offset = np.where(last, half, offset)
+    return first, (first + offset) % size
+
+
+def _sparse_community(rng: np.random.Generator, size: int, degree: float) -> tuple[np.ndarray, np.ndarray]:
+    """Edges ``(u, v)`` of one sparse community of ``size`` nodes: a random spanning tree and each
+    other pair with probability ``degree / (size − 1)``, drawn as a count and a sample of pairs (the
+    same distribution as a coin per pair, without the size² coins). Tree and random edges may repeat."""
+    perm = rng.permutation(size)
+    parents = perm[(rng.random(size - 1) * np.arange(1, size)).astype(np.int64)]
+    pairs = size * (size - 1) // 2
+    count = int(rng.binomial(pairs, min(1.0, degree / (size - 1))))
+    u, v = _pairs(rng.choice(pairs, size=count, replace=False, shuffle=False), size)
+    return np.concatenate([perm[1:], u]), np.concatenate([parents, v])
 
 
 def _range(value, name: str, kind=int) -> tuple:
@@ -75,7 +116,7 @@ def _range(value, name: str, kind=int) -> tuple:
 
 
 class SyntheticHierarchy(GraphDataset):
-    """Graphs of dense communities whose arrangement (path, cycle, star, tadpole) is the class.
+    """Graphs of communities whose arrangement (path, cycle, star, tadpole) is the class.
 
     Args:
         num_graphs: how many graphs (classes balanced to within one graph).
@@ -84,6 +125,9 @@ class SyntheticHierarchy(GraphDataset):
         community_size: (min, max) nodes per community, drawn uniformly per community.
         p_in: (min, max) edge probability inside a community, drawn per community (each community
             also gets a random spanning tree, so it is connected).
+        degree: if given, (min, max) mean degree of a community's random edges, drawn per community,
+            instead of ``p_in`` (edge probability ``degree / (size − 1)``; the spanning tree adds about
+            2): sparse communities, drawn as edge lists, for communities of thousands of nodes.
         links: (min, max) links joining two adjacent communities, drawn per community pair.
         balance_edges: give the trees (path, star) the links of a k-th pair on a random existing
             pair, so that the number of links does not depend on the class.
@@ -96,6 +140,7 @@ class SyntheticHierarchy(GraphDataset):
         features: node features as in :func:`~diffpool.data.load_tu`: ``auto`` is one-hot colour
             with colours, else one-hot degree; ``labels``, ``degree``, ``constant``.
         degree_cap: cap of the one-hot degree (default: the largest degree seen, at most 64).
+        name: the data set's name in logs and messages.
     """
 
     def __init__(
@@ -106,13 +151,15 @@ class SyntheticHierarchy(GraphDataset):
         communities: tuple[int, int] = (4, 6),
         community_size: tuple[int, int] = (6, 12),
         p_in: tuple[float, float] = (0.5, 0.9),
+        degree: tuple[float, float] | None = None,
         links: tuple[int, int] = (1, 1),
         balance_edges: bool = True,
         colours: int = 8,
         colour_noise: float = 0.0,
         features: str = "auto",
-        degree_cap: Optional[int] = None,
-        transform: Optional[Callable] = None,
+        degree_cap: int | None = None,
+        transform: Callable | None = None,
+        name: str = "synthetic",
     ) -> None:
         if num_graphs < 1:
             raise DataError(f"num_graphs must be at least 1, got {num_graphs}")
@@ -120,58 +167,97 @@ class SyntheticHierarchy(GraphDataset):
         size_range = _range(community_size, "community_size")
         p_range = _range(p_in, "p_in", float)
         link_range = _range(links, "links")
+        degree_range = None if degree is None else _range(degree, "degree", float)
         if k_range[0] < 4:
             raise DataError("communities: at least 4 per graph, or the arrangements coincide")
         if size_range[0] < 2 or link_range[0] < 1 or not 0 < p_range[0] <= p_range[1] <= 1:
             raise DataError("community_size ≥ 2, links ≥ 1 and 0 < p_in ≤ 1 are required")
         if link_range[1] > size_range[0]:
             raise DataError("links: more links per pair than node pairs between two communities")
+        if degree_range is not None and not degree_range[0] > 0:
+            raise DataError(f"degree must be positive, got {degree_range[0]}")
         if colours < 0 or not 0 <= colour_noise <= 1:
             raise DataError("colours must be ≥ 0 and colour_noise in [0, 1]")
 
         order = np.random.default_rng([seed, 2**31]).permutation(num_graphs)
         classes = np.empty(num_graphs, dtype=np.int64)
         classes[order] = np.arange(num_graphs) % len(ARRANGEMENTS)
-        graphs = [self._graph(np.random.default_rng([seed, i]), int(classes[i]), k_range, size_range,
-                              p_range, link_range, balance_edges, colours, colour_noise)
-                  for i in range(num_graphs)]
-        spec = make_feature_spec(graphs, features, degree_cap=degree_cap, name="synthetic")
-        settings = {"num_graphs": num_graphs, "seed": seed, "communities": list(k_range),
-                    "community_size": list(size_range), "p_in": list(p_range), "links": list(link_range),
-                    "balance_edges": balance_edges, "colours": colours, "colour_noise": colour_noise}
+        graphs = [
+            self._graph(
+                np.random.default_rng([seed, i]),
+                int(classes[i]),
+                k_range,
+                size_range,
+                p_range,
+                link_range,
+                balance_edges,
+                colours,
+                colour_noise,
+                degree_range,
+            )
+            for i in range(num_graphs)
+        ]
+        spec = make_feature_spec(graphs, features, degree_cap=degree_cap, name=name)
+        settings = {
+            "num_graphs": num_graphs,
+            "seed": seed,
+            "communities": list(k_range),
+            "community_size": list(size_range),
+            "p_in": list(p_range),
+            "links": list(link_range),
+            "balance_edges": balance_edges,
+            "colours": colours,
+            "colour_noise": colour_noise,
+        }
+        if degree_range is not None:
+            settings["degree"] = list(degree_range)
         super().__init__(
             apply_features(graphs, spec),
-            name="synthetic",
+            name=name,
             label_mapping={i: i for i in range(len(ARRANGEMENTS))},
             feature_spec=spec,
-            info={"generator": "SyntheticHierarchy", "settings": settings,
-                  "class_names": list(ARRANGEMENTS)},
+            info={"generator": "SyntheticHierarchy", "settings": settings, "class_names": list(ARRANGEMENTS)},
             transform=transform,
         )
 
     @staticmethod
-    def _graph(rng: np.random.Generator, label: int, k_range, size_range, p_range, link_range,
-               balance_edges: bool, colours: int = 0, colour_noise: float = 0.0) -> Data:
+    def _graph(
+        rng: np.random.Generator,
+        label: int,
+        k_range,
+        size_range,
+        p_range,
+        link_range,
+        balance_edges: bool,
+        colours: int = 0,
+        colour_noise: float = 0.0,
+        degree_range=None,
+    ) -> Data:
         # everything up to the arrangement is drawn without looking at the label
         k = int(rng.integers(k_range[0], k_range[1] + 1))
         sizes = rng.integers(size_range[0], size_range[1] + 1, size=k)
-        densities = rng.uniform(p_range[0], p_range[1], size=k)
+        densities = rng.uniform(*(p_range if degree_range is None else degree_range), size=k)
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         n = int(offsets[-1])
         community = np.repeat(np.arange(k), sizes)
-        adjacency = np.zeros((n, n), dtype=bool)
-        for c in range(k):
-            s, base = int(sizes[c]), int(offsets[c])
-            # a random spanning tree keeps the community connected (node perm[j] hangs off one of
-            # perm[0..j-1]) ...
-            perm = base + rng.permutation(s)
-            parents = perm[(rng.random(s - 1) * np.arange(1, s)).astype(np.int64)]
-            adjacency[perm[1:], parents] = adjacency[parents, perm[1:]] = True
-            # ... and each other pair is an edge with the community's probability
-            iu, ju = _upper_pairs(s)
-            keep = rng.random(iu.size) < densities[c]
-            adjacency[base + iu[keep], base + ju[keep]] = True
-            adjacency[base + ju[keep], base + iu[keep]] = True
+        if degree_range is None:
+            adjacency = np.zeros((n, n), dtype=bool)
+            for c in range(k):
+                s, base = int(sizes[c]), int(offsets[c])
+                # a random spanning tree keeps the community connected (node perm[j] hangs off one of
+                # perm[0..j-1]) ...
+                perm = base + rng.permutation(s)
+                parents = perm[(rng.random(s - 1) * np.arange(1, s)).astype(np.int64)]
+                adjacency[perm[1:], parents] = adjacency[parents, perm[1:]] = True
+                # ... and each other pair is an edge with the community's probability
+                iu, ju = _upper_pairs(s)
+                keep = rng.random(iu.size) < densities[c]
+                adjacency[base + iu[keep], base + ju[keep]] = True
+                adjacency[base + ju[keep], base + iu[keep]] = True
+        else:  # sparse communities: edge lists, one direction, duplicates removed below
+            inside = [_sparse_community(rng, int(sizes[c]), float(densities[c])) for c in range(k)]
+            heads = [offsets[c] + u for c, (u, _) in enumerate(inside)]
+            tails = [offsets[c] + v for c, (_, v) in enumerate(inside)]
         place = rng.permutation(k)  # which community sits where in the arrangement
         link_counts = rng.integers(link_range[0], link_range[1] + 1, size=k)
         extra_pair = int(rng.integers(0, k - 1))
@@ -179,15 +265,18 @@ class SyntheticHierarchy(GraphDataset):
         colour_seed = int(rng.integers(2**63 - 1))  # own stream: colours never change the structure
         if colours:
             paint = np.random.default_rng(colour_seed)
-            palette = (paint.choice(colours, size=k, replace=False) if colours >= k
-                       else paint.integers(0, colours, size=k))
+            palette = (
+                paint.choice(colours, size=k, replace=False)
+                if colours >= k
+                else paint.integers(0, colours, size=k)
+            )
             node_colour = palette[community]
             noisy = paint.random(n) < colour_noise
             node_colour[noisy] = paint.integers(0, colours, size=int(noisy.sum()))
 
         # the arrangement: the only thing that depends on the label
         arrangement = community_graph(ARRANGEMENTS[label], k)
-        counts = list(link_counts[:len(arrangement)])
+        counts = list(link_counts[: len(arrangement)])
         if balance_edges and len(arrangement) < k:  # a tree: its k-th pair's links go on a random pair
             counts[extra_pair] += int(link_counts[-1])
         links = np.random.default_rng(link_seed)
@@ -197,19 +286,50 @@ class SyntheticHierarchy(GraphDataset):
             # distinct endpoints on both sides: links between two communities close no triangle
             us = offsets[ca] + links.choice(int(sizes[ca]), size=count, replace=False)
             vs = offsets[cb] + links.choice(int(sizes[cb]), size=count, replace=False)
-            adjacency[us, vs] = adjacency[vs, us] = True
+            if degree_range is None:
+                adjacency[us, vs] = adjacency[vs, us] = True
+            else:
+                heads.append(us)
+                tails.append(vs)
+        if degree_range is None:
+            rows, cols = np.nonzero(adjacency)
+        else:
+            u, v = np.concatenate(heads), np.concatenate(tails)
+            key = np.sort(np.minimum(u, v) * n + np.maximum(u, v))
+            key = key[np.concatenate([[True], key[1:] != key[:-1]])]  # a tree edge may be drawn again
+            u, v = key // n, key % n
+            rows, cols = np.concatenate([u, v]), np.concatenate([v, u])
         # shuffle node ids so that positions say nothing about communities
         relabel = rng.permutation(n)
-        rows, cols = np.nonzero(adjacency)
-        rows, cols = relabel[rows], relabel[cols]
-        order = np.lexsort((cols, rows))  # sorted by source, then target, as PyG's coalesce leaves it
-        edge_index = torch.from_numpy(np.stack([rows[order], cols[order]]).astype(np.int64))
+        # sorted by source, then target, as PyG's coalesce leaves it (one sort of row · n + col)
+        key = np.sort(relabel[rows].astype(np.int64) * n + relabel[cols])
+        edge_index = torch.from_numpy(np.stack([key // n, key % n]))
         node_community = np.empty(n, dtype=np.int64)
         node_community[relabel] = community
-        data = Data(edge_index=edge_index, y=torch.tensor([label]), num_nodes=n,
-                    community=torch.from_numpy(node_community), num_communities=torch.tensor([k]))
+        data = Data(
+            edge_index=edge_index,
+            y=torch.tensor([label]),
+            num_nodes=n,
+            community=torch.from_numpy(node_community),
+            num_communities=torch.tensor([k]),
+        )
         if colours:
             node_label = np.empty(n, dtype=np.int64)
             node_label[relabel] = node_colour
             data.node_label = torch.from_numpy(node_label).view(n, 1)
         return data
+
+
+#: The large setting: the same classes with communities of thousands of nodes, 10⁴–5·10⁴ nodes a graph
+#: (4 communities of 2,500 to 6 of 8,333), sparse inside (mean degree about 10 with the tree) and
+#: joined by 100–500 links a pair (about 1 % of a community's edges, as one link is of the small set's).
+LARGE_SETTINGS: dict = dict(
+    communities=(4, 6), community_size=(2500, 8333), degree=(6.0, 10.0), links=(100, 500)
+)
+LARGE_NUM_GRAPHS = 200
+
+
+def synthetic_large(num_graphs: int = LARGE_NUM_GRAPHS, seed: int = 0, **options) -> SyntheticHierarchy:
+    """The large setting (:data:`LARGE_SETTINGS`, named ``synthetic-large``); ``options`` override
+    any :class:`SyntheticHierarchy` argument (e.g. smaller ``community_size`` for tests)."""
+    return SyntheticHierarchy(num_graphs, seed, **{**LARGE_SETTINGS, "name": "synthetic-large", **options})

@@ -39,8 +39,14 @@ __all__ = [
 # before the 8 colours have 8 clusters, and colours that share one merge their communities: seeds
 # 0–5 gave validation accuracy 76.9 on average (8 distinct clusters in 1 seed of 6); at 0.1, 95.2
 # (4 of 6). docs/RESULTS.md, the main job across seeds.
+# synthetic-large: the same classes and colours in graphs of 10⁴–5·10⁴ nodes. Its ratio sets the cluster
+# count by the number of communities (at most 6) and colours (8), not by the node count: 0.12 would
+# give up to 6,000 clusters and S of 5·10⁴ × 6·10³ floats (1.2 GB) per graph; at 0.0004 a graph gets
+# max(ceil(0.0004 · n), 8) = 8–20 clusters. Batches of 4 graphs (up to 2·10⁵ nodes) keep a step's
+# memory near a gigabyte on the CPU; the rest as the small set.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "synthetic": dict(levels=1, ratio=0.12, epochs=40, entropy_weight=0.1)
+    "synthetic": dict(levels=1, ratio=0.12, epochs=40, entropy_weight=0.1),
+    "synthetic-large": dict(levels=1, ratio=0.0004, batch_size=4, epochs=40, entropy_weight=0.1),
 }
 
 
