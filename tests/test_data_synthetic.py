@@ -1,4 +1,5 @@
 """SyntheticHierarchy: deterministic, balanced, with true communities whose arrangement is the class."""
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,9 @@ def test_deterministic_per_seed(synthetic):
     for key in ("x", "edge_index", "y", "community"):
         assert torch.equal(getattr(again._data, key), getattr(synthetic._data, key)), key
     other = SyntheticHierarchy(num_graphs=400, seed=8)
-    assert not torch.equal(other._data.edge_index, synthetic._data.edge_index) or \
-        not torch.equal(other._data.y, synthetic._data.y)
+    assert not torch.equal(other._data.edge_index, synthetic._data.edge_index) or not torch.equal(
+        other._data.y, synthetic._data.y
+    )
     # graph i depends only on (seed, i): a shorter set shares its graphs' structure
     short = SyntheticHierarchy(num_graphs=50, seed=7)
     same_class = [i for i in range(50) if short[i].y == synthetic[i].y]
@@ -124,8 +126,9 @@ def test_counts_do_not_depend_on_the_class():
     """Graph i drawn as each of the four classes has the same nodes, communities and edge count."""
     args = ((4, 6), (6, 12), (0.5, 0.9), (1, 1), True, 8, 0.1)
     for i in range(25):
-        versions = [SyntheticHierarchy._graph(np.random.default_rng([3, i]), label, *args)
-                    for label in range(4)]
+        versions = [
+            SyntheticHierarchy._graph(np.random.default_rng([3, i]), label, *args) for label in range(4)
+        ]
         assert len({int(g.num_nodes) for g in versions}) == 1
         assert len({g.edge_index.size(1) for g in versions}) == 1
         assert len({tuple(np.bincount(g.community.numpy())) for g in versions}) == 1
@@ -136,8 +139,9 @@ def test_counts_do_not_depend_on_the_class():
 
 def test_without_balancing_trees_have_one_link_less():
     args = ((5, 5), (8, 8), (0.7, 0.7), (1, 1), False)
-    path, cycle, star, tadpole = (SyntheticHierarchy._graph(np.random.default_rng([0, 1]), label, *args)
-                                  for label in range(4))
+    path, cycle, star, tadpole = (
+        SyntheticHierarchy._graph(np.random.default_rng([0, 1]), label, *args) for label in range(4)
+    )
     assert path.edge_index.size(1) == star.edge_index.size(1) == cycle.edge_index.size(1) - 2
     assert tadpole.edge_index.size(1) == cycle.edge_index.size(1)
 
@@ -156,8 +160,9 @@ def test_sizes_stay_within_bounds():
 
 
 def test_options_and_their_validation():
-    small = SyntheticHierarchy(num_graphs=8, seed=0, communities=(4, 4), community_size=(5, 5),
-                               links=(2, 2), features="constant")
+    small = SyntheticHierarchy(
+        num_graphs=8, seed=0, communities=(4, 4), community_size=(5, 5), links=(2, 2), features="constant"
+    )
     assert small.num_features == 1 and all(int(d.num_nodes) == 20 for d in small)
     for data in small:  # two links per adjacent pair, and the trees' extra pair: 8 links in all
         community = data.community[data.edge_index]

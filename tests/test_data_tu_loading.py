@@ -1,4 +1,5 @@
 """Loading TU sets: graphs as PyG expects them, labels mapped, edges clean, caching, zip, download."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,15 @@ def test_graphs_have_the_documented_types_and_shapes(tu):
         assert "node_label" not in data and "node_attr" not in data
 
 
-@pytest.mark.parametrize("name, mapping", [("PROTEINS", {1: 0, 2: 1}), ("MUTAG", {-1: 0, 1: 1}),
-                                           ("NCI1", {0: 0, 1: 1}), ("IMDB-MULTI", {1: 0, 2: 1, 3: 2})])
+@pytest.mark.parametrize(
+    "name, mapping",
+    [
+        ("PROTEINS", {1: 0, 2: 1}),
+        ("MUTAG", {-1: 0, 1: 1}),
+        ("NCI1", {0: 0, 1: 1}),
+        ("IMDB-MULTI", {1: 0, 2: 1, 3: 2}),
+    ],
+)
 def test_graph_labels_map_to_0_to_c_minus_1(tu, tu_root, name, mapping):
     dataset = tu(name)
     assert dataset.label_mapping == mapping and type(dataset.label_mapping) is dict
@@ -87,8 +95,9 @@ def test_self_loops_dropped_and_one_way_edges_completed(tu_root, tmp_path):
     assert all(a != b for a, b in edges)
 
 
-@pytest.mark.parametrize("features, width", [("auto", 21), ("labels", 3), ("attributes", 18),
-                                             ("degree", 10), ("constant", 1)])
+@pytest.mark.parametrize(
+    "features, width", [("auto", 21), ("labels", 3), ("attributes", 18), ("degree", 10), ("constant", 1)]
+)
 def test_feature_kinds(tu_root, data_cache, features, width):
     dataset = load_tu("ENZYMES", tu_root, features=features, cache=data_cache)
     assert dataset.num_features == width == dataset.feature_spec["num_features"]
@@ -114,8 +123,13 @@ def test_features_the_set_does_not_have(tu_root, data_cache):
 
 
 def test_max_nodes_filter_is_reported(tu_root, data_cache, tu):
-    sizes = np.diff(np.unique(np.loadtxt(tu_root / "PROTEINS" / "PROTEINS_graph_indicator.txt",
-                                         dtype=np.int64), return_index=True)[1].tolist() + [43471])
+    sizes = np.diff(
+        np.unique(
+            np.loadtxt(tu_root / "PROTEINS" / "PROTEINS_graph_indicator.txt", dtype=np.int64),
+            return_index=True,
+        )[1].tolist()
+        + [43471]
+    )
     expected = int((sizes > 100).sum())
     assert expected > 0
     for attempt in ("processed", "cached"):
@@ -257,9 +271,15 @@ def test_offline_without_a_copy_explains_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(DownloadError) as caught:
         load_tu("ENZYMES")
     message = str(caught.value)
-    for part in ("https://www.chrsmrrs.com/graphkerneldatasets/ENZYMES.zip",
-                 "Temporary failure in name resolution", "--data-dir", "root=", "ENZYMES.zip",
-                 str(tmp_path / "cache"), "DIFFPOOL_DATA"):
+    for part in (
+        "https://www.chrsmrrs.com/graphkerneldatasets/ENZYMES.zip",
+        "Temporary failure in name resolution",
+        "--data-dir",
+        "root=",
+        "ENZYMES.zip",
+        str(tmp_path / "cache"),
+        "DIFFPOOL_DATA",
+    ):
         assert part in message, part
     assert "\n" not in message  # one paragraph
 

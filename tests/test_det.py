@@ -1,4 +1,5 @@
 """DiffPool-DET: the deterministic normalised-cut clustering and the model that uses it."""
+
 from __future__ import annotations
 
 import pytest
@@ -52,7 +53,14 @@ def test_det_model_trains_with_hard_assignments():
     graphs = []
     for i, n in enumerate([12, 5, 20, 1]):
         edge_index = to_undirected(torch.randint(0, n, (2, 2 * n), generator=gen), num_nodes=n)
-        graphs.append(Data(x=torch.randn(n, 4, generator=gen), edge_index=edge_index, y=torch.tensor([i % 2]), num_nodes=n))
+        graphs.append(
+            Data(
+                x=torch.randn(n, 4, generator=gen),
+                edge_index=edge_index,
+                y=torch.tensor([i % 2]),
+                num_nodes=n,
+            )
+        )
     config = ModelConfig(in_channels=4, num_classes=2, max_nodes=20, variant="det", hidden=8, mlp_hidden=8)
     model = build_model(config)
     with pytest.raises(ValueError, match="attach_det_clusters"):

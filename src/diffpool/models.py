@@ -378,7 +378,9 @@ def attach_det_clusters(graphs, config: ModelConfig) -> list:
     counts = config.cluster_counts()
     out = []
     for data in graphs:
-        ids = det_hierarchy(data.edge_index, int(data.num_nodes), config.ratio, config.levels, counts)
+        ids = det_hierarchy(
+            data.edge_index, int(data.num_nodes), config.ratio, config.levels, counts, x=data.x
+        )
         data = data.clone()
         sizes = [int(data.num_nodes)] + [int(level.max()) + 1 if level.numel() else 1 for level in ids]
         for level, cluster in enumerate(ids, start=1):

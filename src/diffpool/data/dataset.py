@@ -13,16 +13,17 @@ one of these, so training code can rely on the same attributes everywhere:
 Graphs are stored collated, as PyG does, and can be saved to / loaded from one ``.pt`` file whose
 content is plain tensors and dicts (loadable with ``torch.load(weights_only=True)``).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 
-from .errors import DataError
 from ..atomic import atomic_open
+from .errors import DataError
 
 __all__ = ["GraphDataset", "FORMAT_VERSION"]
 
@@ -40,20 +41,20 @@ class GraphDataset(InMemoryDataset):
 
     def __init__(
         self,
-        data_list: Optional[Sequence[Data]] = None,
+        data_list: Sequence[Data] | None = None,
         *,
         name: str = "graphs",
-        label_mapping: Optional[dict] = None,
-        feature_spec: Optional[dict] = None,
-        filtered: Optional[dict] = None,
-        info: Optional[dict] = None,
-        transform: Optional[Callable] = None,
+        label_mapping: dict | None = None,
+        feature_spec: dict | None = None,
+        filtered: dict | None = None,
+        info: dict | None = None,
+        transform: Callable | None = None,
     ) -> None:
         super().__init__(None, transform)
         self.name = name
         self.label_mapping: dict = dict(label_mapping or {})
-        self.feature_spec: Optional[dict] = feature_spec
-        self.filtered: Optional[dict] = filtered
+        self.feature_spec: dict | None = feature_spec
+        self.filtered: dict | None = filtered
         self.info: dict = dict(info or {})
         self.from_cache = False
         if data_list is not None:
@@ -94,7 +95,7 @@ class GraphDataset(InMemoryDataset):
             torch.save(payload, handle)
 
     @classmethod
-    def load_from(cls, path: os.PathLike | str, transform: Optional[Callable] = None) -> "GraphDataset":
+    def load_from(cls, path: os.PathLike | str, transform: Callable | None = None) -> GraphDataset:
         """Read a file written by :meth:`save_to`. Raises on a missing, corrupt or outdated file."""
         data_dict, slices, meta = torch.load(path, weights_only=True)
         if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:

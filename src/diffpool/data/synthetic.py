@@ -236,7 +236,8 @@ class SyntheticHierarchy(GraphDataset):
         # everything up to the arrangement is drawn without looking at the label
         k = int(rng.integers(k_range[0], k_range[1] + 1))
         sizes = rng.integers(size_range[0], size_range[1] + 1, size=k)
-        densities = rng.uniform(*(p_range if degree_range is None else degree_range), size=k)
+        low, high = p_range if degree_range is None else degree_range
+        densities = rng.uniform(low, high, size=k)
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         n = int(offsets[-1])
         community = np.repeat(np.arange(k), sizes)

@@ -238,9 +238,7 @@ def _set_aside(corrupted: Path) -> None:
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Atomic checkpoint writes that keep the previous checkpoint; weights-only loads with fallback."""
 
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path, storage_options: Any | None = None
-    ) -> None:
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
