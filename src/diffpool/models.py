@@ -40,7 +40,7 @@ from .nn import (
     dense_readout,
     sparse_readout,
 )
-from .nn.blocks import CONV_KINDS, READOUTS
+from .nn.blocks import CONV_KINDS, READOUTS, ConvKind, Readout
 from .nn.pool import _LearnedPool
 
 __all__ = [
@@ -97,8 +97,8 @@ class ModelConfig:
     layers_per_block: int = 3
     levels: int = 2
     ratio: float = 0.25
-    conv: str = "sage"
-    readout: str = "max"
+    conv: ConvKind = "sage"
+    readout: Readout = "max"
     batch_norm: bool = True
     normalize: bool = True
     concat: bool = True

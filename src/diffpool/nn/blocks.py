@@ -168,7 +168,7 @@ class _RealRows:
         return rows.new_zeros(shape[0] * shape[1], shape[2]).index_copy(0, self.index, rows).view(shape)
 
 
-def make_conv(kind: str, in_channels: int, out_channels: int, *, dense: bool) -> nn.Module:
+def make_conv(kind: ConvKind, in_channels: int, out_channels: int, *, dense: bool) -> nn.Module:
     """One PyG convolution of the given kind, sparse (``edge_index``) or dense (``adj``)."""
     if kind == "sage":
         return (
@@ -210,7 +210,7 @@ class GNNBlock(nn.Module):
         hidden_channels: int,
         num_layers: int = 3,
         *,
-        conv: str = "sage",
+        conv: ConvKind = "sage",
         dense: bool = False,
         batch_norm: bool = True,
         normalize: bool = True,
@@ -356,7 +356,7 @@ def _batch_norm_rows(norm: nn.Module, rows: Tensor) -> Tensor:
     return norm(rows)
 
 
-def sparse_readout(x: Tensor, batch: Tensor, kind: str, size: int | None = None) -> Tensor:
+def sparse_readout(x: Tensor, batch: Tensor, kind: Readout, size: int | None = None) -> Tensor:
     """Graph-level readout of stacked node features: ``[N, F] → [B, F]``."""
     if kind == "max":
         return global_max_pool(x, batch, size)
@@ -367,7 +367,7 @@ def sparse_readout(x: Tensor, batch: Tensor, kind: str, size: int | None = None)
     raise ValueError(f"unknown readout {kind!r}; choose one of {', '.join(READOUTS)}")
 
 
-def dense_readout(x: Tensor, mask: Tensor, kind: str) -> Tensor:
+def dense_readout(x: Tensor, mask: Tensor, kind: Readout) -> Tensor:
     """Graph-level readout over real nodes of a padded batch: ``[B, N, F] → [B, F]``."""
     m = mask.unsqueeze(-1)
     if kind == "max":
