@@ -72,13 +72,13 @@ def prepare_data(path: Path, num_graphs: int, seed: int, overrides: dict | None 
     from diffpool.data.synthetic import synthetic_large
 
     if path.exists():
-        return {"generated": False, "generate_s": None, "file": str(path)}
+        return {"generated": False, "generate_s": None, "file": path.name}
     started = time.perf_counter()
     dataset = synthetic_large(num_graphs=num_graphs, seed=seed, **(overrides or {}))
     seconds = time.perf_counter() - started
     path.parent.mkdir(parents=True, exist_ok=True)
     dataset.save_to(path)
-    return {"generated": True, "generate_s": seconds, "file": str(path)}
+    return {"generated": True, "generate_s": seconds, "file": path.name}
 
 
 def _workload(path: str):

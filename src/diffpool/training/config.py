@@ -42,8 +42,9 @@ __all__ = [
 # synthetic-large: the same classes and colours in graphs of 10⁴–5·10⁴ nodes. Its ratio sets the cluster
 # count by the number of communities (at most 6) and colours (8), not by the node count: 0.12 would
 # give up to 6,000 clusters and S of 5·10⁴ × 6·10³ floats (1.2 GB) per graph; at 0.0004 a graph gets
-# max(ceil(0.0004 · n), 8) = 8–20 clusters. Batches of 4 graphs (up to 2·10⁵ nodes) keep a step's
-# memory near a gigabyte on the CPU; the rest as the small set.
+# max(ceil(0.0004 · n), 8) = 8–20 clusters. Batches of 4 graphs (up to 2·10⁵ nodes): training took
+# 2.4 GB above the data at its peak on the CPU (docs/PERFORMANCE.md, Large graphs). Epochs and the
+# entropy weight as the small set's, not tuned here (an epoch takes minutes on a CPU).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "synthetic": dict(levels=1, ratio=0.12, epochs=40, entropy_weight=0.1),
     "synthetic-large": dict(levels=1, ratio=0.0004, batch_size=4, epochs=40, entropy_weight=0.1),
