@@ -518,3 +518,15 @@ def test_size_batching_with_per_graph_clusters_trains_and_evaluates_every_graph(
         and hparams["model_config"]["per_graph_clusters"] is True
     )
     assert result["epochs_run"] == 2 and 0 <= result["test_acc"] <= 1
+
+
+def test_a_graph_too_large_to_draw_gets_no_picture_and_a_message(tmp_path, capsys, monkeypatch):
+    import diffpool.cli as cli
+
+    monkeypatch.setattr(cli, "PICTURE_MAX_NODES", 3)
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--hidden", "8", "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["picture"] is None
+    assert "no picture: test graph" in captured.err and "at most 3" in captured.err
+    assert not list(out.glob("assignments-*.png"))

@@ -196,6 +196,10 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# The picture's layout holds n×n arrays: beyond this many nodes it would take gigabytes.
+PICTURE_MAX_NODES = 5000
+
+
 def _assignment_picture(config, result, out) -> str | None:
     """The learned hierarchy of the first test graph, if the pictures module is available."""
     try:
@@ -214,11 +218,19 @@ def _assignment_picture(config, result, out) -> str | None:
     splits = json.loads((out / "splits.json").read_text())
     folds = splits["folds"] if isinstance(splits, dict) else splits
     index = folds[0]["test"][0]
+    graph = dataset[index]
+    if int(graph.num_nodes) > PICTURE_MAX_NODES:
+        print(
+            f"no picture: test graph {index + 1} has {int(graph.num_nodes):,} nodes, and the layout draws "
+            f"graphs of at most {PICTURE_MAX_NODES:,}",
+            file=sys.stderr,
+        )
+        return None
     path = out / f"assignments-graph{index + 1}.png"  # numbered from 1, as the data files' graph ids
     class_names = dataset.info.get("class_names") or getattr(dataset, "class_names", None)
     assignment_figure(
         model,
-        dataset[index],
+        graph,
         path,
         title=f"{config.dataset} test graph {index + 1}",
         class_names=[str(c) for c in class_names] if class_names else None,
