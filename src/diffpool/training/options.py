@@ -29,7 +29,8 @@ from .config import (
 __all__ = ["add_run_options", "run_config_from_args", "parse_settings"]
 
 HELP: dict[str, str] = {
-    "dataset": "'synthetic' or 'synthetic-large' (built-in, offline) or a TU data set name such as ENZYMES, PROTEINS",
+    "dataset": "'synthetic' or 'synthetic-large' (built-in, offline) or a TU data set name "
+    "such as ENZYMES, PROTEINS",
     "data_dir": "folder holding NAME/ in the official TU layout, or NAME.zip; without it the official "
     "archive is downloaded once into $DIFFPOOL_DATA (default ~/.cache/diffpool)",
     "features": "node features: auto (attributes + one-hot labels where present, else degree), labels, "
