@@ -27,7 +27,11 @@ from diffpool.cli import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted(
-    [REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("index.md"), *(REPO_ROOT / "docs" / "guide").glob("*.md")]
+    [
+        REPO_ROOT / "README.md",
+        *(REPO_ROOT / "docs").glob("index.md"),
+        *(REPO_ROOT / "docs" / "guide").glob("*.md"),
+    ]
 )
 FENCE = re.compile(r"^```(\w*)\s*$")
 #: Commands CI runs itself: the word that must appear in .ci/run for each.
@@ -126,7 +130,9 @@ def run_diffpool(argv: list[str], where: str) -> None:
             code = main(argv)
         except SystemExit as exit_:
             code = exit_.code
-    assert code in (0, None), f"{where}: diffpool {shlex.join(argv)} exited {code}\n{stderr.getvalue()[-3000:]}"
+    assert code in (0, None), (
+        f"{where}: diffpool {shlex.join(argv)} exited {code}\n{stderr.getvalue()[-3000:]}"
+    )
 
 
 def run_command(command: str, where: str, ci_text: str) -> None:
