@@ -181,3 +181,45 @@ def test_cv_with_tensorboard_writes_one_run_per_fold(tmp_path, capsys):
         rows = _csv_rows(out / fold / "logs" / "metrics.csv")
         assert scalars["val_acc"] == pytest.approx([float(rows[0]["val_acc"])])
         assert len(scalars["train_loss"]) == 1
+
+
+# Not in the test extra: these run where the package is installed.
+def test_train_with_mlflow_records_a_run_in_the_run_folder(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "run"
+    argv = [
+        "train",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        *TINY,
+        "--no-picture",
+        "--json",
+        "--logger",
+        "mlflow",
+    ]
+    assert main(argv) == 0
+    store = f"sqlite:///{(out / 'mlflow.db').as_posix()}"
+    assert json.loads(capsys.readouterr().out)["trackers"] == {"mlflow": store}
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("run")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "run" and run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "val_acc")
+    rows = _csv_rows(out / "logs" / "metrics.csv")
+    assert [m.value for m in history] == pytest.approx([float(row["val_acc"]) for row in rows])
+
+
+def test_cv_with_wandb_keeps_one_offline_run_per_fold(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("wandb")
+    for name in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "cv"
+    argv = ["cv", "--folds", "2", "--epochs", "1", "--out", str(out), *TINY, "--logger", "wandb"]
+    assert main(argv) == 0
+    assert len(list((out / "wandb").glob("offline-run-*"))) == 2

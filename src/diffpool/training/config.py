@@ -3,9 +3,9 @@
 The model options in it take their defaults from :class:`~diffpool.models.ModelConfig`; the one
 difference is :data:`RUN_DEFAULTS_OVER_MODEL`.
 
-Every field is also a command-line option (``--batch-size`` for ``batch_size``) and a key of the
-YAML config file; command-line options override the file, which overrides the preset, which
-overrides these defaults.
+Every field is also a command-line option (``--batch-size`` for ``batch_size``; ``--logger``, once
+per logger, for ``loggers``) and a key of the YAML config file; command-line options override the
+file, which overrides the preset, which overrides these defaults.
 """
 
 from __future__ import annotations
