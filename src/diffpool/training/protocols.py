@@ -446,7 +446,8 @@ def fit_fold_repeats(
     """Fair protocol with ``config.repeats`` models per fold (Errica et al.'s final runs): each trains
     in ``fold_dir/run_R`` with its own seed on the fold's saved splits, chooses its epoch on the inner
     validation split and is tested once; the fold scores the mean of their validation and test
-    accuracies (``runs`` lists each). ``history`` and ``best_epoch`` are the first model's."""
+    accuracies (``runs`` lists each). ``history`` and ``best_epoch`` are the first model's. ``run_dir``:
+    the run folder, where the experiment trackers write (default ``fold_dir``)."""
     finished = _read_back(fold_dir, "fair", f"fold {fold} from its models")
     if finished is not None:
         return finished
