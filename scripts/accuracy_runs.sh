@@ -51,7 +51,7 @@ run PROTEINS-diffpool-pergraph-fair --dataset PROTEINS --preset paper "${pergrap
 run PROTEINS-diffpool-pergraph-random-fair --dataset PROTEINS --preset paper --per-graph-clusters "${common[@]}"
 run ENZYMES-diffpool-pergraph-random-fair --dataset ENZYMES --preset paper --per-graph-clusters "${common[@]}"
 # Per-graph k with a floor of 8 clusters (--min-clusters), an option: a 33-node ENZYMES graph gets 8
-# clusters instead of 4 (fixed k stayed the default until session 9; docs/RESULTS.md).
+# clusters instead of 4 (docs/RESULTS.md).
 run ENZYMES-diffpool-pergraph-min8-fair --dataset ENZYMES --preset paper --per-graph-clusters --min-clusters 8 "${common[@]}"
 run PROTEINS-diffpool-pergraph-min8-fair --dataset PROTEINS --preset paper --per-graph-clusters --min-clusters 8 "${common[@]}"
 run PROTEINS-baseline-fair --dataset PROTEINS --variant baseline "${common[@]}"
@@ -116,7 +116,7 @@ run ENZYMES-baseline-repeats3-fair --dataset ENZYMES --variant baseline --repeat
 # Added after the four rows above had run: ENZYMES' best setting (--input-norm) with 3 models per fold.
 run ENZYMES-inputnorm-repeats3-fair --dataset ENZYMES --preset paper --input-norm --repeats 3 "${common[@]}"
 # Per-graph cluster counts (k_g = ceil(ratio · n_g), random batches) with 3 models per fold: the
-# evidence issue 6 asks for before per-graph k becomes the product's default. Fixed before these
+# evidence needed before per-graph k becomes the product's default. Fixed before these
 # ran: per-graph k becomes the default (without --preset; the paper preset keeps its fixed k) only
 # if each row's mean is within 1 point of the fixed-k row with 3 models per fold (PROTEINS 74.3,
 # so >= 73.3; ENZYMES 64.6, so >= 63.6); otherwise the default stays fixed k. Both are published.
@@ -130,7 +130,7 @@ run PROTEINS-pergraph-sum-repeats3-fair --dataset PROTEINS --preset paper --per-
 run PROTEINS-sum-fair --dataset PROTEINS --preset paper --readout sum "${common[@]}"
 select_run PROTEINS-pergraph-readout-selected-fair PROTEINS-pergraph-repeats3-fair PROTEINS-pergraph-sum-repeats3-fair
 select_run PROTEINS-readout-selected-fair PROTEINS-diffpool-fair PROTEINS-sum-fair
-# Regularisation (session 8). Every PROTEINS fold's best inner-validation epoch of the preset is 1-24
+# Regularisation. Every PROTEINS fold's best inner-validation epoch of the preset is 1-24
 # while its training accuracy climbs past 0.9 by epoch ~35: the model memorises the training folds.
 # Fixed before these ran: dropout 0.5 in the classifier MLP with weight decay 5e-4 as the second
 # candidate of a per-fold choice on inner validation against the preset (PROTEINS-diffpool-fair; ties
@@ -142,7 +142,7 @@ select_run PROTEINS-regularised-selected-fair PROTEINS-diffpool-fair PROTEINS-re
 # large social graphs). Fixed before it ran; one thread, the same budget as every row. Its 10 folds
 # are ~3.5 core-hours (~20 minutes a fold); re-running this line resumes unfinished folds.
 run REDDIT-BINARY-pergraph-1level-fair --dataset REDDIT-BINARY --preset paper --per-graph-clusters --levels 1 --ratio 0.1 "${common[@]}"
-# Learning-rate schedule (session 9), the last lever issue 5 names that no PROTEINS row had tried.
+# Learning-rate schedule, a lever no PROTEINS row had tried.
 # The preset's best inner-validation epochs are 1-24, so a cosine schedule over 150 epochs would have
 # barely decayed before early stopping ends a run; this one anneals from 1e-3 towards 0 over 50
 # epochs, all run, the best inner-validation epoch kept. Fixed before it ran: the second candidate
@@ -150,7 +150,7 @@ run REDDIT-BINARY-pergraph-1level-fair --dataset REDDIT-BINARY --preset paper --
 # they score.
 run PROTEINS-cosine-fair --dataset PROTEINS --preset paper --lr-schedule cosine --folds 10 --protocol fair --epochs 50 --patience 50
 select_run PROTEINS-cosine-selected-fair PROTEINS-diffpool-fair PROTEINS-cosine-fair
-# Per-graph k with a floor of 8 clusters as the product default (session 9). Per-graph k alone failed
+# Per-graph k with a floor of 8 clusters as the product default. Per-graph k alone failed
 # the rule above on ENZYMES (at 10 % a 33-node graph gets 4 clusters); a floor of 8 gave ENZYMES 63.7
 # and the synthetic set its colours back with one model. Fixed before these ran, the same rule: the
 # default (without --preset) becomes per-graph k with --min-clusters 8 only if, with 3 models per
@@ -160,7 +160,7 @@ run PROTEINS-pergraph-min8-repeats3-fair --dataset PROTEINS --preset paper --per
 run ENZYMES-pergraph-min8-repeats3-fair --dataset ENZYMES --preset paper --per-graph-clusters --min-clusters 8 --repeats 3 "${common[@]}"
 # Result: PROTEINS 74.7 ± 3.8, ENZYMES 64.2 ± 4.5, the synthetic set 86.7: the rule passed, and
 # per-graph k with a floor of 8 is the default since (--preset paper keeps the paper's fixed k).
-# Loss weights (session 10), the lever issue 5 names first that no PROTEINS row had tried. In the
+# Loss weights, a lever no PROTEINS row had tried. In the
 # preset's first epoch on PROTEINS the entropy term (6.25, summed over the two levels of 155 and 39
 # clusters) is ten times the cross-entropy (0.59); by the third epoch it is 0.37: the assignments
 # are pushed to one-hot before the classifier has learned anything, while the link term grows
@@ -174,7 +174,7 @@ run PROTEINS-entropy0.1-fair --dataset PROTEINS --preset paper --entropy-weight 
 select_run PROTEINS-entropy-selected-fair PROTEINS-diffpool-rerun-fair PROTEINS-entropy0.1-fair
 # Result: the preset re-run 74.6 ± 4.8 (the first run of the same command scored 75.7 ± 3.9), entropy
 # weight 0.1 74.6 ± 6.3, chosen per fold 74.7 ± 4.6 (the preset in 7 folds): PROTEINS' goal stays unmet.
-# Batch norm (session 11), the one lever issue 5 names that no PROTEINS row had tried. The preset
+# Batch norm, a lever no PROTEINS row had tried. The preset
 # normalises every GNN layer but the last over the batch's real nodes; PROTEINS' batches of 20 graphs
 # mix 4-node and 600-node graphs, so a batch's statistics are dominated by its largest graph and
 # differ from the running statistics used at test time. Fixed before it ran: the preset with
@@ -182,7 +182,7 @@ select_run PROTEINS-entropy-selected-fair PROTEINS-diffpool-rerun-fair PROTEINS-
 # preset's re-run above (ties go to the preset); both new rows are published whatever they score.
 run PROTEINS-nobatchnorm-fair --dataset PROTEINS --preset paper --no-batch-norm "${common[@]}"
 select_run PROTEINS-batchnorm-selected-fair PROTEINS-diffpool-rerun-fair PROTEINS-nobatchnorm-fair
-# Link-loss normalisation (session 11), the other lever issue 5 names. The product divides each
+# Link-loss normalisation, another lever. The product divides each
 # graph's ‖A − SSᵀ‖_F by its node count; the paper's raw norm (--link-normalization none) weighs the
 # link term by graph size, so PROTEINS' large graphs (up to 620 nodes) pull S towards their adjacency.
 # Fixed before it ran, alongside the batch-norm row and by the same rule: a per-fold choice on inner
@@ -191,21 +191,21 @@ run PROTEINS-linkraw-fair --dataset PROTEINS --preset paper --link-normalization
 select_run PROTEINS-linknorm-selected-fair PROTEINS-diffpool-rerun-fair PROTEINS-linkraw-fair
 # Result: without batch norm 75.5 ± 4.7 (best epochs median 39.5), chosen per fold 73.8 ± 5.2; the raw
 # link norm 76.0 ± 4.6 (best epochs median 4), chosen per fold 74.7 ± 4.7 (the preset in 8 folds each).
-# By the rule above PROTEINS' goal stays unmet. Confirmation of the raw norm (session 11, fixed before
+# By the rule above PROTEINS' goal stays unmet. Confirmation of the raw norm (fixed before
 # it runs; prompted by the 76.0 above, so it tests that one setting, not a choice among settings): the
 # same command with three models per fold (Errica et al.'s final protocol; the preset scored 74.3 ± 4.2
 # so). PROTEINS' fair goal counts as met only if this row is >= 75.8; it is published either way.
 run PROTEINS-linkraw-repeats3-fair --dataset PROTEINS --preset paper --link-normalization none --repeats 3 "${common[@]}"
-# Result (session 12): 74.7 ± 3.5 (models alone 74.1, 74.8, 75.3), below 75.8: the goal is not met.
-# Pooled batching (session 14), issue 6's last lever for the default's epoch time: random pools of
+# Result: 74.7 ± 3.5 (models alone 74.1, 74.8, 75.3), below 75.8: the goal is not met.
+# Pooled batching: a lever for the default's epoch time: random pools of
 # 4 batches' worth of graphs, each sorted by size and cut into batches (epochs 0.89x on PROTEINS,
 # 0.93x on ENZYMES against random batches, measured in one process). Size-sorted batches cost
 # PROTEINS accuracy before (72.6), so fixed before these ran: --batching pooled becomes the default
 # (without --preset) only if, with 3 models per fold, PROTEINS >= 73.7 and ENZYMES >= 63.2 (1 point
-# below the random batches' 74.7 and 64.2 above, the margin issue 6 allows per-graph k), and the
+# below the random batches' 74.7 and 64.2 above, the margin per-graph k was allowed), and the
 # synthetic main job at its default settings (seeds 0-5) still averages >= 85.7 (1 point below 86.7).
 run PROTEINS-pooled-repeats3-fair --dataset PROTEINS --preset paper --per-graph-clusters --min-clusters 8 --batching pooled --repeats 3 "${common[@]}"
 run ENZYMES-pooled-repeats3-fair --dataset ENZYMES --preset paper --per-graph-clusters --min-clusters 8 --batching pooled --repeats 3 "${common[@]}"
-# Result (session 14): PROTEINS 74.7 ± 4.2 (models alone 73.8, 76.0, 74.1; random batches 74.7 ± 3.8),
+# Result: PROTEINS 74.7 ± 4.2 (models alone 73.8, 76.0, 74.1; random batches 74.7 ± 3.8),
 # ENZYMES 62.2 ± 3.5 (60.8, 62.0, 63.8; random batches 64.2 ± 4.5), the synthetic set 91.5: ENZYMES
 # is below 63.2, so the rule fails and random batches stay the default; --batching pooled is an option.

@@ -1,5 +1,5 @@
 """Corrupted run files and checkpoints: detected with a clear message, the previous good file used,
-nothing good overwritten with garbage (issue 9).
+nothing good overwritten with garbage.
 
 Each test copies a small finished run (made once per module, in-process through the CLI) into its
 own folder, damages one file the way a crash or a bad disk would (cut in half, bytes flipped,

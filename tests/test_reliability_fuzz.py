@@ -1,4 +1,4 @@
-"""Fuzzing the TU reader with mutations of real files (issue 9).
+"""Fuzzing the TU reader with mutations of real files.
 
 Every mutation of a copy of MUTAG (lines deleted, duplicated, swapped or garbled; wrong counts;
 huge, negative and non-integer ids; empty or cut files; UTF-16, Latin-1, BOMs, binary junk, CRLF)

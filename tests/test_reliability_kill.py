@@ -1,5 +1,5 @@
 """SIGKILL a `diffpool train` / `diffpool cv` run at random points, run the same command again: it
-resumes and ends with the same numbers as an uninterrupted run (issue 9).
+resumes and ends with the same numbers as an uninterrupted run.
 
 The runs are real subprocesses of the command line (``python -m diffpool.cli``) on MUTAG, CPU,
 one thread, fixed seed. Kill points are drawn from a seeded generator (``KILL_SEED``), so a failure

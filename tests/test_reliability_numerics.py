@@ -1,5 +1,4 @@
-"""Numerically hard inputs for the pooling math and the model: finite outputs, finite gradients
-(issue 9).
+"""Numerically hard inputs for the pooling math and the model: finite outputs, finite gradients.
 
 Cases: one-hot assignments (entropy at log 0, logits up to ±1e30), A = 0 (edgeless graphs), A = SSᵀ
 exactly (the link loss's square root at 0), one-node graphs, a 10⁴-node graph with K = 1, identical

@@ -1,4 +1,4 @@
-"""Faults a new user hits (issue 27, items 4–9), each through the command or API a user calls.
+"""Faults a new user hits, each through the command or API a user calls.
 
 4. an output file never replaces the command's inputs, nor an existing file without ``--force``;
 5. node features never change silently: every command says what it built from which files, and a

@@ -143,10 +143,12 @@ def run_train(args: argparse.Namespace) -> int:
 
     from .data import feature_sources
     from .training import train
+    from .training.loggers import check_loggers, tracker_locations
     from .training.options import run_config_from_args
     from .training.protocols import is_rank_zero
 
     config = run_config_from_args(args)
+    check_loggers(config.loggers)
     _quiet_lightning(args.verbose)
     out = Path(args.out or Path("runs") / f"train-{config.dataset}")
     pooling = f" with {config.pool} pooling" if config.pool != "diffpool" else ""
@@ -171,6 +173,7 @@ def run_train(args: argparse.Namespace) -> int:
         "community_nmi": result.get("community_nmi"),
         "checkpoint": result["checkpoint"],
         "logs": str(out / "logs" / "metrics.csv"),
+        "trackers": tracker_locations(config, out),
         "result": str(out / "result.json"),
         "wall_time_s": result["wall_time_s"],
         "features": features[0] if features else None,
@@ -191,6 +194,8 @@ def run_train(args: argparse.Namespace) -> int:
         )
     print(f"checkpoint         {summary['checkpoint']}")
     print(f"logs               {summary['logs']}")
+    for name, where in summary["trackers"].items():
+        print(f"{name:<18} {where}")
     if summary.get("picture"):
         print(f"picture            {summary['picture']}")
     return EXIT_OK
@@ -318,6 +323,7 @@ def run_cv(args: argparse.Namespace) -> int:
 
     from .data import feature_sources
     from .training import cross_validate, report
+    from .training.loggers import check_loggers, tracker_locations
     from .training.options import run_config_from_args
     from .training.protocols import is_rank_zero
 
@@ -347,6 +353,7 @@ def run_cv(args: argparse.Namespace) -> int:
             "--force replaces the results of 'cv select'; a cv run folder is resumed, never replaced"
         )
     config = run_config_from_args(args)
+    check_loggers(config.loggers)
     _quiet_lightning(args.verbose)
     out = Path(args.out or Path("runs") / f"cv-{config.dataset}-{config.variant}-{args.protocol}")
 
@@ -377,6 +384,8 @@ def run_cv(args: argparse.Namespace) -> int:
             print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
         return EXIT_OK
     _print_cv(args, summary, out)
+    for name, where in tracker_locations(config, out).items():
+        _print(args, f"{name}: {where}")
     return EXIT_OK
 
 

@@ -114,7 +114,8 @@ def dense_dmon_pool(
 
     (Tsitsulin et al., JMLR 2023, Eq. 3 and Sec. 4, with the orthogonality term PyG adds). Unlike PyG's,
     the losses are per graph: PyG averages them over the batch and, for graphs of different sizes,
-    divides each graph's cluster norm by every graph's node count before averaging (its issue #10148).
+    divides each graph's cluster norm by every graph's node count before averaging (reported in PyG's
+    GitHub tracker, issues/10148).
     A graph without edges has spectral loss 0 (PyG: NaN); with ``num_clusters`` a graph's ``k`` is its
     own cluster count.
 

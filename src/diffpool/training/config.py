@@ -3,9 +3,9 @@
 The model options in it take their defaults from :class:`~diffpool.models.ModelConfig`; the one
 difference is :data:`RUN_DEFAULTS_OVER_MODEL`.
 
-Every field is also a command-line option (``--batch-size`` for ``batch_size``) and a key of the
-YAML config file; command-line options override the file, which overrides the preset, which
-overrides these defaults.
+Every field is also a command-line option (``--batch-size`` for ``batch_size``; ``--logger``, once
+per logger, for ``loggers``) and a key of the YAML config file; command-line options override the
+file, which overrides the preset, which overrides these defaults.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 from ..models import LINK_NORMALIZATIONS, ConfigError, ModelConfig, _pool_problem
 
@@ -21,6 +21,7 @@ __all__ = [
     "BATCHING",
     "DATASET_DEFAULTS",
     "DEFAULT_MIN_CLUSTERS",
+    "LOGGERS",
     "LR_SCHEDULES",
     "PAPER_PRESET_SOURCE",
     "RUN_DEFAULTS_OVER_MODEL",
@@ -69,6 +70,9 @@ BATCHING = ("random", "size", "pooled")
 POOL_BATCHES = 4
 #: constant: --lr throughout; cosine: annealed from --lr towards 0 over --epochs (one step per epoch).
 LR_SCHEDULES = ("constant", "cosine")
+#: Where training writes its per-epoch metrics (RunConfig.loggers, --logger). The CSV log,
+#: logs/metrics.csv, is always written: the others are experiment trackers added to it.
+LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")
 
 # The cluster options only shape a learned assignment: DET's clusters come from Graclus, GraphSAGE
 # and the baseline do not pool. Given to those variants they would be saved and silently ignored.
@@ -109,6 +113,11 @@ def _check_types(config: RunConfig) -> None:
         if value is None and type(None) in get_args(hints[f.name]):
             continue
         kind = kinds[0]
+        if get_origin(hints[f.name]) is tuple:
+            ok = isinstance(value, tuple) and all(isinstance(v, kind) for v in value)
+            if not ok:
+                problems.append(f"{f.name} must be a list of names, got {value!r}")
+            continue
         if kind is bool:
             ok = isinstance(value, bool)
         elif kind is float:
@@ -232,14 +241,28 @@ class RunConfig:
     # little and, when other processes share the cores, OpenMP spin-waiting made an epoch 10×
     # slower here (2 threads: 66 s, 1 thread: 5.9 s). Raise it for very large graphs.
     threads: int = 1
+    # Always "csv" first, then the trackers asked for (see LOGGERS).
+    loggers: tuple[str, ...] = ("csv",)
 
     def __post_init__(self) -> None:
         if (
             type(self.precision) is int
         ):  # Lightning takes 32, 16, 64 as numbers too (a config file's precision: 32)
             self.precision = str(self.precision)
+        # A config file's "loggers: tensorboard" or list, and config.json's list, as a tuple.
+        if isinstance(self.loggers, str):
+            self.loggers = (self.loggers,)
+        elif isinstance(self.loggers, list):
+            self.loggers = tuple(self.loggers)
         _check_types(self)
         problems = []
+        unknown = [name for name in self.loggers if name not in LOGGERS]
+        if unknown:
+            problems.append(
+                f"loggers must be among {', '.join(LOGGERS)}, got {', '.join(map(repr, unknown))}"
+            )
+        else:
+            self.loggers = tuple(dict.fromkeys(("csv", *self.loggers)))
         for name in ("epochs", "batch_size", "devices", "num_nodes", "threads", "min_clusters", "repeats"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -332,9 +355,11 @@ class RunConfig:
         no per-graph cluster counts for the variants that learn no assignment (DET's clusters come
         from Graclus; GraphSAGE and the baseline do not pool), so their runs compare equal whatever
         the default."""
+        # loggers as a list: plain data in JSON and YAML alike
+        values = {**asdict(self), "loggers": list(self.loggers)}
         if self.variant in LEARNED_ASSIGNMENT_VARIANTS:
-            return {**asdict(self), "min_clusters": self.cluster_floor}
-        return {**asdict(self), "per_graph_clusters": False, "min_clusters": 1}
+            return {**values, "min_clusters": self.cluster_floor}
+        return {**values, "per_graph_clusters": False, "min_clusters": 1}
 
     @classmethod
     def for_dataset(cls, dataset: str = "synthetic", **options: Any) -> RunConfig:

@@ -16,6 +16,7 @@ from .config import (
     BATCHING,
     DATASET_DEFAULTS,
     DEFAULT_MIN_CLUSTERS,
+    LOGGERS,
     LR_SCHEDULES,
     PAPER_PRESET_SOURCE,
     POOL_BATCHES,
@@ -92,7 +93,13 @@ HELP: dict[str, str] = {
     "sync_batchnorm": "synchronise batch-norm statistics across DDP processes",
     "num_workers": "data-loader worker processes",
     "threads": "torch intra-op threads (1 is fastest for small graphs on a shared CPU)",
+    "loggers": "also log the per-epoch metrics to this experiment tracker: tensorboard, wandb or "
+    "mlflow (repeat for several; install with pip install 'diffpool[NAME]'); the CSV log, "
+    "logs/metrics.csv, is always written",
 }
+
+# Options whose flag is not the field's name: one --logger per tracker fills the list loggers.
+FLAGS = {"loggers": "--logger"}
 
 
 # Defaults that depend on other options, as --help states them.
@@ -115,7 +122,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("run options")
     defaults = RunConfig()
     for f in fields(RunConfig):
-        flag = "--" + f.name.replace("_", "-")
+        flag = FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
         default = getattr(defaults, f.name)
         own = {name: values[f.name] for name, values in DATASET_DEFAULTS.items() if f.name in values}
         also = "".join(f"; {value} for the {name} set" for name, value in own.items())
@@ -125,6 +132,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         kwargs: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        if f.name == "loggers":
+            kwargs["help"] = f"{HELP[f.name]} (default: {', '.join(default)})"
+            group.add_argument(flag, action="append", choices=LOGGERS, metavar="NAME", **kwargs)
             continue
         kind = {int: int, float: float}.get(type(default), str)
         if f.name in ("max_nodes", "min_clusters"):
@@ -195,7 +206,7 @@ def parse_settings(text: str) -> dict[str, Any]:
                 raise ConfigError(f"{text!r}: {name} is a switch, give true or false, not {value!r}")
             argv.append(("--" if value.strip().lower() in _TRUE else "--no-") + name.replace("_", "-"))
         else:
-            argv += ["--" + name.replace("_", "-"), value.strip()]
+            argv += [FLAGS.get(name, "--" + name.replace("_", "-")), value.strip()]
     try:
         parsed = parser.parse_args(argv)
     except ConfigError as err:

@@ -45,6 +45,7 @@ from .config import RunConfig
 from .evaluation import community_nmi, evaluate_accuracy
 from .loaders import FoldData, make_loader
 from .locks import FoldLock
+from .loggers import check_loggers, finish_loggers, make_loggers
 from .module import GraphClassifier
 from .predict import load_trained_model, model_from_checkpoint
 from .progress import progress_callback, quiet_lightning
@@ -254,9 +255,11 @@ def _accelerator(config: RunConfig) -> str:
     return {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "mps": "mps"}[config.device]
 
 
-def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress: bool) -> L.Trainer:
-    from .metrics_log import ResumableCSVLogger
-
+def _trainer(
+    config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress: bool, run_dir: Path | None = None
+) -> L.Trainer:
+    """The Trainer of the model in ``fold_dir``; its trackers write under ``run_dir`` (the run folder
+    ``fold_dir`` lies in; ``fold_dir`` itself if not given)."""
     accelerator = _accelerator(config)
 
     # best.ckpt when validation accuracy improves; then last.ckpt after every epoch, for resuming
@@ -301,7 +304,7 @@ def _trainer(config: RunConfig, fold_dir: Path, *, select_epoch: bool, progress:
         sync_batchnorm=config.sync_batchnorm,
         gradient_clip_val=config.grad_clip or None,
         callbacks=callbacks,
-        logger=ResumableCSVLogger(fold_dir, name="logs", version=""),
+        logger=make_loggers(config, fold_dir if run_dir is None else run_dir, fold_dir),
         enable_progress_bar=isinstance(bar, ProgressBar),
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -328,10 +331,12 @@ def fit_fold(
     protocol: str = "fair",
     progress: bool = True,
     seed: int | None = None,
+    run_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one model on one fold; returns (and writes) its ``result.json``. Resumes if
     interrupted; ``wall_time_s`` then includes the earlier sessions' fitting up to their last checkpoint.
-    ``seed`` (initialisation and batch order) defaults to ``config.seed + fold``."""
+    ``seed`` (initialisation and batch order) defaults to ``config.seed + fold``. ``run_dir``: the
+    run folder ``fold_dir`` lies in, where the experiment trackers write (default ``fold_dir``)."""
     finished = _read_back(fold_dir, protocol, f"fold {fold}" if seed is None else f"fold {fold}'s model")
     if finished is not None:
         return finished
@@ -366,13 +371,18 @@ def fit_fold(
     # Lightning's banners and tips only when logging asks for details (diffpool -v, or the caller's
     # logging at INFO): the Python API is as quiet as the command.
     with quiet_lightning(verbose=log.isEnabledFor(logging.INFO)):
-        trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress)
-        trainer.fit(
-            module,
-            datamodule=data,
-            ckpt_path=last if resumable else None,
-            weights_only=True if resumable else None,
-        )
+        trainer = _trainer(config, fold_dir, select_epoch=fair, progress=progress, run_dir=run_dir)
+        fitted = False
+        try:
+            trainer.fit(
+                module,
+                datamodule=data,
+                ckpt_path=last if resumable else None,
+                weights_only=True if resumable else None,
+            )
+            fitted = True
+        finally:
+            finish_loggers(trainer.loggers, failed=not fitted)
     # Wall time: the fitting before a resume (from its checkpoint), then this process's own time.
     clock_from = started
     if not module.fitted_in_this_process:
@@ -431,11 +441,13 @@ def fit_fold_repeats(
     *,
     fold: int,
     progress: bool = True,
+    run_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Fair protocol with ``config.repeats`` models per fold (Errica et al.'s final runs): each trains
     in ``fold_dir/run_R`` with its own seed on the fold's saved splits, chooses its epoch on the inner
     validation split and is tested once; the fold scores the mean of their validation and test
-    accuracies (``runs`` lists each). ``history`` and ``best_epoch`` are the first model's."""
+    accuracies (``runs`` lists each). ``history`` and ``best_epoch`` are the first model's. ``run_dir``:
+    the run folder, where the experiment trackers write (default ``fold_dir``)."""
     finished = _read_back(fold_dir, "fair", f"fold {fold} from its models")
     if finished is not None:
         return finished
@@ -451,6 +463,7 @@ def fit_fold_repeats(
             protocol="fair",
             progress=progress,
             seed=seed,
+            run_dir=fold_dir if run_dir is None else run_dir,
         )
         runs.append(_check_model_seed(run, seed, fold_dir / f"run_{r}"))
     return _merge_models(fold, runs, fold_dir)
@@ -620,6 +633,7 @@ def cross_validate(
         )
     if only_fold is not None and not 0 <= only_fold < folds:
         raise ConfigError(f"--fold must lie in 0..{folds - 1}, got {only_fold}")
+    check_loggers(config.loggers)
     largest_seed = config.seed + folds - 1 + REPEAT_SEED_STRIDE * (config.repeats - 1)
     if largest_seed >= 2**32:
         raise ConfigError(
@@ -635,7 +649,13 @@ def cross_validate(
     def fit(fold: int) -> dict[str, Any]:
         if config.repeats > 1:
             return fit_fold_repeats(
-                dataset, splits[fold], config, run_dir / f"fold_{fold}", fold=fold, progress=progress
+                dataset,
+                splits[fold],
+                config,
+                run_dir / f"fold_{fold}",
+                fold=fold,
+                progress=progress,
+                run_dir=run_dir,
             )
         return fit_fold(
             dataset,
@@ -645,6 +665,7 @@ def cross_validate(
             fold=fold,
             protocol=protocol,
             progress=progress,
+            run_dir=run_dir,
         )
 
     # A fold another process is training (the same command twice, into one folder) waits until
@@ -678,9 +699,10 @@ def cross_validate(
     return report(run_dir)
 
 
-# Options that decide how a run executes, not what it computes: a run may resume with others.
+# Options that decide how a run executes or where it logs, not what it computes: a run may
+# resume with others.
 RUNTIME_OPTIONS = frozenset(
-    {"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads"}
+    {"device", "devices", "num_nodes", "strategy", "num_workers", "precision", "threads", "loggers"}
 )
 
 # Options added after runs were first saved, with the behaviour those runs had.
@@ -853,6 +875,7 @@ def train(
             f"--repeats {config.repeats} is for cross-validation (diffpool cv), where it trains "
             "that many models per fold; diffpool train trains one"
         )
+    check_loggers(config.loggers)
     run_dir = Path(run_dir)
     # The folder's settings are checked: without it a re-run with other settings returned the old
     # result, or resumed its checkpoint under the new settings (an lr schedule, the epochs), silently.

@@ -29,6 +29,7 @@ from ..atomic import make_folder
 from ..data import DataError, load_splits, save_splits
 from ..models import ConfigError
 from .config import RunConfig, check_assignment_options
+from .loggers import check_loggers
 from .protocols import (
     FOLD_RESULT_KEYS,
     RUNTIME_OPTIONS,
@@ -283,6 +284,7 @@ def cross_validate_grid(
     that fold runs, in every candidate, and nothing is chosen (returns each candidate's fold
     result): the same call without it reads the finished folds back and chooses.
     """
+    check_loggers(config.loggers)  # before grid.json claims the folder
     out = Path(out)
     saved = (
         read_json(out / "grid.json", required=("points", "folds")) if (out / "grid.json").exists() else None

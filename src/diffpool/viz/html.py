@@ -34,6 +34,13 @@ _INPUT_SIZE = 640
 _LEVEL_SIZE = 380
 _TOP_PROBABILITIES = 8
 _MAX_EDGES = 4000
+# Cluster labels of the level panels: font size, baseline below the circle, and the room they take
+# (a generous width per character, the part below the baseline), all in SVG pixels.
+_LABEL_FONT = 10
+_LABEL_DROP = 11.0
+_LABEL_CHAR_WIDTH = 0.65 * _LABEL_FONT
+_LABEL_DESCENT = 3.0
+_VIEW_MARGIN = 3.0
 
 
 def _hex(rgb) -> str:
@@ -104,13 +111,37 @@ def _arc(cx: float, cy: float, r: float, start: float, end: float) -> str:
     return f"M {cx:.2f} {cy:.2f} L {x1:.2f} {y1:.2f} A {r:.2f} {r:.2f} 0 {large} 1 {x2:.2f} {y2:.2f} Z"
 
 
+def _label(level: LevelView, c: int) -> str:
+    return f"{_cluster_name(level.level, c)} ({level.mass[c]:.1f})"
+
+
+def _level_view_box(level: LevelView, radius_of: dict[int, float], size: int, pad: float) -> str:
+    """A square viewBox around ``[0, size]²`` widened evenly until every cluster and its label fit.
+
+    Heavy clusters have radii larger than the padding, so a circle near the layout's edge would be
+    clipped by a ``0 0 size size`` box; the wider box scales the panel down a little instead.
+    """
+    labelled = len(level.used) <= 40
+    overflow = 0.0
+    for c, r in radius_of.items():
+        cx, cy = _xy(level.positions[c], size, pad)
+        half_width = max(r, _LABEL_CHAR_WIDTH * len(_label(level, c)) / 2 if labelled else 0.0)
+        bottom = cy + r + (_LABEL_DROP + _LABEL_DESCENT if labelled else 0.0)
+        overflow = max(overflow, half_width - cx, cx + half_width - size, r - cy, bottom - size)
+    if overflow <= 0:
+        return f"0 0 {size} {size}"
+    grow = math.ceil(overflow + _VIEW_MARGIN)
+    return f"{-grow} {-grow} {size + 2 * grow} {size + 2 * grow}"
+
+
 def _level_svg(view: AssignmentView, level: LevelView, colours: dict[int, str]) -> str:
     size, pad = _LEVEL_SIZE, 34.0
     used = level.used
     radii = _radius(level.mass[used], level.mass[used].sum()) * (size - 2 * pad)
     radius_of = dict(zip(used.tolist(), radii.tolist()))
+    view_box = _level_view_box(level, radius_of, size, pad)
     out = [
-        f'<svg class="panel" id="level{level.level}" viewBox="0 0 {size} {size}" '
+        f'<svg class="panel" id="level{level.level}" viewBox="{view_box}" '
         f'width="{size}" height="{size}" '
         f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="level {level.level}">',
         '<g class="edges">',
@@ -152,8 +183,8 @@ def _level_svg(view: AssignmentView, level: LevelView, colours: dict[int, str]) 
             out.append(f'<circle cx="{cx}" cy="{cy}" r="{r:.2f}" fill="none" stroke="#222"/>')
         if len(used) <= 40:
             out.append(
-                f'<text x="{cx}" y="{cy + r + 11:.2f}" font-size="10" text-anchor="middle">'
-                f"{escape(name)} ({level.mass[c]:.1f})</text>"
+                f'<text x="{cx}" y="{cy + r + _LABEL_DROP:.2f}" font-size="{_LABEL_FONT}" '
+                f'text-anchor="middle">{escape(_label(level, c))}</text>'
             )
         out.append("</g>")
     out.append("</g></svg>")
@@ -212,9 +243,12 @@ _SCRIPT = """
 fill.style.width = Math.max(1, Math.round(120 * value / scale)) + 'px';
     add(row, 'span', '', value.toFixed(scale === 1 ? 3 : 1));
   }
-  function place(ev) {
-    tip.style.left = Math.min(ev.clientX + 14, window.innerWidth - 360) + 'px';
-    tip.style.top = (ev.clientY + 14) + 'px';
+  function place(ev) {  // below right of the pointer; above or left of it where the window ends
+    var gap = 14, w = tip.offsetWidth, h = tip.offsetHeight;
+    var x = ev.clientX + gap, y = ev.clientY + gap;
+    if (x + w > window.innerWidth) x = Math.max(0, ev.clientX - gap - w);
+    if (y + h > window.innerHeight) y = Math.max(0, ev.clientY - gap - h);
+    tip.style.left = x + 'px'; tip.style.top = y + 'px';
   }
   function showNode(i, ev) {
     var node = data.nodes[i];
