@@ -9,6 +9,9 @@ The docstrings are Google style (``Args:``, ``Returns:``, ``Attributes:``) with 
 * ``:math:`…``` becomes inline math and a ``.. math::`` block display math (pymdownx.arithmatex,
   rendered by MathJax);
 * ``#:`` comments above an attribute (Sphinx's convention, used in the source) become its docstring;
+* in a ``torch.nn.Module`` (or Lightning module), the attributes that a method assigns
+  (``self.norm = ...`` in ``__init__``) without a ``#:`` comment are left out: they are the
+  module's submodules and buffers, not its documented interface;
 * an argument line that names several arguments (``num_layers, conv: see GNNBlock``) becomes one
   line per argument, as Google style documents each on its own.
 
@@ -119,6 +122,9 @@ class RstRoles(griffe.Extension):
         for member in obj.members.values():
             if not member.is_alias:
                 self._walk(member)  # type: ignore[arg-type]
+        if obj.is_class and _is_torch_module(obj):
+            for name in _undocumented_method_attributes(obj):
+                del obj.members[name]
 
     def _convert(self, text: str, obj: griffe.Object) -> str:
         text = _split_shared_args(_math_blocks(text))
@@ -178,6 +184,40 @@ class RstRoles(griffe.Extension):
         except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
             return False
         return True
+
+
+def _is_torch_module(cls: griffe.Object) -> bool:
+    """Whether ``cls`` derives from ``torch.nn.Module`` (directly, through a Lightning module or
+    through classes of the package)."""
+    for base in cls.bases:  # type: ignore[attr-defined]
+        name = str(base.canonical_path if hasattr(base, "canonical_path") else base)
+        if name.split("[", 1)[0].rsplit(".", 1)[-1] in ("Module", "LightningModule", "MessagePassing"):
+            return True
+        try:
+            resolved = cls.modules_collection.get_member(name.split("[", 1)[0])
+        except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+            continue
+        if resolved.is_class and resolved is not cls and _is_torch_module(resolved):
+            return True
+    return False
+
+
+def _undocumented_method_attributes(cls: griffe.Object) -> list[str]:
+    """Names of the attributes without docstring that ``cls``'s methods assign (``self.x = ...``)."""
+    spans = [
+        (m.lineno, m.endlineno)
+        for m in cls.members.values()
+        if not m.is_alias and m.is_function and m.lineno is not None and m.endlineno is not None
+    ]
+    return [
+        name
+        for name, member in cls.members.items()
+        if not member.is_alias
+        and member.is_attribute
+        and member.docstring is None
+        and member.lineno is not None
+        and any(start < member.lineno <= end for start, end in spans)
+    ]
 
 
 def _comment_docstring(attr: griffe.Object) -> griffe.Docstring | None:
