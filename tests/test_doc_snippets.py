@@ -143,7 +143,8 @@ def run_command(command: str, where: str, ci_text: str) -> None:
         run_diffpool(words[1:], where)
     elif program == "sbatch":
         array = next(w for w in words if w.startswith("--array="))
-        script, *args = [w for w in words[1:] if not w.startswith("--")]
+        first = next(i for i, w in enumerate(words) if i and not w.startswith("--"))
+        script, args = words[first], words[first + 1 :]  # sbatch's options come before the script
         env = {
             **os.environ,
             "SLURM_ARRAY_TASK_ID": array.split("=")[1].split("-")[0],
