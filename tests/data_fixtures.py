@@ -11,6 +11,9 @@ import stat
 from pathlib import Path
 
 import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
 
 from diffpool.data import load_tu
 
@@ -68,3 +71,25 @@ def snapshot(folder: Path) -> dict:
         str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
         for p in sorted(folder.rglob("*"))
     } | {".": (0, folder.stat().st_mtime_ns)}
+
+
+def dense_reference(data: Data, spec: dict) -> torch.Tensor:
+    """``x`` as the feature kinds define it, one block after another: attributes as float32, a
+    one-hot block per node-label column over its known values, one-hot degree capped, ones."""
+    n = int(data.num_nodes)
+    blocks = []
+    for part in spec["parts"]:
+        if part == "attributes":
+            blocks.append(data.node_attr.to(torch.float32))
+        elif part == "labels":
+            for j, known in enumerate(spec["node_label_values"]):
+                index = torch.tensor([known.index(int(v)) for v in data.node_label[:, j]], dtype=torch.long)
+                blocks.append(F.one_hot(index, len(known)).to(torch.float32).view(n, len(known)))
+        elif part == "degree":
+            degree = torch.bincount(data.edge_index[0], minlength=n).clamp(max=spec["degree_cap"])
+            blocks.append(
+                F.one_hot(degree, spec["degree_cap"] + 1).to(torch.float32).view(n, spec["degree_cap"] + 1)
+            )
+        else:
+            blocks.append(torch.ones(n, 1))
+    return torch.cat(blocks, dim=1)

@@ -8,15 +8,20 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from data_fixtures import data_cache, tu  # noqa: F401
+from data_fixtures import data_cache, dense_reference, tu  # noqa: F401
 from diffpool.data import (
+    COMPACT_KEYS,
     DEFAULT_DEGREE_CAP,
     DataError,
+    GraphDataset,
+    SyntheticHierarchy,
     apply_features,
     check_feature_spec,
     describe_features,
+    expand_features,
     make_feature_spec,
 )
+from diffpool.data.synthetic import synthetic_large
 
 
 def graph(edges, n, labels=None, attrs=None, source=None):
@@ -149,3 +154,76 @@ def test_attribute_columns_are_the_leading_attribute_features():
     spec = make_feature_spec([g])
     with pytest.raises(DataError, match="attributes must be the first columns"):
         attribute_columns({**spec, "parts": ["labels", "attributes"]})
+
+
+def mixed(edges, n, labels, attrs) -> Data:
+    """A graph with two node-label columns and two attributes per node."""
+    data = graph(edges, n)
+    data.node_label = torch.tensor(labels, dtype=torch.long).view(n, 2)
+    data.node_attr = torch.tensor(attrs, dtype=torch.float32).view(n, 2)
+    return data
+
+
+MIXED = [
+    mixed([(0, 1), (1, 2), (0, 2)], 4, [[1, 5], [2, 5], [1, 6], [3, 6]], [[0.5, -0.0]] * 4),
+    mixed([], 2, [[3, 5], [3, 5]], [[1e-30, 7.0], [-2.5, 1e30]]),  # no edges
+    mixed([], 0, [], []),  # no nodes
+    mixed([(0, i) for i in range(1, 9)], 9, [[2, 6]] * 9, [[1.0, 2.0]] * 9),  # a hub
+]
+
+
+@pytest.mark.parametrize("kind", ["auto", "labels", "attributes", "degree", "constant"])
+@pytest.mark.parametrize("cap", [None, 3])
+def test_compact_features_expand_to_the_dense_ones(kind, cap):
+    """Stored compact (x_attr, x_hot) or built dense, ``x`` is the same: values, columns, type."""
+    spec = make_feature_spec(MIXED, kind, degree_cap=cap if kind == "degree" else None)
+    dense = apply_features(MIXED, spec)
+    compact = apply_features(MIXED, spec, compact=True)
+    for data, plain, stored in zip(MIXED, dense, compact):
+        assert "x" not in stored and set(COMPACT_KEYS) & set(stored.keys())
+        assert ("x_attr" in stored) == ("attributes" in spec["parts"])
+        if "x_hot" in stored:
+            assert stored.x_hot.dtype == torch.int16
+        expected = dense_reference(data, spec)
+        assert plain.x.dtype == torch.float32 and torch.equal(plain.x, expected)
+        expanded = expand_features(stored.clone(), spec)
+        assert expanded.x.dtype == torch.float32 and torch.equal(expanded.x, expected)
+        assert not set(COMPACT_KEYS) & set(expanded.keys())
+    assert expand_features(dense[0], spec) is dense[0]  # a graph with x is left as it is
+
+
+def test_compact_features_of_a_data_set_are_expanded_as_graphs_are_read():
+    spec = make_feature_spec(MIXED, "auto")
+    dataset = GraphDataset(apply_features(MIXED, spec, compact=True), feature_spec=spec)
+    assert "x" not in dataset._data and dataset.num_features == spec["num_features"] == 7
+    expected = [dense_reference(data, spec) for data in MIXED]
+    for i, data in enumerate(dataset):
+        assert torch.equal(data.x, expected[i]) and data.num_nodes == MIXED[i].num_nodes
+    assert torch.equal(dataset[[3, 1]][0].x, expected[3])
+    assert "x_hot" in dataset._data  # reading graphs leaves the stored ones compact
+    with pytest.raises(DataError, match="needs the feature spec"):
+        expand_features(apply_features(MIXED, spec, compact=True)[0], None)
+
+
+def test_hot_columns_are_int32_past_int16():
+    spec = make_feature_spec([graph([(0, 1)], 2, labels=[0, 40_000])], "labels")
+    spec = {
+        **spec,
+        "node_label_values": [list(range(40_001))],
+        "num_node_labels": 40_001,
+        "num_features": 40_001,
+    }
+    (stored,) = apply_features([graph([(0, 1)], 2, labels=[0, 40_000])], spec, compact=True)
+    assert stored.x_hot.dtype == torch.int32 and stored.x_hot.view(-1).tolist() == [0, 40_000]
+    assert expand_features(stored, spec).x[1, 40_000] == 1
+
+
+@pytest.mark.parametrize("features", ["degree", "constant"])
+def test_synthetic_features_are_the_defined_ones(features):
+    dataset = SyntheticHierarchy(num_graphs=8, seed=3, features=features)
+    spec = dataset.feature_spec
+    for data in dataset:
+        assert torch.equal(data.x, dense_reference(data, spec))
+    large = synthetic_large(num_graphs=2, seed=1, community_size=(100, 200), links=(5, 10), features=features)
+    for data in large:
+        assert torch.equal(data.x, dense_reference(data, large.feature_spec))

@@ -6,6 +6,7 @@ import os
 import urllib.error
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,15 @@ import torch
 from torch_geometric.utils import coalesce, is_undirected, to_dense_adj
 
 import diffpool.data.tu as tu_module
-from data_fixtures import copy_tu, data_cache, lines_of, snapshot, tu, write_lines  # noqa: F401
+from data_fixtures import (  # noqa: F401
+    copy_tu,
+    data_cache,
+    dense_reference,
+    lines_of,
+    snapshot,
+    tu,
+    write_lines,
+)
 from diffpool.data import DataError, DownloadError, GraphDataset, load_tu
 
 
@@ -157,7 +166,7 @@ def test_root_forms(tu_root, tmp_path, tu):
     for root in (tu_root / "MUTAG", archive, archive.parent):
         dataset = load_tu("MUTAG", root, cache=cache)
         assert len(dataset) == 188
-        assert dataset._data.x.equal(expected._data.x)
+        assert dataset._data.x_hot.equal(expected._data.x_hot)
         assert dataset._data.edge_index.equal(expected._data.edge_index)
         assert dataset._data.y.equal(expected._data.y)
     assert not list(archive.parent.glob("MUTAG_*")) and not (archive.parent / "MUTAG").exists()
@@ -239,7 +248,7 @@ def test_reload_uses_the_cache_and_notices_changed_files(tu_root, tmp_path, monk
     monkeypatch.setattr(tu_module, "read_tu_raw", lambda *a: calls.append(a) or real(*a))
     again = load_tu("MUTAG", folder, cache=cache)
     assert again.from_cache and not calls
-    assert again._data.x.equal(first._data.x) and again.label_mapping == first.label_mapping
+    assert again._data.x_hot.equal(first._data.x_hot) and again.label_mapping == first.label_mapping
     assert again.feature_spec == first.feature_spec
     other = load_tu("MUTAG", folder, features="degree", cache=cache)  # other settings: processed anew
     assert not other.from_cache and len(calls) == 1
@@ -301,3 +310,76 @@ def test_download_happens_once(tu_root, tmp_path, monkeypatch):
     assert fetched == ["https://www.chrsmrrs.com/graphkerneldatasets/MUTAG.zip"]
     assert len(first) == len(second) == 188
     assert (tmp_path / "cache" / "raw" / "MUTAG" / "MUTAG_A.txt").is_file()
+
+
+def _first_graphs(source: Path, name: str, graphs: int, target: Path) -> Path:
+    """A TU folder ``target/name`` of the first ``graphs`` graphs of the set in ``source/name``."""
+    files = {part: source / name / f"{name}_{part}.txt" for part in ("A", "graph_indicator", "graph_labels")}
+    indicator = lines_of(files["graph_indicator"])
+    nodes = sum(1 for line in indicator if int(line) <= graphs)  # a graph's nodes follow the previous'
+    folder = target / name
+    folder.mkdir(parents=True)
+    write_lines(folder / files["graph_indicator"].name, indicator[:nodes])
+    write_lines(folder / files["graph_labels"].name, lines_of(files["graph_labels"])[:graphs])
+    edges = [line for line in lines_of(files["A"]) if int(line.split(",")[0]) <= nodes]
+    write_lines(folder / files["A"].name, edges)
+    return folder
+
+
+@pytest.mark.parametrize("name, graphs", [("IMDB-BINARY", None), ("REDDIT-BINARY", 300)])
+def test_degree_features_are_stored_compact_and_read_as_the_dense_ones(tu_root, tmp_path, name, graphs):
+    """One-hot degrees (65 columns) are stored as one int16 column number a node; every graph read,
+    from a fresh load, the cache, a loader or ``predict``'s reader, has the ``x`` they define."""
+    from torch_geometric.loader import DataLoader
+
+    from diffpool.data.tu import build_graphs, read_tu_raw
+    from diffpool.training.predict import read_graphs_for
+
+    folder = tu_root / name if graphs is None else _first_graphs(tu_root, name, graphs, tmp_path / "subset")
+    cache = tmp_path / "cache"
+    dataset = load_tu(name, folder, cache=cache)
+    spec = dataset.feature_spec
+    assert spec["parts"] == ["degree"] and spec["num_features"] == 65 == dataset.num_features
+    assert "x" not in dataset._data and list(dataset.slices) == ["edge_index", "y", "x_hot"]
+    stored = dataset._data.x_hot
+    assert stored.dtype == torch.int16 and stored.shape == (int(dataset._data.num_nodes), 1)
+
+    expected = [dense_reference(data, spec) for data in build_graphs(read_tu_raw(folder, name))[0]]
+    assert len(dataset) == len(expected) == (graphs or 1000)
+    for data, x in zip(dataset, expected):
+        assert data.x.dtype == torch.float32 and torch.equal(data.x, x)
+    (batch,) = DataLoader(dataset, batch_size=len(dataset))
+    assert torch.equal(batch.x, torch.cat(expected))
+    cached = load_tu(name, folder, cache=cache)
+    assert cached.from_cache and all(torch.equal(data.x, x) for data, x in zip(cached, expected))
+    predicted = read_graphs_for(folder, {"feature_spec": spec, "label_mapping": dataset.label_mapping})
+    assert all(torch.equal(data.x, x) for data, x in zip(predicted, expected))
+
+
+def test_a_cache_file_of_the_dense_layout_is_processed_again(tu_root, tmp_path, monkeypatch):
+    """A processed file of format version 1 (``x`` stored dense) reads as a data set, but load_tu
+    processes the source again and replaces the file with the compact layout."""
+    import diffpool.data.dataset as dataset_module
+
+    cache = tmp_path / "cache"
+    compact = load_tu("MUTAG", tu_root, cache=cache)
+    (processed,) = (cache / "processed").glob("MUTAG-*.pt")
+    graphs = list(compact)  # x expanded
+    dense = GraphDataset(
+        graphs,
+        name=compact.name,
+        label_mapping=compact.label_mapping,
+        feature_spec=compact.feature_spec,
+        info=compact.info,
+    )
+    with monkeypatch.context() as patch:
+        patch.setattr(dataset_module, "FORMAT_VERSION", 1)
+        dense.save_to(processed)
+    old = GraphDataset.load_from(processed)
+    assert old.format_version == 1 and "x" in old._data
+    assert all(torch.equal(a.x, b.x) for a, b in zip(old, graphs))
+    again = load_tu("MUTAG", tu_root, cache=cache)
+    assert not again.from_cache and "x" not in again._data
+    assert GraphDataset.load_from(processed).format_version == dataset_module.FORMAT_VERSION
+    assert load_tu("MUTAG", tu_root, cache=cache).from_cache
+    assert all(torch.equal(a.x, b.x) for a, b in zip(again, graphs))

@@ -222,4 +222,4 @@ def test_windows_line_endings(mutag, tu, tmp_path):
     original = tu("MUTAG")
     assert len(converted) == len(original)
     assert converted._data.edge_index.equal(original._data.edge_index)
-    assert converted._data.x.equal(original._data.x)
+    assert converted._data.x_hot.equal(original._data.x_hot)

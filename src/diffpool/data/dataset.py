@@ -11,7 +11,9 @@ one of these, so training code can rely on the same attributes everywhere:
 * ``info`` — anything else worth reporting (source path, self-loops dropped, ...).
 
 Graphs are stored collated, as PyG does, and can be saved to / loaded from one ``.pt`` file whose
-content is plain tensors and dicts (loadable with ``torch.load(weights_only=True)``).
+content is plain tensors and dicts (loadable with ``torch.load(weights_only=True)``). The features
+may be stored compact (``x_attr`` / ``x_hot`` instead of ``x``, see :mod:`.features`: TU sets are);
+every graph read from the data set (``dataset[i]``, iteration, loaders) has ``x`` all the same.
 """
 
 from __future__ import annotations
@@ -24,19 +26,24 @@ from torch_geometric.data import Data, InMemoryDataset
 
 from ..atomic import atomic_open
 from .errors import DataError
+from .features import expand_features
 
 __all__ = ["GraphDataset", "FORMAT_VERSION"]
 
 #: Bumped whenever the processed layout or the processing itself changes; a cache file written
-#: under another version is processed again (and replaced).
-FORMAT_VERSION = 1
+#: under another version is processed again (and replaced). Version 2 may store ``x`` compact.
+FORMAT_VERSION = 2
+#: The versions :meth:`GraphDataset.load_from` reads: version 1 files hold ``x`` itself, which
+#: version 2 reads as it is.
+READABLE_VERSIONS = (1, 2)
 
 
 class GraphDataset(InMemoryDataset):
     """An in-memory list of graphs (``x`` float32 [n, F], ``edge_index``, ``y`` long [1]) plus metadata.
 
     Indexing, slicing and ``len`` behave as for any PyG ``InMemoryDataset``; subsets made with
-    ``dataset[idx]`` keep the metadata.
+    ``dataset[idx]`` keep the metadata. Features stored compact are expanded to ``x`` graph by graph
+    as they are read (:meth:`get`), before any ``transform``.
     """
 
     def __init__(
@@ -57,10 +64,15 @@ class GraphDataset(InMemoryDataset):
         self.filtered: dict | None = filtered
         self.info: dict = dict(info or {})
         self.from_cache = False
+        self.format_version = FORMAT_VERSION  # of the file it was loaded from, if it was
         if data_list is not None:
             if len(data_list) == 0:
                 raise DataError(f"{name}: no graphs to make a data set from")
             self.data, self.slices = self.collate(list(data_list))
+
+    def get(self, idx: int) -> Data:
+        """Graph ``idx`` with ``x``, expanded from compact features where they are stored so."""
+        return expand_features(super().get(idx), self.feature_spec)
 
     # -- metadata-aware properties ---------------------------------------------------------------
     @property
@@ -96,9 +108,10 @@ class GraphDataset(InMemoryDataset):
 
     @classmethod
     def load_from(cls, path: os.PathLike | str, transform: Callable | None = None) -> GraphDataset:
-        """Read a file written by :meth:`save_to`. Raises on a missing, corrupt or outdated file."""
+        """Read a file written by :meth:`save_to` (of a version in :data:`READABLE_VERSIONS`, kept in
+        ``format_version``). Raises on a missing, corrupt or outdated file."""
         data_dict, slices, meta = torch.load(path, weights_only=True)
-        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        if not isinstance(meta, dict) or meta.get("format_version") not in READABLE_VERSIONS:
             raise DataError(f"{path}: written by another version of diffpool's data layer")
         dataset = cls.__new__(cls)
         GraphDataset.__init__(
@@ -113,6 +126,7 @@ class GraphDataset(InMemoryDataset):
         )
         dataset.data = Data.from_dict(data_dict)
         dataset.slices = slices
+        dataset.format_version = meta["format_version"]
         return dataset
 
     def __repr__(self) -> str:

@@ -17,7 +17,14 @@ as in TU ``NAME_node_labels.txt``) and ``node_attr`` (float [n, d]: continuous a
 The spec is made once from the training data (:func:`make_feature_spec`) and stored with the data
 set and every checkpoint; :func:`apply_features` maps any later graphs (test folds, a user's own
 graphs) exactly the same way, and raises :class:`~diffpool.data.DataError` when they cannot be
-(missing attributes, a node label never seen in training, ...). Example spec::
+(missing attributes, a node label never seen in training, ...).
+
+Every column of ``x`` but the attributes' is part of a one-hot block, so ``x`` can be stored
+compact (``apply_features(..., compact=True)``): ``x_attr`` (float32 [n, d], the attribute columns
+as they are) and ``x_hot`` (int16 [n, h], int32 past 2¹⁵ columns: the column of the 1 of each of
+the h one-hot blocks). :func:`expand_features` turns that back into the same ``x``;
+:class:`~diffpool.data.GraphDataset` stores TU sets so and expands each graph as it is read, which
+keeps one-hot degrees (65 float32 columns a node) from multiplying the data's size. Example spec::
 
     {"kind": "auto", "parts": ["attributes", "labels"], "num_attributes": 18,
      "num_node_labels": 3, "node_label_values": [[1, 2, 3]], "degree_cap": None,
@@ -39,8 +46,10 @@ from .errors import DataError
 __all__ = [
     "FEATURE_KINDS",
     "DEFAULT_DEGREE_CAP",
+    "COMPACT_KEYS",
     "make_feature_spec",
     "apply_features",
+    "expand_features",
     "check_feature_spec",
     "describe_features",
     "attribute_columns",
@@ -52,6 +61,8 @@ FEATURE_KINDS: tuple[str, ...] = ("auto", "labels", "attributes", "degree", "con
 DEFAULT_DEGREE_CAP = 64
 SPEC_VERSION = 1
 _PARTS = ("attributes", "labels", "degree", "constant")
+#: The node-level tensors that hold ``x`` compact: attribute columns, and each one-hot block's column.
+COMPACT_KEYS: tuple[str, ...] = ("x_attr", "x_hot")
 
 
 def _where(data: Data, index: int) -> str:
@@ -152,12 +163,7 @@ def make_feature_spec(
 
 
 def _num_features(spec: dict) -> int:
-    widths = {
-        "attributes": spec["num_attributes"],
-        "labels": spec["num_node_labels"],
-        "degree": (spec["degree_cap"] or 0) + 1,
-        "constant": 1,
-    }
+    widths = _widths(spec)
     return int(sum(widths[p] for p in spec["parts"]))
 
 
@@ -189,8 +195,11 @@ def check_feature_spec(spec: dict) -> dict:
     return spec
 
 
-def _one_hot_labels(labels: torch.Tensor, values: list[list[int]], where: str) -> torch.Tensor:
+def _label_columns(labels: torch.Tensor, values: list[list[int]], where: str) -> torch.Tensor:
+    """Per node and label column j, the position of its label among ``values[j]``, counted over all
+    columns' values (the column of its 1 in the labels' one-hot blocks): long [n, len(values)]."""
     columns = []
+    offset = 0
     for j, known in enumerate(values):
         known_arr = np.asarray(known, dtype=np.int64)
         column = labels[:, j].numpy()
@@ -205,15 +214,28 @@ def _one_hot_labels(labels: torch.Tensor, values: list[list[int]], where: str) -
                 f"the feature spec does not know (known labels: {known}); the model "
                 f"was trained on data without it"
             )
-        one_hot = torch.zeros(labels.size(0), len(known), dtype=torch.float32)
-        one_hot[torch.arange(labels.size(0)), torch.from_numpy(pos_clipped)] = 1.0
-        columns.append(one_hot)
-    return torch.cat(columns, dim=1)
+        columns.append(torch.from_numpy(pos_clipped + offset))
+        offset += len(known)
+    return torch.stack(columns, dim=1)
 
 
-def _features_of(data: Data, spec: dict, where: str) -> torch.Tensor:
+def _widths(spec: dict) -> dict[str, int]:
+    return {
+        "attributes": spec["num_attributes"],
+        "labels": spec["num_node_labels"],
+        "degree": (spec["degree_cap"] or 0) + 1,
+        "constant": 1,
+    }
+
+
+def _compact_of(data: Data, spec: dict, where: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``x`` of one graph compact: its attribute columns (float32 [n, d]) and the column of the 1 of
+    each one-hot block (long [n, h]), None where the spec has none."""
     n = int(data.num_nodes)
-    blocks = []
+    attributes = None
+    hot = []
+    offset = 0
+    widths = _widths(spec)
     for part in spec["parts"]:
         if part == "attributes":
             want = spec["num_attributes"]
@@ -227,7 +249,7 @@ def _features_of(data: Data, spec: dict, where: str) -> torch.Tensor:
             if not torch.isfinite(attr).all():
                 node = int((~torch.isfinite(attr)).any(dim=1).nonzero()[0])
                 raise DataError(f"{where}: node {node} has a NaN or infinite attribute")
-            blocks.append(attr.to(torch.float32))
+            attributes = attr.to(torch.float32)
         elif part == "labels":
             values = spec["node_label_values"]
             if not _has(data, "node_label"):
@@ -240,38 +262,85 @@ def _features_of(data: Data, spec: dict, where: str) -> torch.Tensor:
                     f"{where}: has {data.node_label.size(1)} node label columns, but "
                     f"the features expect {len(values)}"
                 )
-            blocks.append(_one_hot_labels(data.node_label.long(), values, where))
+            hot.append(_label_columns(data.node_label.long(), values, where) + offset)
         elif part == "degree":
-            cap = spec["degree_cap"]
-            deg = _degrees(data).clamp(max=cap)
-            one_hot = torch.zeros(n, cap + 1, dtype=torch.float32)
-            one_hot[torch.arange(n), deg] = 1.0
-            blocks.append(one_hot)
+            hot.append((_degrees(data).clamp(max=spec["degree_cap"]) + offset).view(n, 1))
         else:  # constant
-            blocks.append(torch.ones(n, 1, dtype=torch.float32))
-    return torch.cat(blocks, dim=1)
+            hot.append(torch.full((n, 1), offset, dtype=torch.long))
+        offset += widths[part]
+    return attributes, (torch.cat(hot, dim=1) if hot else None)
 
 
-def apply_features(data_list: Iterable[Data], feature_spec: dict, *, keep_raw: bool = False) -> list[Data]:
+def _dense(attributes: torch.Tensor | None, hot: torch.Tensor | None, spec: dict, n: int) -> torch.Tensor:
+    """``x`` (float32 [n, num_features]) from its compact parts."""
+    x = torch.zeros(n, spec["num_features"], dtype=torch.float32)
+    if attributes is not None:
+        start = _attribute_offset(spec)
+        x[:, start : start + attributes.size(1)] = attributes
+    if hot is not None:
+        x.scatter_(1, hot.long(), 1.0)
+    return x
+
+
+def _attribute_offset(spec: dict) -> int:
+    parts = spec["parts"]
+    widths = _widths(spec)
+    return sum(widths[p] for p in parts[: parts.index("attributes")])
+
+
+def hot_dtype(spec: dict) -> torch.dtype:
+    """The type ``x_hot`` is stored in: int16 while every column number fits, else int32."""
+    return torch.int16 if spec["num_features"] <= 2**15 else torch.int32
+
+
+def apply_features(
+    data_list: Iterable[Data], feature_spec: dict, *, keep_raw: bool = False, compact: bool = False
+) -> list[Data]:
     """Return copies of the graphs with ``x`` built as ``feature_spec`` says.
 
-    The raw fields ``node_label`` / ``node_attr`` are dropped from the copies unless ``keep_raw``.
-    Raises :class:`DataError` naming the graph (its ``source`` file when known) if a graph does not
-    fit the spec.
+    ``compact``: ``x_attr`` and ``x_hot`` (see the module docstring) instead of ``x``, each only
+    where the spec has such columns. The raw fields ``node_label`` / ``node_attr`` are dropped from
+    the copies unless ``keep_raw``. Raises :class:`DataError` naming the graph (its ``source`` file
+    when known) if a graph does not fit the spec.
     """
     spec = check_feature_spec(feature_spec)
     out = []
     for index, data in enumerate(data_list):
         where = _where(data, index)
-        x = _features_of(data, spec, where)
+        attributes, hot = _compact_of(data, spec, where)
         new = copy.copy(data)
-        new.x = x
+        if compact:
+            if attributes is not None:
+                new.x_attr = attributes
+            if hot is not None:
+                new.x_hot = hot.to(hot_dtype(spec))
+        else:
+            new.x = _dense(attributes, hot, spec, int(data.num_nodes))
         if not keep_raw:
             for key in ("node_label", "node_attr"):
                 if key in new:
                     del new[key]
         out.append(new)
     return out
+
+
+def expand_features(data: Data, feature_spec: dict | None) -> Data:
+    """``data`` (changed in place) with its compact ``x_attr`` / ``x_hot`` replaced by ``x``: the
+    same values, columns and type as ``apply_features`` without ``compact`` gives. A graph without
+    them is returned as it is."""
+    attributes = data.x_attr if "x_attr" in data else None
+    hot = data.x_hot if "x_hot" in data else None
+    stored = hot if hot is not None else attributes
+    if stored is None:
+        return data
+    if not feature_spec:
+        raise DataError("a graph with compact features (x_attr, x_hot) needs the feature spec to expand them")
+    n = stored.size(0)
+    for key in COMPACT_KEYS:
+        if key in data:
+            del data[key]
+    data.x = _dense(attributes, hot, feature_spec, n)
+    return data
 
 
 def attribute_columns(spec: dict | None) -> int:

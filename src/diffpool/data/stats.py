@@ -15,9 +15,9 @@ import torch
 from torch_geometric.data import Data, InMemoryDataset
 
 from .dataset import GraphDataset
-from .features import describe_features
+from .features import COMPACT_KEYS, describe_features
 
-__all__ = ["graph_sizes", "dataset_stats", "format_stats", "feature_sources"]
+__all__ = ["graph_sizes", "node_counts", "dataset_stats", "format_stats", "feature_sources"]
 
 _NODE_FILES = {"attributes": "node_attributes", "labels": "node_labels"}
 
@@ -71,10 +71,17 @@ def feature_sources(dataset) -> str:
     return built
 
 
+_ROWS = 1 << 16  # edges per step of the passes over an edge index: bounds their temporaries
+_NODE_KEYS = ("x", *COMPACT_KEYS)  # node-level tensors whose slices say where each graph's nodes are
+
+
 def _unique_undirected(
     edge_index: torch.Tensor, edge_graph: torch.Tensor, num_graphs: int, max_nodes: int
 ) -> np.ndarray:
-    """Per graph, the number of distinct unordered pairs {u, v} (a self-loop counts once)."""
+    """Per graph, the number of distinct unordered pairs {u, v} (a self-loop counts once), for edges
+    in any order: one key per edge, made unique. It makes several int64 copies of the edges and
+    sorts their keys; :func:`_coalesced_pairs` counts the same without them where the edges are
+    coalesced."""
     if edge_index.numel() == 0:
         return np.zeros(num_graphs, dtype=np.int64)
     ei = edge_index.numpy().astype(np.int64)
@@ -84,16 +91,119 @@ def _unique_undirected(
     return np.bincount(keys // (m * m), minlength=num_graphs)
 
 
+def _graphs_of(edge_ptr: np.ndarray, start: int, stop: int) -> tuple[int, np.ndarray]:
+    """The first graph with edges among ``start:stop`` of a collated edge index, and the graph of each
+    of these edges counted from it (``edge_ptr``: where each graph's edges start, [G + 1])."""
+    first = int(np.searchsorted(edge_ptr, start, side="right")) - 1
+    last = int(np.searchsorted(edge_ptr, stop - 1, side="right")) - 1
+    bounds = np.clip(edge_ptr[first : last + 2], start, stop)
+    return first, np.repeat(np.arange(last - first + 1), np.diff(bounds))
+
+
+def _coalesced_pairs(edge_index: np.ndarray, node_ptr: np.ndarray, edge_ptr: np.ndarray) -> np.ndarray | None:
+    """:func:`_unique_undirected` of a collated edge index (node ids local to each graph, as
+    ``InMemoryDataset`` stores them) whose graphs list their edges coalesced: sorted by (row,
+    column), none twice, every id inside its graph, as PyG's ``coalesce`` leaves them and every
+    loader of this package stores them. None for any other edge index.
+
+    Each listed edge is then a distinct ordered pair, and a graph's unordered pairs are its listed
+    edges less the edges (u, v), u < v, whose reverse (v, u) is listed too. Two passes over the
+    edges, ``_ROWS`` at a time and without a sort: the first checks the order and counts each
+    node's edges (the rows' bounds), the second finds each reverse by a binary search in its row.
+    Time O(E log(max degree)), memory O(nodes + graphs) beside the edge index.
+    """
+    num_graphs, num_nodes, num_edges = len(node_ptr) - 1, int(node_ptr[-1]), edge_index.shape[1]
+    rows, cols = edge_index[0], edge_index[1]
+    row_ptr = np.zeros(num_nodes + 1, np.int64)  # node i's edge count at i + 1, then summed up
+    last_row, last_col = -1, -1  # the edge before this step's first, in global ids
+    for start in range(0, num_edges, _ROWS):
+        stop = min(start + _ROWS, num_edges)
+        first, graph = _graphs_of(edge_ptr, start, stop)
+        offset = node_ptr[first:-1][graph]
+        size = node_ptr[first + 1 :][graph] - offset
+        row, col = rows[start:stop], cols[start:stop]
+        if ((row < 0) | (row >= size) | (col < 0) | (col >= size)).any():
+            return None
+        row, col = row + offset, col + offset  # global ids: each graph's follow the previous graph's
+        row_before = np.concatenate(([last_row], row[:-1]))
+        col_before = np.concatenate(([last_col], col[:-1]))
+        if not ((row > row_before) | ((row == row_before) & (col > col_before))).all():
+            return None
+        last_row, last_col = int(row[-1]), int(col[-1])
+        row_ptr[int(row[0]) + 1 : last_row + 2] += np.bincount(row - int(row[0]))
+    np.cumsum(row_ptr, out=row_ptr)  # node i's edges are row_ptr[i]:row_ptr[i + 1]
+    steps = int(np.diff(row_ptr).max(initial=0)).bit_length()  # halvings of the longest row to none
+    mutual = np.zeros(num_graphs, np.int64)
+    for start in range(0, num_edges, _ROWS):
+        stop = min(start + _ROWS, num_edges)
+        first, graph = _graphs_of(edge_ptr, start, stop)
+        row, col = rows[start:stop], cols[start:stop]
+        upper = np.flatnonzero(row < col)
+        graph, u = graph[upper], row[upper]
+        target = col[upper] + node_ptr[first:-1][graph]  # the row v that would list (v, u)
+        low, high = row_ptr[target], row_ptr[target + 1]
+        end = high
+        for _ in range(steps):  # the first position in row v whose column is not below u
+            middle = (low + high) >> 1
+            below = (middle < high) & (cols[np.minimum(middle, num_edges - 1)] < u)
+            low = np.where(below, middle + 1, low)
+            high = np.where(below, high, middle)
+        found = low < end
+        found[found] = cols[low[found]] == u[found]
+        counted = np.bincount(graph[found])
+        mutual[first : first + len(counted)] += counted
+    return np.diff(edge_ptr) - mutual
+
+
+def _node_ptr(dataset: InMemoryDataset) -> np.ndarray | None:
+    """Where each graph's nodes start in a collated data set, and where the last ones end: [G + 1]."""
+    for key in _NODE_KEYS:
+        if key in dataset.slices:
+            return dataset.slices[key].numpy()
+    counts = getattr(dataset._data, "_num_nodes", None)  # what collate keeps, when nothing else says it
+    if isinstance(counts, list) and len(counts) == len(dataset.slices["edge_index"]) - 1:
+        return np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
+    return None
+
+
+def _pairs(edge_index: torch.Tensor, node_ptr: np.ndarray, edge_ptr: np.ndarray) -> np.ndarray:
+    """Distinct unordered pairs per graph of a collated edge index with local node ids."""
+    counted = _coalesced_pairs(edge_index.numpy(), node_ptr, edge_ptr)
+    if counted is not None:
+        return counted
+    num_graphs = len(node_ptr) - 1
+    edge_graph = torch.repeat_interleave(torch.arange(num_graphs), torch.from_numpy(np.diff(edge_ptr)))
+    return _unique_undirected(edge_index, edge_graph, num_graphs, int(np.diff(node_ptr).max(initial=0)))
+
+
+def _collated_node_ptr(dataset) -> np.ndarray | None:
+    """:func:`_node_ptr` of a collated data set of several graphs; None for anything else."""
+    if isinstance(dataset, InMemoryDataset) and dataset.slices is not None and "edge_index" in dataset.slices:
+        return _node_ptr(dataset)
+    return None
+
+
+def node_counts(dataset: InMemoryDataset | Sequence[Data]) -> np.ndarray:
+    """Nodes per graph (int64); of a collated data set from its offsets alone, without the edges."""
+    node_ptr = _collated_node_ptr(dataset)
+    if isinstance(dataset, InMemoryDataset) and node_ptr is not None:
+        return np.diff(node_ptr)[np.asarray(list(dataset.indices()), dtype=np.int64)]
+    return np.array([int(g.num_nodes) for g in dataset], dtype=np.int64)
+
+
 def graph_sizes(dataset: InMemoryDataset | Sequence[Data]) -> tuple[np.ndarray, np.ndarray]:
-    """``(nodes, edges)`` per graph, edges counted as unique undirected pairs."""
-    if isinstance(dataset, InMemoryDataset) and dataset.slices is not None and "x" in dataset.slices:
-        store = dataset._data
-        node_ptr = dataset.slices["x"]
-        edge_ptr = dataset.slices["edge_index"]
-        num_graphs = node_ptr.numel() - 1
-        nodes = (node_ptr[1:] - node_ptr[:-1]).numpy()
-        edge_graph = torch.repeat_interleave(torch.arange(num_graphs), edge_ptr[1:] - edge_ptr[:-1])
-        edges = _unique_undirected(store.edge_index, edge_graph, num_graphs, int(nodes.max(initial=0)))
+    """``(nodes, edges)`` per graph, edges counted as unique undirected pairs (a self-loop once).
+
+    Node counts come from the collated offsets of an ``InMemoryDataset`` (:func:`node_counts`
+    alone reads nothing else). Coalesced edges (every loader's) are counted in two passes without
+    a sort, in time O(E log(max degree)) and memory O(nodes + graphs) (:func:`_coalesced_pairs`);
+    any others by sorting a key per edge.
+    """
+    node_ptr = _collated_node_ptr(dataset)
+    if isinstance(dataset, InMemoryDataset) and node_ptr is not None:
+        edge_ptr = dataset.slices["edge_index"].numpy()
+        nodes = np.diff(node_ptr)
+        edges = _pairs(dataset._data.edge_index, node_ptr, edge_ptr)
         index = np.asarray(list(dataset.indices()), dtype=np.int64)
         return nodes[index], edges[index]
     graphs = list(dataset)
@@ -101,10 +211,8 @@ def graph_sizes(dataset: InMemoryDataset | Sequence[Data]) -> tuple[np.ndarray, 
     if not graphs:
         return nodes, nodes.copy()
     edge_index = torch.cat([g.edge_index for g in graphs], dim=1)
-    edge_graph = torch.repeat_interleave(
-        torch.arange(len(graphs)), torch.tensor([g.edge_index.size(1) for g in graphs])
-    )
-    return nodes, _unique_undirected(edge_index, edge_graph, len(graphs), int(nodes.max(initial=0)))
+    edge_ptr = np.concatenate(([0], np.cumsum([g.edge_index.size(1) for g in graphs], dtype=np.int64)))
+    return nodes, _pairs(edge_index, np.concatenate(([0], np.cumsum(nodes))), edge_ptr)
 
 
 def _labels(dataset) -> np.ndarray:

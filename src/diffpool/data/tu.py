@@ -17,7 +17,9 @@ unweighted edge in each direction) and stored as an ``InMemoryDataset``. The dow
 Large folders (10⁷ edge lines and more) load in a small multiple of their size: a plainly written
 file is parsed in blocks straight into one array (int32 ids), anything else goes to ``np.loadtxt``
 and a line-by-line scan that names the bad line; the edges are coalesced by sorting one int64 key
-per edge in place, and the graphs built collated, without a ``Data`` object per graph.
+per edge in place, and the graphs built collated, without a ``Data`` object per graph. The node
+features are stored compact (``x_attr``, ``x_hot``: a one-hot block as the number of its column, see
+:mod:`.features`) and expanded to ``x`` graph by graph as they are read.
 
 Processed tensors are cached under the cache folder (``$DIFFPOOL_DATA``, default
 ``~/.cache/diffpool``), one file per source (folder or zip) and load settings; the source files'
@@ -49,9 +51,9 @@ from torch_geometric.datasets import TUDataset
 from torch_geometric.utils import to_undirected
 
 from ..atomic import atomic_open
-from .dataset import GraphDataset
+from .dataset import FORMAT_VERSION, GraphDataset
 from .errors import DataError, DownloadError, decode_text, file_error, text_encoding_problem
-from .features import apply_features, make_feature_spec
+from .features import apply_features, hot_dtype, make_feature_spec
 
 __all__ = [
     "load_tu",
@@ -626,19 +628,26 @@ def _features(
     edge_ptr: np.ndarray,
     node_label: torch.Tensor | None,
     node_attr: torch.Tensor | None,
-) -> torch.Tensor:
-    """``x`` of every node, made by ``apply_features`` a group of graphs at a time into one tensor.
+) -> dict[str, torch.Tensor]:
+    """``x`` of every node, compact (``x_attr`` and/or ``x_hot``, see :mod:`.features`), made by
+    ``apply_features`` a group of graphs at a time into one tensor each.
 
-    ``apply_features`` makes a group's features twice over (one-hot blocks, then their
-    concatenation): for all nodes at once that would double the peak of a set with wide features
-    (one-hot degrees: 260 bytes a node). Groups with about ``_FEATURE_BYTES`` of temporaries (two
-    float32 copies of their features, and int64 positions, indices and degrees) keep the extra
-    small, and each operation large enough that its per-call cost does not add up.
+    Stored compact, one-hot degrees cost 2 bytes a node instead of 260 (65 float32 columns).
+    Groups with about ``_FEATURE_BYTES`` of temporaries (int64 positions, indices and degrees, and
+    a float32 copy of the attributes) keep the extra small, and each operation large enough that
+    its per-call cost does not add up.
     """
     num_graphs = len(node_ptr) - 1
     nodes = int(node_ptr[-1])
-    x = torch.empty(nodes, spec["num_features"], dtype=torch.float32)
-    group_nodes = max(1, min(_FEATURE_BYTES // (8 * spec["num_features"] + 48), -(-nodes // 8)))
+    out = {}
+    if "attributes" in spec["parts"]:
+        out["x_attr"] = torch.empty(nodes, spec["num_attributes"], dtype=torch.float32)
+    hot_columns = len(spec["node_label_values"]) * ("labels" in spec["parts"])
+    hot_columns += sum(part in spec["parts"] for part in ("degree", "constant"))
+    if hot_columns:
+        out["x_hot"] = torch.empty(nodes, hot_columns, dtype=hot_dtype(spec))
+    per_node = 8 * (spec["num_attributes"] + 2 * hot_columns) + 48
+    group_nodes = max(1, min(_FEATURE_BYTES // per_node, -(-nodes // 8)))
     first = 0
     while first < num_graphs:
         stop = int(np.searchsorted(node_ptr, node_ptr[first] + group_nodes, side="right")) - 1
@@ -651,9 +660,11 @@ def _features(
             group.node_label = node_label[a:b]
         if node_attr is not None:
             group.node_attr = node_attr[a:b]
-        x[a:b] = apply_features([group], spec)[0].x
+        featured = apply_features([group], spec, compact=True)[0]
+        for key, values in out.items():
+            values[a:b] = featured[key]
         first = stop
-    return x
+    return out
 
 
 def _collated_dataset(
@@ -687,7 +698,7 @@ def _collated_dataset(
         whole.edge_index = torch.from_numpy(edge_index)
         spec = make_feature_spec([whole], features, degree_cap=degree_cap, name=name)
     del whole
-    x = _features(spec, edge_index, node_ptr, edge_ptr, node_label, node_attr)
+    compact = _features(spec, edge_index, node_ptr, edge_ptr, node_label, node_attr)
     del node_label, node_attr
     _localize(edge_index, raw.graph_of_node, node_ptr)
 
@@ -708,7 +719,8 @@ def _collated_dataset(
                 f"(the smallest has {int(sizes.min())} nodes)"
             )
         if removed:
-            x = x[torch.from_numpy(np.repeat(keep, sizes))]
+            node_keep = torch.from_numpy(np.repeat(keep, sizes))
+            compact = {key: values[node_keep] for key, values in compact.items()}
             edge_keep = np.repeat(keep, edge_counts)
             kept = np.empty((2, int(edge_keep.sum())), np.int64)  # contiguous, as a collated tensor is
             for row in range(2):
@@ -725,14 +737,16 @@ def _collated_dataset(
     data.num_nodes = int(node_ptr[-1])
     if y is not None:
         data.y = y
-    data.x = x
+    for key, values in compact.items():
+        data[key] = values
     slices = None
     if len(sizes) > 1:
         data._num_nodes = sizes.tolist()
         slices = {"edge_index": torch.from_numpy(edge_ptr)}
         if y is not None:
             slices["y"] = torch.arange(len(sizes) + 1)
-        slices["x"] = torch.from_numpy(node_ptr)
+        for key in compact:
+            slices[key] = torch.from_numpy(node_ptr)
     dataset = GraphDataset(
         None, name=name, label_mapping=mapping, feature_spec=spec, filtered=filtered, info=info
     )
@@ -982,16 +996,19 @@ def load_tu(
         except Exception as error:  # corrupt: rebuild it
             log.warning("ignoring unreadable cache file %s (%s)", processed, error)
         else:
-            if dataset.info.get("source_files") == stamps:
+            if dataset.format_version != FORMAT_VERSION:  # readable, but not laid out as now
+                log.info("processing %s again: %s was written by another version", name, processed)
+            elif dataset.info.get("source_files") == stamps:
                 dataset.from_cache = True
                 _report_filtered(dataset)
                 return dataset
-            log.info(
-                "%s: the files in %s changed since %s was written; processing them again",
-                name,
-                folder,
-                processed,
-            )
+            else:
+                log.info(
+                    "%s: the files in %s changed since %s was written; processing them again",
+                    name,
+                    folder,
+                    processed,
+                )
 
     raw = read_tu_raw(folder, name)
     info = {
