@@ -8,8 +8,8 @@ reports its peak RSS after importing the modules (``baseline_mb``), after loadin
 (``warm_baseline_mb``: the first use of each code path costs about 10 MiB whatever the size, which
 matters only for small folders) and after loading the tiled folder (``peak_mb``). ``ratio`` is
 ``(peak_mb - baseline_mb)`` over the size of ``_A.txt`` (the target is at most 3), ``ratio_warm`` the
-same above the warm baseline; ``seconds`` is the time of the tiled load alone. Every ``_mb`` is MiB.
-One JSON line a run.
+same above the warm baseline; ``seconds`` is the time of the tiled load alone; ``processed_mb`` the
+size of the processed file it wrote to the cache. Every ``_mb`` is MiB. One JSON line a run.
 
 Usage: ``python -m benchmarks.tu_loading [--set PROTEINS] [--lines 25000000] [--out FILE]``
 """
@@ -118,6 +118,7 @@ def measure_load(folder: Path, name: str, features: str, cache: Path, warm_up: P
     started = time.perf_counter()
     dataset = load_tu(name, folder, features=features, cache=cache)
     seconds = time.perf_counter() - started
+    processed = sum(path.stat().st_size for path in (cache / "processed").glob(f"{name}-*.pt"))
     return {
         "baseline_mb": round(imported, 1),
         "warm_baseline_mb": round(warm, 1),
@@ -126,6 +127,7 @@ def measure_load(folder: Path, name: str, features: str, cache: Path, warm_up: P
         "loaded_graphs": len(dataset),
         "loaded_edges": int(dataset._data.edge_index.size(1)),
         "num_features": int(dataset.num_features),
+        "processed_mb": round(processed / 2**20, 1),
     }
 
 

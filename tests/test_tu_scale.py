@@ -72,6 +72,8 @@ def test_one_hot_degrees_load_in_at_most_three_times_the_file(tu_root):
     measured = run_load(tu_root / "REDDIT-BINARY", "REDDIT-BINARY", warm_up=tu_root / "MUTAG", timeout=300)
     assert measured["num_features"] == 65 and measured["loaded_graphs"] == 2000
     assert measured["ratio_warm"] <= TARGET_RATIO, measured
+    a_mb = (tu_root / "REDDIT-BINARY" / "REDDIT-BINARY_A.txt").stat().st_size / 2**20
+    assert measured["processed_mb"] < 1.5 * a_mb, measured  # edges, 16 bytes each, and 2 bytes a node
 
 
 # --------------------------------------------------------------------------- the block reader
