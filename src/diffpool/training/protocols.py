@@ -122,9 +122,9 @@ def graph_labels(dataset) -> list[int]:
 
 
 def max_graph_size(dataset) -> int:
-    from ..data import graph_sizes
+    from ..data import node_counts
 
-    return int(graph_sizes(dataset)[0].max())
+    return int(node_counts(dataset).max())
 
 
 def _open_run(run_dir: Path, config: RunConfig, protocol: str, folds: int, split_folds: int):
