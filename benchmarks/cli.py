@@ -104,8 +104,8 @@ def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
         type=_csv,
         default=DEFAULT_IMPLS,
         help="comma-separated implementations: sparse, default, pooled, pergraph, pergraph-random, "
-        "dense, pyg, "
-        "graphsage (default: %(default)s)",
+        "dense, pyg, graphsage; the pooling family: mincut, dmon (ours, fixed K) and pyg-mincut, "
+        "pyg-dmon (PyG's, compared with them) (default: %(default)s)",
     )
     parser.add_argument(
         "--epochs", type=int, default=3, help="timed epochs; the median is reported (default: 3)"
@@ -196,6 +196,14 @@ def add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
         default=[250, 500, 1000, 2000, 4000, 8000, 16000, 32000],
     )
     parser.add_argument("--impls", type=_csv, default=["sparse", "dense", "pyg"])
+    parser.add_argument(
+        "--methods",
+        "--method",
+        type=_csv,
+        default=["diffpool"],
+        help="comma-separated pooling methods, each measured with every implementation: diffpool, "
+        "mincut, dmon (default: %(default)s)",
+    )
     parser.add_argument(
         "--clusters",
         type=_csv,
@@ -329,6 +337,7 @@ def run_scaling(args: argparse.Namespace) -> int:
         grow_factor=args.grow_factor,
         grow_limit=args.grow_limit,
         budget_s=args.budget_s,
+        methods=args.methods,
     )
     return 0 if all(r.get("status") in ("ok", "out of memory", "timeout", "skipped") for r in records) else 1
 
