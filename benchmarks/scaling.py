@@ -316,11 +316,11 @@ def run_scaling_benchmark(
     budget_s: float | None = None,
     methods: Iterable[str] = ("diffpool",),
 ) -> list[dict]:
-    """Every (cluster mode, method, implementation, n) in its own subprocess; larger n are skipped
-    for an implementation of a method once one fails. ``methods``: the pooling methods
-    (:data:`METHODS`), each measured with every implementation. ``impl_sizes[impl]`` replaces
-    ``sizes`` for ``impl``; an implementation in ``grow`` goes on past its sizes, n × ``grow_factor``
-    up to ``grow_limit``, until it fails (out of memory, out of time). ``budget_s`` bounds the whole run as in the epoch
+    """Every (cluster mode, method, implementation, n) in its own subprocess; larger n are skipped for an
+    implementation of a method once one fails. ``methods``: the pooling methods (:data:`METHODS`),
+    each measured with every implementation. ``impl_sizes[impl]`` replaces ``sizes`` for ``impl``; an
+    implementation in ``grow`` goes on past its sizes, n × ``grow_factor`` up to ``grow_limit``, until
+    it fails (out of memory, out of time). ``budget_s`` bounds the whole run as in the epoch
     benchmark: no case's timeout reaches past it and cases left when it is spent are ``skipped``.
     Every record names the device."""
     from .environment import memory_cap_for, probe_device_name
