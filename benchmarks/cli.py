@@ -248,6 +248,18 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         help="the headroom benchmark's records (optional: its table reads 'no results yet' without them)",
     )
     parser.add_argument(
+        "--family-epoch-json",
+        default="docs/perf/pool_family_epoch.jsonl",
+        help="the pooling family's epoch records (MinCutPool and DMoN against PyG's): the "
+        "pool-family-epoch block, where the document has its markers",
+    )
+    parser.add_argument(
+        "--family-scaling-json",
+        default="docs/perf/pool_family_scaling.jsonl",
+        help="the pooling family's one-layer records: the pool-family-scaling block, where the "
+        "document has its markers",
+    )
+    parser.add_argument(
         "--output",
         default="docs/PERFORMANCE.md",
         help="the Markdown document whose GENERATED blocks are rewritten; the prose around "
@@ -357,7 +369,15 @@ def run_report(args: argparse.Namespace) -> int:
             f"benchmarks.report: warning: {name} not found; its section says 'no results yet'",
             file=sys.stderr,
         )
-    path, plot = write_report(args.epoch_json, args.scaling_json, args.output, args.plot, args.headroom_json)
+    path, plot = write_report(
+        args.epoch_json,
+        args.scaling_json,
+        args.output,
+        args.plot,
+        args.headroom_json,
+        args.family_epoch_json,
+        args.family_scaling_json,
+    )
     print(json.dumps({"kind": "report", "written": str(path), "plot": None if plot is None else str(plot)}))
     return 0
 

@@ -4,6 +4,11 @@ The document's prose is Markdown written by hand; this module rewrites only its 
 (:mod:`.markdown_blocks`, the names in :data:`PERFORMANCE_BLOCKS`). Every figure in them comes from
 ``docs/perf/epoch.jsonl``, ``docs/perf/scaling.jsonl`` and ``docs/perf/headroom.jsonl`` (the last
 record of each case wins), and every target's verdict is computed here from those figures.
+
+The pooling family's blocks (:data:`POOL_FAMILY_BLOCKS`: DiffPool, MinCutPool and DMoN, ours
+against PyG's) come from ``docs/perf/pool_family_epoch.jsonl`` and
+``docs/perf/pool_family_scaling.jsonl``; they are written where the document has their markers
+(:func:`pool_family_blocks`, :func:`write_pool_family`).
 """
 
 from __future__ import annotations
@@ -14,10 +19,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .epoch import parse_json_lines
-from .markdown_blocks import block, update_document
+from .markdown_blocks import begin_marker, block, update_document
 from .scaling import summarize
 
-__all__ = ["write_report", "load_records", "plot_scaling", "main", "PERFORMANCE_BLOCKS"]
+__all__ = [
+    "write_report",
+    "write_pool_family",
+    "load_records",
+    "plot_scaling",
+    "pool_family_blocks",
+    "main",
+    "PERFORMANCE_BLOCKS",
+    "POOL_FAMILY_BLOCKS",
+]
 
 #: The generated blocks, in the order a new document lists them under these headings.
 PERFORMANCE_BLOCKS = {
@@ -41,6 +55,25 @@ IMPL_LABELS = {
     "graphsage": "flat GraphSAGE (ours)",
 }
 IMPL_ORDER = ["pyg", "dense", "sparse", "default", "pooled", "pergraph", "pergraph-random", "graphsage"]
+
+
+#: The pooling family's generated blocks, under these headings in a new document.
+POOL_FAMILY_BLOCKS = {
+    "pool-family-epoch": "## Pooling family: training epoch, ours against PyG's",
+    "pool-family-scaling": "## Pooling family: one layer, scaling with n",
+}
+#: Per pooling method: (its label, our epoch implementation, PyG's).
+POOL_FAMILY = {
+    "diffpool": ("DiffPool", "sparse", "pyg"),
+    "mincut": ("MinCutPool", "mincut", "pyg-mincut"),
+    "dmon": ("DMoN", "dmon", "pyg-dmon"),
+}
+#: The family's targets: PROTEINS epoch ≥ 5× PyG's graphs/s; REDDIT-BINARY epoch under 4 GB where
+#: PyG's runs out of memory or is ≥ 10× slower.
+FAMILY_SPEED_GOAL = 5.0
+FAMILY_REDDIT_MEMORY_MB = 4096.0
+FAMILY_REDDIT_SLOWER = 10.0
+FAMILY_SLOPE_GOAL = 1.15
 
 
 def load_records(path: str | Path | None) -> list[dict]:
@@ -527,9 +560,18 @@ def report_blocks(
 def performance_skeleton() -> str:
     """A new document: the title, and each block under its heading, empty; the prose is added by hand."""
     parts = ["# Performance"]
-    for name, heading in PERFORMANCE_BLOCKS.items():
+    for name, heading in {**PERFORMANCE_BLOCKS, **POOL_FAMILY_BLOCKS}.items():
         parts += ([heading] if heading else []) + [block(name, "")]
     return "\n\n".join(parts) + "\n"
+
+
+def _blocks_in(path: str | Path, names) -> list[str]:
+    """The blocks of ``names`` whose BEGIN marker ``path`` has (all of them for a new document)."""
+    path = Path(path)
+    if not path.is_file():
+        return list(names)
+    text = path.read_text(encoding="utf-8")
+    return [name for name in names if begin_marker(name) in text]
 
 
 def write_report(
@@ -538,13 +580,223 @@ def write_report(
     output: str | Path,
     plot: str | Path,
     headroom_json: str | Path | None = None,
+    family_epoch_json: str | Path | None = None,
+    family_scaling_json: str | Path | None = None,
 ) -> tuple[Path, Path | None]:
     """Rewrites the generated blocks of ``output`` (a new document from :func:`performance_skeleton`
     if it does not exist) and the scaling plot ``plot`` (when there are scaling records); returns both
     paths, the plot's None if it was not written. ``headroom_json`` (optional) fills the headroom
-    table."""
+    table; ``family_epoch_json`` and ``family_scaling_json`` fill the pooling family's blocks
+    (:func:`pool_family_blocks`) where ``output`` has their markers."""
     blocks, plot_path = report_blocks(epoch_json, scaling_json, output, plot, headroom_json)
+    family = pool_family_blocks(load_records(family_epoch_json), load_records(family_scaling_json))
+    blocks.update({name: family[name] for name in _blocks_in(output, family)})
     return update_document(output, blocks, performance_skeleton()), plot_path
+
+
+def write_pool_family(
+    epoch_json: str | Path | None, scaling_json: str | Path | None, output: str | Path
+) -> Path:
+    """Rewrites the pooling family's two blocks of ``output``, a document whose only generated blocks
+    are those (a new one gets them under their headings); see :func:`write_report` for
+    ``docs/PERFORMANCE.md``."""
+    sections = [f"{heading}\n\n{block(name, '')}" for name, heading in POOL_FAMILY_BLOCKS.items()]
+    skeleton = "\n\n".join(["# Pooling family", *sections])
+    blocks = pool_family_blocks(load_records(epoch_json), load_records(scaling_json))
+    return update_document(output, blocks, skeleton + "\n")
+
+
+# --------------------------------------------------------------------------- the pooling family
+def _count(n: int | None) -> str:
+    return "–" if n is None else f"{n:,}"
+
+
+def _gb(mb: float | None) -> str:
+    return "–" if mb is None else f"{mb / 1024:.2f} GB"
+
+
+def _load(r: dict | None) -> str:
+    """The 1-minute load average at a case's start and end (``start→end``)."""
+    env = (r or {}).get("env") or {}
+    start, end = env.get("loadavg"), env.get("loadavg_end")
+    if not start:
+        return "–"
+    return f"{start[0]:.1f}" + (f"→{end[0]:.1f}" if end else "")
+
+
+def _pyg_epoch_estimate(pyg: dict, batches: int | None) -> tuple[float | None, str]:
+    """PyG's epoch seconds where its case did not finish one: its pace over its first batches times
+    the epoch's batches (an estimate), else its timeout (a lower bound); and how it was had."""
+    if pyg.get("status") == "timeout":
+        pace = pyg.get("seconds_per_batch")
+        if pace and batches:
+            return pace * batches, (
+                f"≈, from {pace:.0f} s/batch over {pyg.get('batches_done')} batch(es) "
+                f"({pyg.get('pace_from', 'warm-up')}) × {batches}"
+            )
+        if pyg.get("timeout_s"):
+            return pyg["timeout_s"], f"≥, no batch done in {pyg['timeout_s']:.0f} s"
+    return None, ""
+
+
+def _family_epoch_lines(records: list[dict]) -> list[str]:
+    latest = _latest(records, "epoch", lambda r: (r["dataset"], r["impl"]))
+    own = _own_run_ratios(records)
+    datasets = list(dict.fromkeys(k[0] for k in latest))
+    lines = [
+        "| set | method | ours graphs/s | PyG graphs/s | ours ÷ PyG (wall / CPU) | ours peak RSS "
+        "| PyG peak RSS | ours epochs timed | load avg ours / PyG | target | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset in datasets:
+        for label, ours_name, pyg_name in POOL_FAMILY.values():
+            ours, pyg = latest.get((dataset, ours_name)), latest.get((dataset, pyg_name))
+            if ours is None and pyg is None:
+                continue
+            ratio = own.get(id(ours), {}) if ours is not None else {}
+            ours_ok = ours is not None and ours.get("status") == "ok"
+            pyg_ok = pyg is not None and pyg.get("status") == "ok"
+            wall, cpu = ratio.get("speed_vs_pyg"), ratio.get("cpu_speed_vs_pyg")
+            pyg_cell = _fmt(pyg.get("graphs_per_s"), 1) if pyg_ok else (_status_cell(pyg) if pyg else "–")
+            speed_cell = "–"
+            if wall is not None:
+                speed_cell = f"{wall:.1f}×" + (f" / {cpu:.1f}×" if cpu else "")
+            estimate, how = (None, "")
+            if ours_ok and pyg is not None and not pyg_ok:
+                estimate, how = _pyg_epoch_estimate(pyg, ours.get("batches_per_epoch"))
+                if estimate:
+                    slower = estimate / ours["epoch_s"]
+                    bound = "≥" if how.startswith("≥") else "≈"
+                    speed_cell = f"{bound} {slower:.1f}× ({how.lstrip('≈≥, ')})"
+            target, verdict = "–", None
+            if dataset == "PROTEINS":
+                target = f"≥ {FAMILY_SPEED_GOAL:g}× PyG graphs/s (wall and CPU)"
+                verdict = None if wall is None else min(wall, cpu or wall) >= FAMILY_SPEED_GOAL
+            elif dataset == "REDDIT-BINARY":
+                target = (
+                    f"epoch under {FAMILY_REDDIT_MEMORY_MB / 1024:g} GB; PyG's out of memory or "
+                    f"≥ {FAMILY_REDDIT_SLOWER:g}× slower"
+                )
+                if ours is not None:
+                    fits = ours_ok and ours["peak_rss_mb"] < FAMILY_REDDIT_MEMORY_MB
+                    if pyg is None:
+                        pyg_fails = None
+                    elif pyg.get("status") == "out of memory":
+                        pyg_fails = True
+                    elif wall is not None:
+                        pyg_fails = wall >= FAMILY_REDDIT_SLOWER
+                    elif estimate:
+                        pyg_fails = estimate / ours["epoch_s"] >= FAMILY_REDDIT_SLOWER
+                    else:
+                        pyg_fails = None
+                    verdict = None if pyg_fails is None and fits else (fits and bool(pyg_fails))
+            ours_cell = (
+                _fmt(ours.get("graphs_per_s"), 1) if ours_ok else (_status_cell(ours) if ours else "–")
+            )
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        dataset,
+                        label,
+                        ours_cell,
+                        pyg_cell,
+                        speed_cell,
+                        _gb((ours or {}).get("peak_rss_mb") or (ours or {}).get("peak_rss_mb_so_far")),
+                        _gb((pyg or {}).get("peak_rss_mb") or (pyg or {}).get("peak_rss_mb_so_far")),
+                        _fmt(len((ours or {}).get("epoch_times_s") or []) or None),
+                        f"{_load(ours)} / {_load(pyg)}",
+                        target,
+                        _verdict(verdict) if target != "–" else "–",
+                    ]
+                )
+                + " |"
+            )
+    return lines if len(lines) > 2 else []
+
+
+def _family_scaling_lines(records: list[dict]) -> list[str]:
+    latest = _latest(
+        records, "layer", lambda r: (r.get("method", "diffpool"), r["impl"], r.get("clusters"), r["n"])
+    )
+    rows = list(latest.values())
+    if not rows:
+        return []
+    slopes = {(s["method"], s["impl"], s["clusters"]): s for s in summarize(rows)}
+    modes = list(dict.fromkeys(r.get("clusters") for r in rows))
+    methods = [m for m in POOL_FAMILY if any(r.get("method", "diffpool") == m for r in rows)]
+    lines: list[str] = []
+    for mode in modes:
+        sizes = sorted({r["n"] for r in rows if r.get("clusters") == mode})
+        k_text = "K = 0.25·n, capped" if mode == "ratio" else f"K = {mode}"
+        lines.append(f"Forward + backward of one layer, {k_text}, seconds (PyG's: time or why it stopped).")
+        lines.append("")
+        lines.append("| method | layer | " + " | ".join(f"n = {n:,}" for n in sizes) + " |")
+        lines.append("|---|---|" + "---|" * len(sizes))
+        for method in methods:
+            for impl, who in (("sparse", "ours, sparse"), ("dense", "ours, dense"), ("pyg", "PyG, dense")):
+                if not any(r.get("method", "diffpool") == method and r["impl"] == impl for r in rows):
+                    continue
+                cells = []
+                for n in sizes:
+                    r = latest.get((method, impl, mode, n))
+                    if r is None:
+                        cells.append("–")
+                    elif r.get("status") == "ok":
+                        cells.append(f"{r['seconds']:.3g}")
+                    elif r.get("status") == "skipped":
+                        cells.append("skipped")
+                    else:
+                        cells.append(r.get("status", "?"))
+                lines.append(f"| {POOL_FAMILY[method][0]} | {who} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append(
+            f"| method | ours: time slope | target ≤ {FAMILY_SLOPE_GOAL:g} | ours: largest n | "
+            "PyG: time slope | PyG: last n that fit | PyG: first failure |"
+        )
+        lines.append("|---|---|---|---|---|---|---|")
+        for method in methods:
+            ours = slopes.get((method, "sparse", mode)) or {}
+            pyg = slopes.get((method, "pyg", mode)) or {}
+            slope = ours.get("time_slope")
+            fail = pyg.get("first_failure")
+            failure = "–" if not fail else f"{fail['status']} at n = {fail['n']:,}"
+            lines.append(
+                f"| {POOL_FAMILY[method][0]} | {_fmt(slope)} | "
+                f"{_verdict(None if slope is None else slope <= FAMILY_SLOPE_GOAL)} | "
+                f"{_count(ours.get('largest_n_ok'))} | {_fmt(pyg.get('time_slope'))} | "
+                f"{_count(pyg.get('largest_n_ok'))} | "
+                f"{failure} |"
+            )
+        loads = [r["env"]["loadavg"][0] for r in rows if (r.get("env") or {}).get("loadavg")]
+        if loads:
+            lines.append("")
+            lines.append(
+                f"1-minute load average during the cases {min(loads):.1f}–{max(loads):.1f} "
+                f"(median {statistics.median(loads):.1f}); "
+                f"{sorted({(r.get('env') or {}).get('threads') for r in rows if r.get('env')})} torch "
+                "thread(s) per case."
+            )
+        lines.append("")
+    return lines
+
+
+def pool_family_blocks(epoch_records: list[dict], scaling_records: list[dict]) -> dict[str, str]:
+    """The content of :data:`POOL_FAMILY_BLOCKS` from the family's epoch and scaling records (the
+    last record of each case wins; each ratio is from its own run).
+
+    ``pool-family-epoch``: per data set and method, our graphs/s and PyG's, their ratio (wall and
+    CPU time), each one's peak RSS, and the target: PROTEINS ≥ 5× PyG's graphs/s (both ratios);
+    REDDIT-BINARY an epoch under 4 GB where PyG's runs out of memory or is ≥ 10× slower (a PyG case
+    stopped by its timeout counts by its pace over its first batches). ``pool-family-scaling``: per
+    method, each layer's time at each n, our log-log time slope (target ≤ 1.15) and PyG's last n
+    that fit."""
+    epoch = _family_epoch_lines(epoch_records)
+    scaling = _family_scaling_lines(scaling_records)
+    return {
+        "pool-family-epoch": "\n".join(epoch) or "No pooling-family epoch results yet.",
+        "pool-family-scaling": "\n".join(scaling) or "No pooling-family scaling results yet.",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
