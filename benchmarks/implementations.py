@@ -232,7 +232,9 @@ class PygReference(Implementation):
         self.padding = padding
 
     def build(self, workload):
-        self.model = PygDiffPoolNet(workload.num_features, workload.num_classes, workload.max_nodes)
+        self.model: nn.Module = PygDiffPoolNet(
+            workload.num_features, workload.num_classes, workload.max_nodes
+        )
         return self.model
 
     def _dense(self, batch, workload):

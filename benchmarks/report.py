@@ -653,19 +653,21 @@ def _family_epoch_lines(records: list[dict]) -> list[str]:
             ours, pyg = latest.get((dataset, ours_name)), latest.get((dataset, pyg_name))
             if ours is None and pyg is None:
                 continue
+            o: dict = ours or {}
+            g: dict = pyg or {}
             ratio = own.get(id(ours), {}) if ours is not None else {}
-            ours_ok = ours is not None and ours.get("status") == "ok"
-            pyg_ok = pyg is not None and pyg.get("status") == "ok"
+            ours_ok = o.get("status") == "ok"
+            pyg_ok = g.get("status") == "ok"
             wall, cpu = ratio.get("speed_vs_pyg"), ratio.get("cpu_speed_vs_pyg")
-            pyg_cell = _fmt(pyg.get("graphs_per_s"), 1) if pyg_ok else (_status_cell(pyg) if pyg else "–")
+            pyg_cell = _fmt(g.get("graphs_per_s"), 1) if pyg_ok else (_status_cell(g) if g else "–")
             speed_cell = "–"
             if wall is not None:
                 speed_cell = f"{wall:.1f}×" + (f" / {cpu:.1f}×" if cpu else "")
             estimate, how = (None, "")
-            if ours_ok and pyg is not None and not pyg_ok:
-                estimate, how = _pyg_epoch_estimate(pyg, ours.get("batches_per_epoch"))
+            if ours_ok and g and not pyg_ok:
+                estimate, how = _pyg_epoch_estimate(g, o.get("batches_per_epoch"))
                 if estimate:
-                    slower = estimate / ours["epoch_s"]
+                    slower = estimate / o["epoch_s"]
                     bound = "≥" if how.startswith("≥") else "≈"
                     speed_cell = f"{bound} {slower:.1f}× ({how.lstrip('≈≥, ')})"
             target, verdict = "–", None
@@ -678,21 +680,20 @@ def _family_epoch_lines(records: list[dict]) -> list[str]:
                     f"≥ {FAMILY_REDDIT_SLOWER:g}× slower"
                 )
                 if ours is not None:
-                    fits = ours_ok and ours["peak_rss_mb"] < FAMILY_REDDIT_MEMORY_MB
+                    fits = ours_ok and o["peak_rss_mb"] < FAMILY_REDDIT_MEMORY_MB
+                    pyg_fails: bool | None
                     if pyg is None:
                         pyg_fails = None
-                    elif pyg.get("status") == "out of memory":
+                    elif g.get("status") == "out of memory":
                         pyg_fails = True
                     elif wall is not None:
                         pyg_fails = wall >= FAMILY_REDDIT_SLOWER
                     elif estimate:
-                        pyg_fails = estimate / ours["epoch_s"] >= FAMILY_REDDIT_SLOWER
+                        pyg_fails = estimate / o["epoch_s"] >= FAMILY_REDDIT_SLOWER
                     else:
                         pyg_fails = None
                     verdict = None if pyg_fails is None and fits else (fits and bool(pyg_fails))
-            ours_cell = (
-                _fmt(ours.get("graphs_per_s"), 1) if ours_ok else (_status_cell(ours) if ours else "–")
-            )
+            ours_cell = _fmt(o.get("graphs_per_s"), 1) if ours_ok else (_status_cell(o) if o else "–")
             lines.append(
                 "| "
                 + " | ".join(
@@ -702,9 +703,9 @@ def _family_epoch_lines(records: list[dict]) -> list[str]:
                         ours_cell,
                         pyg_cell,
                         speed_cell,
-                        _gb((ours or {}).get("peak_rss_mb") or (ours or {}).get("peak_rss_mb_so_far")),
-                        _gb((pyg or {}).get("peak_rss_mb") or (pyg or {}).get("peak_rss_mb_so_far")),
-                        _fmt(len((ours or {}).get("epoch_times_s") or []) or None),
+                        _gb(o.get("peak_rss_mb") or o.get("peak_rss_mb_so_far")),
+                        _gb(g.get("peak_rss_mb") or g.get("peak_rss_mb_so_far")),
+                        _fmt(len(o.get("epoch_times_s") or []) or None),
                         f"{_load(ours)} / {_load(pyg)}",
                         target,
                         _verdict(verdict) if target != "–" else "–",
@@ -769,12 +770,13 @@ def _family_scaling_lines(records: list[dict]) -> list[str]:
                 f"{failure} |"
             )
         loads = [r["env"]["loadavg"][0] for r in rows if (r.get("env") or {}).get("loadavg")]
+        threads = sorted({int(r["env"].get("threads") or 0) for r in rows if r.get("env")})
         if loads:
             lines.append("")
             lines.append(
                 f"1-minute load average during the cases {min(loads):.1f}–{max(loads):.1f} "
                 f"(median {statistics.median(loads):.1f}); "
-                f"{sorted({(r.get('env') or {}).get('threads') for r in rows if r.get('env')})} torch "
+                f"{threads} torch "
                 "thread(s) per case."
             )
         lines.append("")

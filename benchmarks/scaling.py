@@ -12,7 +12,9 @@ its own subprocess under the memory cap, so peak memory is its own and a dense l
 fit is recorded as "out of memory" (and larger n are then skipped for it).
 
 Time: median over ``repeats`` forward+backward passes after one warm-up pass (inputs already in
-the implementation's own format). Memory: peak RSS minus the RSS before the inputs were built.
+the implementation's own format), wall clock (``seconds``) and process CPU time (``cpu_seconds``:
+with one torch thread, the work, whatever else the machine runs). Memory: peak RSS minus the RSS
+before the inputs were built.
 
 On a CUDA device (``--device cuda``) the graph is built on the CPU and copied to the GPU before the
 clock starts; the clock is read after ``torch.cuda.synchronize()`` and memory is the allocator's
@@ -136,12 +138,16 @@ def run_layer(
         raise ValueError(f"unknown implementation {impl!r}; choose sparse, dense or pyg")
     layer.to(device)
 
+    cpu_times: list[float] = []  # process CPU seconds per pass: the work, whatever the machine's load
+
     def once() -> float:
         layer.zero_grad(set_to_none=True)
         synchronize(device)
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         step().backward()
         synchronize(device)
+        cpu_times.append(time.process_time() - cpu0)
         return time.perf_counter() - t0
 
     warm = once()
@@ -161,6 +167,8 @@ def run_layer(
         "status": "ok",
         "seconds": statistics.median(times),
         "times_s": times,
+        "cpu_seconds": statistics.median(cpu_times[1:]),
+        "cpu_times_s": cpu_times[1:],
         "warmup_s": warm,
         "peak_rss_mb": peak,
         "memory_mb": max(0.0, peak - baseline),
@@ -275,6 +283,12 @@ def summarize(records: list[dict]) -> list[dict]:
                 "impl": impl,
                 "clusters": mode,
                 "time_slope": loglog_slope([(r["n"], r["seconds"]) for r in ok]),
+                # None unless every size has its CPU time: a slope over fewer sizes would mislead.
+                "cpu_time_slope": (
+                    loglog_slope([(r["n"], r["cpu_seconds"]) for r in ok])
+                    if ok and all(r.get("cpu_seconds") for r in ok)
+                    else None
+                ),
                 "memory_slope": loglog_slope([(r["n"], max(r["memory_mb"], 1e-3)) for r in ok]),
                 "largest_n_ok": ok[-1]["n"] if ok else None,
                 "first_failure": ({"n": failed[0]["n"], "status": failed[0]["status"]} if failed else None),
