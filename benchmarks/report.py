@@ -624,19 +624,58 @@ def _load(r: dict | None) -> str:
     return f"{start[0]:.1f}" + (f"→{end[0]:.1f}" if end else "")
 
 
-def _pyg_epoch_estimate(pyg: dict, batches: int | None) -> tuple[float | None, str]:
-    """PyG's epoch seconds where its case did not finish one: its pace over its first batches times
-    the epoch's batches (an estimate), else its timeout (a lower bound); and how it was had."""
-    if pyg.get("status") == "timeout":
-        pace = pyg.get("seconds_per_batch")
-        if pace and batches:
-            return pace * batches, (
-                f"≈, from {pace:.0f} s/batch over {pyg.get('batches_done')} batch(es) "
-                f"({pyg.get('pace_from', 'warm-up')}) × {batches}"
-            )
-        if pyg.get("timeout_s"):
-            return pyg["timeout_s"], f"≥, no batch done in {pyg['timeout_s']:.0f} s"
+def _epoch_estimate(r: dict, batches: int | None) -> tuple[float | None, str]:
+    """A case's epoch seconds where it did not finish its timed epochs, and how it was had: the
+    median of the epochs it finished before its timeout, else its pace over its first batches times
+    the epoch's batches (both ``≈``), else its timeout (``≥``, a lower bound)."""
+    if r.get("status") != "timeout":
+        return None, ""
+    if r.get("epoch_s"):
+        done = len(r.get("epoch_times_s") or [])
+        return r["epoch_s"], f"≈, median of the {done} epoch(s) it finished in {r['timeout_s']:.0f} s"
+    pace = r.get("seconds_per_batch")
+    if pace and not batches:
+        return None, ""  # a pace, but no epoch to scale it to: compared per batch
+    if pace:
+        return pace * batches, (
+            f"≈, {pace:.0f} s/batch over {r.get('batches_done')} batch(es) "
+            f"({r.get('pace_from', 'warm-up')}) × {batches}"
+        )
+    if r.get("timeout_s"):
+        return r["timeout_s"], f"≥, no batch done in {r['timeout_s']:.0f} s"
     return None, ""
+
+
+def _speed_from_estimates(o: dict, g: dict) -> tuple[float | None, str, bool]:
+    """Ours ÷ PyG in epoch speed where one or both did not finish (:func:`_epoch_estimate`):
+    ``(ratio, the cell's text, whether it is only a lower bound)``; (None, "", False) if there is
+    nothing to compare. Two cases stopped in their first epoch compare by their paces per batch."""
+    batches = o.get("batches_per_epoch") or g.get("batches_per_epoch")
+    ours_s = o.get("epoch_s") if o.get("status") == "ok" else None
+    pyg_s = g.get("epoch_s") if g.get("status") == "ok" else None
+    notes = []
+    if ours_s is None:
+        ours_s, how = _epoch_estimate(o, batches)
+        if how.startswith("≥"):
+            return None, "", False  # ours did not do a batch: no bound either way
+        notes.append(f"ours {how.lstrip('≈, ')}")
+    if pyg_s is None:
+        pyg_s, how = _epoch_estimate(g, batches)
+        lower = how.startswith("≥")
+        notes.append(f"PyG {how.lstrip('≈≥, ')}")
+    else:
+        lower = False
+    if not ours_s or not pyg_s:
+        if o.get("seconds_per_batch") and g.get("seconds_per_batch"):
+            ratio = g["seconds_per_batch"] / o["seconds_per_batch"]
+            text = (
+                f"≈ {ratio:.1f}× (per batch: ours {o['seconds_per_batch']:.0f} s over "
+                f"{o.get('batches_done')}, PyG {g['seconds_per_batch']:.0f} s over {g.get('batches_done')})"
+            )
+            return ratio, text, False
+        return None, "", False
+    ratio = pyg_s / ours_s
+    return ratio, f"{'≥' if lower else '≈'} {ratio:.1f}× ({'; '.join(notes)})", lower
 
 
 def _family_epoch_lines(records: list[dict]) -> list[str]:
@@ -663,23 +702,26 @@ def _family_epoch_lines(records: list[dict]) -> list[str]:
             speed_cell = "–"
             if wall is not None:
                 speed_cell = f"{wall:.1f}×" + (f" / {cpu:.1f}×" if cpu else "")
-            estimate, how = (None, "")
-            if ours_ok and g and not pyg_ok:
-                estimate, how = _pyg_epoch_estimate(g, o.get("batches_per_epoch"))
-                if estimate:
-                    slower = estimate / o["epoch_s"]
-                    bound = "≥" if how.startswith("≥") else "≈"
-                    speed_cell = f"{bound} {slower:.1f}× ({how.lstrip('≈≥, ')})"
+            estimated = None
+            if o and g and not (ours_ok and pyg_ok):
+                estimated, text, _ = _speed_from_estimates(o, g)
+                if estimated is not None:
+                    speed_cell = text
             target, verdict = "–", None
             if dataset == "PROTEINS":
                 target = f"≥ {FAMILY_SPEED_GOAL:g}× PyG graphs/s (wall and CPU)"
-                verdict = None if wall is None else min(wall, cpu or wall) >= FAMILY_SPEED_GOAL
+                if wall is not None:
+                    verdict = min(wall, cpu or wall) >= FAMILY_SPEED_GOAL
+                elif estimated is not None and estimated >= FAMILY_SPEED_GOAL:
+                    verdict = True  # PyG's epoch is at least this slow
             elif dataset == "REDDIT-BINARY":
                 target = (
                     f"epoch under {FAMILY_REDDIT_MEMORY_MB / 1024:g} GB; PyG's out of memory or "
                     f"≥ {FAMILY_REDDIT_SLOWER:g}× slower"
                 )
-                if ours is not None:
+                if ours is not None and o.get("status") == "timeout":
+                    verdict = None  # ours did not finish its epoch: the target is not measured
+                elif ours is not None:
                     fits = ours_ok and o["peak_rss_mb"] < FAMILY_REDDIT_MEMORY_MB
                     pyg_fails: bool | None
                     if pyg is None:
@@ -688,8 +730,8 @@ def _family_epoch_lines(records: list[dict]) -> list[str]:
                         pyg_fails = True
                     elif wall is not None:
                         pyg_fails = wall >= FAMILY_REDDIT_SLOWER
-                    elif estimate:
-                        pyg_fails = estimate / o["epoch_s"] >= FAMILY_REDDIT_SLOWER
+                    elif estimated is not None:
+                        pyg_fails = estimated >= FAMILY_REDDIT_SLOWER
                     else:
                         pyg_fails = None
                     verdict = None if pyg_fails is None and fits else (fits and bool(pyg_fails))
