@@ -773,6 +773,26 @@ def _slope_verdict(row: dict) -> str:
     return f"{_verdict(slope <= FAMILY_SLOPE_GOAL)} ({which})"
 
 
+#: The sizes past a layer's fixed costs: the table gives the CPU-time slope over n ≥ this too.
+LARGE_N = 4000
+
+
+def _large_cpu_slope(rows: list[dict], method: str, impl: str, mode) -> float | None:
+    from .scaling import loglog_slope
+
+    points = [
+        (r["n"], r["cpu_seconds"])
+        for r in rows
+        if r.get("method", "diffpool") == method
+        and r["impl"] == impl
+        and r.get("clusters") == mode
+        and r.get("status") == "ok"
+        and r.get("cpu_seconds")
+        and r["n"] >= LARGE_N
+    ]
+    return loglog_slope(points)
+
+
 def _family_scaling_lines(records: list[dict]) -> list[str]:
     latest = _latest(
         records, "layer", lambda r: (r.get("method", "diffpool"), r["impl"], r.get("clusters"), r["n"])
@@ -814,19 +834,21 @@ def _family_scaling_lines(records: list[dict]) -> list[str]:
         lines.append("")
         lines.append(
             "| method | ours: time slope, wall / CPU | target: slope ≤ "
-            f"{FAMILY_SLOPE_GOAL:g} | ours: largest n | PyG: time slope, wall / CPU | "
-            "PyG: last n that fit | PyG: first failure |"
+            f"{FAMILY_SLOPE_GOAL:g} | ours: CPU slope, n ≥ {LARGE_N:,} | ours: largest n | "
+            f"PyG: time slope, wall / CPU | PyG: CPU slope, n ≥ {LARGE_N:,} | PyG: last n that fit | "
+            "PyG: first failure |"
         )
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         for method in methods:
             ours = slopes.get((method, "sparse", mode)) or {}
             pyg = slopes.get((method, "pyg", mode)) or {}
             fail = pyg.get("first_failure")
             failure = "–" if not fail else f"{fail['status']} at n = {fail['n']:,}"
+            large = {impl: _large_cpu_slope(rows, method, impl, mode) for impl in ("sparse", "pyg")}
             lines.append(
                 f"| {POOL_FAMILY[method][0]} | {_slopes(ours)} | {_slope_verdict(ours)} | "
-                f"{_count(ours.get('largest_n_ok'))} | {_slopes(pyg)} | "
-                f"{_count(pyg.get('largest_n_ok'))} | {failure} |"
+                f"{_fmt(large['sparse'])} | {_count(ours.get('largest_n_ok'))} | {_slopes(pyg)} | "
+                f"{_fmt(large['pyg'])} | {_count(pyg.get('largest_n_ok'))} | {failure} |"
             )
         loads = [r["env"]["loadavg"][0] for r in rows if (r.get("env") or {}).get("loadavg")]
         threads = sorted({int(r["env"].get("threads") or 0) for r in rows if r.get("env")})

@@ -1009,12 +1009,12 @@ def test_pool_family_tables_fill_a_scratch_document_and_twice_change_nothing(tmp
     assert rows[("MinCutPool", "PyG, dense")].endswith("| 0.0625 | 1 | out of memory |")
     slope = next(line for line in once.splitlines() if line.startswith("| MinCutPool | 1.00 |"))
     assert slope == (
-        "| MinCutPool | 1.00 | **met** (wall) | 4,000 | 2.00 | 1,000 | out of memory at n = 4,000 |"
+        "| MinCutPool | 1.00 | **met** (wall) | – | 4,000 | 2.00 | – | 1,000 | out of memory at n = 4,000 |"
     )
     # with CPU times, the verdict is the CPU-time slope's
     cpu = [{**r, "cpu_seconds": r["n"] ** 1.5} if r["impl"] == "sparse" else r for r in layers]
     table = pool_family_blocks([], cpu)["pool-family-scaling"]
-    assert "| MinCutPool | 1.00 / 1.50 | not met (CPU) | 4,000 |" in table
+    assert "| MinCutPool | 1.00 / 1.50 | not met (CPU) | – | 4,000 |" in table
     assert "| 0.25 / 3.95e+03 |" in table
     assert pool_family_blocks([], []) == {
         "pool-family-epoch": "No pooling-family epoch results yet.",
