@@ -104,8 +104,8 @@ def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
         type=_csv,
         default=DEFAULT_IMPLS,
         help="comma-separated implementations: sparse, default, pooled, pergraph, pergraph-random, "
-        "dense, pyg, "
-        "graphsage (default: %(default)s)",
+        "dense, pyg, graphsage; the pooling family: mincut, dmon (ours, fixed K) and pyg-mincut, "
+        "pyg-dmon (PyG's, compared with them) (default: %(default)s)",
     )
     parser.add_argument(
         "--epochs", type=int, default=3, help="timed epochs; the median is reported (default: 3)"
@@ -197,6 +197,14 @@ def add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--impls", type=_csv, default=["sparse", "dense", "pyg"])
     parser.add_argument(
+        "--methods",
+        "--method",
+        type=_csv,
+        default=["diffpool"],
+        help="comma-separated pooling methods, each measured with every implementation: diffpool, "
+        "mincut, dmon (default: %(default)s)",
+    )
+    parser.add_argument(
         "--clusters",
         type=_csv,
         default=["ratio", "64"],
@@ -238,6 +246,18 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "--headroom-json",
         default="docs/perf/headroom.jsonl",
         help="the headroom benchmark's records (optional: its table reads 'no results yet' without them)",
+    )
+    parser.add_argument(
+        "--family-epoch-json",
+        default="docs/perf/pool_family_epoch.jsonl",
+        help="the pooling family's epoch records (MinCutPool and DMoN against PyG's): the "
+        "pool-family-epoch block, where the document has its markers",
+    )
+    parser.add_argument(
+        "--family-scaling-json",
+        default="docs/perf/pool_family_scaling.jsonl",
+        help="the pooling family's one-layer records: the pool-family-scaling block, where the "
+        "document has its markers",
     )
     parser.add_argument(
         "--output",
@@ -329,6 +349,7 @@ def run_scaling(args: argparse.Namespace) -> int:
         grow_factor=args.grow_factor,
         grow_limit=args.grow_limit,
         budget_s=args.budget_s,
+        methods=args.methods,
     )
     return 0 if all(r.get("status") in ("ok", "out of memory", "timeout", "skipped") for r in records) else 1
 
@@ -348,7 +369,15 @@ def run_report(args: argparse.Namespace) -> int:
             f"benchmarks.report: warning: {name} not found; its section says 'no results yet'",
             file=sys.stderr,
         )
-    path, plot = write_report(args.epoch_json, args.scaling_json, args.output, args.plot, args.headroom_json)
+    path, plot = write_report(
+        args.epoch_json,
+        args.scaling_json,
+        args.output,
+        args.plot,
+        args.headroom_json,
+        args.family_epoch_json,
+        args.family_scaling_json,
+    )
     print(json.dumps({"kind": "report", "written": str(path), "plot": None if plot is None else str(plot)}))
     return 0
 

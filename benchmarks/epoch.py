@@ -33,12 +33,30 @@ __all__ = [
     "run_case",
     "run_epoch_benchmark",
     "ratios",
+    "reference_of",
     "CHILD_FLAG",
+    "PYG_REFERENCE",
 ]
 
 CHILD_FLAG = "--child-case"
 # A case given less than this would only start its interpreter: it is skipped instead.
 MIN_CASE_S = 10.0
+
+#: The PyG model each of our implementations is compared with (its ``speed_vs_pyg`` and other
+#: ``*_vs_pyg`` ratios); an implementation not named here is compared with ``pyg`` (DiffPool).
+PYG_REFERENCE = {"mincut": "pyg-mincut", "dmon": "pyg-dmon"}
+
+
+def reference_of(impl: str) -> str | None:
+    """The PyG implementation ``impl`` is compared with; None for a PyG reference itself."""
+    if is_pyg(impl):
+        return None
+    return PYG_REFERENCE.get(impl, "pyg")
+
+
+def is_pyg(impl: str) -> bool:
+    """Whether ``impl`` is one of PyG's dense models (padded, ``pyg_padding`` applies)."""
+    return impl == "pyg" or impl.startswith("pyg-")
 
 
 def _emit(record: dict, stream=None) -> None:
@@ -175,7 +193,7 @@ def run_case(
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     progress = progress or (lambda record: None)
-    extra = {"padding": pyg_padding} if impl_name == "pyg" else {}
+    extra = {"padding": pyg_padding} if is_pyg(impl_name) else {}
     impl = get_implementation(impl_name, batch_size=batch_size, seed=seed, device=device, **extra)
     started = time.perf_counter()
     workload = workload or load_workload(dataset, data_root, cache)
@@ -462,7 +480,8 @@ def _count_ratios(entry: dict, case: dict, other: dict | None, name: str) -> Non
 
 
 def ratios(records: Iterable[dict]) -> list[dict]:
-    """Per data set: each implementation against PyG (speed = its graphs/s ÷ PyG's, memory = its
+    """Per data set: each implementation against its PyG reference (:func:`reference_of`: PyG's
+    DiffPool, MinCutPool or DMoN; named in ``reference``) (speed = its graphs/s ÷ PyG's, memory = its
     peak RSS ÷ PyG's, activations = its largest batch's saved activations ÷ PyG's) and DiffPool's epoch
     time against flat GraphSAGE's, from the same run; and the matrix-product arithmetic
     (:func:`forward_matmul_gflop`) and operations per step (:func:`operations_per_step`) of each
@@ -489,13 +508,17 @@ def ratios(records: Iterable[dict]) -> list[dict]:
         devices = {(r.get("device", "cpu"), r.get("device_name")) for r in cases.values()}
         if len(devices) == 1:
             row["device"], row["device_name"] = devices.pop()
-        ref = cases.get("pyg")
-        ref_ok = ref is not None and ref.get("status") == "ok"
-        row["pyg_status"] = None if ref is None else ref.get("status")
+        row["pyg_status"] = None if "pyg" not in cases else cases["pyg"].get("status")
         for name, case in cases.items():
-            if name == "pyg" or case.get("status") != "ok":
+            if is_pyg(name) and name != "pyg":
+                row[f"{name}_status"] = case.get("status")
+        for name, case in cases.items():
+            if is_pyg(name) or case.get("status") != "ok":
                 continue
-            entry = {}
+            reference = reference_of(name)
+            ref = cases.get(reference) if reference else None
+            ref_ok = ref is not None and ref.get("status") == "ok"
+            entry: dict = {"reference": reference} if reference != "pyg" else {}
             # Counts of arithmetic and operations do not depend on the threads a case ran with.
             _count_ratios(entry, case, ref, "pyg")
             _count_ratios(entry, case, cases.get("graphsage") if name != "graphsage" else None, "graphsage")
@@ -628,7 +651,7 @@ def run_epoch_benchmark(
                         **options,
                         **((case_options or {}).get(dataset, {})),
                     }
-                    if impl != "pyg":
+                    if not is_pyg(impl):
                         spec.pop("pyg_padding", None)
                     if impl in (impl_epochs or {}):
                         spec["epochs"] = impl_epochs[impl]

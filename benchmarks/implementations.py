@@ -16,7 +16,16 @@ name           what it is
 ``dense``      ours with every level dense (:class:`~.dense_model.DenseDiffPoolNet`), random batches
 ``pyg``        PyG's ``dense_diff_pool`` in its example's architecture, padded to the set's max nodes
 ``graphsage``  ours, flat GraphSAGE of the same depth and width (``variant="graphsage"``)
+``mincut``     ours as ``sparse`` with MinCutPool (``pool="mincut"``): sparse level 1, fixed K
+``dmon``       ours as ``sparse`` with DMoN (``pool="dmon"``): sparse level 1, fixed K
+``pyg-mincut``  the ``pyg`` architecture with PyG's ``dense_mincut_pool``, padded as ``pyg``
+``pyg-dmon``   the ``pyg`` architecture with PyG's ``DMoNPooling`` (S from the same GNN: see
+               :mod:`.dense_model`), padded as ``pyg``
 =============  ============================================================================
+
+Each trains on its method's losses plus the classification loss: DiffPool's link and entropy,
+MinCutPool's cut and orthogonality, DMoN's spectral, orthogonality and cluster losses (weight 1).
+:data:`PYG_REFERENCE` names the PyG model each of ours is compared with.
 """
 
 from __future__ import annotations
@@ -32,11 +41,12 @@ from torch_geometric.utils import to_dense_adj, to_dense_batch
 from diffpool.data.sampler import SizeBucketSampler
 from diffpool.models import ModelConfig, build_model, classification_loss
 
-from .dense_model import DenseDiffPoolNet
+from .dense_model import DenseDiffPoolNet, PygPoolFamilyNet
+from .epoch import PYG_REFERENCE
 from .reference import PygDiffPoolNet
 from .workloads import Workload
 
-__all__ = ["Implementation", "IMPLEMENTATIONS", "get_implementation", "model_config"]
+__all__ = ["Implementation", "IMPLEMENTATIONS", "PYG_REFERENCE", "get_implementation", "model_config"]
 
 
 def _training_defaults() -> tuple[int, int]:
@@ -48,14 +58,21 @@ def _training_defaults() -> tuple[int, int]:
 
 
 def model_config(
-    workload: Workload, *, per_graph: bool = False, variant: str = "diffpool", min_clusters: int = 1
+    workload: Workload,
+    *,
+    per_graph: bool = False,
+    variant: str = "diffpool",
+    min_clusters: int = 1,
+    pool: str = "diffpool",
 ) -> ModelConfig:
-    """The shared architecture: hidden 64, 3 layers per block, 2 levels at 25 %, mean readout."""
+    """The shared architecture: hidden 64, 3 layers per block, 2 levels at 25 %, mean readout;
+    ``pool`` the pooling of every level."""
     return ModelConfig(
         in_channels=workload.num_features,
         num_classes=workload.num_classes,
         max_nodes=workload.max_nodes,
         variant=variant,
+        pool=pool,
         hidden=64,
         layers_per_block=3,
         levels=2,
@@ -114,9 +131,12 @@ class OursSparse(Implementation):
     description = "ours, sparse level 1, fixed K"
     per_graph = False
     min_clusters = 1
+    pool = "diffpool"
 
     def build(self, workload):
-        self.config = model_config(workload, per_graph=self.per_graph, min_clusters=self.min_clusters)
+        self.config = model_config(
+            workload, per_graph=self.per_graph, min_clusters=self.min_clusters, pool=self.pool
+        )
         return build_model(self.config)
 
     def config_summary(self, workload):
@@ -124,17 +144,30 @@ class OursSparse(Implementation):
             "cluster_counts": self.config.cluster_counts(),
             "per_graph_clusters": self.per_graph,
             "min_clusters": self.config.min_clusters if self.per_graph else None,
+            "pool": self.config.pool,
         }
+
+
+class OursMinCut(OursSparse):
+    name = "mincut"
+    description = "ours, MinCutPool, sparse level 1, fixed K"
+    pool = "mincut"
+
+
+class OursDMoN(OursSparse):
+    name = "dmon"
+    description = "ours, DMoN, sparse level 1, fixed K"
+    pool = "dmon"
 
 
 class OursPerGraph(OursSparse):
     name = "pergraph"
     description = "ours, per-graph k, size-bucketed batches"
     per_graph = True
-    pool = None  # size-sort the whole epoch
+    bucket_pool: int | None = None  # size-sort the whole epoch
 
     def train_loader(self, workload, epoch):
-        sampler = SizeBucketSampler(workload.sizes, self.batch_size, seed=self.seed, pool=self.pool)
+        sampler = SizeBucketSampler(workload.sizes, self.batch_size, seed=self.seed, pool=self.bucket_pool)
         sampler.set_epoch(epoch)
         return DataLoader(workload.graphs, batch_sampler=sampler)
 
@@ -168,7 +201,7 @@ class OursPooled(OursPerGraph):
         return _training_defaults()[0]
 
     @property
-    def pool(self) -> int:
+    def bucket_pool(self) -> int:
         return _training_defaults()[1]
 
 
@@ -199,7 +232,9 @@ class PygReference(Implementation):
         self.padding = padding
 
     def build(self, workload):
-        self.model = PygDiffPoolNet(workload.num_features, workload.num_classes, workload.max_nodes)
+        self.model: nn.Module = PygDiffPoolNet(
+            workload.num_features, workload.num_classes, workload.max_nodes
+        )
         return self.model
 
     def _dense(self, batch, workload):
@@ -230,6 +265,38 @@ class PygReference(Implementation):
         return {"cluster_counts": self.model.cluster_counts, "padding": self.padding}
 
 
+class PygFamilyReference(PygReference):
+    """The ``pyg`` architecture with PyG's pooling of another method (:class:`PygPoolFamilyNet`)."""
+
+    method = ""
+
+    def build(self, workload):
+        self.model = PygPoolFamilyNet(
+            self.method, workload.num_features, workload.num_classes, workload.max_nodes
+        )
+        return self.model
+
+    def loss(self, model, batch):
+        x, adj, mask, y = batch
+        out, pooling_losses = model(x, adj, mask)
+        return F.nll_loss(out, y) + pooling_losses
+
+    def config_summary(self, workload):
+        return {**super().config_summary(workload), "pool": self.method}
+
+
+class PygMinCut(PygFamilyReference):
+    name = "pyg-mincut"
+    description = "PyG dense_mincut_pool, pyg reference architecture"
+    method = "mincut"
+
+
+class PygDMoN(PygFamilyReference):
+    name = "pyg-dmon"
+    description = "PyG DMoNPooling (S from the assignment GNN), pyg reference architecture"
+    method = "dmon"
+
+
 class OursGraphSAGE(OursSparse):
     name = "graphsage"
     description = "ours, flat GraphSAGE, same depth and width"
@@ -253,6 +320,10 @@ IMPLEMENTATIONS = {
         OursDense,
         PygReference,
         OursGraphSAGE,
+        OursMinCut,
+        OursDMoN,
+        PygMinCut,
+        PygDMoN,
     )
 }
 

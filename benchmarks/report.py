@@ -4,6 +4,11 @@ The document's prose is Markdown written by hand; this module rewrites only its 
 (:mod:`.markdown_blocks`, the names in :data:`PERFORMANCE_BLOCKS`). Every figure in them comes from
 ``docs/perf/epoch.jsonl``, ``docs/perf/scaling.jsonl`` and ``docs/perf/headroom.jsonl`` (the last
 record of each case wins), and every target's verdict is computed here from those figures.
+
+The pooling family's blocks (:data:`POOL_FAMILY_BLOCKS`: DiffPool, MinCutPool and DMoN, ours
+against PyG's) come from ``docs/perf/pool_family_epoch.jsonl`` and
+``docs/perf/pool_family_scaling.jsonl``; they are written where the document has their markers
+(:func:`pool_family_blocks`, :func:`write_pool_family`).
 """
 
 from __future__ import annotations
@@ -14,10 +19,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .epoch import parse_json_lines
-from .markdown_blocks import block, update_document
+from .markdown_blocks import begin_marker, block, update_document
 from .scaling import summarize
 
-__all__ = ["write_report", "load_records", "plot_scaling", "main", "PERFORMANCE_BLOCKS"]
+__all__ = [
+    "write_report",
+    "write_pool_family",
+    "load_records",
+    "plot_scaling",
+    "pool_family_blocks",
+    "main",
+    "PERFORMANCE_BLOCKS",
+    "POOL_FAMILY_BLOCKS",
+]
 
 #: The generated blocks, in the order a new document lists them under these headings.
 PERFORMANCE_BLOCKS = {
@@ -41,6 +55,25 @@ IMPL_LABELS = {
     "graphsage": "flat GraphSAGE (ours)",
 }
 IMPL_ORDER = ["pyg", "dense", "sparse", "default", "pooled", "pergraph", "pergraph-random", "graphsage"]
+
+
+#: The pooling family's generated blocks, under these headings in a new document.
+POOL_FAMILY_BLOCKS = {
+    "pool-family-epoch": "## Pooling family: training epoch, ours against PyG's",
+    "pool-family-scaling": "## Pooling family: one layer, scaling with n",
+}
+#: Per pooling method: (its label, our epoch implementation, PyG's).
+POOL_FAMILY = {
+    "diffpool": ("DiffPool", "sparse", "pyg"),
+    "mincut": ("MinCutPool", "mincut", "pyg-mincut"),
+    "dmon": ("DMoN", "dmon", "pyg-dmon"),
+}
+#: The family's targets: PROTEINS epoch ≥ 5× PyG's graphs/s; REDDIT-BINARY epoch under 4 GB where
+#: PyG's runs out of memory or is ≥ 10× slower.
+FAMILY_SPEED_GOAL = 5.0
+FAMILY_REDDIT_MEMORY_MB = 4096.0
+FAMILY_REDDIT_SLOWER = 10.0
+FAMILY_SLOPE_GOAL = 1.15
 
 
 def load_records(path: str | Path | None) -> list[dict]:
@@ -527,9 +560,18 @@ def report_blocks(
 def performance_skeleton() -> str:
     """A new document: the title, and each block under its heading, empty; the prose is added by hand."""
     parts = ["# Performance"]
-    for name, heading in PERFORMANCE_BLOCKS.items():
+    for name, heading in {**PERFORMANCE_BLOCKS, **POOL_FAMILY_BLOCKS}.items():
         parts += ([heading] if heading else []) + [block(name, "")]
     return "\n\n".join(parts) + "\n"
+
+
+def _blocks_in(path: str | Path, names) -> list[str]:
+    """The blocks of ``names`` whose BEGIN marker ``path`` has (all of them for a new document)."""
+    path = Path(path)
+    if not path.is_file():
+        return list(names)
+    text = path.read_text(encoding="utf-8")
+    return [name for name in names if begin_marker(name) in text]
 
 
 def write_report(
@@ -538,13 +580,306 @@ def write_report(
     output: str | Path,
     plot: str | Path,
     headroom_json: str | Path | None = None,
+    family_epoch_json: str | Path | None = None,
+    family_scaling_json: str | Path | None = None,
 ) -> tuple[Path, Path | None]:
     """Rewrites the generated blocks of ``output`` (a new document from :func:`performance_skeleton`
     if it does not exist) and the scaling plot ``plot`` (when there are scaling records); returns both
     paths, the plot's None if it was not written. ``headroom_json`` (optional) fills the headroom
-    table."""
+    table; ``family_epoch_json`` and ``family_scaling_json`` fill the pooling family's blocks
+    (:func:`pool_family_blocks`) where ``output`` has their markers."""
     blocks, plot_path = report_blocks(epoch_json, scaling_json, output, plot, headroom_json)
+    family = pool_family_blocks(load_records(family_epoch_json), load_records(family_scaling_json))
+    blocks.update({name: family[name] for name in _blocks_in(output, family)})
     return update_document(output, blocks, performance_skeleton()), plot_path
+
+
+def write_pool_family(
+    epoch_json: str | Path | None, scaling_json: str | Path | None, output: str | Path
+) -> Path:
+    """Rewrites the pooling family's two blocks of ``output``, a document whose only generated blocks
+    are those (a new one gets them under their headings); see :func:`write_report` for
+    ``docs/PERFORMANCE.md``."""
+    sections = [f"{heading}\n\n{block(name, '')}" for name, heading in POOL_FAMILY_BLOCKS.items()]
+    skeleton = "\n\n".join(["# Pooling family", *sections])
+    blocks = pool_family_blocks(load_records(epoch_json), load_records(scaling_json))
+    return update_document(output, blocks, skeleton + "\n")
+
+
+# --------------------------------------------------------------------------- the pooling family
+def _count(n: int | None) -> str:
+    return "–" if n is None else f"{n:,}"
+
+
+def _gb(mb: float | None) -> str:
+    return "–" if mb is None else f"{mb / 1024:.2f} GB"
+
+
+def _load(r: dict | None) -> str:
+    """The 1-minute load average at a case's start and end (``start→end``)."""
+    env = (r or {}).get("env") or {}
+    start, end = env.get("loadavg"), env.get("loadavg_end")
+    if not start:
+        return "–"
+    return f"{start[0]:.1f}" + (f"→{end[0]:.1f}" if end else "")
+
+
+def _epoch_estimate(r: dict, batches: int | None) -> tuple[float | None, str]:
+    """A case's epoch seconds where it did not finish its timed epochs, and how it was had: the
+    median of the epochs it finished before its timeout, else its pace over its first batches times
+    the epoch's batches (both ``≈``), else its timeout (``≥``, a lower bound)."""
+    if r.get("status") != "timeout":
+        return None, ""
+    if r.get("epoch_s"):
+        done = len(r.get("epoch_times_s") or [])
+        return r["epoch_s"], f"≈, median of the {done} epoch(s) it finished in {r['timeout_s']:.0f} s"
+    pace = r.get("seconds_per_batch")
+    if pace and not batches:
+        return None, ""  # a pace, but no epoch to scale it to: compared per batch
+    if pace:
+        return pace * batches, (
+            f"≈, {pace:.0f} s/batch over {r.get('batches_done')} batch(es) "
+            f"({r.get('pace_from', 'warm-up')}) × {batches}"
+        )
+    if r.get("timeout_s"):
+        return r["timeout_s"], f"≥, no batch done in {r['timeout_s']:.0f} s"
+    return None, ""
+
+
+def _speed_from_estimates(o: dict, g: dict) -> tuple[float | None, str, bool]:
+    """Ours ÷ PyG in epoch speed where one or both did not finish (:func:`_epoch_estimate`):
+    ``(ratio, the cell's text, whether it is only a lower bound)``; (None, "", False) if there is
+    nothing to compare. Two cases stopped in their first epoch compare by their paces per batch."""
+    batches = o.get("batches_per_epoch") or g.get("batches_per_epoch")
+    ours_s = o.get("epoch_s") if o.get("status") == "ok" else None
+    pyg_s = g.get("epoch_s") if g.get("status") == "ok" else None
+    notes = []
+    if ours_s is None:
+        ours_s, how = _epoch_estimate(o, batches)
+        if how.startswith("≥"):
+            return None, "", False  # ours did not do a batch: no bound either way
+        notes.append(f"ours {how.lstrip('≈, ')}")
+    if pyg_s is None:
+        pyg_s, how = _epoch_estimate(g, batches)
+        lower = how.startswith("≥")
+        notes.append(f"PyG {how.lstrip('≈≥, ')}")
+    else:
+        lower = False
+    if not ours_s or not pyg_s:
+        if o.get("seconds_per_batch") and g.get("seconds_per_batch"):
+            ratio = g["seconds_per_batch"] / o["seconds_per_batch"]
+            text = (
+                f"≈ {ratio:.1f}× (per batch: ours {o['seconds_per_batch']:.0f} s over "
+                f"{o.get('batches_done')}, PyG {g['seconds_per_batch']:.0f} s over {g.get('batches_done')})"
+            )
+            return ratio, text, False
+        return None, "", False
+    ratio = pyg_s / ours_s
+    return ratio, f"{'≥' if lower else '≈'} {ratio:.1f}× ({'; '.join(notes)})", lower
+
+
+def _family_epoch_lines(records: list[dict]) -> list[str]:
+    latest = _latest(records, "epoch", lambda r: (r["dataset"], r["impl"]))
+    own = _own_run_ratios(records)
+    datasets = list(dict.fromkeys(k[0] for k in latest))
+    lines = [
+        "| set | method | ours graphs/s | PyG graphs/s | ours ÷ PyG (wall / CPU) | ours peak RSS "
+        "| PyG peak RSS | ours epochs timed | load avg ours / PyG | target | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset in datasets:
+        for label, ours_name, pyg_name in POOL_FAMILY.values():
+            ours, pyg = latest.get((dataset, ours_name)), latest.get((dataset, pyg_name))
+            if ours is None and pyg is None:
+                continue
+            o: dict = ours or {}
+            g: dict = pyg or {}
+            ratio = own.get(id(ours), {}) if ours is not None else {}
+            ours_ok = o.get("status") == "ok"
+            pyg_ok = g.get("status") == "ok"
+            wall, cpu = ratio.get("speed_vs_pyg"), ratio.get("cpu_speed_vs_pyg")
+            pyg_cell = _fmt(g.get("graphs_per_s"), 1) if pyg_ok else (_status_cell(g) if g else "–")
+            speed_cell = "–"
+            if wall is not None:
+                speed_cell = f"{wall:.1f}×" + (f" / {cpu:.1f}×" if cpu else "")
+            estimated = None
+            if o and g and not (ours_ok and pyg_ok):
+                estimated, text, _ = _speed_from_estimates(o, g)
+                if estimated is not None:
+                    speed_cell = text
+            target, verdict = "–", None
+            if dataset == "PROTEINS":
+                target = f"≥ {FAMILY_SPEED_GOAL:g}× PyG graphs/s (wall and CPU)"
+                if wall is not None:
+                    verdict = min(wall, cpu or wall) >= FAMILY_SPEED_GOAL
+                elif estimated is not None and estimated >= FAMILY_SPEED_GOAL:
+                    verdict = True  # PyG's epoch is at least this slow
+            elif dataset == "REDDIT-BINARY":
+                target = (
+                    f"epoch under {FAMILY_REDDIT_MEMORY_MB / 1024:g} GB; PyG's out of memory or "
+                    f"≥ {FAMILY_REDDIT_SLOWER:g}× slower"
+                )
+                if ours is not None and o.get("status") == "timeout":
+                    verdict = None  # ours did not finish its epoch: the target is not measured
+                elif ours is not None:
+                    fits = ours_ok and o["peak_rss_mb"] < FAMILY_REDDIT_MEMORY_MB
+                    pyg_fails: bool | None
+                    if pyg is None:
+                        pyg_fails = None
+                    elif g.get("status") == "out of memory":
+                        pyg_fails = True
+                    elif wall is not None:
+                        pyg_fails = wall >= FAMILY_REDDIT_SLOWER
+                    elif estimated is not None:
+                        pyg_fails = estimated >= FAMILY_REDDIT_SLOWER
+                    else:
+                        pyg_fails = None
+                    verdict = None if pyg_fails is None and fits else (fits and bool(pyg_fails))
+            ours_cell = _fmt(o.get("graphs_per_s"), 1) if ours_ok else (_status_cell(o) if o else "–")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        dataset,
+                        label,
+                        ours_cell,
+                        pyg_cell,
+                        speed_cell,
+                        _gb(o.get("peak_rss_mb") or o.get("peak_rss_mb_so_far")),
+                        _gb(g.get("peak_rss_mb") or g.get("peak_rss_mb_so_far")),
+                        _fmt(len(o.get("epoch_times_s") or []) or None),
+                        f"{_load(ours)} / {_load(pyg)}",
+                        target,
+                        _verdict(verdict) if target != "–" else "–",
+                    ]
+                )
+                + " |"
+            )
+    return lines if len(lines) > 2 else []
+
+
+def _slopes(row: dict) -> str:
+    wall, cpu = row.get("time_slope"), row.get("cpu_time_slope")
+    return _fmt(wall) + (f" / {_fmt(cpu)}" if cpu is not None else "")
+
+
+def _slope_verdict(row: dict) -> str:
+    """On the CPU-time slope where there is one (the wall clock's moves with the machine's load
+    from one size to the next), else on the wall clock's; saying which."""
+    cpu, wall = row.get("cpu_time_slope"), row.get("time_slope")
+    slope, which = (cpu, "CPU") if cpu is not None else (wall, "wall")
+    if slope is None:
+        return _verdict(None)
+    return f"{_verdict(slope <= FAMILY_SLOPE_GOAL)} ({which})"
+
+
+#: The sizes past a layer's fixed costs: the table gives the CPU-time slope over n ≥ this too.
+LARGE_N = 4000
+
+
+def _large_cpu_slope(rows: list[dict], method: str, impl: str, mode) -> float | None:
+    from .scaling import loglog_slope
+
+    points = [
+        (r["n"], r["cpu_seconds"])
+        for r in rows
+        if r.get("method", "diffpool") == method
+        and r["impl"] == impl
+        and r.get("clusters") == mode
+        and r.get("status") == "ok"
+        and r.get("cpu_seconds")
+        and r["n"] >= LARGE_N
+    ]
+    return loglog_slope(points)
+
+
+def _family_scaling_lines(records: list[dict]) -> list[str]:
+    latest = _latest(
+        records, "layer", lambda r: (r.get("method", "diffpool"), r["impl"], r.get("clusters"), r["n"])
+    )
+    rows = list(latest.values())
+    if not rows:
+        return []
+    slopes = {(s["method"], s["impl"], s["clusters"]): s for s in summarize(rows)}
+    modes = list(dict.fromkeys(r.get("clusters") for r in rows))
+    methods = [m for m in POOL_FAMILY if any(r.get("method", "diffpool") == m for r in rows)]
+    lines: list[str] = []
+    for mode in modes:
+        sizes = sorted({r["n"] for r in rows if r.get("clusters") == mode})
+        k_text = "K = 0.25·n, capped" if mode == "ratio" else f"K = {mode}"
+        lines.append(
+            f"Forward + backward of one layer, {k_text}: seconds, wall clock / process CPU time "
+            "(one torch thread; or why the case stopped)."
+        )
+        lines.append("")
+        lines.append("| method | layer | " + " | ".join(f"n = {n:,}" for n in sizes) + " |")
+        lines.append("|---|---|" + "---|" * len(sizes))
+        for method in methods:
+            for impl, who in (("sparse", "ours, sparse"), ("dense", "ours, dense"), ("pyg", "PyG, dense")):
+                if not any(r.get("method", "diffpool") == method and r["impl"] == impl for r in rows):
+                    continue
+                cells = []
+                for n in sizes:
+                    r = latest.get((method, impl, mode, n))
+                    if r is None:
+                        cells.append("–")
+                    elif r.get("status") == "ok":
+                        cpu = r.get("cpu_seconds")
+                        cells.append(f"{r['seconds']:.3g}" + (f" / {cpu:.3g}" if cpu is not None else ""))
+                    elif r.get("status") == "skipped":
+                        cells.append("skipped")
+                    else:
+                        cells.append(r.get("status", "?"))
+                lines.append(f"| {POOL_FAMILY[method][0]} | {who} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append(
+            "| method | ours: time slope, wall / CPU | target: slope ≤ "
+            f"{FAMILY_SLOPE_GOAL:g} | ours: CPU slope, n ≥ {LARGE_N:,} | ours: largest n | "
+            f"PyG: time slope, wall / CPU | PyG: CPU slope, n ≥ {LARGE_N:,} | PyG: last n that fit | "
+            "PyG: first failure |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for method in methods:
+            ours = slopes.get((method, "sparse", mode)) or {}
+            pyg = slopes.get((method, "pyg", mode)) or {}
+            fail = pyg.get("first_failure")
+            failure = "–" if not fail else f"{fail['status']} at n = {fail['n']:,}"
+            large = {impl: _large_cpu_slope(rows, method, impl, mode) for impl in ("sparse", "pyg")}
+            lines.append(
+                f"| {POOL_FAMILY[method][0]} | {_slopes(ours)} | {_slope_verdict(ours)} | "
+                f"{_fmt(large['sparse'])} | {_count(ours.get('largest_n_ok'))} | {_slopes(pyg)} | "
+                f"{_fmt(large['pyg'])} | {_count(pyg.get('largest_n_ok'))} | {failure} |"
+            )
+        loads = [r["env"]["loadavg"][0] for r in rows if (r.get("env") or {}).get("loadavg")]
+        threads = sorted({int(r["env"].get("threads") or 0) for r in rows if r.get("env")})
+        if loads:
+            lines.append("")
+            lines.append(
+                f"1-minute load average during the cases {min(loads):.1f}–{max(loads):.1f} "
+                f"(median {statistics.median(loads):.1f}); "
+                f"{threads} torch "
+                "thread(s) per case."
+            )
+        lines.append("")
+    return lines
+
+
+def pool_family_blocks(epoch_records: list[dict], scaling_records: list[dict]) -> dict[str, str]:
+    """The content of :data:`POOL_FAMILY_BLOCKS` from the family's epoch and scaling records (the
+    last record of each case wins; each ratio is from its own run).
+
+    ``pool-family-epoch``: per data set and method, our graphs/s and PyG's, their ratio (wall and
+    CPU time), each one's peak RSS, and the target: PROTEINS ≥ 5× PyG's graphs/s (both ratios);
+    REDDIT-BINARY an epoch under 4 GB where PyG's runs out of memory or is ≥ 10× slower (a PyG case
+    stopped by its timeout counts by its pace over its first batches). ``pool-family-scaling``: per
+    method, each layer's time at each n (wall clock and CPU time), our log-log time slope (target
+    ≤ 1.15, judged on the CPU time's where the records have it) and PyG's last n that fit."""
+    epoch = _family_epoch_lines(epoch_records)
+    scaling = _family_scaling_lines(scaling_records)
+    return {
+        "pool-family-epoch": "\n".join(epoch) or "No pooling-family epoch results yet.",
+        "pool-family-scaling": "\n".join(scaling) or "No pooling-family scaling results yet.",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

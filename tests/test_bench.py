@@ -727,3 +727,335 @@ def test_cli_takes_the_device_budget_and_sizes_per_implementation():
             parser.parse_args(["scaling", "--impl-sizes", bad])
     with pytest.raises(SystemExit):
         parser.parse_args(["epoch", "--device", "tpu"])
+
+
+# --------------------------------------------------------------------------- the pooling family
+FAMILY = {"mincut": "pyg-mincut", "dmon": "pyg-dmon"}
+
+
+@pytest.mark.parametrize("method", sorted(FAMILY))
+def test_pyg_pooling_given_our_logits_is_our_dense_pooling(method):
+    """PyG's layer of the method, fed the assignment logits (DMoNPooling through GivenLogits), pools
+    one graph exactly as our dense function of the method does: the same S, X', A' and losses."""
+    from benchmarks.dense_model import dmon_pooling, pyg_pool
+    from diffpool.functional import dense_dmon_pool, dense_mincut_pool
+
+    gen = torch.Generator().manual_seed(0)
+    n, k = 9, 3
+    adj = (torch.rand(1, n, n, generator=gen) < 0.4).float()
+    adj = torch.triu(adj, 1) + torch.triu(adj, 1).transpose(1, 2)
+    z, logits = torch.randn(1, n, 5, generator=gen), torch.randn(1, n, k, generator=gen)
+    pool = dmon_pooling(k) if method == "dmon" else None
+    x, pooled_adj, losses = pyg_pool(method, pool, z, adj, logits)
+    ours = (dense_dmon_pool if method == "dmon" else dense_mincut_pool)(z, adj, logits)
+    torch.testing.assert_close(x, ours.x)
+    torch.testing.assert_close(pooled_adj, ours.adj)
+    names = (
+        ["spectral_loss", "ortho_loss", "cluster_loss"] if method == "dmon" else ["cut_loss", "ortho_loss"]
+    )
+    for loss, name in zip(losses, names, strict=True):
+        torch.testing.assert_close(loss, getattr(ours, name).mean())
+    if pool is not None:
+        assert pool.mlp.logits is None  # handed over once
+        with pytest.raises(RuntimeError, match="set .logits"):
+            pool(z, adj)
+
+
+@pytest.mark.parametrize("impl", ["mincut", "dmon", "pyg-mincut", "pyg-dmon"])
+def test_family_implementations_train_on_their_methods_losses(impl, monkeypatch):
+    """Ours builds the hierarchy with the method's pooling; PyG's adds its method's losses to the NLL."""
+    from benchmarks.implementations import get_implementation
+
+    work = tiny_workload()
+    impl_ = get_implementation(impl, batch_size=4)
+    model = impl_.build(work).eval()  # batch norm's running statistics: both passes alike
+    method = impl.removeprefix("pyg-")
+    assert impl_.config_summary(work)["pool"] == method
+    batch = next(iter(impl_.train_batches(work, 0)))
+    if impl.startswith("pyg-"):
+        x, adj, mask, y = batch
+        log_probs, pooling = model(x, adj, mask)
+        expected = torch.nn.functional.nll_loss(log_probs, y) + pooling
+        assert pooling.requires_grad and float(pooling.detach()) != 0.0
+    else:
+        from diffpool.models import classification_loss
+
+        out = model(batch)
+        assert (
+            set(out.aux_losses)
+            == {"mincut": {"cut", "ortho"}, "dmon": {"spectral", "ortho", "cluster"}}[method]
+        )
+        expected = classification_loss(out, batch.y.view(-1))["loss"]
+    torch.testing.assert_close(impl_.loss(model, batch), expected, check_dtype=False)
+
+
+def test_family_ratios_compare_each_method_with_pygs_own():
+    def case(impl, graphs_per_s, status="ok"):
+        timing = {"graphs_per_s": graphs_per_s, "epoch_s": 10 / graphs_per_s} if graphs_per_s else {}
+        return {
+            "kind": "epoch",
+            "dataset": "D",
+            "impl": impl,
+            "status": status,
+            "peak_rss_mb": (graphs_per_s or 1) * 10,
+            "env": {"threads": 1},
+            **timing,
+        }
+
+    records = [
+        case("mincut", 50.0),
+        case("pyg-mincut", 5.0),
+        case("dmon", 40.0),
+        case("pyg-dmon", 0, "timeout"),
+    ]
+    (row,) = ratios(records)
+    assert row["mincut"] == {"reference": "pyg-mincut", "speed_vs_pyg": 10.0, "memory_vs_pyg": 10.0}
+    assert row["dmon"] == {"reference": "pyg-dmon"}  # PyG's DMoN did not finish: no ratio
+    assert row["pyg-mincut_status"] == "ok" and row["pyg-dmon_status"] == "timeout"
+    assert row["pyg_status"] is None and "pyg-mincut" not in row
+
+
+@pytest.mark.parametrize("method", ["diffpool", "mincut", "dmon"])
+@pytest.mark.parametrize("impl", ["sparse", "dense", "pyg"])
+def test_one_layer_of_each_method(impl, method):
+    record = run_layer(impl, 60, 8, repeats=1, threads=1, method=method)
+    assert record["status"] == "ok" and record["method"] == method and record["seconds"] > 0
+
+
+def test_scaling_runs_each_method_and_fits_a_slope_per_method(monkeypatch):
+    import benchmarks.scaling as scaling
+
+    calls = []
+
+    def fake_spawn(spec, timeout):
+        calls.append((spec["method"], spec["impl"], spec["n"]))
+        if spec["impl"] == "pyg" and spec["n"] > 500:
+            return {
+                "kind": "layer",
+                "impl": "pyg",
+                "method": spec["method"],
+                "n": spec["n"],
+                "k": spec["k"],
+                "status": "out of memory",
+            }
+        seconds = spec["n"] / 1000 * (2 if spec["method"] == "dmon" else 1)
+        return {
+            **spec,
+            "kind": "layer",
+            "status": "ok",
+            "seconds": seconds,
+            "memory_mb": 1.0,
+            "device_name": "cpu",
+        }
+
+    monkeypatch.setattr(scaling, "_spawn", fake_spawn)
+    records = scaling.run_scaling_benchmark(
+        [250, 500, 1000, 2000], ["sparse", "pyg"], clusters=["64"], methods=["mincut", "dmon"]
+    )
+    assert [c for c in calls if c[:2] == ("dmon", "pyg")] == [
+        ("dmon", "pyg", 250),
+        ("dmon", "pyg", 500),
+        ("dmon", "pyg", 1000),
+    ]
+    rows = {(s["method"], s["impl"]): s for s in summarize(records)}
+    assert rows[("mincut", "sparse")]["time_slope"] == pytest.approx(1.0)
+    assert rows[("dmon", "pyg")]["largest_n_ok"] == 500
+    assert rows[("dmon", "pyg")]["first_failure"] == {"n": 1000, "status": "out of memory"}
+    with pytest.raises(ValueError, match="unknown pooling method"):
+        scaling.run_scaling_benchmark([250], ["sparse"], methods=["topk"])
+
+
+def test_cli_takes_the_scaling_methods():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    assert parser.parse_args(["scaling"]).methods == ["diffpool"]
+    assert parser.parse_args(["scaling", "--methods", "mincut,dmon"]).methods == ["mincut", "dmon"]
+    assert parser.parse_args(["scaling", "--method", "dmon"]).methods == ["dmon"]
+
+
+def family_records() -> tuple[list[dict], list[dict]]:
+    """A few epoch and layer records as the family's benchmarks write them."""
+
+    def epoch(dataset, impl, status="ok", **extra):
+        return {
+            "kind": "epoch",
+            "dataset": dataset,
+            "impl": impl,
+            "status": status,
+            "env": {"threads": 1, "loadavg": [3.0, 3.0, 3.0], "loadavg_end": [4.0, 4.0, 4.0]},
+            **extra,
+        }
+
+    def ok(dataset, impl, graphs_per_s, rss, cpu, batches=56):
+        return epoch(
+            dataset,
+            impl,
+            graphs_per_s=graphs_per_s,
+            epoch_s=1000 / graphs_per_s,
+            epoch_cpu_s=cpu,
+            epoch_times_s=[1.0, 1.0, 1.0],
+            peak_rss_mb=rss,
+            batches_per_epoch=batches,
+        )
+
+    epochs = [
+        ok("PROTEINS", "mincut", 120.0, 600.0, 9.0),
+        ok("PROTEINS", "pyg-mincut", 20.0, 900.0, 50.0),
+        ok("PROTEINS", "dmon", 80.0, 610.0, 12.5),
+        ok("PROTEINS", "pyg-dmon", 20.0, 910.0, 50.0),
+    ]
+    epochs += [{"kind": "ratios", **r} for r in ratios(epochs)]
+    reddit = [
+        ok("REDDIT-BINARY", "mincut", 5.0, 2500.0, 390.0, batches=100),
+        epoch("REDDIT-BINARY", "pyg-mincut", "out of memory", memory_cap_gb=8.0, peak_rss_mb=8100.0),
+        ok("REDDIT-BINARY", "dmon", 4.0, 4500.0, 480.0, batches=100),
+        epoch(
+            "REDDIT-BINARY",
+            "pyg-dmon",
+            "timeout",
+            timeout_s=600.0,
+            seconds_per_batch=200.0,
+            batches_done=2,
+            pace_from="warm-up",
+        ),
+    ]
+    epochs += reddit + [{"kind": "ratios", **r} for r in ratios(reddit)]
+
+    def layer(method, impl, n, seconds, status="ok"):
+        return {
+            "kind": "layer",
+            "method": method,
+            "impl": impl,
+            "n": n,
+            "k": 64,
+            "clusters": "64",
+            "status": status,
+            "seconds": seconds,
+            "memory_mb": 1.0,
+            "env": {"threads": 1, "loadavg": [2.0, 2.0, 2.0]},
+        }
+
+    layers = [layer(m, "sparse", n, n / 1000) for m in ("mincut", "dmon") for n in (250, 1000, 4000)]
+    layers += [layer("mincut", "pyg", n, (n / 1000) ** 2) for n in (250, 1000)]
+    layers += [layer("mincut", "pyg", 4000, None, "out of memory")]
+    return epochs, layers
+
+
+def test_pool_family_tables_fill_a_scratch_document_and_twice_change_nothing(tmp_path):
+    from benchmarks.markdown_blocks import block
+    from benchmarks.report import pool_family_blocks, write_pool_family
+
+    epochs, layers = family_records()
+    (tmp_path / "e.jsonl").write_text("".join(json.dumps(r) + "\n" for r in epochs))
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in layers))
+    doc = tmp_path / "scratch.md"
+    prose = "# Scratch\n\nHand-written.\n\n"
+    doc.write_text(
+        prose
+        + block("pool-family-epoch", "stale")
+        + "\n\nBetween.\n\n"
+        + block("pool-family-scaling", "")
+        + "\n"
+    )
+    write_pool_family(tmp_path / "e.jsonl", tmp_path / "s.jsonl", doc)
+    once = doc.read_text()
+    write_pool_family(tmp_path / "e.jsonl", tmp_path / "s.jsonl", doc)
+    assert doc.read_text() == once and "stale" not in once
+    assert outside_generated_blocks(once) == outside_generated_blocks(doc.read_text()) and once.startswith(
+        prose
+    )
+    rows = {
+        tuple(c.strip() for c in line.split("|")[1:3]): line
+        for line in once.splitlines()
+        if line.startswith("| ")
+    }
+    mincut = rows[("PROTEINS", "MinCutPool")]
+    assert "| 120 | 20.0 | 6.0× / 5.6× | 0.59 GB | 0.88 GB | 3 | 3.0→4.0 / 3.0→4.0 |" in mincut
+    assert mincut.endswith("| **met** |")
+    assert "| 4.0× / 4.0× |" in rows[("PROTEINS", "DMoN")] and rows[("PROTEINS", "DMoN")].endswith(
+        "| not met |"
+    )
+    # REDDIT-BINARY: PyG out of memory and ours under 4 GB; PyG's DMoN timed out at a pace 10× ours,
+    # but ours took 4.4 GB
+    assert "out of memory (cap 8.0 GB)" in rows[("REDDIT-BINARY", "MinCutPool")]
+    assert rows[("REDDIT-BINARY", "MinCutPool")].endswith("| **met** |")
+    dmon = rows[("REDDIT-BINARY", "DMoN")]
+    assert "≈ 80.0× (PyG 200 s/batch over 2 batch(es) (warm-up) × 100)" in dmon
+    assert dmon.endswith("| not met |")
+
+    # both stopped by their timeouts in their first epoch: they compare by their paces, and the
+    # target is not measured (ours did not finish its epoch)
+    def stopped(r, timeout_s, pace, done):
+        kept = {k: v for k, v in r.items() if k not in ("epoch_s", "epoch_times_s", "batches_per_epoch")}
+        stop = {"status": "timeout", "timeout_s": timeout_s, "seconds_per_batch": pace, "batches_done": done}
+        return {**kept, **stop}
+
+    paced = [
+        stopped(r, 3000.0, 20.0, 40)
+        if r.get("impl") == "mincut" and r.get("dataset") == "REDDIT-BINARY"
+        else stopped(r, 600.0, 400.0, 1)
+        if r.get("impl") == "pyg-mincut" and r.get("dataset") == "REDDIT-BINARY"
+        else r
+        for r in epochs
+    ]
+    table = pool_family_blocks(paced, [])["pool-family-epoch"]
+    row = next(line for line in table.splitlines() if line.startswith("| REDDIT-BINARY | MinCutPool |"))
+    assert "| ≈ 20.0× (per batch: ours 20 s over 40, PyG 400 s over 1) |" in row
+    assert row.endswith("| not measured |")
+    # scaling: times per n, our slope and its verdict, PyG's last n that fit
+    assert rows[("MinCutPool", "ours, sparse")].endswith("| 0.25 | 1 | 4 |")
+    assert rows[("MinCutPool", "PyG, dense")].endswith("| 0.0625 | 1 | out of memory |")
+    slope = next(line for line in once.splitlines() if line.startswith("| MinCutPool | 1.00 |"))
+    assert slope == (
+        "| MinCutPool | 1.00 | **met** (wall) | – | 4,000 | 2.00 | – | 1,000 | out of memory at n = 4,000 |"
+    )
+    # with CPU times, the verdict is the CPU-time slope's
+    cpu = [{**r, "cpu_seconds": r["n"] ** 1.5} if r["impl"] == "sparse" else r for r in layers]
+    table = pool_family_blocks([], cpu)["pool-family-scaling"]
+    assert "| MinCutPool | 1.00 / 1.50 | not met (CPU) | – | 4,000 |" in table
+    assert "| 0.25 / 3.95e+03 |" in table
+    assert pool_family_blocks([], []) == {
+        "pool-family-epoch": "No pooling-family epoch results yet.",
+        "pool-family-scaling": "No pooling-family scaling results yet.",
+    }
+
+
+def test_the_performance_report_fills_the_family_blocks_only_where_it_has_their_markers(tmp_path):
+    from benchmarks.markdown_blocks import block
+    from benchmarks.report import write_report
+
+    epochs, layers = family_records()
+    (tmp_path / "e.jsonl").write_text("".join(json.dumps(r) + "\n" for r in epochs))
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in layers))
+    perf = REPO_ROOT / "docs" / "perf"
+    document = tmp_path / "PERFORMANCE.md"
+    committed = (REPO_ROOT / "docs" / "PERFORMANCE.md").read_text()
+    document.write_text(
+        committed
+        + "\n## Family\n\n"
+        + block("pool-family-epoch", "")
+        + "\n\n"
+        + block("pool-family-scaling", "")
+        + "\n"
+    )
+    args = (
+        perf / "epoch.jsonl",
+        perf / "scaling.jsonl",
+        document,
+        tmp_path / "scaling.png",
+        perf / "headroom.jsonl",
+        tmp_path / "e.jsonl",
+        tmp_path / "s.jsonl",
+    )
+    write_report(*args)
+    once = document.read_text()
+    write_report(*args)
+    assert document.read_text() == once
+    assert "| PROTEINS | MinCutPool | 120 |" in once and "| MinCutPool | 1.00 | **met** (wall) |" in once
+    # without the markers (docs/PERFORMANCE.md as it is) the family's blocks are not written
+    plain = tmp_path / "plain.md"
+    plain.write_text(committed)
+    write_report(*args[:2], plain, *args[3:])
+    assert "MinCutPool" not in plain.read_text()
