@@ -18,6 +18,7 @@ name           what it is
 ``graphsage``  ours, flat GraphSAGE of the same depth and width (``variant="graphsage"``)
 ``mincut``     ours as ``sparse`` with MinCutPool (``pool="mincut"``): sparse level 1, fixed K
 ``dmon``       ours as ``sparse`` with DMoN (``pool="dmon"``): sparse level 1, fixed K
+``mincut-default``, ``dmon-default``  ours as ``default`` (per-graph k >= 8) with MinCutPool, DMoN
 ``pyg-mincut``  the ``pyg`` architecture with PyG's ``dense_mincut_pool``, padded as ``pyg``
 ``pyg-dmon``   the ``pyg`` architecture with PyG's ``DMoNPooling`` (S from the same GNN: see
                :mod:`.dense_model`), padded as ``pyg``
@@ -192,6 +193,18 @@ class OursDefault(OursSparse):
         return _training_defaults()[0]
 
 
+class OursMinCutDefault(OursDefault):
+    name = "mincut-default"
+    description = "ours, MinCutPool, product default: per-graph k >= 8, random batches"
+    pool = "mincut"
+
+
+class OursDMoNDefault(OursDefault):
+    name = "dmon-default"
+    description = "ours, DMoN, product default: per-graph k >= 8, random batches"
+    pool = "dmon"
+
+
 class OursPooled(OursPerGraph):
     name = "pooled"
     description = "ours, per-graph k >= 8, pooled batches (size-sorted within random pools)"
@@ -322,6 +335,8 @@ IMPLEMENTATIONS = {
         OursGraphSAGE,
         OursMinCut,
         OursDMoN,
+        OursMinCutDefault,
+        OursDMoNDefault,
         PygMinCut,
         PygDMoN,
     )
