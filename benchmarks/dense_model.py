@@ -26,8 +26,6 @@ pooling of the method in place of ``dense_diff_pool``:
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -38,7 +36,7 @@ from torch_geometric.utils import to_dense_adj, to_dense_batch
 from diffpool.models import ModelConfig, ModelOutput
 from diffpool.nn import DenseDiffPool, GNNBlock, dense_readout
 
-from .reference import PygGNN
+from .reference import PygDiffPoolNet
 
 __all__ = ["DenseDiffPoolNet", "GivenLogits", "PygPoolFamilyNet", "PYG_POOL_METHODS", "pyg_pool"]
 
@@ -134,10 +132,10 @@ def pyg_pool(
     raise ValueError(f"unknown PyG pooling method {method!r}; choose from {', '.join(PYG_POOL_METHODS)}")
 
 
-class PygPoolFamilyNet(nn.Module):
+class PygPoolFamilyNet(PygDiffPoolNet):
     """``forward(x [B, N, F], adj [B, N, N], mask [B, N]) → (log-probs, sum of the pooling losses)``:
-    the ``pyg`` reference's architecture with PyG's MinCutPool (``method="mincut"``) or DMoN
-    (``"dmon"``) at both levels."""
+    the ``pyg`` reference's architecture (its layers) with PyG's MinCutPool (``method="mincut"``) or
+    DMoN (``"dmon"``) at both levels."""
 
     def __init__(
         self,
@@ -148,22 +146,13 @@ class PygPoolFamilyNet(nn.Module):
         hidden: int = 64,
         ratio: float = 0.25,
     ) -> None:
-        super().__init__()
         if method not in PYG_POOL_METHODS:
             raise ValueError(
                 f"unknown PyG pooling method {method!r}; choose from {', '.join(PYG_POOL_METHODS)}"
             )
+        super().__init__(in_channels, num_classes, max_nodes, hidden=hidden, ratio=ratio)
         self.method = method
-        k1 = math.ceil(ratio * max_nodes)
-        k2 = math.ceil(ratio * k1)
-        self.cluster_counts = [k1, k2]
-        self.gnn1_pool = PygGNN(in_channels, hidden, k1)
-        self.gnn1_embed = PygGNN(in_channels, hidden, hidden, lin=False)
-        self.gnn2_pool = PygGNN(3 * hidden, hidden, k2)
-        self.gnn2_embed = PygGNN(3 * hidden, hidden, hidden, lin=False)
-        self.gnn3_embed = PygGNN(3 * hidden, hidden, hidden, lin=False)
-        self.lin1 = nn.Linear(3 * hidden, hidden)
-        self.lin2 = nn.Linear(hidden, num_classes)
+        k1, k2 = self.cluster_counts
         self.dmon = nn.ModuleList([dmon_pooling(k1), dmon_pooling(k2)]) if method == "dmon" else None
 
     def _pool(self, level: int, z: Tensor, adj: Tensor, logits: Tensor, mask: Tensor | None):
