@@ -7,6 +7,7 @@ Usage: python -m benchmarks.layer_20k [--memory-cap-gb 16]
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing as mp
 import resource
@@ -57,8 +58,12 @@ def _case(form: str, cap_gb: float, queue) -> None:
     )
 
 
-def main(argv: list[str]) -> int:
-    cap = float(argv[argv.index("--memory-cap-gb") + 1]) if "--memory-cap-gb" in argv else 16.0
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.layer_20k", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--memory-cap-gb", type=float, default=16.0, help="address-space cap per case")
+    cap = parser.parse_args(argv).memory_cap_gb
     ctx = mp.get_context("spawn")
     for form in ("sparse", "dense"):
         queue = ctx.Queue()
@@ -76,4 +81,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())
